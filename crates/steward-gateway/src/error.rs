@@ -1,0 +1,18 @@
+/// Why a door could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("no upstream command given; put it after `--`, e.g. `steward proxy -- npx -y @modelcontextprotocol/server-everything`")]
+    NoCommand,
+    #[error("cannot start upstream server `{command}`: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("I/O error on {what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,10 @@
+//! Steward's runtime: the enforcement pipeline every door shares, and the doors themselves.
+
+pub mod error;
+pub mod identity;
+pub mod pipeline;
+pub mod proxy;
+
+pub use error::GatewayError;
+pub use pipeline::{CallContext, Pipeline, Verdict};
+pub use proxy::{ProxyExit, ProxyOptions, run_proxy};

@@ -1,0 +1,148 @@
+//! `steward proxy`: a stdio MCP proxy wrapped around one upstream server.
+//!
+//! Two loops share one session: the client loop reads the client's stdin, governs `tools/call`
+//! and forwards everything else byte for byte; the upstream loop reads the server's stdout,
+//! filters `tools/list` answers, records outcomes and forwards everything else byte for byte.
+
+mod client;
+mod pending;
+mod upstream;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use steward_mcp::{LineReader, LineWriter};
+use steward_policy::{Policy, Principal, ToolAnnotations};
+use steward_store::AuditLog;
+use tokio::io::BufReader;
+
+use crate::pipeline::{CallContext, Pipeline};
+use crate::GatewayError;
+use pending::PendingRequests;
+
+/// Everything `steward proxy` needs to run.
+pub struct ProxyOptions {
+    pub policy: Arc<Policy>,
+    pub server: String,
+    pub principal: Principal,
+    pub audit_db: PathBuf,
+    pub command: Vec<String>,
+    /// Largest message accepted from the client; longer lines are refused.
+    pub max_client_message: usize,
+    /// Largest message accepted from the upstream; longer lines are dropped.
+    pub max_upstream_message: usize,
+    /// How long the upstream gets to exit after its stdin closes, and again after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl ProxyOptions {
+    pub const DEFAULT_MAX_CLIENT_MESSAGE: usize = 4 * 1024 * 1024;
+    pub const DEFAULT_MAX_UPSTREAM_MESSAGE: usize = 64 * 1024 * 1024;
+}
+
+/// How the proxy ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProxyExit {
+    /// The client closed its input (or Steward was asked to stop) and the upstream was shut down.
+    Clean,
+    /// The upstream exited or closed its output on its own.
+    UpstreamDied { status: String },
+}
+
+/// State the two loops share.
+pub(crate) struct Session {
+    pub pipeline: Pipeline,
+    pub ctx: Mutex<CallContext>,
+    pub pending: PendingRequests,
+    /// Tool annotations learnt from `tools/list`, for classifying unclassified tools.
+    pub annotations: Mutex<HashMap<String, ToolAnnotations>>,
+    pub client_out: LineWriter,
+}
+
+impl Session {
+    pub fn ctx(&self) -> CallContext {
+        self.ctx.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Runs the proxy until the client or the upstream goes away.
+pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
+    let Some((program, args)) = opts.command.split_first() else {
+        return Err(GatewayError::NoCommand);
+    };
+    let audit = AuditLog::open_sqlite(&opts.audit_db).map_err(|e| {
+        tracing::error!("{e}; every tool call will be refused until this is fixed");
+        e.to_string()
+    });
+    let mut child = upstream::spawn(program, args)?;
+    let child_stdin = child.stdin.take().ok_or(GatewayError::Io { what: "upstream stdin", source: std::io::Error::other("not piped") })?;
+    let child_stdout = child.stdout.take().ok_or(GatewayError::Io { what: "upstream stdout", source: std::io::Error::other("not piped") })?;
+
+    let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());
+    let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
+    let session = Arc::new(Session {
+        pipeline: Pipeline::new(opts.policy.clone(), audit),
+        ctx: Mutex::new(CallContext {
+            principal: opts.principal.clone(),
+            server: opts.server.clone(),
+            door: "proxy",
+            session: uuid::Uuid::new_v4().to_string(),
+            client_name: None,
+            client_version: None,
+        }),
+        pending: PendingRequests::default(),
+        annotations: Mutex::new(HashMap::new()),
+        client_out,
+    });
+
+    let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);
+    let mut client_task = tokio::spawn(client::run(session.clone(), client_reader, upstream_in));
+    let upstream_reader = LineReader::new(BufReader::new(child_stdout), opts.max_upstream_message);
+    let mut upstream_task = tokio::spawn(upstream::run(session.clone(), upstream_reader));
+
+    let exit = tokio::select! {
+        _ = &mut client_task => {
+            // The client is gone: close the upstream's stdin (the writer ends once the client
+            // loop's handle is dropped), let it answer what is in flight, then stop it.
+            let _ = tokio::time::timeout(opts.shutdown_grace, upstream_writer).await;
+            let _ = tokio::time::timeout(opts.shutdown_grace, &mut upstream_task).await;
+            upstream::stop(&mut child, opts.shutdown_grace).await;
+            ProxyExit::Clean
+        }
+        _ = shutdown_signal() => {
+            client_task.abort();
+            let _ = tokio::time::timeout(opts.shutdown_grace, upstream_writer).await;
+            let _ = tokio::time::timeout(opts.shutdown_grace, &mut upstream_task).await;
+            upstream::stop(&mut child, opts.shutdown_grace).await;
+            ProxyExit::Clean
+        }
+        _ = &mut upstream_task => {
+            client_task.abort();
+            let status = upstream::reap(&mut child, opts.shutdown_grace).await;
+            upstream::fail_pending(&session, &status);
+            ProxyExit::UpstreamDied { status }
+        }
+    };
+
+    // Everything queued for the client and the audit log goes out before we return.
+    session.client_out.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
+    if let Some(log) = session.pipeline.audit() {
+        log.close();
+    }
+    Ok(exit)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,52 @@
+//! Destructive SQL: statements that drop, truncate or delete without a WHERE clause.
+
+use super::push;
+use crate::model::Risk;
+
+pub(crate) fn scan(s: &str, out: &mut Vec<super::Finding>) {
+    // Cheap gate: only strings that mention a destructive keyword are split into statements.
+    let upper = s.to_ascii_uppercase();
+    if !["DROP", "TRUNCATE", "DELETE", "ALTER", "UPDATE"]
+        .iter()
+        .any(|k| upper.contains(k))
+    {
+        return;
+    }
+    for statement in upper.split(';') {
+        let stripped = strip_comments(statement);
+        let words: Vec<&str> = stripped.split_whitespace().collect();
+        let Some(first) = words.first() else { continue };
+        let has_where = words.contains(&"WHERE");
+        let destructive = match *first {
+            "DROP" => matches!(
+                words.get(1).copied(),
+                Some("TABLE" | "DATABASE" | "SCHEMA" | "VIEW" | "INDEX" | "USER" | "ROLE" | "COLLECTION")
+            ),
+            "TRUNCATE" => true,
+            "DELETE" => words.get(1) == Some(&"FROM") && !has_where,
+            "UPDATE" => words.get(2) == Some(&"SET") && !has_where,
+            "ALTER" => words.get(1) == Some(&"TABLE") && words.contains(&"DROP"),
+            _ => false,
+        };
+        if destructive {
+            let detail: String = words.iter().take(4).copied().collect::<Vec<_>>().join(" ");
+            push(out, "destructive-sql", Risk::High, detail);
+        }
+    }
+}
+
+fn strip_comments(statement: &str) -> String {
+    let mut out = String::with_capacity(statement.len());
+    let mut rest = statement;
+    loop {
+        let rest_trim = rest.trim_start();
+        if let Some(after) = rest_trim.strip_prefix("--") {
+            rest = after.split_once('\n').map(|(_, r)| r).unwrap_or("");
+        } else if let Some(after) = rest_trim.strip_prefix("/*") {
+            rest = after.split_once("*/").map(|(_, r)| r).unwrap_or("");
+        } else {
+            out.push_str(rest_trim);
+            return out;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The compiled policy model: what a loaded policy is, after validation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::Detectors;
+use crate::glob::ToolPattern;
+
+/// What happens to a call. Ordered so that the stricter effect compares greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Allow,
+    Approve,
+    Deny,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Approve => "approve",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Effect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "allow" => Ok(Effect::Allow),
+            "approve" => Ok(Effect::Approve),
+            "deny" => Ok(Effect::Deny),
+            other => Err(format!(
+                "unknown effect '{other}' (expected allow, approve or deny)"
+            )),
+        }
+    }
+}
+
+/// How risky a call is. Ordered from least to most risky.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Risk {
+    pub const ALL: [Risk; 4] = [Risk::Low, Risk::Medium, Risk::High, Risk::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "LOW",
+            Risk::Medium => "MEDIUM",
+            Risk::High => "HIGH",
+            Risk::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Risk {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "LOW" => Ok(Risk::Low),
+            "MEDIUM" => Ok(Risk::Medium),
+            "HIGH" => Ok(Risk::High),
+            "CRITICAL" => Ok(Risk::Critical),
+            other => Err(format!(
+                "unknown risk '{other}' (expected LOW, MEDIUM, HIGH or CRITICAL)"
+            )),
+        }
+    }
+}
+
+/// What a risk level leads to when no rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskEffect {
+    Allow,
+    Deny,
+    Approve,
+    /// Approve when a detector flagged the arguments, allow otherwise.
+    ApproveIfDangerous,
+}
+
+impl RiskEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskEffect::Allow => "allow",
+            RiskEffect::Deny => "deny",
+            RiskEffect::Approve => "approve",
+            RiskEffect::ApproveIfDangerous => "approve_if_dangerous",
+        }
+    }
+}
+
+/// The MCP tool annotations that matter to risk classification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_hint: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive_hint: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent_hint: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world_hint: Option<bool>,
+}
+
+impl ToolAnnotations {
+    /// The default risk of a tool that no `tools` entry classifies.
+    pub fn default_risk(annotations: Option<&ToolAnnotations>) -> Risk {
+        match annotations {
+            Some(a) if a.read_only_hint == Some(true) => Risk::Low,
+            Some(a) if a.destructive_hint == Some(true) => Risk::High,
+            _ => Risk::Medium,
+        }
+    }
+}
+
+/// A named principal's static attributes from the policy file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PrincipalDef {
+    pub roles: Vec<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A `tools` entry: risk and required capabilities for the tools its pattern matches.
+#[derive(Debug, Clone)]
+pub(crate) struct ToolClass {
+    pub pattern: ToolPattern,
+    pub risk: Option<Risk>,
+    pub requires: Vec<String>,
+}
+
+/// A compiled CEL condition with the text it came from.
+#[derive(Debug)]
+pub(crate) struct Condition {
+    pub source: String,
+    pub program: cel::Program,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub id: String,
+    pub patterns: Vec<ToolPattern>,
+    pub methods: Vec<String>,
+    pub when: Option<Condition>,
+    pub effect: Effect,
+    pub reason: Option<String>,
+}
+
+/// A loaded, validated policy. Cheap to share behind an `Arc`; decisions take `&self`.
+#[derive(Debug)]
+pub struct Policy {
+    pub(crate) source_name: String,
+    pub(crate) version: String,
+    pub(crate) default: Effect,
+    pub(crate) roles: BTreeMap<String, BTreeSet<String>>,
+    pub(crate) principals: BTreeMap<String, PrincipalDef>,
+    pub(crate) tools: Vec<ToolClass>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) risk_effects: BTreeMap<Risk, RiskEffect>,
+    pub(crate) detectors: Detectors,
+}
+
+impl Policy {
+    /// A short content hash (SHA-256, 16 hex digits) that identifies this policy's text.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Where the policy came from (a file path, or a built-in name).
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    pub fn default_effect(&self) -> Effect {
+        self.default
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+}

@@ -1,0 +1,1 @@
+//! The approved-server registry (see `steward registry`).

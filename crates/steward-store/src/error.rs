@@ -1,0 +1,26 @@
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("audit database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create directory {path} for the audit database: {source}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no audit database at {0} (it is created by `steward proxy --audit-db` or `steward serve`)")]
+    Missing(String),
+    #[error("audit database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the audit writer has stopped; no further events can be recorded")]
+    WriterGone,
+    #[error("audit write failed: {0}")]
+    WriteFailed(String),
+    #[error("audit database {path} was written by a newer Steward (schema {found}, this one knows {known})")]
+    SchemaTooNew { path: String, found: i64, known: i64 },
+}

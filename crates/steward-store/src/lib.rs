@@ -1,0 +1,16 @@
+//! Steward's durable state: the hash-chained, tamper-evident audit log.
+//!
+//! One writer thread owns the SQLite connection and group-commits: every event waiting when a
+//! transaction starts goes into that transaction, so throughput grows with load while each
+//! caller can still wait for its own row to be committed ([`AuditLog::append`]).
+
+mod error;
+mod event;
+mod reader;
+mod schema;
+mod writer;
+
+pub use error::StoreError;
+pub use event::{AuditEvent, AuditRow, EventKind};
+pub use reader::{AuditReader, QueryFilter, Stats, VerifyReport};
+pub use writer::{AuditLog, now_rfc3339};

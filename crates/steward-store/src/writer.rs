@@ -1,0 +1,219 @@
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use crate::event::{AuditEvent, AuditRow};
+use crate::schema::{self, GENESIS};
+use crate::StoreError;
+
+/// Events waiting for the writer beyond this number make `append` callers wait (back-pressure).
+const QUEUE_CAPACITY: usize = 65_536;
+/// The most events one transaction commits.
+const MAX_BATCH: usize = 4_096;
+
+type Ack = oneshot::Sender<Result<i64, StoreError>>;
+
+enum Msg {
+    Append(AuditEvent, Option<Ack>),
+    Flush(oneshot::Sender<()>),
+    /// Commit what is queued and stop: other handles may still exist.
+    Close,
+}
+
+/// The write side of the audit log: a handle to the single writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: SyncSender<Msg>,
+    path: PathBuf,
+    worker: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the SQLite audit database at `path` and starts its writer.
+    pub fn open_sqlite(path: &Path) -> Result<AuditLog, StoreError> {
+        let display = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: display.clone(), source })?;
+        schema::prepare(&conn, &display)?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let worker = std::thread::Builder::new()
+            .name("steward-audit".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::WriteFailed(format!("cannot start the audit writer: {e}")))?;
+        Ok(AuditLog {
+            tx,
+            path: path.to_path_buf(),
+            worker: std::sync::Arc::new(std::sync::Mutex::new(Some(worker))),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends an event and waits until it is committed; returns its sequence number.
+    pub async fn append(&self, event: AuditEvent) -> Result<i64, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.send(Msg::Append(stamp(event), Some(ack)))?;
+        done.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Appends an event without waiting for the commit (outcomes, which gate nothing).
+    pub fn append_nowait(&self, event: AuditEvent) -> Result<(), StoreError> {
+        self.send(Msg::Append(stamp(event), None))
+    }
+
+    /// Waits until every event sent so far is committed.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.send(Msg::Flush(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Commits everything queued and stops the writer, for every handle. Further appends fail
+    /// with `WriterGone`.
+    pub fn close(&self) {
+        let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = worker {
+            let _ = self.tx.send(Msg::Close);
+            let _ = w.join();
+        }
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        // `try_send` first so the async caller only blocks when the queue is really full.
+        match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(msg)) => self.tx.send(msg).map_err(|_| StoreError::WriterGone),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+fn stamp(mut event: AuditEvent) -> AuditEvent {
+    if event.ts.is_empty() {
+        event.ts = now_rfc3339();
+    }
+    event
+}
+
+/// The current UTC time as RFC 3339 with milliseconds, the format every `ts` column uses.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>) {
+    let mut batch: Vec<(AuditEvent, Option<Ack>)> = Vec::new();
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        // Block for the first message, then take whatever else is already waiting.
+        let first = match rx.recv_timeout(Duration::from_secs(3600)) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut disconnected = false;
+        let take = |m: Msg, batch: &mut Vec<_>, flushes: &mut Vec<_>| match m {
+            Msg::Append(e, ack) => {
+                batch.push((e, ack));
+                false
+            }
+            Msg::Flush(f) => {
+                flushes.push(f);
+                false
+            }
+            Msg::Close => true,
+        };
+        disconnected |= take(first, &mut batch, &mut flushes);
+        while batch.len() < MAX_BATCH && !disconnected {
+            match rx.try_recv() {
+                Ok(m) => disconnected |= take(m, &mut batch, &mut flushes),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            commit(&mut conn, &mut batch);
+        }
+        for f in flushes.drain(..) {
+            let _ = f.send(());
+        }
+        if disconnected {
+            break;
+        }
+    }
+    let _ = conn.pragma_update(None, "wal_checkpoint", "PASSIVE");
+}
+
+fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>) {
+    let (events, acks): (Vec<AuditEvent>, Vec<Option<Ack>>) = batch.drain(..).unzip();
+    let count = events.len();
+    match write_batch(conn, events) {
+        Ok(seqs) => {
+            for (ack, seq) in acks.into_iter().zip(seqs) {
+                if let Some(ack) = ack {
+                    let _ = ack.send(Ok(seq));
+                }
+            }
+        }
+        Err(e) => {
+            // The callers learn of it (and fail closed); the events are not retried.
+            tracing::error!(error = %e, events = count, "audit write failed");
+            let message = e.to_string();
+            for ack in acks {
+                if let Some(ack) = ack {
+                    let _ = ack.send(Err(StoreError::WriteFailed(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a batch in one IMMEDIATE transaction. The chain head is read inside the transaction,
+/// so several processes sharing one database file still produce a single unbroken chain.
+fn write_batch(conn: &mut Connection, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (mut seq, mut prev): (i64, String) = tx
+        .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
+            other => Err(other),
+        })?;
+    let mut seqs = Vec::with_capacity(events.len());
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO audit_events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+            crate::event::COLUMNS
+        ))?;
+        for event in events {
+            seq += 1;
+            let row = AuditRow::from_event(event, seq, prev);
+            stmt.execute(params![
+                row.seq, row.ts, row.kind, row.decision_id, row.principal, row.client, row.session, row.door,
+                row.server, row.tool, row.method, row.operation, row.args, row.args_digest, row.effect, row.risk,
+                row.flags, row.reason, row.rule_ids, row.policy_version, row.approval_id, row.approvers,
+                row.outcome, row.duration_ms, row.detail, row.prev_hash, row.hash,
+            ])?;
+            prev = row.hash;
+            seqs.push(seq);
+        }
+    }
+    tx.commit()?;
+    Ok(seqs)
+}

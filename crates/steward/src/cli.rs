@@ -1,0 +1,51 @@
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{cmd_audit, cmd_hook, cmd_init, cmd_policy, cmd_proxy, cmd_registry};
+
+/// Steward: decide, hold and audit every tool call AI agents make through MCP.
+#[derive(Parser)]
+#[command(name = "steward", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Wrap a stdio MCP server: every tool call is decided by policy and audited.
+    Proxy(cmd_proxy::ProxyArgs),
+    /// Check, explain and test policies.
+    #[command(subcommand)]
+    Policy(cmd_policy::PolicyCommand),
+    /// Query, verify and summarise the audit log.
+    #[command(subcommand)]
+    Audit(cmd_audit::AuditCommand),
+    /// The approved-server registry: lint it, check client configs against it, export it.
+    #[command(subcommand)]
+    Registry(cmd_registry::RegistryCommand),
+    /// Claude Code hook: reads the hook event on stdin, answers with the hook decision.
+    Hook(cmd_hook::HookArgs),
+    /// Set up a project for a governance tier (Claude Code settings, policy, registry).
+    Init(cmd_init::InitArgs),
+    /// Audit a repository's MCP and Claude Code governance set-up.
+    Doctor(cmd_init::DoctorArgs),
+}
+
+impl Command {
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Proxy(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+

@@ -1,0 +1,212 @@
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use steward_store::{AuditReader, AuditRow, QueryFilter};
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use crate::paths::default_audit_db;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, oldest first.
+    Query(QueryArgs),
+    /// Check the hash chain: exit 0 when intact, 1 naming the first broken row.
+    Verify {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts by effect, risk, outcome, tool and principal.
+    Stats {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct DbArg {
+    /// SQLite audit database (default: $XDG_DATA_HOME/steward/audit.db).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only events newer than this: 30s, 15m, 2h, 7d, or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only decisions with this effect: allow, deny, approve.
+    #[arg(long, value_name = "EFFECT")]
+    pub effect: Option<String>,
+    /// Only this tool: a SERVER/TOOL glob, or a TOOL glob on any server.
+    #[arg(long, value_name = "GLOB")]
+    pub tool: Option<String>,
+    /// Only this principal.
+    #[arg(long, value_name = "P")]
+    pub principal: Option<String>,
+    /// Only this kind of event: decision, outcome, system.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// At most this many (the newest) events.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Query(args) => query(args),
+        AuditCommand::Verify { db, json } => verify(&db, json),
+        AuditCommand::Stats { db, json } => stats(&db, json),
+    }
+}
+
+fn open(db: &DbArg) -> anyhow::Result<AuditReader> {
+    let path = db.db.clone().unwrap_or_else(default_audit_db);
+    Ok(AuditReader::open(&path)?)
+}
+
+fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let reader = open(&args.db)?;
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    if let Some(e) = &args.effect
+        && !["allow", "deny", "approve"].contains(&e.to_ascii_lowercase().as_str())
+    {
+        bail!("--effect must be allow, deny or approve (got '{e}')");
+    }
+    let rows = reader.query(&QueryFilter {
+        since,
+        effect: args.effect.clone(),
+        tool: args.tool.clone(),
+        principal: args.principal.clone(),
+        kind: args.kind.clone(),
+        decision_id: None,
+        limit: args.limit,
+    })?;
+    if args.json {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for row in &rows {
+            writeln!(out, "{}", row.to_json())?;
+        }
+    } else {
+        print_table(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(rows: &[AuditRow]) {
+    println!("{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  REASON / OUTCOME", "SEQ", "TIME", "KIND", "PRINCIPAL", "SERVER/TOOL", "EFFECT", "RISK");
+    for r in rows {
+        let target = match (&r.server, &r.tool) {
+            (Some(s), Some(t)) => format!("{s}/{t}"),
+            (Some(s), None) => format!("{s} {}", r.method.as_deref().unwrap_or("")),
+            _ => "-".into(),
+        };
+        let tail = match (&r.outcome, &r.reason) {
+            (Some(o), _) => format!("{o}{}", r.duration_ms.map(|d| format!(" in {d:.1} ms")).unwrap_or_default()),
+            (None, Some(reason)) => reason.clone(),
+            _ => String::new(),
+        };
+        println!(
+            "{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  {}",
+            r.seq,
+            r.ts,
+            r.kind,
+            clip(r.principal.as_deref().unwrap_or("-"), 14),
+            clip(&target, 32),
+            r.effect.as_deref().unwrap_or("-"),
+            r.risk.as_deref().unwrap_or("-"),
+            clip(&tail, 100)
+        );
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+fn verify(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
+    let reader = open(db)?;
+    let report = reader.verify()?;
+    if json {
+        println!("{}", serde_json::json!({
+            "ok": report.ok(),
+            "rows": report.rows,
+            "last_seq": report.last_seq,
+            "broken_seq": report.broken.as_ref().map(|b| b.0),
+            "problem": report.broken.as_ref().map(|b| b.1.clone()),
+        }));
+    }
+    match &report.broken {
+        None => {
+            if !json {
+                println!("audit log intact: {} event(s), chain verified through seq {}", report.rows, report.last_seq);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((seq, problem)) => {
+            if !json {
+                println!("audit log TAMPERED: chain broken at seq {seq}: {problem}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn stats(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
+    let s = open(db)?.stats()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("events:      {}", s.events);
+    println!("from:        {}", s.first_ts.as_deref().unwrap_or("-"));
+    println!("to:          {}", s.last_ts.as_deref().unwrap_or("-"));
+    let line = |name: &str, m: &std::collections::BTreeMap<String, u64>| {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("{name:<12} {}", if parts.is_empty() { "-".into() } else { parts.join(", ") });
+    };
+    line("kinds:", &s.by_kind);
+    line("effects:", &s.by_effect);
+    line("risks:", &s.by_risk);
+    line("outcomes:", &s.by_outcome);
+    println!("top tools:");
+    for (t, n) in &s.top_tools {
+        println!("  {n:>8}  {t}");
+    }
+    println!("top principals:");
+    for (p, n) in &s.top_principals {
+        println!("  {n:>8}  {p}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `30s`, `15m`, `2h`, `7d`, `1w`, or an RFC 3339 time → an RFC 3339 lower bound.
+fn parse_since(s: &str) -> anyhow::Result<String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().with_context(|| format!("--since: cannot read '{s}'; use e.g. 30s, 15m, 2h, 7d or an RFC 3339 time"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        "w" => n * 604_800,
+        other => bail!("--since: unknown unit '{other}'; use s, m, h, d or w"),
+    };
+    let since = chrono::Utc::now() - chrono::Duration::seconds(secs.min(100 * 365 * 86_400));
+    Ok(since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}

@@ -1,0 +1,82 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use steward_gateway::identity::{os_user, server_name_from_command};
+use steward_gateway::{ProxyExit, ProxyOptions, run_proxy};
+use steward_policy::{Policy, Principal};
+
+use std::path::PathBuf;
+
+use clap::Args;
+use crate::paths::default_audit_db;
+
+#[derive(Args)]
+#[command(after_help = "Example:\n  steward proxy --policy policy.yaml -- npx -y @modelcontextprotocol/server-everything")]
+pub struct ProxyArgs {
+    /// Policy file (YAML). Without it the built-in baseline policy applies.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Name of the server in policy and audit (default: derived from the command).
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+    /// Who is calling (default: the OS user).
+    #[arg(long, value_name = "NAME")]
+    pub principal: Option<String>,
+    /// SQLite audit database (default: $XDG_DATA_HOME/steward/audit.db).
+    #[arg(long, value_name = "PATH")]
+    pub audit_db: Option<PathBuf>,
+    /// Largest message accepted from the client, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = steward_gateway::ProxyOptions::DEFAULT_MAX_CLIENT_MESSAGE)]
+    pub max_message_bytes: usize,
+    /// The upstream server command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+
+pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        Some(path) => Policy::from_file(path).with_context(|| format!("cannot load policy {}", path.display()))?,
+        None => {
+            eprintln!(
+                "steward: no --policy given; using the built-in baseline policy (default allow, detectors on, \
+                 dangerous HIGH-risk and all CRITICAL calls need approval)"
+            );
+            Policy::baseline()
+        }
+    };
+    let server = args.server.clone().unwrap_or_else(|| server_name_from_command(&args.command));
+    let principal = match &args.principal {
+        Some(p) => Principal::new(p.clone(), "asserted"),
+        None => Principal::new(os_user(), "os-user"),
+    };
+    let audit_db = args.audit_db.clone().unwrap_or_else(default_audit_db);
+    tracing::info!(server = %server, principal = %principal.id, policy = %policy.source_name(), policy_version = %policy.version(), audit_db = %audit_db.display(), "steward proxy starting");
+
+    let opts = ProxyOptions {
+        policy: Arc::new(policy),
+        server: server.clone(),
+        principal,
+        audit_db,
+        command: args.command,
+        max_client_message: args.max_message_bytes,
+        max_upstream_message: ProxyOptions::DEFAULT_MAX_UPSTREAM_MESSAGE,
+        shutdown_grace: Duration::from_secs(2),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match runtime.block_on(run_proxy(opts))? {
+        ProxyExit::Clean => Ok(ExitCode::SUCCESS),
+        ProxyExit::UpstreamDied { status } => {
+            eprintln!(
+                "steward: upstream server '{server}' exited unexpectedly ({status}); requests in flight were answered with errors"
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `steward`: the command line. Wiring only: every behaviour lives in the library crates.
+
+mod cli;
+mod cmd_audit;
+mod cmd_hook;
+mod cmd_init;
+mod cmd_policy;
+mod cmd_proxy;
+mod cmd_registry;
+mod logging;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format, cli.command.default_log_level());
+    let result = match cli.command {
+        cli::Command::Proxy(args) => cmd_proxy::run(args),
+        cli::Command::Policy(cmd) => cmd_policy::run(cmd),
+        cli::Command::Audit(cmd) => cmd_audit::run(cmd),
+        cli::Command::Registry(cmd) => cmd_registry::run(cmd),
+        cli::Command::Hook(args) => cmd_hook::run(args),
+        cli::Command::Init(args) => cmd_init::init(args),
+        cli::Command::Doctor(args) => cmd_init::doctor(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("steward: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
