@@ -8,7 +8,8 @@ Usage:
 
 Connects with `stdio_client` + `ClientSession`, lists the tools, calls each
 requested tool in order and prints ONE canonical JSON document on stdout
-(sorted keys, volatile values normalised):
+(sorted keys, volatile values normalised: `_meta` keys steward/decisionId,
+timestamp, requestId, progressToken -> "<volatile>", UUIDs in strings -> "<uuid>"):
 
     {"client": "py", "mode": ..., "protocolVersion": ..., "serverInfo": {...},
      "tools": [{"name", "inputSchema"}...],            (sorted by name)
@@ -60,6 +61,7 @@ VOLATILE = "<volatile>"
 DATETIME_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"
 )
+UUID_RE = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 WEEKDAY_RE = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
 
 
@@ -68,8 +70,10 @@ def normalise(value: Any, datetimes: bool) -> Any:
         return {k: (VOLATILE if k in VOLATILE_KEYS else normalise(v, datetimes)) for k, v in value.items()}
     if isinstance(value, list):
         return [normalise(v, datetimes) for v in value]
-    if isinstance(value, str) and datetimes:
-        return WEEKDAY_RE.sub("<weekday>", DATETIME_RE.sub("<datetime>", value))
+    if isinstance(value, str):
+        value = UUID_RE.sub("<uuid>", value)  # e.g. the decision id in a steward deny message
+        if datetimes:
+            value = WEEKDAY_RE.sub("<weekday>", DATETIME_RE.sub("<datetime>", value))
     return value
 
 

@@ -9,7 +9,8 @@
 // Connects (the SDK always uses the legacy `initialize` handshake, offering
 // protocolVersion 2025-11-25), lists the tools, calls each requested tool in
 // order and prints ONE canonical JSON document on stdout (sorted keys, compact,
-// volatile values normalised), with the same shape as py_client.py:
+// volatile values normalised as in py_client.py, UUIDs in strings -> "<uuid>"),
+// with the same shape as py_client.py:
 //
 //   {"client": "ts", "mode": "legacy", "protocolVersion": ..., "serverInfo": {...},
 //    "tools": [{"name", "inputSchema"}...],            (sorted by name)
@@ -37,6 +38,7 @@ import {
 const VOLATILE_KEYS = new Set(["steward/decisionId", "timestamp", "requestId", "progressToken"]);
 const VOLATILE = "<volatile>";
 const DATETIME_RE = /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?/g;
+const UUID_RE = /\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b/g;
 const WEEKDAY_RE = /\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b/g;
 
 function usage(msg) {
@@ -83,7 +85,10 @@ function normalise(value, datetimes) {
     for (const [k, v] of Object.entries(value)) out[k] = VOLATILE_KEYS.has(k) ? VOLATILE : normalise(v, datetimes);
     return out;
   }
-  if (typeof value === "string" && datetimes) return value.replace(DATETIME_RE, "<datetime>").replace(WEEKDAY_RE, "<weekday>");
+  if (typeof value === "string") {
+    value = value.replace(UUID_RE, "<uuid>"); // e.g. the decision id in a steward deny message
+    if (datetimes) value = value.replace(DATETIME_RE, "<datetime>").replace(WEEKDAY_RE, "<weekday>");
+  }
   return value;
 }
 
