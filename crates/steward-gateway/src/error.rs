@@ -9,6 +9,8 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Config(String),
     #[error("I/O error on {what}: {source}")]
     Io {
         what: &'static str,

@@ -1,9 +1,13 @@
 //! Steward's runtime: the enforcement pipeline every door shares, and the doors themselves.
 
+pub mod auth;
+pub mod config;
 pub mod error;
 pub mod identity;
 pub mod pipeline;
 pub mod proxy;
+pub mod serve;
+mod upstream;
 
 pub use error::GatewayError;
 pub use pipeline::{CallContext, Pipeline, Verdict};

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
-use steward_policy::{Call, Decision, Effect, Policy, Principal, Risk, ToolAnnotations, digest, redact};
+use steward_policy::{Call, Decision, Effect, Policy, Principal, ToolAnnotations, digest, redact};
 use steward_store::{AuditEvent, AuditLog, EventKind};
 
 /// Who is calling through which door, for one session.
@@ -140,6 +140,18 @@ impl Pipeline {
         self.append_nowait(event);
     }
 
+    /// Records a call refused by a rate or concurrency limit before the policy saw it; returns
+    /// the decision id quoted to the client.
+    pub fn limited(&self, ctx: &CallContext, tool: &str, reason: &str) -> String {
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let mut event = self.event(EventKind::Decision, ctx, &decision_id, tool, "tools/call");
+        event.effect = Some("deny".into());
+        event.reason = Some(reason.to_string());
+        event.policy_version = Some(self.policy().version().to_string());
+        self.append_nowait(event);
+        decision_id
+    }
+
     /// Records a message refused before it reached the policy (malformed, oversized, no id).
     pub fn refused_message(&self, ctx: &CallContext, method: Option<&str>, reason: &str) {
         let mut event = AuditEvent::new(EventKind::System);
@@ -181,16 +193,7 @@ impl Pipeline {
 }
 
 fn internal_error_decision(policy: &Policy) -> Decision {
-    Decision {
-        effect: Effect::Deny,
-        risk: Risk::Critical,
-        reasons: vec!["internal error while evaluating the policy; denied (fail closed)".into()],
-        rule_ids: Vec::new(),
-        flags: Vec::new(),
-        findings: Vec::new(),
-        policy_version: policy.version().to_string(),
-        steps: Vec::new(),
-    }
+    Decision::fail_closed("internal error while evaluating the policy; denied (fail closed)", policy.version())
 }
 
 /// The text a model reads when its call is refused: what, why, and what not to do next.

@@ -234,3 +234,32 @@ mod tests {
         assert_eq!(v["error"]["code"], -32700);
     }
 }
+
+/// `line` with the id of `msg` (parsed from `line`) replaced by `new_id` (JSON text); every
+/// other byte stays as it was.
+pub fn replace_id(line: &[u8], msg: &Message<'_>, new_id: &str) -> Option<Vec<u8>> {
+    let id = msg.id?.get().as_bytes();
+    let start = (id.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+    let end = start.checked_add(id.len())?;
+    if end > line.len() || &line[start..end] != id {
+        return None;
+    }
+    let mut out = Vec::with_capacity(line.len() + new_id.len());
+    out.extend_from_slice(&line[..start]);
+    out.extend_from_slice(new_id.as_bytes());
+    out.extend_from_slice(&line[end..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+
+    #[test]
+    fn replaces_only_the_id() {
+        let line = br#"{"jsonrpc":"2.0", "id" : "abc","method":"x","params":{"id":"abc"}}"#;
+        let msg = Message::parse(line).unwrap();
+        let out = replace_id(line, &msg, "17").unwrap();
+        assert_eq!(out, br#"{"jsonrpc":"2.0", "id" : 17,"method":"x","params":{"id":"abc"}}"#.to_vec());
+    }
+}

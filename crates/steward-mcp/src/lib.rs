@@ -6,6 +6,7 @@
 pub mod era;
 pub mod frame;
 pub mod jsonrpc;
+pub mod sse;
 pub mod tools;
 
 pub use era::Era;

@@ -1,14 +1,15 @@
 //! The decision procedure, in the order `docs/policy.md` documents:
-//! principal → classification → detectors → capabilities → rules → risk effect → default.
+//! principal → classification (tools entry, operation) → detectors → capabilities → rules →
+//! approval obligations → risk effect → default → shadow mode.
 
-use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use cel::{Context, Value};
+use chrono::{DateTime, FixedOffset, Utc};
 
-use crate::cel_value;
+use crate::cond::{Condition, Outcome};
 use crate::detect::Finding;
-use crate::model::{Effect, Policy, Risk, RiskEffect, Rule, ToolAnnotations};
+use crate::model::{Approval, Approvers, Effect, Mode, Operation, Policy, Risk, RiskEffect, Rule, ToolAnnotations, ToolClass};
+use crate::vars::{Resolver, Vars};
 
 /// Who is calling, as the door identified them.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +38,7 @@ impl Principal {
 pub struct Call<'a> {
     pub principal: &'a Principal,
     pub server: &'a str,
+    /// The tool name; for `resources/read` the resource URI, for `prompts/get` the prompt name.
     pub tool: &'a str,
     /// The MCP method: `tools/call`, `tools/list`, `resources/read`, `prompts/get`.
     pub method: &'a str,
@@ -47,6 +49,11 @@ pub struct Call<'a> {
     pub client_version: Option<&'a str>,
     pub source: Option<&'a str>,
     pub now: SystemTime,
+    /// What the registry knows about the server (`server.version`, `server.data_scope`,
+    /// `server.risk` in conditions); the policy's `servers:` inventory fills in what is `None`.
+    pub server_version: Option<&'a str>,
+    pub server_data_scope: Option<&'a str>,
+    pub server_risk: Option<Risk>,
 }
 
 impl<'a> Call<'a> {
@@ -64,6 +71,9 @@ impl<'a> Call<'a> {
             client_version: None,
             source: None,
             now: SystemTime::now(),
+            server_version: None,
+            server_data_scope: None,
+            server_risk: None,
         }
     }
 }
@@ -75,9 +85,19 @@ pub struct Step {
     pub detail: String,
 }
 
+/// What the decision would have been without shadow mode, when it differs from what is enforced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shadow {
+    pub effect: Effect,
+    pub reasons: Vec<String>,
+    pub rule_ids: Vec<String>,
+}
+
 /// What the policy decided, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// The enforced effect. In shadow mode this is `allow`, and [`Decision::shadow`] holds what
+    /// would have happened.
     pub effect: Effect,
     pub risk: Risk,
     pub reasons: Vec<String>,
@@ -85,6 +105,12 @@ pub struct Decision {
     pub flags: Vec<String>,
     pub findings: Vec<Finding>,
     pub policy_version: String,
+    /// The operation that refined the tool (`tools[].operations[].name`), if any.
+    pub operation: Option<String>,
+    /// Who may approve, when the effect is `approve` and the policy says.
+    pub approvers: Option<Approvers>,
+    /// The would-be decision of shadow rules or a shadow-mode policy, when it differs.
+    pub shadow: Option<Shadow>,
     /// Filled only by [`Policy::explain`].
     pub steps: Vec<Step>,
 }
@@ -94,279 +120,546 @@ impl Decision {
     pub fn reason(&self) -> String {
         self.reasons.join("; ")
     }
+
+    /// A deny decision for a call the engine could not evaluate (fail closed).
+    pub fn fail_closed(reason: impl Into<String>, policy_version: impl Into<String>) -> Decision {
+        Decision {
+            effect: Effect::Deny,
+            risk: Risk::Critical,
+            reasons: vec![reason.into()],
+            rule_ids: Vec::new(),
+            flags: Vec::new(),
+            findings: Vec::new(),
+            policy_version: policy_version.into(),
+            operation: None,
+            approvers: None,
+            shadow: None,
+            steps: Vec::new(),
+        }
+    }
 }
 
-/// Whether a rule applied, and how.
-enum RuleOutcome {
-    Matched,
-    NotMatched,
-    Failed(String),
+/// An effect with the reasons, rules and approvers behind it.
+#[derive(Debug, Clone)]
+struct Verdict {
+    effect: Effect,
+    reasons: Vec<String>,
+    rule_ids: Vec<String>,
+    approvers: Option<Approvers>,
+}
+
+/// A rule that applied, and the condition error that made it apply, if any.
+type Vote<'p> = (&'p Rule, Option<String>);
+
+/// Records explanation steps; formats nothing when not explaining.
+struct Trace<'s>(Option<&'s mut Vec<Step>>);
+
+impl Trace<'_> {
+    fn on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn step(&mut self, stage: &'static str, detail: impl FnOnce() -> String) {
+        if let Some(steps) = self.0.as_deref_mut() {
+            steps.push(Step { stage, detail: detail() });
+        }
+    }
 }
 
 impl Policy {
     /// Decides a call.
     pub fn decide(&self, call: &Call<'_>) -> Decision {
-        self.run(call, None)
+        self.run(call, Trace(None))
     }
 
     /// Decides a call and records each step that led to the decision.
     pub fn explain(&self, call: &Call<'_>) -> Decision {
         let mut steps = Vec::new();
-        let mut d = self.run(call, Some(&mut steps));
+        let mut d = self.run(call, Trace(Some(&mut steps)));
         d.steps = steps;
         d
     }
 
     /// Whether a tool may appear in `tools/list` for this principal: false when the principal
-    /// lacks a capability the tool requires, or an unconditional deny rule covers it.
+    /// lacks a capability the tool requires, an unconditional deny rule covers it, or a
+    /// `method: tools/list` rule denies it.
     pub fn visible(&self, principal: &Principal, server: &str, tool: &str) -> bool {
-        let (caps, _) = self.capabilities(principal);
-        if let Some(class) = self.classify(server, tool)
-            && class.requires.iter().any(|r| !caps.contains(r.as_str()))
+        if self.mode == Mode::Shadow {
+            return true;
+        }
+        let (roles, caps) = self.capabilities(principal);
+        let applicable = self.index.lookup(&self.tools, &self.rules, server, tool);
+        let class = applicable.class.map(|i| &self.tools[i]);
+        if let Some(class) = class
+            && class.requires.iter().any(|r| !caps.contains(&r.as_str()))
         {
             return false;
         }
-        !self.rules.iter().any(|r| {
-            r.effect == Effect::Deny
-                && r.when.is_none()
-                && r.methods.iter().any(|m| m == "tools/call")
-                && r.patterns.iter().any(|p| p.matches(server, tool))
-        })
+        let rules = || applicable.rules.iter().map(|&i| &self.rules[i]).filter(|r| !r.shadow && r.effect == Effect::Deny);
+        if rules().any(|r| r.when.is_none() && r.applies_to_method("tools/call")) {
+            return false;
+        }
+        let listing: Vec<&Rule> = rules().filter(|r| r.applies_to_method("tools/list")).collect();
+        if listing.is_empty() {
+            return true;
+        }
+        let (version, data_scope, server_risk) = self.server_info(server, None, None, None);
+        let args = serde_json::Value::Object(Default::default());
+        let vars = Vars {
+            principal,
+            roles: &roles,
+            capabilities: &caps,
+            policy_attributes: self.principals.get(&principal.id).map(|d| &d.attributes),
+            server,
+            server_version: version,
+            server_data_scope: data_scope,
+            server_risk,
+            tool,
+            annotations: None,
+            args: &args,
+            method: "tools/list",
+            risk: class.and_then(|c| c.risk).unwrap_or(Risk::Medium),
+            flags: &[],
+            operation: None,
+            now: self.local_time(SystemTime::now()),
+            client_name: None,
+            client_version: None,
+            door: "",
+            source: None,
+        };
+        let resolver = Resolver::new(vars);
+        let mut cel = None;
+        // A listing rule whose condition fails hides the tool: fail closed.
+        !listing.iter().any(|r| r.when.as_ref().is_none_or(|c| c.eval(&vars, &mut cel, &resolver) != Outcome::False))
     }
 
-    fn capabilities<'p>(&'p self, principal: &'p Principal) -> (BTreeSet<&'p str>, Vec<&'p str>) {
+    /// The principal's roles (the door's and the policy's) and the capabilities they grant,
+    /// each sorted and without duplicates.
+    fn capabilities<'p>(&'p self, principal: &'p Principal) -> (Vec<&'p str>, Vec<&'p str>) {
         let mut roles: Vec<&str> = principal.roles.iter().map(String::as_str).collect();
         if let Some(def) = self.principals.get(&principal.id) {
             roles.extend(def.roles.iter().map(String::as_str));
         }
         roles.sort_unstable();
         roles.dedup();
-        let caps = roles
-            .iter()
-            .filter_map(|r| self.roles.get(*r))
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        (caps, roles)
+        let mut caps: Vec<&str> = roles.iter().filter_map(|r| self.roles.get(*r)).flatten().map(String::as_str).collect();
+        caps.sort_unstable();
+        caps.dedup();
+        (roles, caps)
     }
 
-    fn classify(&self, server: &str, tool: &str) -> Option<&crate::model::ToolClass> {
-        self.tools.iter().find(|t| t.pattern.matches(server, tool))
+    fn server_info<'c>(
+        &'c self,
+        server: &str,
+        version: Option<&'c str>,
+        data_scope: Option<&'c str>,
+        risk: Option<Risk>,
+    ) -> (Option<&'c str>, Option<&'c str>, Option<Risk>) {
+        let def = self.servers.get(server);
+        (
+            version.or_else(|| def.and_then(|d| d.version.as_deref())),
+            data_scope.or_else(|| def.and_then(|d| d.data_scope.as_deref())),
+            risk.or_else(|| def.and_then(|d| d.risk)),
+        )
     }
 
-    fn run(&self, call: &Call<'_>, mut steps: Option<&mut Vec<Step>>) -> Decision {
-        let mut step = |stage: &'static str, detail: String| {
-            if let Some(s) = steps.as_deref_mut() {
-                s.push(Step { stage, detail });
-            }
-        };
+    fn local_time(&self, now: SystemTime) -> DateTime<FixedOffset> {
+        let utc: DateTime<Utc> = now.into();
+        match self.timezone {
+            Some(tz) => utc.with_timezone(&tz).fixed_offset(),
+            None => utc.fixed_offset(),
+        }
+    }
 
+    fn run(&self, call: &Call<'_>, mut trace: Trace<'_>) -> Decision {
         // 1. Principal: roles from the door and the policy, capabilities from the roles.
-        let (caps, roles) = self.capabilities(call.principal);
-        step("principal", format!(
-            "{} ({}): roles [{}], capabilities [{}]",
-            call.principal.id,
-            if call.principal.auth.is_empty() { "unauthenticated" } else { &call.principal.auth },
-            roles.join(", "),
-            caps.iter().copied().collect::<Vec<_>>().join(", ")
-        ));
+        let (roles, caps) = self.capabilities(call.principal);
+        trace.step("principal", || {
+            format!(
+                "{} ({}): roles [{}], capabilities [{}]",
+                call.principal.id,
+                if call.principal.auth.is_empty() { "unauthenticated" } else { &call.principal.auth },
+                roles.join(", "),
+                caps.join(", ")
+            )
+        });
 
         // 2. Classification: the first matching `tools` entry, else the tool's annotations.
-        let class = self.classify(call.server, call.tool);
-        let mut risk = match class.and_then(|c| c.risk) {
-            Some(r) => {
-                step("classify", format!("{}/{} matches tools entry '{}': risk {r}", call.server, call.tool, class.map(|c| c.pattern.as_str()).unwrap_or("")));
-                r
-            }
-            None => {
-                let r = ToolAnnotations::default_risk(call.annotations);
+        // Only tool calls are classified; reading a resource or a prompt starts at LOW.
+        let is_tool_call = call.method == "tools/call";
+        let applicable = self.index.lookup(&self.tools, &self.rules, call.server, call.tool);
+        let class: Option<&ToolClass> = if is_tool_call { applicable.class.map(|i| &self.tools[i]) } else { None };
+        let declared = if !is_tool_call {
+            trace.step("classify", || format!("{} {}/{}: not a tool call; risk LOW", call.method, call.server, call.tool));
+            Risk::Low
+        } else if let Some(r) = class.and_then(|c| c.risk) {
+            trace.step("classify", || {
+                format!("{}/{} matches tools entry '{}': risk {r}", call.server, call.tool, class.map(ToolClass::label).unwrap_or_default())
+            });
+            r
+        } else {
+            let r = ToolAnnotations::default_risk(call.annotations);
+            trace.step("classify", || {
                 let why = match call.annotations {
                     Some(a) if a.read_only_hint == Some(true) => "readOnlyHint",
                     Some(a) if a.destructive_hint == Some(true) => "destructiveHint",
                     _ => "no classification or risk annotation",
                 };
-                step("classify", format!("{}/{}: risk {r} from {why}", call.server, call.tool));
-                r
-            }
+                match class {
+                    Some(c) => format!("{}/{} matches tools entry '{}' (no risk): risk {r} from {why}", call.server, call.tool, c.label()),
+                    None => format!("{}/{}: risk {r} from {why}", call.server, call.tool),
+                }
+            });
+            r
         };
 
-        // 3. Detectors: dangerous arguments raise the risk to their floor.
+        // 3. Detectors: they run before operations so an operation's `when` can read `call.flags`.
         let findings = self.detectors.scan(call.args);
-        let mut flags: Vec<String> = findings.iter().map(|f| f.flag.to_string()).collect();
-        flags.sort();
+        let mut flags: Vec<&str> = findings.iter().map(|f| f.flag.as_ref()).collect();
+        flags.sort_unstable();
         flags.dedup();
-        if findings.is_empty() {
-            step("detectors", if self.detectors.enabled() { "no dangerous arguments".into() } else { "detectors are off".into() });
-        } else {
-            let floor = findings.iter().map(|f| f.risk).max().unwrap_or(Risk::Low);
-            let seen: Vec<String> = findings.iter().map(|f| format!("{} ({})", f.flag, f.detail)).collect();
-            if floor > risk {
-                step("detectors", format!("{}; risk raised {risk} → {floor}", seen.join(", ")));
-                risk = floor;
-            } else {
-                step("detectors", format!("{}; risk stays {risk}", seen.join(", ")));
+        let floor = findings.iter().map(|f| f.risk).max();
+
+        let (version, data_scope, server_risk) = self.server_info(call.server, call.server_version, call.server_data_scope, call.server_risk);
+        let now = self.local_time(call.now);
+        let mut vars = Vars {
+            principal: call.principal,
+            roles: &roles,
+            capabilities: &caps,
+            policy_attributes: self.principals.get(&call.principal.id).map(|d| &d.attributes),
+            server: call.server,
+            server_version: version,
+            server_data_scope: data_scope,
+            server_risk,
+            tool: call.tool,
+            annotations: call.annotations,
+            args: call.args,
+            method: call.method,
+            risk: declared,
+            flags: &flags,
+            operation: None,
+            now,
+            client_name: call.client_name,
+            client_version: call.client_version,
+            door: call.door,
+            source: call.source,
+        };
+
+        // 2b. Operation: the first whose `when` holds refines the tool.
+        let operation = class.and_then(|c| self.operation(c, &vars, &mut trace));
+        let declared = operation.and_then(|o| o.risk).unwrap_or(declared);
+        let approval = operation.and_then(|o| o.approval).or(class.and_then(|c| c.approval));
+        let obligation_approvers = operation.and_then(|o| o.approvers.as_ref()).or(class.and_then(|c| c.approvers.as_ref()));
+
+        let mut risk = declared;
+        match floor {
+            None => trace.step("detectors", || if self.detectors.enabled() { "no dangerous arguments".into() } else { "detectors are off".into() }),
+            Some(floor) => {
+                let seen = || findings.iter().map(|f| format!("{} ({})", f.flag, f.detail)).collect::<Vec<_>>().join(", ");
+                if floor > risk {
+                    trace.step("detectors", || format!("{}; risk raised {risk} → {floor}", seen()));
+                    risk = floor;
+                } else {
+                    trace.step("detectors", || format!("{}; risk stays {risk}", seen()));
+                }
             }
         }
+        vars.risk = risk;
+        vars.operation = operation.map(|o| o.name.as_str());
 
         let mut decision = Decision {
             effect: Effect::Deny,
             risk,
             reasons: Vec::new(),
             rule_ids: Vec::new(),
-            flags,
-            findings,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            findings: Vec::new(),
             policy_version: self.version.clone(),
+            operation: operation.map(|o| o.name.clone()),
+            approvers: None,
+            shadow: None,
             steps: Vec::new(),
         };
 
-        // 4. Capabilities: a tool that requires what the principal lacks is denied outright.
+        // 4. Capabilities: a tool (or operation) that requires what the principal lacks is denied.
         if let Some(class) = class {
-            let missing: Vec<&str> = class.requires.iter().map(String::as_str).filter(|r| !caps.contains(r)).collect();
+            let required = || class.requires.iter().chain(operation.into_iter().flat_map(|o| o.requires.iter()));
+            let missing: Vec<&str> = required().map(String::as_str).filter(|r| !caps.contains(r)).collect();
             if !missing.is_empty() {
-                let reason = format!("{} lacks capability {} required by {}/{}", call.principal.id, missing.join(", "), call.server, call.tool);
-                step("capabilities", format!("missing [{}] → deny", missing.join(", ")));
-                decision.reasons.push(reason);
+                let what = match operation {
+                    Some(o) => format!("{}/{} ({})", call.server, call.tool, o.name),
+                    None => format!("{}/{}", call.server, call.tool),
+                };
+                trace.step("capabilities", || format!("missing [{}] → deny", missing.join(", ")));
+                let verdict = Verdict {
+                    effect: Effect::Deny,
+                    reasons: vec![format!("{} lacks capability {} required by {what}", call.principal.id, missing.join(", "))],
+                    rule_ids: Vec::new(),
+                    approvers: None,
+                };
+                self.finish(&mut decision, verdict, None, &mut trace);
+                decision.findings = findings;
                 return decision;
             }
-            if !class.requires.is_empty() {
-                step("capabilities", format!("has every required capability [{}]", class.requires.join(", ")));
+            if required().next().is_some() {
+                trace.step("capabilities", || format!("has every required capability [{}]", required().map(String::as_str).collect::<Vec<_>>().join(", ")));
             }
         }
 
         // 5. Rules: every matching rule votes; deny overrides approve overrides allow.
-        let mut ctx: Option<Context<'static, 'static>> = None;
-        let mut matched: Vec<(&Rule, Option<String>)> = Vec::new();
-        for rule in &self.rules {
-            if !rule.methods.iter().any(|m| m == call.method) || !rule.patterns.iter().any(|p| p.matches(call.server, call.tool)) {
-                continue;
-            }
-            let outcome = match &rule.when {
-                None => RuleOutcome::Matched,
-                Some(cond) => {
-                    let ctx = ctx.get_or_insert_with(|| self.context(call, &caps, &roles, risk, &decision.flags));
-                    match cond.program.execute(ctx) {
-                        Ok(Value::Bool(true)) => RuleOutcome::Matched,
-                        Ok(Value::Bool(false)) => RuleOutcome::NotMatched,
-                        Ok(other) => RuleOutcome::Failed(format!("condition returned {other:?}, not a bool")),
-                        Err(e) => RuleOutcome::Failed(e.to_string()),
-                    }
-                }
+        let (enforced, shadowed) = self.vote(&applicable.rules, &vars, &mut trace);
+        let flagged = !flags.is_empty();
+        let verdict = self.verdict(&enforced, risk, declared, flagged, approval, obligation_approvers, operation, &mut trace);
+        // What shadow rules would have made of it.
+        let would = (!shadowed.is_empty()).then(|| {
+            let all: Vec<Vote<'_>> = enforced.iter().chain(&shadowed).cloned().collect();
+            self.verdict(&all, risk, declared, flagged, approval, obligation_approvers, operation, &mut Trace(None))
+        });
+        self.finish(&mut decision, verdict, would, &mut trace);
+        decision.findings = findings;
+        decision
+    }
+
+    /// Finds the operation that refines a classified call, if any.
+    fn operation<'p>(&'p self, class: &'p ToolClass, vars: &Vars<'_>, trace: &mut Trace<'_>) -> Option<&'p Operation> {
+        if class.operations.is_empty() {
+            return None;
+        }
+        let resolver = Resolver::new(*vars);
+        let mut cel = None;
+        for op in &class.operations {
+            let outcome = match &op.when {
+                None => Outcome::True,
+                Some(c) => c.eval(vars, &mut cel, &resolver),
             };
             match outcome {
-                RuleOutcome::Matched => {
-                    let why = rule.when.as_ref().map(|c| format!("condition `{}` is true", c.source)).unwrap_or_else(|| "no condition".into());
-                    step("rule", format!("{}: matches ({why}) → {}", rule.id, rule.effect));
-                    matched.push((rule, None));
+                Outcome::True => {
+                    trace.step("operation", || match &op.when {
+                        Some(c) => format!("'{}': `{}` is true → risk {}", op.name, c.source, op.risk.unwrap_or(vars.risk)),
+                        None => format!("'{}' (no condition) → risk {}", op.name, op.risk.unwrap_or(vars.risk)),
+                    });
+                    return Some(op);
                 }
-                RuleOutcome::NotMatched => {
-                    let source = rule.when.as_ref().map(|c| c.source.as_str()).unwrap_or_default();
-                    step("rule", format!("{}: condition `{source}` is false", rule.id))
+                Outcome::False => trace.step("operation", || format!("'{}': `{}` is false", op.name, source(&op.when))),
+                // Fail closed: an operation that would make the call stricter applies when its
+                // condition cannot be evaluated; one that would relax it does not.
+                Outcome::Error(e) => {
+                    let stricter = op.risk.is_none_or(|r| r >= vars.risk);
+                    trace.step("operation", || {
+                        format!("'{}': condition error ({e}) → {}", op.name, if stricter { "applies (fail closed)" } else { "does not apply" })
+                    });
+                    if stricter {
+                        return Some(op);
+                    }
                 }
-                // Fail closed: a deny or approve rule whose condition cannot be evaluated applies.
-                RuleOutcome::Failed(err) if rule.effect != Effect::Allow => {
-                    step("rule", format!("{}: condition error ({err}) → applies ({})", rule.id, rule.effect));
-                    matched.push((rule, Some(err)));
-                }
-                RuleOutcome::Failed(err) => step("rule", format!("{}: condition error ({err}) → does not allow", rule.id)),
             }
         }
-        if let Some(effect) = matched.iter().map(|(r, _)| r.effect).max() {
-            decision.effect = effect;
-            for (rule, err) in matched.iter().filter(|(r, _)| r.effect == effect) {
-                decision.rule_ids.push(rule.id.clone());
+        trace.step("operation", || "no operation matches; the tools entry applies as it is".into());
+        None
+    }
+
+    /// Evaluates the rules that cover the call: the votes of enforced rules and of shadow rules.
+    fn vote<'p>(&'p self, applicable: &[usize], vars: &Vars<'_>, trace: &mut Trace<'_>) -> (Vec<Vote<'p>>, Vec<Vote<'p>>) {
+        let resolver = Resolver::new(*vars);
+        let mut cel = None;
+        let mut enforced: Vec<Vote<'p>> = Vec::new();
+        let mut shadowed: Vec<Vote<'p>> = Vec::new();
+        let rules = applicable.iter().map(|&i| &self.rules[i]).filter(|r| r.applies_to_method(vars.method));
+        let mut consider = |rule: &'p Rule, trace: &mut Trace<'_>, enforced: &mut Vec<Vote<'p>>| {
+            if let Some(vote) = evaluate(rule, vars, &mut cel, &resolver, trace) {
+                if rule.shadow { shadowed.push(vote) } else { enforced.push(vote) }
+            }
+        };
+        if trace.on() {
+            rules.for_each(|r| consider(r, trace, &mut enforced));
+        } else {
+            // Deny rules first: once an enforced deny holds, allow and approve rules cannot change
+            // the effect (nor what shadow rules would make of it), so they are not evaluated.
+            rules.clone().filter(|r| r.effect == Effect::Deny).for_each(|r| consider(r, trace, &mut enforced));
+            if enforced.is_empty() {
+                rules.filter(|r| r.effect != Effect::Deny).for_each(|r| consider(r, trace, &mut enforced));
+            }
+        }
+        (enforced, shadowed)
+    }
+
+    /// The effect of a set of votes, or of the risk effect and default when nothing voted, with
+    /// the tool's or operation's approval obligation applied.
+    #[allow(clippy::too_many_arguments)]
+    fn verdict(
+        &self,
+        votes: &[Vote<'_>],
+        risk: Risk,
+        declared: Risk,
+        flagged: bool,
+        approval: Option<Approval>,
+        obligation_approvers: Option<&Approvers>,
+        operation: Option<&Operation>,
+        trace: &mut Trace<'_>,
+    ) -> Verdict {
+        let mut v = if let Some(effect) = votes.iter().map(|(r, _)| r.effect).max() {
+            let mut v = Verdict { effect, reasons: Vec::new(), rule_ids: Vec::new(), approvers: None };
+            for (rule, err) in votes.iter().filter(|(r, _)| r.effect == effect) {
+                v.rule_ids.push(rule.id.clone());
                 let mut reason = rule.reason.clone().unwrap_or_else(|| format!("rule {}", rule.id));
                 if let Some(err) = err {
                     reason.push_str(&format!(" (condition could not be evaluated: {err})"));
                 }
-                decision.reasons.push(reason);
+                v.reasons.push(reason);
+                if effect == Effect::Approve
+                    && let Some(a) = &rule.approvers
+                {
+                    v.approvers = Some(Approvers::merge(v.approvers.take(), a));
+                }
             }
-            step("result", format!("rules decide {effect} (deny overrides approve overrides allow)"));
-            return decision;
-        }
-
-        // 6. Risk effect for the call's risk, when the policy sets one.
-        if let Some(re) = self.risk_effects.get(&risk) {
-            let dangerous = !decision.flags.is_empty();
-            let effect = match re {
-                RiskEffect::Allow => Effect::Allow,
-                RiskEffect::Deny => Effect::Deny,
-                RiskEffect::Approve => Effect::Approve,
-                RiskEffect::ApproveIfDangerous if dangerous => Effect::Approve,
-                RiskEffect::ApproveIfDangerous => Effect::Allow,
-            };
-            decision.effect = effect;
+            trace.step("rules", || format!("rules decide {effect} (deny overrides approve overrides allow): {}", v.rule_ids.join(", ")));
+            v
+        } else if approval == Some(Approval::Never) {
+            // Detectors alone never make this call need approval: the risk effect is the one of
+            // the declared risk, as if nothing were flagged, and approval becomes allow.
+            match self.risk_effects.get(&declared) {
+                Some(re) => {
+                    let effect = match risk_effect(*re, false) {
+                        Effect::Approve => Effect::Allow,
+                        e => e,
+                    };
+                    trace.step("risk", || format!("no rule matched; approval: never → risk_effects.{declared} ({}) without detectors → {effect}", re.as_str()));
+                    Verdict { effect, reasons: vec![format!("{declared} risk calls are {} (approval: never)", past(effect))], rule_ids: Vec::new(), approvers: None }
+                }
+                None => self.default_verdict(risk, trace),
+            }
+        } else if let Some(re) = self.risk_effects.get(&risk) {
+            let effect = risk_effect(*re, flagged);
             let reason = match (re, effect) {
-                (RiskEffect::ApproveIfDangerous, Effect::Approve) => format!(
-                    "{risk} risk call with dangerous arguments ({}) needs approval",
-                    decision.findings.iter().map(|f| f.detail.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                (RiskEffect::ApproveIfDangerous, Effect::Approve) => format!("{risk} risk call with dangerous arguments needs approval"),
                 (_, Effect::Approve) => format!("{risk} risk calls need approval"),
-                (_, Effect::Deny) => format!("{risk} risk calls are denied"),
-                _ => format!("{risk} risk calls are allowed"),
+                (_, e) => format!("{risk} risk calls are {}", past(e)),
             };
-            step("risk", format!("no rule matched; risk_effects.{risk} is {} → {effect}", re.as_str()));
-            decision.reasons.push(reason);
-            return decision;
-        }
+            trace.step("risk", || format!("no rule matched; risk_effects.{risk} is {} → {effect}", re.as_str()));
+            Verdict { effect, reasons: vec![reason], rule_ids: Vec::new(), approvers: None }
+        } else {
+            self.default_verdict(risk, trace)
+        };
 
-        // 7. Default.
-        decision.effect = self.default;
-        step("default", format!("no rule matched and no risk effect for {risk}; default is {}", self.default));
-        decision.reasons.push(format!("no rule or risk effect decided; the policy default is {}", self.default));
-        decision
-    }
-
-    fn context(&self, call: &Call<'_>, caps: &BTreeSet<&str>, roles: &[&str], risk: Risk, flags: &[String]) -> Context<'static, 'static> {
-        let mut attributes = call.principal.attributes.clone();
-        if let Some(def) = self.principals.get(&call.principal.id) {
-            for (k, v) in &def.attributes {
-                attributes.insert(k.clone(), v.clone());
+        let what = || operation.map(|o| format!("operation '{}'", o.name)).unwrap_or_else(|| "this tool".into());
+        let forced = match approval {
+            Some(Approval::Always) => true,
+            Some(Approval::IfDangerous) => flagged,
+            _ => false,
+        };
+        if forced {
+            if v.effect == Effect::Allow {
+                v.effect = Effect::Approve;
+                v.reasons.push(match approval {
+                    Some(Approval::IfDangerous) => format!("{} needs approval when its arguments are flagged", what()),
+                    _ => format!("{} always needs approval", what()),
+                });
+                trace.step("approval", || format!("{} has approval: {} → approve", what(), approval.map(Approval::as_str).unwrap_or_default()));
+            } else {
+                trace.step("approval", || format!("{} has approval: {}; the effect is already {}", what(), approval.map(Approval::as_str).unwrap_or_default(), v.effect));
             }
         }
-        let annotations = call
-            .annotations
-            .and_then(|a| serde_json::to_value(a).ok())
-            .unwrap_or(serde_json::Value::Object(Default::default()));
-        let opt = |s: Option<&str>| s.map(cel_value::string).unwrap_or(Value::Null);
-        let mut ctx = Context::default();
-        ctx.add_variable_from_value("principal", cel_value::map(vec![
-            ("id", cel_value::string(&call.principal.id)),
-            ("roles", cel_value::strings(roles.iter().copied())),
-            ("capabilities", cel_value::strings(caps.iter().copied())),
-            ("attributes", cel_value::from_json(&serde_json::Value::Object(attributes))),
-            ("auth", cel_value::string(&call.principal.auth)),
-        ]));
-        ctx.add_variable_from_value("server", cel_value::map(vec![
-            ("name", cel_value::string(call.server)),
-            ("version", Value::Null),
-            ("data_scope", Value::Null),
-            ("risk", Value::Null),
-        ]));
-        ctx.add_variable_from_value("tool", cel_value::map(vec![
-            ("name", cel_value::string(call.tool)),
-            ("annotations", cel_value::from_json(&annotations)),
-        ]));
-        ctx.add_variable_from_value("args", cel_value::from_json(call.args));
-        ctx.add_variable_from_value("call", cel_value::map(vec![
-            ("method", cel_value::string(call.method)),
-            ("risk", cel_value::string(risk.as_str())),
-            ("flags", cel_value::strings(flags.iter().map(String::as_str))),
-            ("operation", Value::Null),
-        ]));
-        let now: chrono::DateTime<chrono::Utc> = call.now.into();
-        ctx.add_variable_from_value("time", cel_value::map(vec![
-            ("now", Value::Timestamp(now.fixed_offset())),
-            ("hour", Value::Int(chrono::Timelike::hour(&now) as i64)),
-            ("minute", Value::Int(chrono::Timelike::minute(&now) as i64)),
-            ("weekday", cel_value::string(&chrono::Datelike::weekday(&now).to_string())),
-            ("date", cel_value::string(&now.format("%Y-%m-%d").to_string())),
-        ]));
-        ctx.add_variable_from_value("request", cel_value::map(vec![
-            ("client_name", opt(call.client_name)),
-            ("client_version", opt(call.client_version)),
-            ("door", cel_value::string(call.door)),
-            ("source", opt(call.source)),
-        ]));
-        ctx
+        if v.effect == Effect::Approve
+            && (forced || votes.is_empty())
+            && let Some(a) = obligation_approvers
+        {
+            v.approvers = Some(Approvers::merge(v.approvers.take(), a));
+        }
+        v
     }
+
+    fn default_verdict(&self, risk: Risk, trace: &mut Trace<'_>) -> Verdict {
+        trace.step("default", || format!("no rule matched and no risk effect for {risk}; default is {}", self.default));
+        Verdict {
+            effect: self.default,
+            reasons: vec![format!("no rule or risk effect decided; the policy default is {}", self.default)],
+            rule_ids: Vec::new(),
+            approvers: None,
+        }
+    }
+
+    /// Writes the verdict into the decision, then applies shadow mode: shadow rules that would
+    /// change the effect, and a shadow-mode policy that allows whatever it would have decided.
+    fn finish(&self, decision: &mut Decision, verdict: Verdict, would: Option<Verdict>, trace: &mut Trace<'_>) {
+        decision.effect = verdict.effect;
+        decision.approvers = if verdict.effect == Effect::Approve { verdict.approvers.clone() } else { None };
+        if let Some(w) = would.filter(|w| w.effect != verdict.effect) {
+            trace.step("shadow", || format!("shadow rules ({}) would make it {}; enforced: {}", w.rule_ids.join(", "), w.effect, verdict.effect));
+            decision.shadow = Some(Shadow { effect: w.effect, reasons: w.reasons, rule_ids: w.rule_ids });
+        }
+        decision.reasons = verdict.reasons;
+        decision.rule_ids = verdict.rule_ids;
+        if self.mode == Mode::Shadow && decision.effect != Effect::Allow {
+            let would = decision.shadow.take().unwrap_or_else(|| Shadow {
+                effect: decision.effect,
+                reasons: std::mem::take(&mut decision.reasons),
+                rule_ids: std::mem::take(&mut decision.rule_ids),
+            });
+            trace.step("shadow", || format!("the policy is in shadow mode: would {} → allow", would.effect));
+            decision.effect = Effect::Allow;
+            decision.approvers = None;
+            decision.reasons = vec!["the policy is in shadow mode: calls are allowed and audited".into()];
+            decision.rule_ids = Vec::new();
+            decision.shadow = Some(would);
+        }
+    }
+}
+
+/// Evaluates one rule's condition; `Some` when the rule votes.
+fn evaluate<'p, 'r>(
+    rule: &'p Rule,
+    vars: &Vars<'_>,
+    cel: &mut Option<cel::Context<'r, 'r>>,
+    resolver: &'r Resolver<'_>,
+    trace: &mut Trace<'_>,
+) -> Option<Vote<'p>> {
+    let outcome = match &rule.when {
+        None => Outcome::True,
+        Some(c) => c.eval(vars, cel, resolver),
+    };
+    let mode = if rule.shadow { " [shadow]" } else { "" };
+    match outcome {
+        Outcome::True => {
+            trace.step("rule", || {
+                let why = rule.when.as_ref().map(|c| format!("`{}` is true", c.source)).unwrap_or_else(|| "no condition".into());
+                format!("{}{mode}: matches ({why}) → {}", rule.id, rule.effect)
+            });
+            Some((rule, None))
+        }
+        Outcome::False => {
+            trace.step("rule", || format!("{}{mode}: `{}` is false", rule.id, source(&rule.when)));
+            None
+        }
+        // Fail closed: a deny or approve rule whose condition cannot be evaluated applies.
+        Outcome::Error(err) if rule.effect != Effect::Allow => {
+            trace.step("rule", || format!("{}{mode}: condition error ({err}) → applies ({}, fail closed)", rule.id, rule.effect));
+            Some((rule, Some(err)))
+        }
+        Outcome::Error(err) => {
+            trace.step("rule", || format!("{}{mode}: condition error ({err}) → does not allow", rule.id));
+            None
+        }
+    }
+}
+
+fn risk_effect(re: RiskEffect, flagged: bool) -> Effect {
+    match re {
+        RiskEffect::Allow => Effect::Allow,
+        RiskEffect::Deny => Effect::Deny,
+        RiskEffect::Approve => Effect::Approve,
+        RiskEffect::ApproveIfDangerous if flagged => Effect::Approve,
+        RiskEffect::ApproveIfDangerous => Effect::Allow,
+    }
+}
+
+fn past(e: Effect) -> &'static str {
+    match e {
+        Effect::Allow => "allowed",
+        Effect::Deny => "denied",
+        Effect::Approve => "held for approval",
+    }
+}
+
+fn source(when: &Option<Condition>) -> &str {
+    when.as_ref().map(|c| c.source.as_str()).unwrap_or_default()
 }

@@ -31,6 +31,19 @@ impl ToolPattern {
         })
     }
 
+    /// `*/*`: every tool of every server.
+    pub fn any() -> ToolPattern {
+        ToolPattern { server: "*".into(), tool: "*".into(), source: "*/*".into() }
+    }
+
+    pub fn matches_server(&self, server: &str) -> bool {
+        glob_match(self.server.as_bytes(), server.as_bytes())
+    }
+
+    pub fn server_part(&self) -> &str {
+        &self.server
+    }
+
     pub fn matches(&self, server: &str, tool: &str) -> bool {
         glob_match(self.server.as_bytes(), server.as_bytes())
             && glob_match(self.tool.as_bytes(), tool.as_bytes())

@@ -4,20 +4,25 @@
 //! asked to [`Policy::decide`] on a [`Call`]. No IO, no async: doors build calls, the engine
 //! answers with a [`Decision`], and doors enforce it.
 
-mod cel_value;
+mod check;
+mod cond;
 mod decide;
 pub mod detect;
 pub mod digest;
 mod error;
 mod glob;
+mod index;
 mod load;
 mod model;
+mod native;
 pub mod redact;
+pub mod testing;
+mod vars;
 
-pub use decide::{Call, Decision, Principal, Step};
+pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
-pub use model::{Effect, Policy, Risk, RiskEffect, ToolAnnotations};
+pub use model::{Approval, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations};
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,
 /// dangerous HIGH calls and every CRITICAL call need approval.

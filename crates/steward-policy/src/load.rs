@@ -1,17 +1,18 @@
 //! Loading and strict validation of policy YAML.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
-use crate::detect::Detectors;
+use crate::check::{self, Names};
+use crate::cond::Condition;
+use crate::detect::{BUILTIN_SETS, CustomDetector, Detectors};
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
-    Condition, Effect, Policy, PrincipalDef, Risk, RiskEffect, Rule, ToolClass,
+    Approval, Approvers, Effect, Mode, Operation, Policy, PrincipalDef, Risk, RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.
@@ -24,9 +25,15 @@ struct PolicyDoc {
     #[serde(default)]
     default: Option<Effect>,
     #[serde(default)]
-    roles: BTreeMap<String, Vec<String>>,
+    mode: Option<Mode>,
+    #[serde(default)]
+    timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    roles: BTreeMap<String, Vec<Spanned<String>>>,
     #[serde(default)]
     principals: BTreeMap<String, PrincipalDoc>,
+    #[serde(default)]
+    servers: HashMap<Spanned<String>, ServerDoc>,
     #[serde(default)]
     tools: Vec<ToolDoc>,
     #[serde(default)]
@@ -46,6 +53,19 @@ struct PrincipalDoc {
     attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerDoc {
+    #[serde(default)]
+    tools: Vec<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    data_scope: Option<String>,
+    #[serde(default)]
+    risk: Option<Risk>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolDoc {
@@ -55,6 +75,28 @@ struct ToolDoc {
     risk: Option<Risk>,
     #[serde(default)]
     requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    approval: Option<Approval>,
+    #[serde(default)]
+    approvers: Option<Spanned<ApproversDoc>>,
+    #[serde(default)]
+    operations: Vec<OperationDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationDoc {
+    name: Spanned<String>,
+    #[serde(default)]
+    when: Option<Spanned<String>>,
+    #[serde(default)]
+    risk: Option<Risk>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    approval: Option<Approval>,
+    #[serde(default)]
+    approvers: Option<Spanned<ApproversDoc>>,
 }
 
 #[derive(Deserialize)]
@@ -70,17 +112,53 @@ struct RuleDoc {
     effect: Effect,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    approvers: Option<Spanned<ApproversDoc>>,
+    #[serde(default)]
+    mode: Option<Mode>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct ApproversDoc {
+    #[serde(default)]
+    roles: Vec<Spanned<String>>,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DetectorsDoc {
-    #[serde(default = "yes")]
-    builtin: bool,
+    #[serde(default)]
+    builtin: Option<Spanned<Builtin>>,
+    #[serde(default)]
+    custom: Vec<CustomDoc>,
 }
 
-fn yes() -> bool {
-    true
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Builtin {
+    All(bool),
+    Sets(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomDoc {
+    name: Spanned<String>,
+    #[serde(default)]
+    flag: Option<String>,
+    #[serde(default)]
+    risk: Option<Risk>,
+    #[serde(default)]
+    regex: Vec<Spanned<String>>,
+    #[serde(default)]
+    words: Vec<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -100,66 +178,27 @@ impl OneOrMany {
 }
 
 /// The methods a rule may name in `method`.
-pub(crate) const GOVERNED_METHODS: [&str; 4] =
-    ["tools/call", "tools/list", "resources/read", "prompts/get"];
+pub(crate) const GOVERNED_METHODS: [&str; 4] = ["tools/call", "tools/list", "resources/read", "prompts/get"];
 
-/// Variables a CEL condition may use, with the fields of the fixed-shape ones.
-const VARIABLES: [(&str, Option<&[&str]>); 7] = [
-    (
-        "principal",
-        Some(&["id", "roles", "capabilities", "attributes", "auth"]),
-    ),
-    (
-        "server",
-        Some(&["name", "version", "data_scope", "risk"]),
-    ),
-    ("tool", Some(&["name", "annotations"])),
-    ("args", None),
-    (
-        "call",
-        Some(&["method", "risk", "flags", "operation"]),
-    ),
-    (
-        "time",
-        Some(&["now", "hour", "minute", "weekday", "date"]),
-    ),
-    (
-        "request",
-        Some(&["client_name", "client_version", "door", "source"]),
-    ),
-];
-
-/// CEL functions and macros that conditions may call (the standard library as `cel` implements it).
-const FUNCTIONS: &[&str] = &[
-    "size", "contains", "startsWith", "endsWith", "matches", "has", "all", "exists",
-    "exists_one", "map", "filter", "int", "uint", "double", "string", "bytes", "bool", "type",
-    "dyn", "duration", "timestamp", "max", "min", "getFullYear", "getMonth", "getDate",
-    "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours", "getMinutes", "getSeconds",
-    "getMilliseconds", "optional.of", "optional.none", "optional.ofNonZeroValue", "or",
-    "orValue", "hasValue", "value",
+/// The keys each part of a policy may have, for "did you mean" hints.
+const KEYS: &[&str] = &[
+    "version", "default", "mode", "timezone", "roles", "principals", "servers", "tools", "rules", "risk_effects",
+    "detectors", "attributes", "match", "risk", "requires", "approval", "approvers", "operations", "name", "when",
+    "id", "method", "effect", "reason", "count", "builtin", "custom", "flag", "regex", "words", "data_scope",
 ];
 
 impl Policy {
     /// Reads and validates a policy file.
     pub fn from_file(path: &std::path::Path) -> Result<Policy, PolicyError> {
         let name = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| PolicyError::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let meta = std::fs::metadata(path).map_err(|source| PolicyError::Io { path: name.clone(), source })?;
         if meta.len() > MAX_POLICY_BYTES as u64 {
             return Err(invalid(
                 &name,
-                vec![Diagnostic::error(1, 1, format!(
-                    "policy file is {} bytes; the limit is {MAX_POLICY_BYTES}",
-                    meta.len()
-                ))],
+                vec![Diagnostic::error(1, 1, format!("policy file is {} bytes; the limit is {MAX_POLICY_BYTES}", meta.len()))],
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io { path: name.clone(), source })?;
         Policy::from_yaml(&text, &name)
     }
 
@@ -176,215 +215,429 @@ impl Policy {
     pub fn check_yaml(text: &str, name: &str) -> Vec<Diagnostic> {
         compile(text, name).1
     }
-}
 
-fn invalid(name: &str, diagnostics: Vec<Diagnostic>) -> PolicyError {
-    PolicyError::Invalid {
-        file: name.to_string(),
-        diagnostics,
+    /// The content hash a policy with this exact text gets as its version.
+    pub fn version_of(text: &str) -> String {
+        let digest = Sha256::digest(text.as_bytes());
+        hex::encode(&digest[..8])
     }
 }
 
+fn invalid(name: &str, diagnostics: Vec<Diagnostic>) -> PolicyError {
+    PolicyError::Invalid { file: name.to_string(), diagnostics }
+}
+
+/// Where a spanned value is.
+fn at<T>(s: &Spanned<T>) -> (u64, u64) {
+    (s.referenced.line(), s.referenced.column())
+}
+
+/// Everything compiling a policy needs to remember about the text and its findings.
+struct Compiler<'t> {
+    text: &'t str,
+    diags: Vec<Diagnostic>,
+}
+
 fn compile(text: &str, name: &str) -> (Option<Policy>, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
+    let mut c = Compiler { text, diags: Vec::new() };
     if text.len() > MAX_POLICY_BYTES {
-        diags.push(Diagnostic::error(1, 1, "policy text is larger than 4 MiB"));
-        return (None, diags);
+        c.diags.push(Diagnostic::error(1, 1, "policy text is larger than 4 MiB"));
+        return (None, c.diags);
     }
     let doc: PolicyDoc = match serde_saphyr::from_str(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            let message = e.without_snippet().to_string();
-            let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-            diags.push(Diagnostic::error(line, column, message).hint(yaml_hint(&e.to_string())));
-            return (None, diags);
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let message = strip_location(e.without_snippet().to_string().lines().next().unwrap_or("invalid YAML"));
+            c.diags.push(Diagnostic::error(line, column, message.clone()).hint(yaml_hint(&message)));
+            return (None, c.diags);
         }
     };
-
-    if doc.version.value != 1 {
-        diags.push(
-            Diagnostic::error(
-                doc.version.referenced.line(),
-                doc.version.referenced.column(),
-                format!("unsupported policy version {}", doc.version.value),
-            )
-            .hint("this Steward reads `version: 1` policies"),
-        );
-    }
-
-    let roles: BTreeMap<String, BTreeSet<String>> = doc
-        .roles
-        .into_iter()
-        .map(|(role, caps)| (role, caps.into_iter().collect()))
-        .collect();
-    let all_caps: BTreeSet<&String> = roles.values().flatten().collect();
-
-    let mut principals = BTreeMap::new();
-    for (id, p) in doc.principals {
-        for role in &p.roles {
-            if !roles.contains_key(&role.value) {
-                diags.push(
-                    Diagnostic::error(
-                        role.referenced.line(),
-                        role.referenced.column(),
-                        format!("principal '{id}' has role '{}' which is not defined", role.value),
-                    )
-                    .hint(format!("define it under `roles:` (known roles: {})", join(roles.keys()))),
-                );
-            }
-        }
-        principals.insert(
-            id,
-            PrincipalDef {
-                roles: p.roles.into_iter().map(|r| r.value).collect(),
-                attributes: p.attributes,
-            },
-        );
-    }
-
-    let mut tools = Vec::new();
-    for t in doc.tools {
-        let line = t.pattern.referenced.line();
-        let column = t.pattern.referenced.column();
-        for req in &t.requires {
-            if !all_caps.contains(&req.value) {
-                diags.push(
-                    Diagnostic::warning(
-                        req.referenced.line(),
-                        req.referenced.column(),
-                        format!("capability '{}' is required but no role grants it", req.value),
-                    )
-                    .hint("nobody can call these tools; add the capability to a role under `roles:`"),
-                );
-            }
-        }
-        let requires: Vec<String> = t.requires.into_iter().map(|r| r.value).collect();
-        for pattern in t.pattern.value.into_vec() {
-            match ToolPattern::parse(&pattern) {
-                Ok(pattern) => tools.push(ToolClass {
-                    pattern,
-                    risk: t.risk,
-                    requires: requires.clone(),
-                }),
-                Err(e) => diags.push(Diagnostic::error(line, column, format!("bad tool pattern: {e}"))),
-            }
-        }
-    }
-
-    let mut rules = Vec::new();
-    let mut seen_ids: HashSet<String> = HashSet::new();
-    for r in doc.rules {
-        let (id_line, id_col) = (r.id.referenced.line(), r.id.referenced.column());
-        if r.id.value.trim().is_empty() {
-            diags.push(Diagnostic::error(id_line, id_col, "rule id is empty").hint("give every rule a unique `id`"));
-        }
-        if !seen_ids.insert(r.id.value.clone()) {
-            diags.push(
-                Diagnostic::error(id_line, id_col, format!("duplicate rule id '{}'", r.id.value))
-                    .hint("rule ids name rules in audit events and explanations; make each one unique"),
-            );
-        }
-        let mut patterns = Vec::new();
-        match r.pattern {
-            Some(p) => {
-                let (line, column) = (p.referenced.line(), p.referenced.column());
-                for pat in p.value.into_vec() {
-                    match ToolPattern::parse(&pat) {
-                        Ok(pat) => patterns.push(pat),
-                        Err(e) => diags.push(Diagnostic::error(line, column, format!("bad match pattern: {e}"))),
-                    }
-                }
-            }
-            None => patterns.push(ToolPattern::parse("*/*").expect("valid pattern")),
-        }
-        let methods = match r.method {
-            Some(m) => {
-                let (line, column) = (m.referenced.line(), m.referenced.column());
-                let methods = m.value.into_vec();
-                for method in &methods {
-                    if !GOVERNED_METHODS.contains(&method.as_str()) {
-                        diags.push(
-                            Diagnostic::error(line, column, format!("'{method}' is not a governed method"))
-                                .hint(format!("use one of: {}", GOVERNED_METHODS.join(", "))),
-                        );
-                    }
-                }
-                methods
-            }
-            None => vec!["tools/call".to_string()],
-        };
-        let when = r.when.and_then(|w| compile_condition(text, &w, &mut diags));
-        rules.push(Rule {
-            id: r.id.value,
-            patterns,
-            methods,
-            when,
-            effect: r.effect,
-            reason: r.reason,
-        });
-    }
-
-    let detectors = if doc.detectors.unwrap_or(DetectorsDoc { builtin: true }).builtin {
-        Detectors::builtin()
-    } else {
-        Detectors::none()
-    };
-
-    let version = {
-        let digest = Sha256::digest(text.as_bytes());
-        hex::encode(&digest[..8])
-    };
-
-    let policy = Policy {
-        source_name: name.to_string(),
-        version,
-        default: doc.default.unwrap_or(Effect::Deny),
-        roles,
-        principals,
-        tools,
-        rules,
-        risk_effects: doc.risk_effects,
-        detectors,
-    };
-    (Some(policy), diags)
+    let policy = c.build(doc, name);
+    (Some(policy), c.diags)
 }
 
-fn compile_condition(text: &str, when: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Condition> {
-    let source = when.value.clone();
-    let base = (when.referenced.line(), when.referenced.column());
-    let at = |offset: u32| expression_location(text, base, &source, offset as usize);
-    let program = match cel::Program::compile(&source) {
-        Ok(p) => p,
-        Err(errors) => {
-            for e in errors.errors.iter().take(3) {
-                // The parser reports 1-based line and 0-based column within the expression.
-                let (line, column) = if e.pos.0 <= 1 && e.pos.1 >= 0 {
-                    at(e.pos.1 as u32)
-                } else {
-                    base
-                };
-                diags.push(
-                    Diagnostic::error(line, column, format!("CEL syntax error: {}", e.msg))
-                        .hint("conditions are CEL expressions, e.g. 'args.message.contains(\"x\")'; quote the whole expression in YAML"),
-                );
-            }
-            return None;
-        }
-    };
-    let mut problems = Vec::new();
-    check_expr(program.expression(), &mut Vec::new(), &mut problems);
-    let mut ok = true;
-    for (id, problem, hint) in problems {
-        let offset = program.source_info().offset_for(id).map(|(start, _)| start).unwrap_or(0);
-        let (line, column) = at(offset);
-        diags.push(Diagnostic::error(line, column, problem).hint(hint));
-        ok = false;
+impl Compiler<'_> {
+    fn error(&mut self, (line, column): (u64, u64), message: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::error(line, column, message).hint(hint));
     }
-    ok.then_some(Condition { source, program })
+
+    fn warn(&mut self, (line, column): (u64, u64), message: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(line, column, message).hint(hint));
+    }
+
+    fn build(&mut self, doc: PolicyDoc, name: &str) -> Policy {
+        if doc.version.value != 1 {
+            self.error(at(&doc.version), format!("unsupported policy version {}", doc.version.value), "this Steward reads `version: 1` policies");
+        }
+
+        let timezone = doc.timezone.as_ref().and_then(|tz| match tz.value.parse::<chrono_tz::Tz>() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.error(at(tz), format!("unknown time zone '{}'", tz.value), "use an IANA name such as Europe/Paris, America/New_York or UTC");
+                None
+            }
+        });
+
+        let roles: BTreeMap<String, BTreeSet<String>> =
+            doc.roles.iter().map(|(role, caps)| (role.clone(), caps.iter().map(|c| c.value.clone()).collect())).collect();
+        let all_caps: BTreeSet<String> = roles.values().flatten().cloned().collect();
+
+        let mut principals = BTreeMap::new();
+        for (id, p) in doc.principals {
+            for role in &p.roles {
+                self.known_role(&roles, role, &format!("principal '{id}'"));
+            }
+            principals.insert(id, PrincipalDef { roles: p.roles.into_iter().map(|r| r.value).collect(), attributes: p.attributes });
+        }
+
+        let mut servers_sorted: Vec<(Spanned<String>, ServerDoc)> = doc.servers.into_iter().collect();
+        servers_sorted.sort_by_key(|(k, _)| (k.referenced.line(), k.referenced.column()));
+        let servers: BTreeMap<String, ServerDef> = servers_sorted
+            .into_iter()
+            .map(|(k, s)| (k.value, ServerDef { tools: s.tools, version: s.version, data_scope: s.data_scope, risk: s.risk }))
+            .collect();
+
+        let detectors = self.detectors(doc.detectors);
+        let mut flags: BTreeSet<String> = detectors.builtin_sets().map(str::to_string).collect();
+        flags.extend(detectors.custom_flags().map(str::to_string));
+        // Flags of built-in sets that are switched off are still names a condition may test.
+        flags.extend(BUILTIN_SETS.iter().map(|s| s.to_string()));
+
+        let operation_names: BTreeSet<String> =
+            doc.tools.iter().flat_map(|t| t.operations.iter().map(|o| o.name.value.clone())).collect();
+        let names = Names {
+            roles: roles.keys().map(String::as_str).collect(),
+            capabilities: all_caps.iter().map(String::as_str).collect(),
+            flags,
+            operations: operation_names.iter().map(String::as_str).collect(),
+            in_operation: false,
+        };
+
+        let tools = self.tools(doc.tools, &roles, &all_caps, &servers, &names);
+        let rules = self.rules(doc.rules, &roles, &servers, &names);
+
+        Policy {
+            source_name: name.to_string(),
+            version: Policy::version_of(self.text),
+            default: doc.default.unwrap_or(Effect::Deny),
+            mode: doc.mode.unwrap_or_default(),
+            timezone,
+            roles,
+            principals,
+            servers,
+            tools,
+            rules,
+            risk_effects: doc.risk_effects,
+            detectors,
+            index: Default::default(),
+        }
+    }
+
+    fn known_role(&mut self, roles: &BTreeMap<String, BTreeSet<String>>, role: &Spanned<String>, whose: &str) {
+        if !roles.contains_key(&role.value) {
+            let hint = match closest(&role.value, roles.keys().map(String::as_str)) {
+                Some(s) => format!("did you mean '{s}'? roles are defined under `roles:`"),
+                None => format!("define it under `roles:` (known roles: {})", join(roles.keys())),
+            };
+            self.error(at(role), format!("{whose} names role '{}' which is not defined", role.value), hint);
+        }
+    }
+
+    fn required(&mut self, requires: &[Spanned<String>], all_caps: &BTreeSet<String>) {
+        for req in requires {
+            if !all_caps.contains(&req.value) {
+                let hint = match closest(&req.value, all_caps.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean '{s}'? Nobody can call this until a role grants it"),
+                    None => "nobody can call this; add the capability to a role under `roles:`".to_string(),
+                };
+                self.warn(at(req), format!("capability '{}' is required but no role grants it", req.value), hint);
+            }
+        }
+    }
+
+    fn approvers(&mut self, a: Option<Spanned<ApproversDoc>>, roles: &BTreeMap<String, BTreeSet<String>>) -> Option<Approvers> {
+        let a = a?;
+        if a.value.count == 0 {
+            self.error(at(&a), "approvers.count is 0", "count is how many distinct people must approve: at least 1");
+        }
+        for r in &a.value.roles {
+            self.known_role(roles, r, "approvers");
+        }
+        Some(Approvers { roles: a.value.roles.into_iter().map(|r| r.value).collect(), count: a.value.count.max(1) })
+    }
+
+    fn patterns(&mut self, p: Spanned<OneOrMany>, what: &str) -> (Vec<ToolPattern>, (u64, u64)) {
+        let loc = at(&p);
+        let mut out = Vec::new();
+        for pat in p.value.into_vec() {
+            match ToolPattern::parse(&pat) {
+                Ok(pat) => out.push(pat),
+                Err(e) => self.error(loc, format!("bad {what} pattern: {e}"), "patterns are \"server/tool\" globs: \"it-ops/ssh-*\", \"*/echo\", \"db/*\""),
+            }
+        }
+        (out, loc)
+    }
+
+    /// A `match` that matches nothing the `servers:` inventory lists can never apply.
+    fn reachable(&mut self, patterns: &[ToolPattern], loc: (u64, u64), servers: &BTreeMap<String, ServerDef>, what: &str) {
+        if servers.is_empty() {
+            return;
+        }
+        for p in patterns {
+            let hits = servers.iter().any(|(name, s)| {
+                p.matches_server(name) && (s.tools.is_empty() || s.tools.iter().any(|t| p.matches(name, t)))
+            });
+            if hits {
+                continue;
+            }
+            let (message, hint) = match p.literal_server().and_then(|s| servers.get(s).map(|d| (s, d))) {
+                Some((s, def)) => (
+                    format!("{what} '{}' can never match: server '{s}' has no tool matching '{}'", p.as_str(), p.tool_part()),
+                    match closest(p.tool_part(), def.tools.iter().map(String::as_str)) {
+                        Some(t) => format!("did you mean '{s}/{t}'? tools of {s}: {}", def.tools.join(", ")),
+                        None => format!("tools of {s}: {}", def.tools.join(", ")),
+                    },
+                ),
+                None => (
+                    format!("{what} '{}' can never match: no server of the `servers:` inventory matches", p.as_str()),
+                    match p.literal_server().and_then(|s| closest(s, servers.keys().map(String::as_str))) {
+                        Some(s) => format!("did you mean server '{s}'? The inventory lists: {}", join(servers.keys())),
+                        None => format!("the inventory lists: {}; add the server there or fix the pattern", join(servers.keys())),
+                    },
+                ),
+            };
+            self.error(loc, message, hint);
+        }
+    }
+
+    fn condition(&mut self, when: &Spanned<String>, names: &Names<'_>) -> Option<Condition> {
+        let source = when.value.clone();
+        let base = at(when);
+        let locate = |offset: usize| expression_location(self.text, base, &source, offset);
+        let program = match cel::Program::compile(&source) {
+            Ok(p) => p,
+            Err(errors) => {
+                for e in errors.errors.iter().take(3) {
+                    // The parser reports a 1-based line and a 0-based column within the expression.
+                    let loc = if e.pos.0 <= 1 && e.pos.1 >= 0 { locate(e.pos.1 as usize) } else { base };
+                    self.error(loc, format!("CEL syntax error: {}", e.msg), "conditions are CEL expressions, e.g. 'args.message.contains(\"x\")'; quote the whole expression in YAML");
+                }
+                return None;
+            }
+        };
+        let problems = check::check(program.expression(), names);
+        let mut ok = true;
+        for (id, severity, message, hint) in problems {
+            let offset = program.source_info().offset_for(id).map(|(start, _)| start as usize).unwrap_or(0);
+            let loc = locate(offset);
+            match severity {
+                Severity::Error => {
+                    ok = false;
+                    self.error(loc, message, hint);
+                }
+                Severity::Warning => self.warn(loc, message, hint),
+            }
+        }
+        ok.then(|| Condition::new(source, program))
+    }
+
+    fn tools(
+        &mut self,
+        docs: Vec<ToolDoc>,
+        roles: &BTreeMap<String, BTreeSet<String>>,
+        all_caps: &BTreeSet<String>,
+        servers: &BTreeMap<String, ServerDef>,
+        names: &Names<'_>,
+    ) -> Vec<ToolClass> {
+        let mut tools: Vec<ToolClass> = Vec::new();
+        let op_names = Names { in_operation: true, ..names.clone_names() };
+        for t in docs {
+            self.required(&t.requires, all_caps);
+            let (patterns, loc) = self.patterns(t.pattern, "tools entry");
+            self.reachable(&patterns, loc, servers, "tools entry");
+            // An entry after one whose patterns cover everything it matches is never used.
+            if let Some(earlier) = tools.iter().find(|e| patterns.iter().all(|p| e.patterns.iter().any(|q| covers(q, p)))) {
+                self.warn(loc, format!("this tools entry is never used: the earlier entry '{}' matches every tool it matches", earlier.label()), "the first matching tools entry classifies a tool; move this entry up or remove it");
+            }
+            let mut operations: Vec<Operation> = Vec::new();
+            let mut catch_all: Option<String> = None;
+            for o in t.operations {
+                let loc = at(&o.name);
+                if operations.iter().any(|x| x.name == o.name.value) {
+                    self.error(loc, format!("duplicate operation name '{}'", o.name.value), "operation names appear in audit events and `call.operation`; make each unique within its tools entry");
+                }
+                if o.name.value.trim().is_empty() {
+                    self.error(loc, "operation name is empty", "name every operation, e.g. `name: sudo`");
+                }
+                if let Some(first) = &catch_all {
+                    self.error(loc, format!("operation '{}' can never match: '{first}' before it has no `when`", o.name.value), "the first operation whose `when` holds applies; give the earlier one a condition or move it last");
+                }
+                self.required(&o.requires, all_caps);
+                let when = match &o.when {
+                    Some(w) => self.condition(w, &op_names),
+                    None => {
+                        catch_all = Some(o.name.value.clone());
+                        None
+                    }
+                };
+                let approvers = self.approvers(o.approvers, roles);
+                operations.push(Operation {
+                    name: o.name.value,
+                    when,
+                    risk: o.risk,
+                    requires: o.requires.into_iter().map(|r| r.value).collect(),
+                    approval: o.approval,
+                    approvers,
+                });
+            }
+            let approvers = self.approvers(t.approvers, roles);
+            tools.push(ToolClass {
+                patterns,
+                risk: t.risk,
+                requires: t.requires.into_iter().map(|r| r.value).collect(),
+                approval: t.approval,
+                approvers,
+                operations,
+            });
+        }
+        tools
+    }
+
+    fn rules(
+        &mut self,
+        docs: Vec<RuleDoc>,
+        roles: &BTreeMap<String, BTreeSet<String>>,
+        servers: &BTreeMap<String, ServerDef>,
+        names: &Names<'_>,
+    ) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        let mut seen_ids: HashSet<String> = HashSet::new();
+        for r in docs {
+            let id_loc = at(&r.id);
+            if r.id.value.trim().is_empty() {
+                self.error(id_loc, "rule id is empty", "give every rule a unique `id`");
+            }
+            if !seen_ids.insert(r.id.value.clone()) {
+                self.error(id_loc, format!("duplicate rule id '{}'", r.id.value), "rule ids name rules in audit events and explanations; make each one unique");
+            }
+            let patterns = match r.pattern {
+                Some(p) => {
+                    let (patterns, loc) = self.patterns(p, "match");
+                    self.reachable(&patterns, loc, servers, "rule match");
+                    patterns
+                }
+                None => vec![ToolPattern::any()],
+            };
+            let methods = match r.method {
+                Some(m) => {
+                    let loc = at(&m);
+                    let methods = m.value.into_vec();
+                    for method in &methods {
+                        if !GOVERNED_METHODS.contains(&method.as_str()) {
+                            let hint = match closest(method, GOVERNED_METHODS.iter().copied()) {
+                                Some(s) => format!("did you mean '{s}'? Governed methods: {}", GOVERNED_METHODS.join(", ")),
+                                None => format!("use one of: {}", GOVERNED_METHODS.join(", ")),
+                            };
+                            self.error(loc, format!("'{method}' is not a governed method: the rule can never match"), hint);
+                        }
+                    }
+                    if methods.iter().any(|m| m == "tools/list") && r.effect != Effect::Deny {
+                        self.warn(loc, format!("a {} rule on tools/list has no effect", r.effect), "tools/list rules can only hide tools (effect: deny)");
+                    }
+                    methods
+                }
+                None => vec!["tools/call".to_string()],
+            };
+            let when = r.when.as_ref().and_then(|w| self.condition(w, names));
+            if let Some(a) = &r.approvers
+                && r.effect != Effect::Approve
+            {
+                self.warn(at(a), format!("approvers on a rule whose effect is {}", r.effect), "approvers only matter when the effect is approve");
+            }
+            let approvers = self.approvers(r.approvers, roles);
+            rules.push(Rule {
+                id: r.id.value,
+                patterns,
+                methods,
+                when,
+                effect: r.effect,
+                reason: r.reason,
+                approvers,
+                shadow: r.mode == Some(Mode::Shadow),
+            });
+        }
+        rules
+    }
+
+    fn detectors(&mut self, doc: Option<DetectorsDoc>) -> Detectors {
+        let doc = doc.unwrap_or_default();
+        let base = match doc.builtin {
+            None => Detectors::builtin(),
+            Some(b) => match &b.value {
+                Builtin::All(true) => Detectors::builtin(),
+                Builtin::All(false) => Detectors::none(),
+                Builtin::Sets(sets) => {
+                    for s in sets {
+                        if !BUILTIN_SETS.contains(&s.as_str()) {
+                            let hint = match closest(s, BUILTIN_SETS.iter().copied()) {
+                                Some(c) => format!("did you mean '{c}'? Built-in sets: {}", BUILTIN_SETS.join(", ")),
+                                None => format!("built-in sets: {}", BUILTIN_SETS.join(", ")),
+                            };
+                            self.error(at(&b), format!("unknown detector set '{s}'"), hint);
+                        }
+                    }
+                    Detectors::only(&sets.iter().map(String::as_str).collect::<Vec<_>>())
+                }
+            },
+        };
+        let mut custom = Vec::new();
+        let mut seen = HashSet::new();
+        for d in doc.custom {
+            let loc = at(&d.name);
+            if !seen.insert(d.name.value.clone()) {
+                self.error(loc, format!("duplicate detector name '{}'", d.name.value), "name every custom detector uniquely");
+            }
+            if BUILTIN_SETS.contains(&d.name.value.as_str()) {
+                self.error(loc, format!("'{}' is the name of a built-in detector set", d.name.value), "choose another name (a custom detector may still raise that flag with `flag:`)");
+            }
+            if d.regex.is_empty() && d.words.is_empty() {
+                self.error(loc, format!("detector '{}' has neither `regex` nor `words`", d.name.value), "give it a list of regular expressions or of words");
+                continue;
+            }
+            let regexes: Vec<String> = d.regex.iter().map(|r| r.value.clone()).collect();
+            let flag = d.flag.clone().unwrap_or_else(|| d.name.value.clone());
+            match CustomDetector::new(&d.name.value, &flag, d.risk.unwrap_or(Risk::High), &regexes, &d.words) {
+                Ok(c) => custom.push(c),
+                Err(e) => {
+                    let loc = d.regex.get(e.index).map(at).unwrap_or(loc);
+                    let first = e.message.lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
+                    self.error(loc, format!("invalid regular expression in detector '{}': {first}", d.name.value), "detectors use the syntax of the Rust regex crate");
+                }
+            }
+        }
+        base.with_custom(custom)
+    }
+}
+
+impl Names<'_> {
+    fn clone_names(&self) -> Names<'_> {
+        Names {
+            roles: self.roles.clone(),
+            capabilities: self.capabilities.clone(),
+            flags: self.flags.clone(),
+            operations: self.operations.clone(),
+            in_operation: self.in_operation,
+        }
+    }
+}
+
+/// Whether pattern `a` matches every pair `b` matches (conservatively: only catch-alls and
+/// identical patterns are recognised).
+fn covers(a: &ToolPattern, b: &ToolPattern) -> bool {
+    a.as_str() == b.as_str()
+        || (a.server_part() == "*" || a.server_part() == b.server_part()) && a.tool_part() == "*"
+        || a.server_part() == "*" && a.tool_part() == b.tool_part()
 }
 
 /// Maps an offset inside a single-line expression to a file location, stepping over an opening quote.
@@ -402,103 +655,62 @@ fn expression_location(text: &str, base: (u64, u64), expr: &str, offset: usize) 
     (line, column + quote + offset_chars)
 }
 
-type Problem = (u64, String, String);
-
-/// Walks a condition and reports unknown variables, unknown fields of fixed-shape variables and
-/// unknown functions: the checks `cel` itself would only fail at run time.
-fn check_expr(e: &IdedExpr, scope: &mut Vec<String>, out: &mut Vec<Problem>) {
-    match &e.expr {
-        Expr::Ident(name) => {
-            if !name.starts_with('@') && !scope.iter().any(|v| v == name) && !VARIABLES.iter().any(|(v, _)| v == name) {
-                out.push((
-                    e.id,
-                    format!("unknown variable '{name}'"),
-                    format!(
-                        "conditions can use: {}",
-                        VARIABLES.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
-        }
-        Expr::Select(sel) => {
-            if let Expr::Ident(var) = &sel.operand.expr
-                && !scope.iter().any(|v| v == var)
-                && let Some((_, Some(fields))) = VARIABLES.iter().find(|(v, _)| v == var)
-                && !fields.contains(&sel.field.as_str())
-            {
-                out.push((
-                    e.id,
-                    format!("'{var}' has no field '{}'", sel.field),
-                    format!("fields of {var}: {}", fields.join(", ")),
-                ));
-                return;
-            }
-            check_expr(&sel.operand, scope, out);
-        }
-        Expr::Call(call) => {
-            let f = call.func_name.as_str();
-            let operator = f.starts_with('_') || f.starts_with('@') || f.starts_with("!_");
-            if !operator && !FUNCTIONS.contains(&f) {
-                out.push((
-                    e.id,
-                    format!("unknown function '{f}'"),
-                    "see docs/policy.md for the functions conditions can call".to_string(),
-                ));
-            }
-            if let Some(t) = &call.target {
-                check_expr(t, scope, out);
-            }
-            for a in &call.args {
-                check_expr(a, scope, out);
-            }
-        }
-        Expr::Comprehension(c) => {
-            check_expr(&c.iter_range, scope, out);
-            let depth = scope.len();
-            scope.push(c.iter_var.clone());
-            if let Some(v2) = &c.iter_var2 {
-                scope.push(v2.clone());
-            }
-            scope.push(c.accu_var.clone());
-            check_expr(&c.accu_init, scope, out);
-            check_expr(&c.loop_cond, scope, out);
-            check_expr(&c.loop_step, scope, out);
-            check_expr(&c.result, scope, out);
-            scope.truncate(depth);
-        }
-        Expr::List(list) => list.elements.iter().for_each(|x| check_expr(x, scope, out)),
-        Expr::Map(map) => {
-            for entry in &map.entries {
-                match &entry.expr {
-                    EntryExpr::StructField(f) => check_expr(&f.value, scope, out),
-                    EntryExpr::MapEntry(m) => {
-                        check_expr(&m.key, scope, out);
-                        check_expr(&m.value, scope, out);
-                    }
-                }
-            }
-        }
-        Expr::Struct(s) => {
-            for entry in &s.entries {
-                if let EntryExpr::StructField(f) = &entry.expr {
-                    check_expr(&f.value, scope, out);
-                }
-            }
-        }
-        Expr::Literal(_) | Expr::Unspecified => {}
-    }
-}
-
 fn yaml_hint(message: &str) -> String {
-    if message.contains("unknown field") {
-        "check the spelling; docs/policy.md lists every key a policy may have".to_string()
-    } else if message.contains("unknown variant") {
-        "effects are allow|deny|approve; risks LOW|MEDIUM|HIGH|CRITICAL; risk effects also approve_if_dangerous".to_string()
+    if let Some(rest) = message.split("unknown field `").nth(1) {
+        let field = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = message
+            .split("expected one of ")
+            .nth(1)
+            .map(|e| e.split(',').map(|x| x.trim().trim_matches('`')).collect())
+            .or_else(|| message.split("expected `").nth(1).map(|e| vec![e.split('`').next().unwrap_or_default()]))
+            .unwrap_or_default();
+        let candidates: Vec<&str> = if expected.is_empty() { KEYS.to_vec() } else { expected.clone() };
+        return match closest(field, candidates.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? Allowed here: {}", if expected.is_empty() { "see docs/policy.md".to_string() } else { expected.join(", ") }),
+            None if !expected.is_empty() => format!("allowed here: {}", expected.join(", ")),
+            None => "check the spelling; docs/policy.md lists every key a policy may have".to_string(),
+        };
+    }
+    if message.contains("unknown variant") {
+        "effects are allow|deny|approve; risks LOW|MEDIUM|HIGH|CRITICAL; risk effects also approve_if_dangerous; approval always|never|if_dangerous; mode enforce|shadow".to_string()
     } else if message.contains("missing field") {
-        "every policy needs `version: 1`; every rule needs `id` and `effect`; every tools entry needs `match`".to_string()
+        "every policy needs `version: 1`; every rule needs `id` and `effect`; every tools entry needs `match`; every operation needs `name`".to_string()
+    } else if message.contains("duplicate") {
+        "each key may appear once in a mapping".to_string()
     } else {
         "see docs/policy.md for the policy format".to_string()
     }
+}
+
+/// serde-saphyr ends messages with " at line L, column C": the diagnostic says where already.
+pub(crate) fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// The candidate closest to `word` by edit distance, when it is close enough to be a typo.
+pub(crate) fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .map(|c| (distance(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit && *d > 0)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a String>) -> String {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cond::Condition;
 use crate::detect::Detectors;
 use crate::glob::ToolPattern;
 
@@ -139,6 +140,74 @@ impl ToolAnnotations {
     }
 }
 
+/// Whether a policy (or one rule) is enforced, or only decided and audited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    /// Decide and audit what would happen, but let the call through.
+    Shadow,
+}
+
+/// How an operation (or a tools entry) asks for human approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    /// Always at least approve, even when an allow rule matched (deny still wins).
+    Always,
+    /// Detectors alone never make the call need approval.
+    Never,
+    /// Approve when a detector flagged the arguments.
+    IfDangerous,
+}
+
+impl Approval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Always => "always",
+            Approval::Never => "never",
+            Approval::IfDangerous => "if_dangerous",
+        }
+    }
+}
+
+/// Who may approve a call that needs approval: at least `count` distinct people holding one
+/// of `roles` (any role when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approvers {
+    pub roles: Vec<String>,
+    pub count: u32,
+}
+
+impl Approvers {
+    /// Combines two requirements: the union of roles, the larger count.
+    pub(crate) fn merge(a: Option<Approvers>, b: &Approvers) -> Approvers {
+        match a {
+            None => b.clone(),
+            Some(mut a) => {
+                for r in &b.roles {
+                    if !a.roles.contains(r) {
+                        a.roles.push(r.clone());
+                    }
+                }
+                a.count = a.count.max(b.count);
+                a
+            }
+        }
+    }
+}
+
+/// What the policy's `servers:` inventory says about one server.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerDef {
+    /// The server's tools; empty when the inventory does not list them.
+    pub tools: Vec<String>,
+    pub version: Option<String>,
+    pub data_scope: Option<String>,
+    pub risk: Option<Risk>,
+}
+
 /// A named principal's static attributes from the policy file.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PrincipalDef {
@@ -146,19 +215,32 @@ pub(crate) struct PrincipalDef {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A `tools` entry: risk and required capabilities for the tools its pattern matches.
-#[derive(Debug, Clone)]
-pub(crate) struct ToolClass {
-    pub pattern: ToolPattern,
+/// An operation: a refinement of a tool by its arguments.
+#[derive(Debug)]
+pub(crate) struct Operation {
+    pub name: String,
+    pub when: Option<Condition>,
     pub risk: Option<Risk>,
     pub requires: Vec<String>,
+    pub approval: Option<Approval>,
+    pub approvers: Option<Approvers>,
 }
 
-/// A compiled CEL condition with the text it came from.
+/// A `tools` entry: risk and required capabilities for the tools its pattern matches.
 #[derive(Debug)]
-pub(crate) struct Condition {
-    pub source: String,
-    pub program: cel::Program,
+pub(crate) struct ToolClass {
+    pub patterns: Vec<ToolPattern>,
+    pub risk: Option<Risk>,
+    pub requires: Vec<String>,
+    pub approval: Option<Approval>,
+    pub approvers: Option<Approvers>,
+    pub operations: Vec<Operation>,
+}
+
+impl ToolClass {
+    pub fn label(&self) -> String {
+        self.patterns.iter().map(ToolPattern::as_str).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// A compiled rule.
@@ -170,6 +252,14 @@ pub(crate) struct Rule {
     pub when: Option<Condition>,
     pub effect: Effect,
     pub reason: Option<String>,
+    pub approvers: Option<Approvers>,
+    pub shadow: bool,
+}
+
+impl Rule {
+    pub fn applies_to_method(&self, method: &str) -> bool {
+        self.methods.iter().any(|m| m == method)
+    }
 }
 
 /// A loaded, validated policy. Cheap to share behind an `Arc`; decisions take `&self`.
@@ -178,12 +268,17 @@ pub struct Policy {
     pub(crate) source_name: String,
     pub(crate) version: String,
     pub(crate) default: Effect,
+    pub(crate) mode: Mode,
+    pub(crate) timezone: Option<chrono_tz::Tz>,
     pub(crate) roles: BTreeMap<String, BTreeSet<String>>,
     pub(crate) principals: BTreeMap<String, PrincipalDef>,
+    pub(crate) servers: BTreeMap<String, ServerDef>,
     pub(crate) tools: Vec<ToolClass>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) risk_effects: BTreeMap<Risk, RiskEffect>,
     pub(crate) detectors: Detectors,
+    /// Which `tools` entry and rules apply to a server/tool pair, computed on first use.
+    pub(crate) index: crate::index::Index,
 }
 
 impl Policy {
@@ -201,7 +296,17 @@ impl Policy {
         self.default
     }
 
+    /// Whether the whole policy is in shadow mode (decides and audits, but allows).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
     pub fn rule_count(&self) -> usize {
         self.rules.len()
+    }
+
+    /// The detectors this policy runs.
+    pub fn detectors(&self) -> &Detectors {
+        &self.detectors
     }
 }

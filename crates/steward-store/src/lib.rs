@@ -6,11 +6,13 @@
 
 mod error;
 mod event;
+mod keys;
 mod reader;
 mod schema;
 mod writer;
 
 pub use error::StoreError;
+pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
 pub use event::{AuditEvent, AuditRow, EventKind};
 pub use reader::{AuditReader, QueryFilter, Stats, VerifyReport};
 pub use writer::{AuditLog, now_rfc3339};

@@ -28,6 +28,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: SyncSender<Msg>,
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     path: PathBuf,
     worker: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -45,12 +46,15 @@ impl AuditLog {
         let conn = Connection::open(path).map_err(|source| StoreError::Open { path: display.clone(), source })?;
         schema::prepare(&conn, &display)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writer_queued = queued.clone();
         let worker = std::thread::Builder::new()
             .name("steward-audit".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, writer_queued))
             .map_err(|e| StoreError::WriteFailed(format!("cannot start the audit writer: {e}")))?;
         Ok(AuditLog {
             tx,
+            queued,
             path: path.to_path_buf(),
             worker: std::sync::Arc::new(std::sync::Mutex::new(Some(worker))),
         })
@@ -58,6 +62,11 @@ impl AuditLog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Events handed to the writer and not yet committed.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Appends an event and waits until it is committed; returns its sequence number.
@@ -91,6 +100,9 @@ impl AuditLog {
     }
 
     fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        if matches!(msg, Msg::Append(..)) {
+            self.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // `try_send` first so the async caller only blocks when the queue is really full.
         match self.tx.try_send(msg) {
             Ok(()) => Ok(()),
@@ -112,7 +124,7 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>) {
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, queued: std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let mut batch: Vec<(AuditEvent, Option<Ack>)> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
@@ -146,7 +158,9 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
+            let n = batch.len();
             commit(&mut conn, &mut batch);
+            queued.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
         }
         for f in flushes.drain(..) {
             let _ = f.send(());

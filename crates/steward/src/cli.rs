@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{cmd_audit, cmd_hook, cmd_init, cmd_policy, cmd_proxy, cmd_registry};
+use crate::{cmd_audit, cmd_hook, cmd_init, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
 #[derive(Parser)]
@@ -21,6 +21,8 @@ pub enum LogFormat {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Run the central HTTP gateway (embedded defaults without --config).
+    Serve(cmd_serve::ServeArgs),
     /// Wrap a stdio MCP server: every tool call is decided by policy and audited.
     Proxy(cmd_proxy::ProxyArgs),
     /// Check, explain and test policies.
@@ -43,7 +45,7 @@ pub enum Command {
 impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
-            Command::Proxy(_) => "info",
+            Command::Proxy(_) | Command::Serve(_) => "info",
             _ => "warn",
         }
     }

@@ -70,7 +70,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match runtime.block_on(run_proxy(opts))? {
+    let exit = runtime.block_on(run_proxy(opts));
+    // The stdin reader may still sit in a blocking read on a thread of its own: do not wait for it.
+    runtime.shutdown_background();
+    match exit? {
         ProxyExit::Clean => Ok(ExitCode::SUCCESS),
         ProxyExit::UpstreamDied { status } => {
             eprintln!(

@@ -7,6 +7,7 @@ mod cmd_init;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_registry;
+mod cmd_serve;
 mod logging;
 mod paths;
 
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format, cli.command.default_log_level());
     let result = match cli.command {
+        cli::Command::Serve(args) => cmd_serve::run(args),
         cli::Command::Proxy(args) => cmd_proxy::run(args),
         cli::Command::Policy(cmd) => cmd_policy::run(cmd),
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),

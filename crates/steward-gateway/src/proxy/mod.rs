@@ -8,6 +8,8 @@ mod client;
 mod pending;
 mod upstream;
 
+pub use upstream::stop as stop_child;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

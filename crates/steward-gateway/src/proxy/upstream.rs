@@ -155,7 +155,7 @@ pub(crate) async fn reap(child: &mut Child, grace: Duration) -> String {
 }
 
 /// Stops the upstream after its stdin was closed: wait, then SIGTERM, then SIGKILL.
-pub(crate) async fn stop(child: &mut Child, grace: Duration) {
+pub async fn stop(child: &mut Child, grace: Duration) {
     if tokio::time::timeout(grace, child.wait()).await.is_ok() {
         return;
     }

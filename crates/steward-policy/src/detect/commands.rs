@@ -1,7 +1,7 @@
 //! Rules over lexed commands: which programs, with which arguments, are dangerous.
 
 use super::shell::{Command, Join, Script};
-use super::{Finding, credential_path, push, scan_nested};
+use super::{Scan, credential_path};
 use crate::model::Risk;
 
 const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "busybox"];
@@ -17,7 +17,7 @@ const SYSTEM_DIRS: &[&str] = &[
     "/sbin", "/srv", "/sys", "/usr", "/var",
 ];
 
-pub(crate) fn scan(script: &Script, depth: usize, out: &mut Vec<Finding>) {
+pub(crate) fn scan(script: &Script, out: &mut Scan) {
     let mut pipeline_has_fetcher = false;
     for cmd in &script.commands {
         if cmd.join == Join::Sequence {
@@ -25,24 +25,24 @@ pub(crate) fn scan(script: &Script, depth: usize, out: &mut Vec<Finding>) {
         }
         let (words, privileged) = unwrap(&cmd.words);
         if privileged {
-            push(out, "privilege-escalation", Risk::High, privileged_detail(&cmd.words));
+            out.push("privilege-escalation", Risk::High, privileged_detail(&cmd.words));
         }
         redirections(cmd, out);
         let Some(first) = words.first() else { continue };
         let name = program_name(first);
         if cmd.join == Join::Pipe && pipeline_has_fetcher && INTERPRETERS.contains(&name.as_str()) {
-            push(out, "remote-code", Risk::Critical, format!("download piped into {name}"));
+            out.push("remote-code", Risk::Critical, format!("download piped into {name}"));
         }
         if FETCHERS.contains(&name.as_str()) {
             pipeline_has_fetcher = true;
         }
-        check(&name, &words[1..], depth, out);
+        check(&name, &words[1..], out);
         for w in &words[1..] {
             if matches!(w.as_str(), "--force" | "--no-confirm" | "--noconfirm" | "--force-with-lease" | "--yes-i-really-mean-it") {
-                push(out, "force-flags", Risk::High, format!("{name} {w}"));
+                out.push("force-flags", Risk::High, format!("{name} {w}"));
             }
             if let Some(p) = credential_path(w) {
-                push(out, "credential-access", Risk::High, format!("{name} {p}"));
+                out.push("credential-access", Risk::High, format!("{name} {p}"));
             }
         }
     }
@@ -165,53 +165,53 @@ impl Flags<'_> {
     }
 }
 
-fn check(name: &str, args: &[String], depth: usize, out: &mut Vec<Finding>) {
+fn check(name: &str, args: &[String], out: &mut Scan) {
     let f = flags(args);
     let line = || format!("{name} {}", args.join(" ")).chars().take(120).collect::<String>();
     match name {
         "rm" | "rmdir" | "unlink" => rm(name, &f, out),
-        "shred" | "wipe" | "srm" => push(out, "destructive-fs", Risk::High, line()),
+        "shred" | "wipe" | "srm" => out.push("destructive-fs", Risk::High, line()),
         "find" if args.iter().any(|a| a == "-delete") || args.windows(2).any(|w| w[0] == "-exec" && program_name(&w[1]) == "rm") => {
-            push(out, "destructive-fs", Risk::High, line())
+            out.push("destructive-fs", Risk::High, line())
         }
-        "mv" if f.operands.last().is_some_and(|d| *d == "/dev/null") => push(out, "destructive-fs", Risk::High, line()),
+        "mv" if f.operands.last().is_some_and(|d| *d == "/dev/null") => out.push("destructive-fs", Risk::High, line()),
         "dd" => {
             let to_device = args.iter().any(|a| a.starts_with("of=/dev/"));
             if to_device || args.iter().any(|a| a.starts_with("if=") || a.starts_with("of=")) {
-                push(out, "disk", if to_device { Risk::Critical } else { Risk::High }, line());
+                out.push("disk", if to_device { Risk::Critical } else { Risk::High }, line());
             }
         }
         n if n.starts_with("mkfs") || matches!(n, "mke2fs" | "mkswap" | "fdisk" | "sfdisk" | "gdisk" | "cfdisk" | "parted" | "wipefs" | "blkdiscard" | "diskpart" | "format") => {
-            push(out, "disk", Risk::Critical, line())
+            out.push("disk", Risk::Critical, line())
         }
         "systemctl" => {
             let sub = f.operands.first().copied().unwrap_or("");
             match sub {
-                "stop" | "disable" | "mask" | "kill" | "isolate" | "rescue" | "emergency" => push(out, "service-disruption", Risk::High, line()),
-                "poweroff" | "reboot" | "halt" | "kexec" => push(out, "service-disruption", Risk::Critical, line()),
+                "stop" | "disable" | "mask" | "kill" | "isolate" | "rescue" | "emergency" => out.push("service-disruption", Risk::High, line()),
+                "poweroff" | "reboot" | "halt" | "kexec" => out.push("service-disruption", Risk::Critical, line()),
                 _ => {}
             }
         }
         "service" if f.operands.get(1).is_some_and(|s| matches!(*s, "stop" | "restart")) => {
-            push(out, "service-disruption", Risk::High, line())
+            out.push("service-disruption", Risk::High, line())
         }
         "kill" if f.short.contains('9') || args.iter().any(|a| matches!(a.as_str(), "-KILL" | "-SIGKILL" | "KILL" | "SIGKILL")) || f.operands.contains(&"1") => {
-            push(out, "service-disruption", Risk::High, line())
+            out.push("service-disruption", Risk::High, line())
         }
-        "killall" | "pkill" | "killall5" => push(out, "service-disruption", Risk::High, line()),
-        "shutdown" | "reboot" | "halt" | "poweroff" => push(out, "service-disruption", Risk::Critical, line()),
+        "killall" | "pkill" | "killall5" => out.push("service-disruption", Risk::High, line()),
+        "shutdown" | "reboot" | "halt" | "poweroff" => out.push("service-disruption", Risk::Critical, line()),
         "init" | "telinit" if f.operands.first().is_some_and(|r| matches!(*r, "0" | "6" | "1" | "s")) => {
-            push(out, "service-disruption", Risk::Critical, line())
+            out.push("service-disruption", Risk::Critical, line())
         }
         "iptables" | "ip6tables" | "iptables-legacy" | "iptables-nft" => {
             if f.has('F', "flush") || f.has('X', "delete-chain") || f.has('D', "delete") || f.has('P', "policy") || f.has('Z', "zero") {
-                push(out, "firewall", Risk::High, line())
+                out.push("firewall", Risk::High, line())
             }
         }
-        "nft" if f.operands.first().is_some_and(|s| matches!(*s, "flush" | "delete")) => push(out, "firewall", Risk::High, line()),
-        "ufw" if f.operands.first().is_some_and(|s| matches!(*s, "disable" | "delete" | "reset")) => push(out, "firewall", Risk::High, line()),
+        "nft" if f.operands.first().is_some_and(|s| matches!(*s, "flush" | "delete")) => out.push("firewall", Risk::High, line()),
+        "ufw" if f.operands.first().is_some_and(|s| matches!(*s, "disable" | "delete" | "reset")) => out.push("firewall", Risk::High, line()),
         "firewall-cmd" if f.long.iter().any(|l| l.starts_with("remove") || *l == "panic-off" || *l == "set-default-zone") => {
-            push(out, "firewall", Risk::High, line())
+            out.push("firewall", Risk::High, line())
         }
         "chmod" => {
             let mode = f.operands.first().copied().unwrap_or("");
@@ -219,7 +219,7 @@ fn check(name: &str, args: &[String], depth: usize, out: &mut Vec<Finding>) {
                 || mode.contains("o+w") || mode.contains("a+w") || mode.contains("+s") || mode == "+w";
             let recursive_system = f.has('R', "recursive") && f.operands.iter().skip(1).any(|p| is_system_path(p));
             if world_writable || recursive_system {
-                push(out, "permissions", Risk::High, line())
+                out.push("permissions", Risk::High, line())
             }
         }
         "chown" | "chgrp" => {
@@ -227,13 +227,13 @@ fn check(name: &str, args: &[String], depth: usize, out: &mut Vec<Finding>) {
             let to_root = owner == "root" || owner.starts_with("root:") || owner == "0" || owner.starts_with("0:");
             let recursive_system = f.has('R', "recursive") && f.operands.iter().skip(1).any(|p| is_system_path(p));
             if to_root || recursive_system {
-                push(out, "permissions", Risk::High, line())
+                out.push("permissions", Risk::High, line())
             }
         }
-        "setfacl" | "chattr" | "visudo" | "passwd" | "usermod" | "useradd" | "userdel" => push(out, "permissions", Risk::High, line()),
+        "setfacl" | "chattr" | "visudo" | "passwd" | "usermod" | "useradd" | "userdel" => out.push("permissions", Risk::High, line()),
         "eval" => {
-            push(out, "remote-code", Risk::High, line());
-            scan_nested(&args.join(" "), depth, out);
+            out.push("remote-code", Risk::High, line());
+            out.nested(&args.join(" "));
         }
         "curl" => {
             let upload = args.windows(2).any(|w| {
@@ -242,36 +242,36 @@ fn check(name: &str, args: &[String], depth: usize, out: &mut Vec<Finding>) {
             }) || args.iter().any(|a| a.starts_with("--data-binary=@") || a.starts_with("-d@"))
                 || f.has('T', "upload-file");
             if upload {
-                push(out, "exfiltration", Risk::High, line())
+                out.push("exfiltration", Risk::High, line())
             }
         }
-        "wget" if f.long.iter().any(|l| *l == "post-file" || *l == "body-file") => push(out, "exfiltration", Risk::High, line()),
-        "nc" | "ncat" | "netcat" | "socat" if f.operands.len() >= 2 || f.short.contains('e') => push(out, "exfiltration", Risk::High, line()),
+        "wget" if f.long.iter().any(|l| *l == "post-file" || *l == "body-file") => out.push("exfiltration", Risk::High, line()),
+        "nc" | "ncat" | "netcat" | "socat" if f.operands.len() >= 2 || f.short.contains('e') => out.push("exfiltration", Risk::High, line()),
         "git" => git(&f, args, out),
         "terraform" | "tofu" | "pulumi" => {
             if f.operands.first() == Some(&"destroy") || args.iter().any(|a| a == "-destroy") {
-                push(out, "infra-destroy", Risk::Critical, line())
+                out.push("infra-destroy", Risk::Critical, line())
             }
         }
         "kubectl" | "oc" if f.operands.first().is_some_and(|s| matches!(*s, "delete" | "drain" | "cordon")) => {
-            push(out, "infra-destroy", Risk::High, line())
+            out.push("infra-destroy", Risk::High, line())
         }
-        "helm" if f.operands.first().is_some_and(|s| matches!(*s, "uninstall" | "delete")) => push(out, "infra-destroy", Risk::High, line()),
+        "helm" if f.operands.first().is_some_and(|s| matches!(*s, "uninstall" | "delete")) => out.push("infra-destroy", Risk::High, line()),
         "aws" | "gcloud" | "az" | "doctl" => {
             if f.operands.iter().any(|s| s.starts_with("delete") || s.starts_with("terminate") || s.starts_with("remove") || *s == "rb" || *s == "purge") {
-                push(out, "infra-destroy", Risk::High, line())
+                out.push("infra-destroy", Risk::High, line())
             }
         }
         "docker" | "podman" => {
             let sub = f.operands.first().copied().unwrap_or("");
             if matches!(sub, "rm" | "rmi" | "prune") || (matches!(sub, "system" | "volume" | "container" | "image" | "network") && f.operands.get(1).is_some_and(|s| matches!(*s, "prune" | "rm"))) {
-                push(out, "infra-destroy", Risk::Medium, line())
+                out.push("infra-destroy", Risk::Medium, line())
             }
             if matches!(sub, "exec" | "run") {
-                nested_command(args, depth, out);
+                nested_command(args, out);
             }
         }
-        "ssh" => nested_command(args, depth, out),
+        "ssh" => nested_command(args, out),
         _ => {}
     }
     if SHELLS.contains(&name) || name == "su" {
@@ -279,40 +279,40 @@ fn check(name: &str, args: &[String], depth: usize, out: &mut Vec<Finding>) {
         if let Some(pos) = args.iter().position(|a| a == "-c" || (a.starts_with('-') && !a.starts_with("--") && a.ends_with('c')))
             && let Some(script) = args.get(pos + 1)
         {
-            scan_nested(script, depth, out);
+            out.nested(script);
             if FETCHERS.iter().any(|f| script.contains(f)) && script.contains("$(") {
-                push(out, "remote-code", Risk::Critical, format!("{name} -c with a download"));
+                out.push("remote-code", Risk::Critical, format!("{name} -c with a download"));
             }
         }
         if args.iter().any(|a| FETCHERS.iter().any(|f| a.contains(&format!("{f} ")))) && args.iter().any(|a| a.contains("$(") || a.contains('\u{1}')) {
-            push(out, "remote-code", Risk::Critical, format!("{name} runs a download"));
+            out.push("remote-code", Risk::Critical, format!("{name} runs a download"));
         }
     }
     if matches!(name, "source" | ".") && args.iter().any(|a| a.contains('\u{1}') || a.starts_with("http")) {
-        push(out, "remote-code", Risk::Critical, line());
+        out.push("remote-code", Risk::Critical, line());
     }
     if DB_CLIENTS.contains(&name) {
         for a in &f.operands {
-            scan_nested(a, depth, out);
+            out.nested(a);
         }
         for w in args.windows(2) {
             if matches!(w[0].as_str(), "-c" | "-e" | "--command" | "--execute" | "-Q") {
-                scan_nested(&w[1], depth, out);
+                out.nested(&w[1]);
             }
         }
     }
 }
 
 /// `ssh host CMD`, `docker exec ctr CMD`: scan the remote command as a script of its own.
-fn nested_command(args: &[String], depth: usize, out: &mut Vec<Finding>) {
+fn nested_command(args: &[String], out: &mut Scan) {
     let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     if operands.len() >= 2 {
         let rest: Vec<&str> = operands[1..].iter().map(|s| s.as_str()).collect();
-        scan_nested(&rest.join(" "), depth, out);
+        out.nested(&rest.join(" "));
     }
 }
 
-fn rm(name: &str, f: &Flags<'_>, out: &mut Vec<Finding>) {
+fn rm(name: &str, f: &Flags<'_>, out: &mut Scan) {
     let recursive = f.has('r', "recursive") || f.has('R', "recursive") || name == "rmdir";
     let force = f.has('f', "force");
     let no_preserve = f.long.contains(&"no-preserve-root");
@@ -335,7 +335,7 @@ fn rm(name: &str, f: &Flags<'_>, out: &mut Vec<Finding>) {
         };
         if let Some(risk) = flag {
             let short = if f.short.is_empty() { String::new() } else { format!(" -{}", f.short) };
-            push(out, "destructive-fs", risk, format!("{name}{short} {target}"));
+            out.push("destructive-fs", risk, format!("{name}{short} {target}"));
         }
     }
 }
@@ -347,7 +347,7 @@ fn is_system_path(p: &str) -> bool {
         || p == "/"
 }
 
-fn git(f: &Flags<'_>, args: &[String], out: &mut Vec<Finding>) {
+fn git(f: &Flags<'_>, args: &[String], out: &mut Scan) {
     let line = || format!("git {}", args.join(" ")).chars().take(120).collect::<String>();
     let sub = f.operands.first().copied().unwrap_or("");
     let dangerous = match sub {
@@ -366,25 +366,25 @@ fn git(f: &Flags<'_>, args: &[String], out: &mut Vec<Finding>) {
         _ => false,
     };
     if dangerous {
-        push(out, "destructive-git", Risk::High, line());
+        out.push("destructive-git", Risk::High, line());
     }
 }
 
-fn redirections(cmd: &Command, out: &mut Vec<Finding>) {
+fn redirections(cmd: &Command, out: &mut Scan) {
     for target in &cmd.redirect_out {
         let t = target.as_str();
         if ["/dev/sd", "/dev/nvme", "/dev/hd", "/dev/vd", "/dev/xvd", "/dev/mmcblk", "/dev/disk"].iter().any(|d| t.starts_with(d)) {
-            push(out, "disk", Risk::Critical, format!("> {t}"));
+            out.push("disk", Risk::Critical, format!("> {t}"));
         } else if t != "/dev/null" && t != "/dev/stdout" && t != "/dev/stderr" && is_system_path(t) {
-            push(out, "destructive-fs", Risk::High, format!("> {t}"));
+            out.push("destructive-fs", Risk::High, format!("> {t}"));
         }
         if t.starts_with("/dev/tcp/") || t.starts_with("/dev/udp/") {
-            push(out, "exfiltration", Risk::High, format!("> {t}"));
+            out.push("exfiltration", Risk::High, format!("> {t}"));
         }
     }
     for source in &cmd.redirect_in {
         if let Some(p) = credential_path(source) {
-            push(out, "credential-access", Risk::High, format!("< {p}"));
+            out.push("credential-access", Risk::High, format!("< {p}"));
         }
     }
 }

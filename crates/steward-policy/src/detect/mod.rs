@@ -3,11 +3,18 @@
 //!
 //! Strings are not grepped: each string argument is lexed like a shell command line (quotes,
 //! escapes, `${IFS}`, wrappers such as `sudo`/`env`/`sh -c`, `;`/`&&`/`|` chains), read as SQL,
-//! and checked for credential paths.
+//! and checked for credential paths. Scripts nested in a command (`sh -c '…'`, `$(…)`, `ssh host
+//! '…'`, `psql -c '…'`) are scanned as scripts of their own. Policies add custom detectors (regular
+//! expressions or word lists), compiled once when the policy loads.
 
 mod commands;
+mod custom;
 pub mod shell;
 mod sql;
+
+use std::borrow::Cow;
+
+pub use custom::{CustomDetector, CustomError};
 
 use crate::model::Risk;
 
@@ -32,12 +39,18 @@ pub const BUILTIN_SETS: &[&str] = &[
 const MAX_SCAN_BYTES: usize = 256 * 1024;
 /// Nesting (`sh -c "$(...)"` inside arguments inside objects) deeper than this is not followed.
 const MAX_DEPTH: usize = 16;
+/// At most this many nested scripts are scanned per call: a hostile argument must not turn one
+/// call into unbounded work.
+const MAX_NESTED: usize = 256;
+/// At most this many findings are kept per call.
+const MAX_FINDINGS: usize = 64;
 
 /// One dangerous pattern found in a call's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// The detector set, e.g. `destructive-fs`; becomes a `call.flags` entry.
-    pub flag: &'static str,
+    /// The detector set, e.g. `destructive-fs`, or a custom detector's flag; becomes a
+    /// `call.flags` entry.
+    pub flag: Cow<'static, str>,
     /// The risk the call is raised to at least.
     pub risk: Risk,
     /// What was seen, e.g. `rm -rf /`.
@@ -45,81 +58,158 @@ pub struct Finding {
 }
 
 /// The detectors a policy runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Detectors {
-    builtin: bool,
+    /// Bit `i` set: built-in set `BUILTIN_SETS[i]` is on.
+    builtin: u32,
+    custom: Vec<CustomDetector>,
 }
 
 impl Detectors {
+    /// Every built-in set, no custom detector.
     pub fn builtin() -> Detectors {
-        Detectors { builtin: true }
+        Detectors { builtin: (1 << BUILTIN_SETS.len()) - 1, custom: Vec::new() }
     }
 
     pub fn none() -> Detectors {
-        Detectors { builtin: false }
+        Detectors::default()
+    }
+
+    /// Only the named built-in sets (names from [`BUILTIN_SETS`]; unknown names are ignored).
+    pub fn only(sets: &[&str]) -> Detectors {
+        let builtin = BUILTIN_SETS
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| sets.contains(s))
+            .fold(0, |m, (i, _)| m | (1 << i));
+        Detectors { builtin, custom: Vec::new() }
+    }
+
+    /// Adds custom detectors.
+    pub fn with_custom(mut self, custom: Vec<CustomDetector>) -> Detectors {
+        self.custom = custom;
+        self
     }
 
     pub fn enabled(&self) -> bool {
-        self.builtin
+        self.builtin != 0 || !self.custom.is_empty()
     }
 
-    /// Scans every string inside `args`.
+    /// The enabled built-in sets.
+    pub fn builtin_sets(&self) -> impl Iterator<Item = &'static str> + '_ {
+        BUILTIN_SETS.iter().enumerate().filter(|(i, _)| self.builtin & (1 << i) != 0).map(|(_, s)| *s)
+    }
+
+    /// The flags custom detectors raise.
+    pub fn custom_flags(&self) -> impl Iterator<Item = &str> {
+        self.custom.iter().map(|c| c.flag())
+    }
+
+    /// Scans every string inside `args`, including object keys' values at any depth.
     pub fn scan(&self, args: &serde_json::Value) -> Vec<Finding> {
-        let mut out = Vec::new();
-        if self.builtin {
-            walk(args, 0, &mut out);
+        let mut scan = Scan::default();
+        if self.enabled() {
+            self.walk(args, 0, &mut scan);
         }
-        out
+        scan.out
     }
 
     /// Scans one string (a shell command, a SQL statement, a path).
     pub fn scan_str(&self, s: &str) -> Vec<Finding> {
-        let mut out = Vec::new();
-        if self.builtin {
-            scan_string(s, 0, &mut out);
+        let mut scan = Scan::default();
+        if self.enabled() {
+            self.scan_string(s, &mut scan);
         }
-        out
+        scan.out
+    }
+
+    fn walk(&self, v: &serde_json::Value, depth: usize, scan: &mut Scan) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) => self.scan_string(s, scan),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| self.walk(x, depth + 1, scan)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| self.walk(x, depth + 1, scan)),
+            _ => {}
+        }
+    }
+
+    /// Scans a string argument and every script nested in it.
+    fn scan_string(&self, s: &str, scan: &mut Scan) {
+        self.scan_one(s, 0, scan);
+        let mut budget = MAX_NESTED;
+        while let Some((nested, depth)) = scan.queue.pop() {
+            if budget == 0 {
+                scan.queue.clear();
+                break;
+            }
+            budget -= 1;
+            self.scan_one(&nested, depth, scan);
+        }
+    }
+
+    fn scan_one(&self, s: &str, depth: usize, scan: &mut Scan) {
+        if depth > MAX_DEPTH || s.trim().is_empty() {
+            return;
+        }
+        let s = truncate(s, MAX_SCAN_BYTES);
+        scan.depth = depth;
+        let builtin = self.builtin != 0;
+        let start = scan.out.len();
+        if builtin {
+            sql::scan(s, scan);
+            if let Some(path) = credential_path(s.trim()) {
+                scan.push("credential-access", Risk::High, format!("path {path}"));
+            }
+        }
+        let script = shell::lex(s);
+        if builtin {
+            commands::scan(&script, scan);
+            for nested in &script.nested {
+                scan.nested(nested);
+            }
+            if self.builtin != (1 << BUILTIN_SETS.len()) - 1 {
+                let on = self.builtin;
+                let found = scan.out.split_off(start);
+                scan.out.extend(found.into_iter().filter(|f| {
+                    BUILTIN_SETS.iter().position(|b| *b == f.flag).is_none_or(|i| on & (1 << i) != 0)
+                }));
+            }
+        }
+        for c in &self.custom {
+            c.scan(s, &script, scan);
+        }
     }
 }
 
-fn walk(v: &serde_json::Value, depth: usize, out: &mut Vec<Finding>) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    match v {
-        serde_json::Value::String(s) => scan_string(s, 0, out),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, depth + 1, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, depth + 1, out)),
-        _ => {}
-    }
+/// Findings and nested scripts still to scan, for one call.
+#[derive(Default)]
+pub(crate) struct Scan {
+    pub out: Vec<Finding>,
+    queue: Vec<(String, usize)>,
+    /// The nesting depth of the script being scanned.
+    depth: usize,
 }
 
-pub(crate) fn push(out: &mut Vec<Finding>, flag: &'static str, risk: Risk, detail: impl Into<String>) {
-    let detail = detail.into();
-    if !out.iter().any(|f| f.flag == flag && f.detail == detail) {
-        out.push(Finding { flag, risk, detail });
+impl Scan {
+    pub fn push(&mut self, flag: &'static str, risk: Risk, detail: impl Into<String>) {
+        self.push_flag(Cow::Borrowed(flag), risk, detail.into());
     }
-}
 
-fn scan_string(s: &str, depth: usize, out: &mut Vec<Finding>) {
-    if depth > MAX_DEPTH || s.trim().is_empty() {
-        return;
+    pub fn push_flag(&mut self, flag: Cow<'static, str>, risk: Risk, detail: String) {
+        if self.out.len() < MAX_FINDINGS && !self.out.iter().any(|f| f.flag == flag && f.detail == detail) {
+            self.out.push(Finding { flag, risk, detail });
+        }
     }
-    let s = truncate(s, MAX_SCAN_BYTES);
-    sql::scan(s, out);
-    if let Some(path) = credential_path(s.trim()) {
-        push(out, "credential-access", Risk::High, format!("path {path}"));
-    }
-    let script = shell::lex(s);
-    commands::scan(&script, depth, out);
-    for nested in &script.nested {
-        scan_string(nested, depth + 1, out);
-    }
-}
 
-/// Re-scans a string found inside a command (the script of `sh -c`, the SQL of `psql -c`).
-pub(crate) fn scan_nested(s: &str, depth: usize, out: &mut Vec<Finding>) {
-    scan_string(s, depth + 1, out);
+    /// Queues a script found inside the one being scanned (the script of `sh -c`, the SQL of
+    /// `psql -c`, a `$(…)` substitution).
+    pub fn nested(&mut self, s: &str) {
+        if self.depth < MAX_DEPTH && self.queue.len() < MAX_NESTED {
+            self.queue.push((s.to_string(), self.depth + 1));
+        }
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -135,7 +225,20 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Files that hold credentials: reading, copying or sending them is credential access.
 pub(crate) fn credential_path(word: &str) -> Option<&str> {
-    if word.is_empty() || word.len() > 4096 || word.contains(char::is_whitespace) {
+    if word.len() < 4 || word.len() > 4096 || word.contains(char::is_whitespace) {
+        return None;
+    }
+    // Cheap gate: every pattern below names one of these.
+    let lower_has = |needle: &str| {
+        word.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    if ![
+        "id_", "shadow", "netrc", "pgpass", "credentials", "npmrc", "pypirc", "master.key", ".env", ".ssh/", ".kube/",
+        ".docker/", ".gnupg/", "environ", ".pem", ".key", "vault-token", ".boto", "gcloud/",
+    ]
+    .iter()
+    .any(|n| lower_has(n))
+    {
         return None;
     }
     let lower = word.to_ascii_lowercase();
@@ -143,23 +246,30 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
     let sensitive_file = matches!(
         file,
         "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" | "shadow" | "gshadow" | ".netrc" | ".pgpass"
-            | ".git-credentials" | "credentials" | ".npmrc" | ".pypirc" | "master.key"
+            | ".git-credentials" | "credentials" | ".npmrc" | ".pypirc" | "master.key" | ".vault-token"
+            | ".boto" | "credentials.db" | "access_tokens.db" | "application_default_credentials.json"
     ) || (file == ".env"
         || (file.starts_with(".env.")
             && !file.ends_with(".example")
             && !file.ends_with(".sample")
-            && !file.ends_with(".template")));
+            && !file.ends_with(".template")
+            && !file.ends_with(".dist")))
+        || (file.ends_with(".pem") || file.ends_with(".key")) && (lower.contains("private") || lower.starts_with("/etc/ssl/private") || lower.contains("/.ssh/"));
     let sensitive_dir = lower.contains(".ssh/")
         && !file.ends_with(".pub")
         && file != "known_hosts"
         && file != "config"
+        && file != "authorized_keys"
+        && !file.is_empty()
         || lower.contains(".aws/credentials")
         || lower.contains(".kube/config")
         || lower.contains(".docker/config.json")
-        || lower.contains(".gnupg/")
+        || lower.contains(".gnupg/private-keys")
+        || lower.contains(".gnupg/secring")
+        || lower.contains(".config/gcloud/")
         || lower.starts_with("/proc/") && lower.ends_with("/environ");
-    let shadow_ok = file != "shadow" || lower.starts_with("/etc/") || lower == "shadow";
-    let credentials_ok = file != "credentials" || lower.contains(".aws/");
+    let shadow_ok = !matches!(file, "shadow" | "gshadow") || lower.starts_with("/etc/") || lower == file;
+    let credentials_ok = file != "credentials" || lower.contains(".aws/") || lower.contains(".config/");
     ((sensitive_file && shadow_ok && credentials_ok) || sensitive_dir).then_some(word)
 }
 

@@ -1,9 +1,8 @@
 //! Destructive SQL: statements that drop, truncate or delete without a WHERE clause.
 
-use super::push;
 use crate::model::Risk;
 
-pub(crate) fn scan(s: &str, out: &mut Vec<super::Finding>) {
+pub(crate) fn scan(s: &str, out: &mut super::Scan) {
     // Cheap gate: only strings that mention a destructive keyword are split into statements.
     let upper = s.to_ascii_uppercase();
     if !["DROP", "TRUNCATE", "DELETE", "ALTER", "UPDATE"]
@@ -30,7 +29,7 @@ pub(crate) fn scan(s: &str, out: &mut Vec<super::Finding>) {
         };
         if destructive {
             let detail: String = words.iter().take(4).copied().collect::<Vec<_>>().join(" ");
-            push(out, "destructive-sql", Risk::High, detail);
+            out.push("destructive-sql", Risk::High, detail);
         }
     }
 }

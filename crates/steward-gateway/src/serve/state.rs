@@ -1,0 +1,138 @@
+//! Gateway state shared by every request: pipeline, upstreams, sessions, auth, limits, metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use steward_policy::{Principal, ToolAnnotations};
+
+use super::limits::Limiter;
+use super::metrics::Metrics;
+use crate::auth::Authenticator;
+use crate::config::GatewayConfig;
+use crate::pipeline::{CallContext, Pipeline};
+use crate::upstream::{Conn, Upstreams};
+
+pub struct AppState {
+    pub cfg: GatewayConfig,
+    pub pipeline: Arc<Pipeline>,
+    pub upstreams: Upstreams,
+    pub sessions: Sessions,
+    pub auth: Authenticator,
+    pub limiter: Limiter,
+    pub metrics: Metrics,
+    /// Tool annotations learnt from `tools/list`, by (server, tool).
+    annotations: Mutex<HashMap<(String, String), ToolAnnotations>>,
+}
+
+impl AppState {
+    pub fn new(cfg: GatewayConfig, pipeline: Arc<Pipeline>, auth: Authenticator) -> AppState {
+        AppState {
+            upstreams: Upstreams::new(cfg.servers.clone()),
+            sessions: Sessions::default(),
+            limiter: Limiter::new(cfg.limits.clone()),
+            metrics: Metrics::default(),
+            annotations: Mutex::new(HashMap::new()),
+            cfg,
+            pipeline,
+            auth,
+        }
+    }
+
+    pub fn annotations(&self, server: &str, tool: &str) -> Option<ToolAnnotations> {
+        self.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&(server.to_string(), tool.to_string())).cloned()
+    }
+
+    pub fn learn_annotations(&self, server: &str, tools: Vec<(String, Option<ToolAnnotations>)>) {
+        let mut map = self.annotations.lock().unwrap_or_else(|e| e.into_inner());
+        for (tool, a) in tools {
+            let key = (server.to_string(), tool);
+            match a {
+                Some(a) => map.insert(key, a),
+                None => map.remove(&key),
+            };
+        }
+    }
+}
+
+/// A legacy (2025-11-25 and earlier) MCP session, bound to the principal that opened it.
+pub struct Session {
+    pub id: String,
+    pub server: String,
+    pub principal: Principal,
+    pub conn: Conn,
+    /// Whether `conn` belongs to this session alone (closed with it) or is shared.
+    pub owns_conn: bool,
+    pub ctx: Mutex<CallContext>,
+    last_used: Mutex<Instant>,
+    pub listening: Mutex<bool>,
+}
+
+impl Session {
+    pub fn ctx(&self) -> CallContext {
+        self.ctx.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl Sessions {
+    pub fn create(&self, server: &str, principal: Principal, conn: Conn, owns_conn: bool, ctx: CallContext) -> Arc<Session> {
+        let session = Arc::new(Session {
+            id: ctx.session.clone(),
+            server: server.to_string(),
+            principal,
+            conn,
+            owns_conn,
+            ctx: Mutex::new(ctx),
+            last_used: Mutex::new(Instant::now()),
+            listening: Mutex::new(false),
+        });
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(session.id.clone(), session.clone());
+        session
+    }
+
+    /// The session with this id, if it exists, serves this server and belongs to this principal.
+    pub fn get(&self, id: &str, server: &str, principal: &Principal) -> Option<Arc<Session>> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let s = map.get(id)?;
+        (s.server == server && s.principal.id == principal.id).then(|| s.clone())
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
+    }
+
+    /// Sessions idle longer than `idle`, or whose upstream died, are removed and returned.
+    pub fn expire(&self, idle: Duration) -> Vec<Arc<Session>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let dead: Vec<String> = map.iter().filter(|(_, s)| s.idle_for() > idle || !s.conn.alive()).map(|(k, _)| k.clone()).collect();
+        dead.into_iter().filter_map(|k| map.remove(&k)).collect()
+    }
+
+    pub fn drain(&self) -> Vec<Arc<Session>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, s)| s).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A new session id: 256 random bits from the OS-seeded CSPRNG, base64url.
+pub fn new_session_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

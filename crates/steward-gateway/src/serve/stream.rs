@@ -1,0 +1,83 @@
+//! `GET /mcp/{server}` (the legacy session's server-to-client stream) and `DELETE` (end it).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use steward_mcp::jsonrpc::ErrorCode;
+use steward_mcp::sse;
+
+use super::mcp::{SESSION_HEADER, rpc_error};
+use super::reply::sse_response;
+use super::state::AppState;
+use super::guard;
+
+pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(r) = guard::check_origin(&st, &headers) {
+        return r;
+    }
+    let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET needs an Mcp-Session-Id (2026-07-28 clients use subscriptions/listen)").into_response();
+    };
+    let Some(session) = st.sessions.get(sid, &server, &principal) else {
+        return rpc_error(StatusCode::NOT_FOUND, None, ErrorCode::InvalidRequest, "session not found");
+    };
+    {
+        let mut listening = session.listening.lock().unwrap_or_else(|e| e.into_inner());
+        if *listening {
+            return (StatusCode::CONFLICT, "this session already has a GET stream open").into_response();
+        }
+        *listening = true;
+    }
+    let Some(rx) = session.conn.server_messages() else {
+        *session.listening.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        return (StatusCode::METHOD_NOT_ALLOWED, "this upstream sends no server-initiated messages").into_response();
+    };
+    struct Listening(Arc<super::state::Session>);
+    impl Drop for Listening {
+        fn drop(&mut self) {
+            *self.0.listening.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        }
+    }
+    let guard = Listening(session);
+    let stream = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+            Ok(Some(m)) => {
+                guard.0.touch();
+                Some((Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&m))), (rx, guard)))
+            }
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard))),
+        }
+    });
+    sse_response(Body::from_stream(stream), HeaderMap::new())
+}
+
+pub async fn delete(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(r) = guard::check_origin(&st, &headers) {
+        return r;
+    }
+    let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return (StatusCode::METHOD_NOT_ALLOWED, "DELETE needs an Mcp-Session-Id").into_response();
+    };
+    if st.sessions.get(sid, &server, &principal).is_none() {
+        return rpc_error(StatusCode::NOT_FOUND, None, ErrorCode::InvalidRequest, "session not found");
+    }
+    if let Some(s) = st.sessions.remove(sid) {
+        super::close_session(&st, &s).await;
+    }
+    StatusCode::OK.into_response()
+}

@@ -1,0 +1,224 @@
+//! A stdio child process as an upstream. In `remap` mode (a child shared by many clients) every
+//! request gets an id of the gateway's own, so clients' ids can never collide; otherwise ids pass
+//! through untouched.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use steward_mcp::jsonrpc::{ErrorCode, error_response, replace_id};
+use steward_mcp::{IdKey, Kind, Line, LineReader, LineWriter, Message};
+use tokio::io::BufReader;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use super::{Replies, UpstreamError};
+
+/// Variables every child gets from the gateway's environment; everything else must be declared.
+const BASE_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+];
+/// Largest message accepted from a child.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// Server-initiated messages kept while no client listens.
+const MAX_BUFFERED: usize = 256;
+
+struct Waiter {
+    key: IdKey,
+    /// The client's own id (JSON text) when the request was remapped.
+    original: Option<String>,
+    progress_token: Option<String>,
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Routing {
+    waiters: Vec<Waiter>,
+    listener: Option<mpsc::Sender<Vec<u8>>>,
+    buffered: VecDeque<Vec<u8>>,
+}
+
+pub struct StdioConn {
+    server: String,
+    writer: LineWriter,
+    routing: Mutex<Routing>,
+    remap: bool,
+    next_id: AtomicU64,
+    alive: Arc<AtomicBool>,
+    child: tokio::sync::Mutex<Option<Child>>,
+}
+
+impl StdioConn {
+    pub fn spawn(server: &str, command: &str, args: &[String], env: &BTreeMap<String, String>, remap: bool) -> Result<Arc<StdioConn>, UpstreamError> {
+        let mut cmd = Command::new(command);
+        cmd.args(args).env_clear();
+        for var in BASE_ENV {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.envs(env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| UpstreamError::Start { server: server.to_string(), message: format!("`{command}`: {e}") })?;
+        let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Start { server: server.into(), message: "no stdin".into() })?;
+        let stdout = child.stdout.take().ok_or_else(|| UpstreamError::Start { server: server.into(), message: "no stdout".into() })?;
+        let (writer, _task) = LineWriter::spawn(stdin);
+        let conn = Arc::new(StdioConn {
+            server: server.to_string(),
+            writer,
+            routing: Mutex::new(Routing::default()),
+            remap,
+            next_id: AtomicU64::new(1),
+            alive: Arc::new(AtomicBool::new(true)),
+            child: tokio::sync::Mutex::new(Some(child)),
+        });
+        let reader = conn.clone();
+        tokio::spawn(async move {
+            reader.read_loop(LineReader::new(BufReader::new(stdout), MAX_MESSAGE)).await;
+        });
+        Ok(conn)
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub fn request(&self, line: &[u8]) -> Result<Replies, UpstreamError> {
+        if !self.alive() {
+            return Err(UpstreamError::Gone(self.server.clone()));
+        }
+        let msg = Message::parse(line).map_err(|e| UpstreamError::Failed { server: self.server.clone(), message: e.to_string() })?;
+        let client_id = msg.id_key().ok_or_else(|| UpstreamError::Failed { server: self.server.clone(), message: "request without id".into() })?;
+        let progress_token = progress_token(&msg);
+        let (tx, rx) = mpsc::channel(64);
+        let (key, original, bytes) = if self.remap {
+            let n = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+            let bytes = replace_id(line, &msg, &n).ok_or_else(|| UpstreamError::Failed { server: self.server.clone(), message: "cannot rewrite request id".into() })?;
+            let key = IdKey::from_raw(&serde_json::value::RawValue::from_string(n).expect("a number is valid JSON"));
+            (key, Some(client_id.as_json().to_string()), bytes)
+        } else {
+            (client_id, None, line.to_vec())
+        };
+        self.lock().waiters.push(Waiter { key, original, progress_token, tx });
+        if !self.writer.send(bytes) {
+            return Err(UpstreamError::Gone(self.server.clone()));
+        }
+        Ok(rx)
+    }
+
+    pub fn send(&self, line: &[u8]) -> Result<(), UpstreamError> {
+        if !self.alive() || !self.writer.send(line.to_vec()) {
+            return Err(UpstreamError::Gone(self.server.clone()));
+        }
+        Ok(())
+    }
+
+    /// Takes over the stream of server-initiated messages; what was buffered comes first.
+    pub fn server_messages(&self) -> Option<mpsc::Receiver<Vec<u8>>> {
+        let (tx, rx) = mpsc::channel(MAX_BUFFERED);
+        let mut r = self.lock();
+        for m in r.buffered.drain(..) {
+            let _ = tx.try_send(m);
+        }
+        r.listener = Some(tx);
+        Some(rx)
+    }
+
+    pub async fn close(&self) {
+        self.writer.close();
+        let mut guard = self.child.lock().await;
+        if let Some(child) = guard.as_mut() {
+            crate::proxy::stop_child(child, Duration::from_secs(2)).await;
+        }
+        *guard = None;
+        self.alive.store(false, Ordering::Release);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Routing> {
+        self.routing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn read_loop(self: Arc<Self>, mut input: LineReader<BufReader<tokio::process::ChildStdout>>) {
+        loop {
+            let bytes = match input.next().await {
+                Ok(Some(Line::Message(b))) => b,
+                Ok(Some(Line::TooLong { bytes })) => {
+                    tracing::error!(server = %self.server, bytes, "upstream message exceeds the size limit; dropped");
+                    continue;
+                }
+                Ok(None) | Err(_) => break,
+            };
+            let Ok(msg) = Message::parse(&bytes) else {
+                tracing::warn!(server = %self.server, "upstream wrote a line that is not JSON-RPC; dropped");
+                continue;
+            };
+            self.route(&msg, &bytes).await;
+        }
+        self.alive.store(false, Ordering::Release);
+        tracing::warn!(server = %self.server, "upstream closed its output");
+        let waiters = std::mem::take(&mut self.lock().waiters);
+        for w in waiters {
+            let id = w.original.unwrap_or_else(|| w.key.as_json().to_string());
+            let message = format!("upstream server '{}' exited before answering", self.server);
+            let _ = w.tx.send(error_response(Some(&id), ErrorCode::UpstreamUnavailable, &message, None)).await;
+        }
+        let mut r = self.lock();
+        r.listener = None;
+    }
+
+    async fn route(&self, msg: &Message<'_>, bytes: &[u8]) {
+        if msg.kind == Kind::Response {
+            let Some(key) = msg.id_key() else { return };
+            let waiter = {
+                let mut r = self.lock();
+                r.waiters.iter().position(|w| w.key == key).map(|i| r.waiters.remove(i))
+            };
+            match waiter {
+                Some(w) => {
+                    let out = match &w.original {
+                        Some(original) => replace_id(bytes, msg, original).unwrap_or_else(|| bytes.to_vec()),
+                        None => bytes.to_vec(),
+                    };
+                    let _ = w.tx.send(out).await;
+                }
+                None => tracing::debug!(server = %self.server, id = key.as_json(), "response to no pending request; dropped"),
+            }
+            return;
+        }
+        // A server-initiated message: to the request it relates to, else the listener.
+        let token = progress_token(msg);
+        let target = {
+            let r = self.lock();
+            let related = token
+                .as_ref()
+                .and_then(|t| r.waiters.iter().find(|w| w.progress_token.as_ref() == Some(t)))
+                .or_else(|| if token.is_none() { r.waiters.last() } else { None });
+            related.map(|w| w.tx.clone())
+        };
+        if let Some(tx) = target {
+            let _ = tx.send(bytes.to_vec()).await;
+            return;
+        }
+        let mut r = self.lock();
+        let delivered = match &r.listener {
+            Some(l) => l.try_send(bytes.to_vec()).is_ok(),
+            None => false,
+        };
+        if !delivered {
+            if r.buffered.len() >= MAX_BUFFERED {
+                r.buffered.pop_front();
+            }
+            r.buffered.push_back(bytes.to_vec());
+        }
+    }
+}
+
+/// The progress token of a request's `_meta`, or of a `notifications/progress` params.
+fn progress_token(msg: &Message<'_>) -> Option<String> {
+    let params: serde_json::Value = serde_json::from_str(msg.params?.get()).ok()?;
+    let token = params.get("_meta").and_then(|m| m.get("progressToken")).or_else(|| {
+        (msg.method() == Some("notifications/progress")).then(|| params.get("progressToken")).flatten()
+    })?;
+    Some(token.to_string())
+}
