@@ -7,13 +7,32 @@ FAIL (never skip) with a clear message when it is missing.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import pytest
 
-from e2e_helpers import NODE_MODULES, REPO_ROOT, VENV_BIN, RawProcess
+from e2e_helpers import (
+    EVERYTHING_HTTP,
+    NODE_MODULES,
+    RECORDING_SERVER,
+    REPO_ROOT,
+    TIME_HTTP,
+    VENV_BIN,
+    Daemon,
+    Gateway,
+    RawProcess,
+    create_key_cli,
+    free_port,
+    insert_key_sqlite,
+    node,
+    python,
+    steward_keys_cli_available,
+    wait_healthz,
+)
 
 
 def _steward_path() -> Path:
@@ -84,3 +103,106 @@ def raw_process(tmp_path: Path) -> Iterator:
     yield start
     for proc in started:
         proc.kill()
+
+
+# --------------------------------------------------------------------------- HTTP gateway
+
+
+@pytest.fixture(scope="session")
+def keys_cli(steward_bin: Path) -> bool:
+    """Whether `steward keys` exists in this binary (when not, keys are written to SQLite directly)."""
+    return steward_keys_cli_available(steward_bin)
+
+
+@pytest.fixture
+def gateway(steward_bin: Path, tmp_path: Path, keys_cli: bool) -> Iterator:
+    """Factory: start `steward serve` on a free 127.0.0.1 port; SIGTERM (then SIGKILL) at teardown.
+
+        gw = gateway({"auth": {"api_keys": True}, "servers": {...}},
+                     policy="version: 1\n...", keys={"alice": ["admin"]})
+        gw.url("everything"), gw.keys["alice"], gw.db_path
+
+    `config` is written as steward.yaml (JSON is YAML) in a fresh directory, with
+    `store: {sqlite: <dir>/steward.db}` unless given; `policy` text goes to policy.yaml next
+    to it. `config=None` runs without --config (embedded defaults) in that directory. API keys are
+    made with `steward keys create --config FILE --principal P --roles ...`.
+    """
+    started: list[Gateway] = []
+
+    def start(
+        config: dict[str, Any] | None,
+        *,
+        policy: str | None = None,
+        keys: dict[str, Sequence[str]] | None = None,
+        name: str = "gw",
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> Gateway:
+        workdir = tmp_path / f"{name}-{len(started)}"
+        workdir.mkdir()
+        port = free_port()
+        config_path: Path | None = None
+        db_path = workdir / "steward-data" / "steward.db"
+        argv = [str(steward_bin), "serve", "--listen", f"127.0.0.1:{port}"]
+        if config is not None:
+            config = dict(config)
+            config.setdefault("store", {"sqlite": str(workdir / "steward.db")})
+            db_path = Path(config["store"]["sqlite"])
+            if policy is not None:
+                (workdir / "policy.yaml").write_text(policy)
+                config["policy"] = str(workdir / "policy.yaml")
+            config_path = workdir / "steward.yaml"
+            config_path.write_text(json.dumps(config, indent=2) + "\n")
+            argv += ["--config", str(config_path)]
+        made: dict[str, str] = {}
+        for principal, roles in (keys or {}).items():
+            assert config_path is not None, "API keys need a config file"
+            if keys_cli:
+                made[principal] = create_key_cli(steward_bin, config_path, principal, roles)
+            else:
+                warnings.warn("`steward keys` is not in this binary: API keys written to SQLite directly")
+                made[principal] = insert_key_sqlite(db_path, principal, roles)
+        daemon = Daemon([*argv, *extra_args], workdir / "serve.log", cwd=workdir, env=env)
+        gw = Gateway(daemon=daemon, port=port, workdir=workdir, config_path=config_path, db_path=db_path, config=config or {}, keys=made)
+        started.append(gw)
+        wait_healthz(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.daemon.stop()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator:
+    """Factory for local HTTP MCP servers (loopback only), killed at teardown.
+
+    http_server("everything") -> (url, Daemon): server-everything's streamable HTTP mode
+    http_server("recording")  -> (url, Daemon): servers/recording_http_server.py; its header log
+                                  is Daemon.record_path (JSON lines)
+    http_server("time")       -> (url, Daemon): servers/time_http.py (mcp-server-time over HTTP, both eras)
+    """
+    started: list[Daemon] = []
+
+    def start(kind: str) -> tuple[str, Daemon]:
+        port = free_port()
+        n = len(started)
+        if kind == "everything":
+            env = dict(os.environ, PORT=str(port))
+            d = Daemon([node(), str(EVERYTHING_HTTP)], tmp_path / f"everything-http-{n}.log", env=env)
+        elif kind == "recording":
+            record = tmp_path / f"recording-{n}.jsonl"
+            record.touch()
+            d = Daemon([python(), str(RECORDING_SERVER), "--port", str(port), "--log", str(record)], tmp_path / f"recording-{n}.log")
+            d.record_path = record  # type: ignore[attr-defined]
+        elif kind == "time":
+            d = Daemon([python(), str(TIME_HTTP), "--port", str(port)], tmp_path / f"time-http-{n}.log")
+        else:
+            raise ValueError(kind)
+        started.append(d)
+        d.wait_port(port)
+        return f"http://127.0.0.1:{port}/mcp", d
+
+    yield start
+    for d in started:
+        d.kill()

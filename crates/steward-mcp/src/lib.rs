@@ -4,6 +4,7 @@
 //! Messages that are not governed are never re-serialized: doors forward the bytes they read.
 
 pub mod era;
+pub mod fingerprint;
 pub mod frame;
 pub mod jsonrpc;
 pub mod sse;

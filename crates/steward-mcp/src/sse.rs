@@ -39,8 +39,7 @@ impl Decoder {
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Event>, String> {
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
-        loop {
-            let Some((end, sep)) = find_blank_line(&self.buf) else { break };
+        while let Some((end, sep)) = find_blank_line(&self.buf) {
             let raw: Vec<u8> = self.buf.drain(..end + sep).collect();
             if let Some(e) = parse_event(&raw[..end]) {
                 events.push(e);

@@ -128,6 +128,12 @@ mod tests {
             out.push(format!("!{a}"));
             out.push(format!("has({a}.x)"));
             out.push(format!("{a}.matches('^[a-z]+$')"));
+            out.push(format!("{a}.exists(e, e == 'a' || e == 1)"));
+            out.push(format!("{a}.all(e, e in ['a', 'b', 'destructive-fs'])"));
+            out.push(format!("{a}.exists(e, e.startsWith('d'))"));
+            out.push(format!("{a}.all(e, size(e) > 1) && {a}.exists(x, x == null)"));
+            out.push(format!("{a}.exists_one(e, e == 'a')"));
+            out.push(format!("{a}.filter(e, e != 1).size() == 1"));
             for (j, b) in ATOMS.iter().enumerate() {
                 // Every pair for the comparison operators is ~30k conditions: take a stride.
                 for (k, op) in ops.iter().enumerate() {
@@ -206,6 +212,8 @@ mod tests {
             "time.hour >= 9 && time.hour < 18 && !(time.weekday in ['Sat', 'Sun'])",
             "request.client_name == 'claude-code'",
             "size(args.command) > 100",
+            "call.flags.exists(f, f in ['destructive-fs', 'disk'])",
+            "principal.roles.all(r, r != 'guest')",
         ] {
             let c = Condition::new(src.into(), cel::Program::compile(src).unwrap());
             assert!(c.is_native(), "{src}");

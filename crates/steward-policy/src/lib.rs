@@ -22,7 +22,7 @@ mod vars;
 pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
-pub use model::{Approval, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations};
+pub use model::{Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations};
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,
 /// dangerous HIGH calls and every CRITICAL call need approval.

@@ -12,7 +12,7 @@ use crate::detect::{BUILTIN_SETS, CustomDetector, Detectors};
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
-    Approval, Approvers, Effect, Mode, Operation, Policy, PrincipalDef, Risk, RiskEffect, Rule, ServerDef, ToolClass,
+    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Operation, Policy, PrincipalDef, Risk, RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.
@@ -42,6 +42,22 @@ struct PolicyDoc {
     risk_effects: BTreeMap<Risk, RiskEffect>,
     #[serde(default)]
     detectors: Option<DetectorsDoc>,
+    #[serde(default)]
+    approvals: Option<ApprovalsDoc>,
+}
+
+/// The policy-wide `approvals:` block.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsDoc {
+    #[serde(default)]
+    mode: Option<ApprovalMode>,
+    #[serde(default)]
+    hold_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    grant_window: Option<Spanned<String>>,
+    #[serde(default)]
+    expiry: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +141,10 @@ struct ApproversDoc {
     roles: Vec<Spanned<String>>,
     #[serde(default = "one")]
     count: u32,
+    #[serde(default)]
+    mode: Option<ApprovalMode>,
+    #[serde(default)]
+    hold_timeout: Option<Spanned<String>>,
 }
 
 fn one() -> u32 {
@@ -185,6 +205,7 @@ const KEYS: &[&str] = &[
     "version", "default", "mode", "timezone", "roles", "principals", "servers", "tools", "rules", "risk_effects",
     "detectors", "attributes", "match", "risk", "requires", "approval", "approvers", "operations", "name", "when",
     "id", "method", "effect", "reason", "count", "builtin", "custom", "flag", "regex", "words", "data_scope",
+    "approvals", "hold_timeout", "grant_window", "expiry",
 ];
 
 impl Policy {
@@ -314,6 +335,7 @@ impl Compiler<'_> {
             in_operation: false,
         };
 
+        let approvals = self.approval_settings(doc.approvals);
         let tools = self.tools(doc.tools, &roles, &all_caps, &servers, &names);
         let rules = self.rules(doc.rules, &roles, &servers, &names);
 
@@ -330,6 +352,7 @@ impl Compiler<'_> {
             rules,
             risk_effects: doc.risk_effects,
             detectors,
+            approvals,
             index: Default::default(),
         }
     }
@@ -364,7 +387,41 @@ impl Compiler<'_> {
         for r in &a.value.roles {
             self.known_role(roles, r, "approvers");
         }
-        Some(Approvers { roles: a.value.roles.into_iter().map(|r| r.value).collect(), count: a.value.count.max(1) })
+        let hold_timeout = a.value.hold_timeout.as_ref().and_then(|t| self.duration(t, "approvers.hold_timeout"));
+        Some(Approvers {
+            roles: a.value.roles.into_iter().map(|r| r.value).collect(),
+            count: a.value.count.max(1),
+            mode: a.value.mode,
+            hold_timeout,
+        })
+    }
+
+    /// The policy-wide `approvals:` settings, defaults filled in.
+    fn approval_settings(&mut self, doc: Option<ApprovalsDoc>) -> ApprovalSettings {
+        let mut s = ApprovalSettings::default();
+        let Some(doc) = doc else { return s };
+        s.mode = doc.mode.unwrap_or(s.mode);
+        for (value, slot, what) in [
+            (&doc.hold_timeout, &mut s.hold_timeout, "approvals.hold_timeout"),
+            (&doc.grant_window, &mut s.grant_window, "approvals.grant_window"),
+            (&doc.expiry, &mut s.expiry, "approvals.expiry"),
+        ] {
+            if let Some(d) = value.as_ref().and_then(|v| self.duration(v, what)) {
+                *slot = d;
+            }
+        }
+        s
+    }
+
+    /// A positive duration such as `90s`, `10m`, `2h`, `1d` (or `500ms`).
+    fn duration(&mut self, value: &Spanned<String>, what: &str) -> Option<std::time::Duration> {
+        match parse_duration(&value.value) {
+            Some(d) if !d.is_zero() => Some(d),
+            _ => {
+                self.error(at(value), format!("{what}: '{}' is not a duration", value.value), "write a positive duration such as 30s, 10m, 2h or 1d");
+                None
+            }
+        }
     }
 
     fn patterns(&mut self, p: Spanned<OneOrMany>, what: &str) -> (Vec<ToolPattern>, (u64, u64)) {
@@ -711,6 +768,22 @@ fn distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// `500ms`, `30s`, `10m`, `2h`, `1d`; a bare number is seconds.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let secs = match s[split..].trim() {
+        "ms" => return Some(std::time::Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a String>) -> String {

@@ -178,6 +178,12 @@ impl Approval {
 pub struct Approvers {
     pub roles: Vec<String>,
     pub count: u32,
+    /// How the call waits for its approvers; the policy's `approvals.mode` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ApprovalMode>,
+    /// How long a held call waits; the policy's `approvals.hold_timeout` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_timeout: Option<std::time::Duration>,
 }
 
 impl Approvers {
@@ -192,8 +198,61 @@ impl Approvers {
                     }
                 }
                 a.count = a.count.max(b.count);
+                // Queue wins over hold (it ties up no connection); the shorter hold wins.
+                a.mode = match (a.mode, b.mode) {
+                    (Some(ApprovalMode::Queue), _) | (_, Some(ApprovalMode::Queue)) => Some(ApprovalMode::Queue),
+                    (x, y) => x.or(y),
+                };
+                a.hold_timeout = match (a.hold_timeout, b.hold_timeout) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
                 a
             }
+        }
+    }
+}
+
+/// How a call that needs approval waits for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    /// The client's request waits (up to `hold_timeout`) and then gets the real result.
+    #[default]
+    Hold,
+    /// The client is refused at once with the approval id; one identical retry runs after approval.
+    Queue,
+}
+
+impl ApprovalMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalMode::Hold => "hold",
+            ApprovalMode::Queue => "queue",
+        }
+    }
+}
+
+/// The policy-wide `approvals:` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    /// The mode of approvals whose `approvers` do not say.
+    pub mode: ApprovalMode,
+    /// How long a held call waits for its approvers; a time-out is a denial.
+    pub hold_timeout: std::time::Duration,
+    /// After approval, how long the one identical retry (queue mode, lost clients) may take.
+    pub grant_window: std::time::Duration,
+    /// How long a pending approval can be approved at all.
+    pub expiry: std::time::Duration,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings {
+            mode: ApprovalMode::Hold,
+            hold_timeout: std::time::Duration::from_secs(5 * 60),
+            grant_window: std::time::Duration::from_secs(15 * 60),
+            expiry: std::time::Duration::from_secs(60 * 60),
         }
     }
 }
@@ -277,6 +336,7 @@ pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     pub(crate) risk_effects: BTreeMap<Risk, RiskEffect>,
     pub(crate) detectors: Detectors,
+    pub(crate) approvals: ApprovalSettings,
     /// Which `tools` entry and rules apply to a server/tool pair, computed on first use.
     pub(crate) index: crate::index::Index,
 }
@@ -308,5 +368,15 @@ impl Policy {
     /// The detectors this policy runs.
     pub fn detectors(&self) -> &Detectors {
         &self.detectors
+    }
+
+    /// The policy-wide approval settings (`approvals:`).
+    pub fn approval_settings(&self) -> ApprovalSettings {
+        self.approvals
+    }
+
+    /// The roles the policy's `principals:` entry gives `id` (empty when it has none).
+    pub fn principal_roles(&self, id: &str) -> Vec<String> {
+        self.principals.get(id).map(|d| d.roles.clone()).unwrap_or_default()
     }
 }

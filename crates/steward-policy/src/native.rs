@@ -94,7 +94,6 @@ pub(crate) fn compile(e: &IdedExpr) -> Option<NExpr> {
 
 /// `scope`: the comprehension variables in force, their slot being their index.
 fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
-    let mut compile = |e: &IdedExpr| compile_in(e, scope);
     Some(match &e.expr {
         Expr::Literal(l) => NExpr::Lit(match l {
             LiteralValue::Null => Lit::Null,
@@ -105,7 +104,7 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             LiteralValue::String(s) => Lit::Str(s.inner().to_string()),
             LiteralValue::Bytes(_) => return None,
         }),
-        Expr::List(list) => NExpr::List(list.elements.iter().map(&mut compile).collect::<Option<Vec<_>>>()?),
+        Expr::List(list) => NExpr::List(list.elements.iter().map(|x| compile_in(x, scope)).collect::<Option<Vec<_>>>()?),
         Expr::Ident(name) if scope.contains(name) => NExpr::Local(scope.iter().rposition(|v| v == name)?),
         Expr::Ident(name) => NExpr::Var(match name.as_str() {
             "principal" => Var::Principal,
@@ -118,7 +117,7 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             _ => return None,
         }),
         Expr::Select(sel) => {
-            let operand = Box::new(compile(&sel.operand)?);
+            let operand = Box::new(compile_in(&sel.operand, scope)?);
             if sel.test {
                 NExpr::Has(operand, sel.field.clone())
             } else {
@@ -129,7 +128,7 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             let args = &call.args;
             let mut pair = || -> Option<(Box<NExpr>, Box<NExpr>)> {
                 if args.len() == 2 && call.target.is_none() {
-                    Some((Box::new(compile(&args[0])?), Box::new(compile(&args[1])?)))
+                    Some((Box::new(compile_in(&args[0], scope)?), Box::new(compile_in(&args[1], scope)?)))
                 } else {
                     None
                 }
@@ -148,19 +147,19 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
                 operators::IN => pairs(&NExpr::In)?,
                 operators::INDEX => pairs(&NExpr::Index)?,
                 operators::LOGICAL_NOT if args.len() == 1 && call.target.is_none() => {
-                    NExpr::Not(Box::new(compile(&args[0])?))
+                    NExpr::Not(Box::new(compile_in(&args[0], scope)?))
                 }
                 operators::NOT_STRICTLY_FALSE if args.len() == 1 && call.target.is_none() => {
-                    NExpr::NotStrictlyFalse(Box::new(compile(&args[0])?))
+                    NExpr::NotStrictlyFalse(Box::new(compile_in(&args[0], scope)?))
                 }
                 operators::CONDITIONAL if args.len() == 3 && call.target.is_none() => NExpr::Cond(
-                    Box::new(compile(&args[0])?),
-                    Box::new(compile(&args[1])?),
-                    Box::new(compile(&args[2])?),
+                    Box::new(compile_in(&args[0], scope)?),
+                    Box::new(compile_in(&args[1], scope)?),
+                    Box::new(compile_in(&args[2], scope)?),
                 ),
                 "size" => match (&call.target, args.len()) {
-                    (None, 1) => NExpr::Size(Box::new(compile(&args[0])?)),
-                    (Some(t), 0) => NExpr::Size(Box::new(compile(t)?)),
+                    (None, 1) => NExpr::Size(Box::new(compile_in(&args[0], scope)?)),
+                    (Some(t), 0) => NExpr::Size(Box::new(compile_in(t, scope)?)),
                     _ => return None,
                 },
                 name @ ("contains" | "startsWith" | "endsWith") => {
@@ -170,7 +169,7 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
                         "startsWith" => StrOp::StartsWith,
                         _ => StrOp::EndsWith,
                     };
-                    NExpr::Str(op, Box::new(compile(t)?), Box::new(compile(&args[0])?))
+                    NExpr::Str(op, Box::new(compile_in(t, scope)?), Box::new(compile_in(&args[0], scope)?))
                 }
                 "matches" => {
                     let (subject, pattern) = match (&call.target, args.len()) {
@@ -180,7 +179,7 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
                     };
                     let Expr::Literal(LiteralValue::String(p)) = &pattern.expr else { return None };
                     let re = regex::Regex::new(p.inner()).ok()?;
-                    NExpr::Matches(Box::new(compile(subject)?), re)
+                    NExpr::Matches(Box::new(compile_in(subject, scope)?), re)
                 }
                 _ => return None,
             }

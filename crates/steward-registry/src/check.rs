@@ -7,7 +7,7 @@ use crate::discover::{Discovery, FoundServer};
 use crate::model::{ApprovedServer, Registry};
 use crate::pin::{PackageRef, package_of};
 use crate::status::Status;
-use crate::wrap::{unwrap_steward_proxy, gateway_server};
+use crate::wrap::{gateway_server, unwrap_steward_proxy};
 
 /// How one server (or one unreadable config file) stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +47,10 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn violations(&self) -> usize {
-        self.results.iter().filter(|r| r.status.is_violation()).count()
+        self.results
+            .iter()
+            .filter(|r| r.status.is_violation())
+            .count()
     }
 
     /// `N APPROVED, M UNAPPROVED, ...` for the statuses present.
@@ -80,8 +83,16 @@ pub struct CheckOptions {
 }
 
 /// Classifies every server discovery found (and reports every unreadable config).
-pub fn check(registry: &Registry, discovery: &Discovery, today: NaiveDate, opts: &CheckOptions) -> CheckReport {
-    let gateway = opts.gateway.clone().or_else(|| registry.metadata_str("gateway").map(str::to_string));
+pub fn check(
+    registry: &Registry,
+    discovery: &Discovery,
+    today: NaiveDate,
+    opts: &CheckOptions,
+) -> CheckReport {
+    let gateway = opts
+        .gateway
+        .clone()
+        .or_else(|| registry.metadata_str("gateway").map(str::to_string));
     let mut results: Vec<CheckResult> = discovery
         .servers
         .iter()
@@ -106,7 +117,11 @@ pub fn check(registry: &Registry, discovery: &Discovery, today: NaiveDate, opts:
     CheckReport {
         results,
         skipped: discovery.skipped.clone(),
-        files: discovery.files.iter().map(|f| f.display().to_string()).collect(),
+        files: discovery
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
     }
 }
 
@@ -130,14 +145,22 @@ impl Effective<'_> {
 
     fn line(&self) -> String {
         match (self.command, self.url) {
-            (Some(c), _) => std::iter::once(c).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" "),
+            (Some(c), _) => std::iter::once(c)
+                .chain(self.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
             (None, Some(u)) => u.to_string(),
             _ => String::new(),
         }
     }
 }
 
-fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&str>) -> CheckResult {
+fn classify(
+    reg: &Registry,
+    s: &FoundServer,
+    today: NaiveDate,
+    gateway: Option<&str>,
+) -> CheckResult {
     let mut result = CheckResult {
         client: s.client,
         scope: s.scope,
@@ -149,7 +172,12 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
         kind: "server",
         registry_entry: None,
         command: match (&s.command, &s.url) {
-            (Some(c), _) => Some(std::iter::once(c.as_str()).chain(s.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")),
+            (Some(c), _) => Some(
+                std::iter::once(c.as_str())
+                    .chain(s.args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
             (None, Some(u)) => Some(u.clone()),
             _ => None,
         },
@@ -164,13 +192,29 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
     {
         result.via = Some("steward gateway");
         match reg.servable(name, today) {
-            Ok(sv) => set(&mut result, Status::Approved, Some(sv.name), format!("served by the Steward gateway from approved entry '{}'", sv.name)),
-            Err(e) => set(&mut result, e.status, reg.lookup(name).map(|_| name), e.message),
+            Ok(sv) => set(
+                &mut result,
+                Status::Approved,
+                Some(sv.name),
+                format!(
+                    "served by the Steward gateway from approved entry '{}'",
+                    sv.name
+                ),
+            ),
+            Err(e) => set(
+                &mut result,
+                e.status,
+                reg.lookup(name).map(|_| name),
+                e.message,
+            ),
         }
         return result;
     }
 
-    let wrapped = s.command.as_deref().and_then(|c| unwrap_steward_proxy(c, &s.args));
+    let wrapped = s
+        .command
+        .as_deref()
+        .and_then(|c| unwrap_steward_proxy(c, &s.args));
     let mut eff = Effective {
         names: Vec::new(),
         command: s.command.as_deref(),
@@ -194,7 +238,9 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
     // Denied wins: by name, by package, or by exact command.
     let denied = reg.denied.iter().find(|d| {
         eff.names.contains(&d.name.as_str())
-            || d.npm_package.as_deref().is_some_and(|p| eff.pkg.as_ref().is_some_and(|k| k.name == p))
+            || d.npm_package
+                .as_deref()
+                .is_some_and(|p| eff.pkg.as_ref().is_some_and(|k| k.name == p))
             || d.config.as_ref().is_some_and(|c| {
                 c.command.is_some() && c.command.as_deref() == eff.command && c.args == eff.args
                     || c.url.is_some() && c.url.as_deref() == eff.url
@@ -203,7 +249,7 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
     if let Some(d) = denied {
         let mut detail = format!("denied by registry entry '{}'", d.name);
         if let Some(r) = &d.reason {
-            detail.push_str(&format!(": {}", r.trim()));
+            detail.push_str(&format!(": {}", r.trim().trim_end_matches('.')));
         }
         if let Some(a) = &d.alternative {
             detail.push_str(&format!("; use '{}' instead", a.trim()));
@@ -215,14 +261,19 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
     let by_name = eff.names.iter().find_map(|n| reg.approved(n));
     let by_config = || {
         reg.approved.iter().find(|a| {
-            eff.argv_equals(a) || (eff.url.is_some() && a.config.as_ref().and_then(|c| c.url.as_deref()) == eff.url)
+            eff.argv_equals(a)
+                || (eff.url.is_some()
+                    && a.config.as_ref().and_then(|c| c.url.as_deref()) == eff.url)
         })
     };
     let by_package = || {
         let pkg = eff.pkg.as_ref()?;
         reg.approved.iter().find(|a| {
             a.npm_package.as_deref() == Some(pkg.name.as_str())
-                || a.config.as_ref().and_then(|c| package_of(c.command.as_deref()?, &c.args)).is_some_and(|p| p.name == pkg.name)
+                || a.config
+                    .as_ref()
+                    .and_then(|c| package_of(c.command.as_deref()?, &c.args))
+                    .is_some_and(|p| p.name == pkg.name)
         })
     };
     if let Some(a) = by_name.or_else(by_config).or_else(by_package) {
@@ -233,10 +284,20 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
 
     let pending = reg.pending_review.iter().find(|p| {
         eff.names.contains(&p.name.as_str())
-            || p.npm_package.as_deref().is_some_and(|n| eff.pkg.as_ref().is_some_and(|k| k.name == n))
+            || p.npm_package
+                .as_deref()
+                .is_some_and(|n| eff.pkg.as_ref().is_some_and(|k| k.name == n))
     });
     if let Some(p) = pending {
-        set(&mut result, Status::Pending, Some(&p.name), format!("pending review in the registry (entry '{}'); not approved yet", p.name));
+        set(
+            &mut result,
+            Status::Pending,
+            Some(&p.name),
+            format!(
+                "pending review in the registry (entry '{}'); not approved yet",
+                p.name
+            ),
+        );
         return result;
     }
 
@@ -255,19 +316,36 @@ fn set(r: &mut CheckResult, status: Status, entry: Option<&str>, detail: String)
 }
 
 /// An approved entry against what is configured: EXPIRED, DRIFT or APPROVED.
-fn evaluate(a: &ApprovedServer, eff: &Effective<'_>, s: &FoundServer, today: NaiveDate) -> (Status, String) {
+fn evaluate(
+    a: &ApprovedServer,
+    eff: &Effective<'_>,
+    s: &FoundServer,
+    today: NaiveDate,
+) -> (Status, String) {
     if a.is_expired(today) {
         let on = a.expires.map(|e| e.to_string()).unwrap_or_default();
-        return (Status::Expired, format!("the approval of '{}' expired on {on}", a.name));
+        return (
+            Status::Expired,
+            format!("the approval of '{}' expired on {on}", a.name),
+        );
     }
-    let approved_line = a.config.as_ref().map(|c| c.command_line()).unwrap_or_default();
+    let approved_line = a
+        .config
+        .as_ref()
+        .map(|c| c.command_line())
+        .unwrap_or_default();
     if let Some(url) = eff.url.filter(|_| eff.command.is_none()) {
         return match a.config.as_ref().and_then(|c| c.url.as_deref()) {
-            Some(approved) if approved != url => (Status::Drift, format!("url differs: approved {approved}, configured {url}")),
+            Some(approved) if approved != url => (
+                Status::Drift,
+                format!("url differs: approved {approved}, configured {url}"),
+            ),
             Some(_) => (Status::Approved, approved_detail(a, s, eff)),
             None if a.config.as_ref().is_some_and(|c| c.command.is_some()) => (
                 Status::Drift,
-                format!("approved as a stdio server (`{approved_line}`), configured as remote {url}"),
+                format!(
+                    "approved as a stdio server (`{approved_line}`), configured as remote {url}"
+                ),
             ),
             None => (Status::Approved, approved_detail(a, s, eff)),
         };
@@ -276,16 +354,38 @@ fn evaluate(a: &ApprovedServer, eff: &Effective<'_>, s: &FoundServer, today: Nai
         && config.command.is_some()
         && !eff.argv_equals(a)
     {
-        let approved_pkg = config.command.as_deref().and_then(|c| package_of(c, &config.args));
+        let approved_pkg = config
+            .command
+            .as_deref()
+            .and_then(|c| package_of(c, &config.args));
         let detail = match (&eff.pkg, &approved_pkg) {
+            (Some(p), Some(ap)) if p.name == ap.name && !p.is_pinned() => format!(
+                "runs {}{} without a pinned version; the approved version is {} (approved: `{approved_line}`, configured: `{}`)",
+                p.name,
+                p.version
+                    .as_deref()
+                    .map(|v| format!("@{v}"))
+                    .unwrap_or_default(),
+                ap.version
+                    .as_deref()
+                    .or(a.version.as_deref())
+                    .unwrap_or("?"),
+                eff.line()
+            ),
             (Some(p), Some(ap)) if p.name == ap.name && p.version != ap.version => format!(
                 "runs {}@{} but the approved version is {} (approved: `{approved_line}`, configured: `{}`)",
                 p.name,
                 p.version.as_deref().unwrap_or("<unpinned>"),
-                ap.version.as_deref().or(a.version.as_deref()).unwrap_or("?"),
+                ap.version
+                    .as_deref()
+                    .or(a.version.as_deref())
+                    .unwrap_or("?"),
                 eff.line()
             ),
-            _ => format!("command differs from the approved config: approved `{approved_line}`, configured `{}`", eff.line()),
+            _ => format!(
+                "command differs from the approved config: approved `{approved_line}`, configured `{}`",
+                eff.line()
+            ),
         };
         return (Status::Drift, detail);
     }
@@ -295,7 +395,11 @@ fn evaluate(a: &ApprovedServer, eff: &Effective<'_>, s: &FoundServer, today: Nai
     {
         return (
             Status::Drift,
-            format!("approved as remote {}, configured as stdio `{}`", config.url.as_deref().unwrap_or(""), eff.line()),
+            format!(
+                "approved as remote {}, configured as stdio `{}`",
+                config.url.as_deref().unwrap_or(""),
+                eff.line()
+            ),
         );
     }
     if let Some(p) = &eff.pkg {
@@ -305,7 +409,10 @@ fn evaluate(a: &ApprovedServer, eff: &Effective<'_>, s: &FoundServer, today: Nai
                 format!(
                     "runs {}{} without a pinned version (approved version {})",
                     p.name,
-                    p.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default(),
+                    p.version
+                        .as_deref()
+                        .map(|v| format!("@{v}"))
+                        .unwrap_or_default(),
                     a.version.as_deref().unwrap_or("?")
                 ),
             );
@@ -313,13 +420,19 @@ fn evaluate(a: &ApprovedServer, eff: &Effective<'_>, s: &FoundServer, today: Nai
         if let (Some(v), Some(av)) = (&p.version, &a.version)
             && v.trim_start_matches('v') != av.trim_start_matches('v')
         {
-            return (Status::Drift, format!("runs {}@{v} but the approved version is {av}", p.name));
+            return (
+                Status::Drift,
+                format!("runs {}@{v} but the approved version is {av}", p.name),
+            );
         }
         if let Some(npm) = &a.npm_package
             && p.ecosystem == crate::pin::Ecosystem::Npm
             && &p.name != npm
         {
-            return (Status::Drift, format!("runs package {} but the approved package is {npm}", p.name));
+            return (
+                Status::Drift,
+                format!("runs package {} but the approved package is {npm}", p.name),
+            );
         }
     }
     (Status::Approved, approved_detail(a, s, eff))

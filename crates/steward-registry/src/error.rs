@@ -10,7 +10,10 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     #[error("{}", render_all(.file, .diagnostics))]
-    Invalid { file: String, diagnostics: Vec<Diagnostic> },
+    Invalid {
+        file: String,
+        diagnostics: Vec<Diagnostic>,
+    },
 }
 
 impl RegistryError {
@@ -24,7 +27,10 @@ impl RegistryError {
 }
 
 fn render_all(file: &str, diagnostics: &[Diagnostic]) -> String {
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let mut out = String::new();
     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         out.push_str(&d.render(file));
@@ -35,11 +41,23 @@ fn render_all(file: &str, diagnostics: &[Diagnostic]) -> String {
 }
 
 pub(crate) fn error(line: u64, column: u64, message: impl Into<String>) -> Diagnostic {
-    Diagnostic { severity: Severity::Error, line, column, message: message.into(), hint: None }
+    Diagnostic {
+        severity: Severity::Error,
+        line,
+        column,
+        message: message.into(),
+        hint: None,
+    }
 }
 
 pub(crate) fn warning(line: u64, column: u64, message: impl Into<String>) -> Diagnostic {
-    Diagnostic { severity: Severity::Warning, line, column, message: message.into(), hint: None }
+    Diagnostic {
+        severity: Severity::Warning,
+        line,
+        column,
+        message: message.into(),
+        hint: None,
+    }
 }
 
 pub(crate) fn with_hint(mut d: Diagnostic, hint: impl Into<String>) -> Diagnostic {

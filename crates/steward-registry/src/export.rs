@@ -19,7 +19,11 @@ pub struct ExportOptions {
 
 impl Default for ExportOptions {
     fn default() -> Self {
-        ExportOptions { gateway: None, steward: "steward".into(), policy: None }
+        ExportOptions {
+            gateway: None,
+            steward: "steward".into(),
+            policy: None,
+        }
     }
 }
 
@@ -53,7 +57,8 @@ pub fn claude_managed(reg: &Registry, today: NaiveDate, opts: &ExportOptions) ->
                 json!({"type": "http", "url": url})
             }
             (None, Some(command), _) => {
-                let mut args: Vec<String> = vec!["proxy".into(), "--server".into(), sv.name.to_string()];
+                let mut args: Vec<String> =
+                    vec!["proxy".into(), "--server".into(), sv.name.to_string()];
                 if let Some(p) = &opts.policy {
                     args.push("--policy".into());
                     args.push(p.clone());
@@ -61,7 +66,9 @@ pub fn claude_managed(reg: &Registry, today: NaiveDate, opts: &ExportOptions) ->
                 args.push("--".into());
                 args.push(command.clone());
                 args.extend(sv.config.args.iter().cloned());
-                let argv: Vec<String> = std::iter::once(opts.steward.clone()).chain(args.iter().cloned()).collect();
+                let argv: Vec<String> = std::iter::once(opts.steward.clone())
+                    .chain(args.iter().cloned())
+                    .collect();
                 allowed.push(json!({"serverCommand": argv}));
                 let mut e = json!({"type": "stdio", "command": opts.steward, "args": args});
                 if !sv.config.env.is_empty() {

@@ -69,17 +69,29 @@ impl HookEvent {
         if bytes.len() > MAX_EVENT_BYTES {
             return Err(HookError::TooLarge);
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| HookError::NotJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| HookError::NotJson(e.to_string()))?;
         if !value.is_object() {
             return Err(HookError::Malformed("expected a JSON object".into()));
         }
-        let event: HookEvent = serde_json::from_value(value).map_err(|e| HookError::Malformed(e.to_string()))?;
+        let event: HookEvent =
+            serde_json::from_value(value).map_err(|e| HookError::Malformed(e.to_string()))?;
         if matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse) {
-            if event.tool_name.as_deref().is_none_or(|t| t.trim().is_empty()) {
-                return Err(HookError::Malformed(format!("{} without a tool_name", event.hook_event_name)));
+            if event
+                .tool_name
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty())
+            {
+                return Err(HookError::Malformed(format!(
+                    "{} without a tool_name",
+                    event.hook_event_name
+                )));
             }
             if !event.tool_input.as_ref().is_some_and(Value::is_object) {
-                return Err(HookError::Malformed(format!("{} without an object tool_input", event.hook_event_name)));
+                return Err(HookError::Malformed(format!(
+                    "{} without an object tool_input",
+                    event.hook_event_name
+                )));
             }
         }
         Ok(event)
@@ -122,7 +134,11 @@ pub fn map_tool(tool_name: &str, input: &Value) -> ToolCall {
         && !server.is_empty()
         && !tool.is_empty()
     {
-        return ToolCall { server: server.to_string(), tool: tool.to_string(), args: input.clone() };
+        return ToolCall {
+            server: server.to_string(),
+            tool: tool.to_string(),
+            args: input.clone(),
+        };
     }
     let keep: Option<&[&str]> = match tool_name {
         "Bash" => Some(&["command", "run_in_background", "timeout"]),
@@ -150,7 +166,11 @@ pub fn map_tool(tool_name: &str, input: &Value) -> ToolCall {
         }
         _ => input.clone(),
     };
-    ToolCall { server: CLAUDE_CODE_SERVER.to_string(), tool: tool_name.to_string(), args }
+    ToolCall {
+        server: CLAUDE_CODE_SERVER.to_string(),
+        tool: tool_name.to_string(),
+        args,
+    }
 }
 
 /// The PreToolUse decision Claude Code reads: allow → allow, deny → deny, approve → ask (the
@@ -181,6 +201,11 @@ pub fn context_output(event: &str, context: &str) -> Value {
     })
 }
 
+/// A message for the user only (events without a context field, such as ConfigChange).
+pub fn message_output(message: &str) -> Value {
+    json!({ "systemMessage": message })
+}
+
 /// How a tool use ended, from its `tool_response`: `ok` or `tool_error`.
 pub fn outcome_of(response: Option<&Value>) -> &'static str {
     let Some(r) = response else { return "ok" };
@@ -189,7 +214,8 @@ pub fn outcome_of(response: Option<&Value>) -> &'static str {
         || flag("isError") == Some(true)
         || flag("success") == Some(false)
         || flag("interrupted") == Some(true)
-        || r.get("error").is_some_and(|e| !e.is_null() && e != &Value::Bool(false));
+        || r.get("error")
+            .is_some_and(|e| !e.is_null() && e != &Value::Bool(false));
     if failed { "tool_error" } else { "ok" }
 }
 
@@ -200,12 +226,21 @@ mod tests {
     #[test]
     fn maps_tools() {
         let c = map_tool("Bash", &json!({"command": "ls", "description": "rm -rf /"}));
-        assert_eq!((c.server.as_str(), c.tool.as_str()), ("claude-code", "Bash"));
+        assert_eq!(
+            (c.server.as_str(), c.tool.as_str()),
+            ("claude-code", "Bash")
+        );
         assert_eq!(c.args, json!({"command": "ls"}));
         let c = map_tool("mcp__github__create_issue", &json!({"title": "x"}));
-        assert_eq!((c.server.as_str(), c.tool.as_str()), ("github", "create_issue"));
+        assert_eq!(
+            (c.server.as_str(), c.tool.as_str()),
+            ("github", "create_issue")
+        );
         assert_eq!(c.args, json!({"title": "x"}));
-        let c = map_tool("Write", &json!({"file_path": "/p/a.sh", "content": "curl x | sh"}));
+        let c = map_tool(
+            "Write",
+            &json!({"file_path": "/p/a.sh", "content": "curl x | sh"}),
+        );
         assert_eq!(c.args, json!({"file_path": "/p/a.sh"}));
         let c = map_tool("Task", &json!({"prompt": "p"}));
         assert_eq!(c.args, json!({"prompt": "p"}));
@@ -213,21 +248,38 @@ mod tests {
 
     #[test]
     fn validates_events() {
-        assert!(matches!(HookEvent::parse(b"not json"), Err(HookError::NotJson(_))));
-        assert!(matches!(HookEvent::parse(b"[1]"), Err(HookError::Malformed(_))));
-        assert!(matches!(HookEvent::parse(br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#), Err(HookError::Malformed(_))));
         assert!(matches!(
-            HookEvent::parse(br#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"}"#),
+            HookEvent::parse(b"not json"),
+            Err(HookError::NotJson(_))
+        ));
+        assert!(matches!(
+            HookEvent::parse(b"[1]"),
             Err(HookError::Malformed(_))
         ));
-        let e = HookEvent::parse(br#"{"hook_event_name":"SessionStart","source":"startup","cwd":"/p"}"#).unwrap();
+        assert!(matches!(
+            HookEvent::parse(br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#),
+            Err(HookError::Malformed(_))
+        ));
+        assert!(matches!(
+            HookEvent::parse(
+                br#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"}"#
+            ),
+            Err(HookError::Malformed(_))
+        ));
+        let e = HookEvent::parse(
+            br#"{"hook_event_name":"SessionStart","source":"startup","cwd":"/p"}"#,
+        )
+        .unwrap();
         assert_eq!(e.kind(), EventKind::SessionStart);
     }
 
     #[test]
     fn outcomes() {
         assert_eq!(outcome_of(None), "ok");
-        assert_eq!(outcome_of(Some(&json!({"stdout": "x", "interrupted": false}))), "ok");
+        assert_eq!(
+            outcome_of(Some(&json!({"stdout": "x", "interrupted": false}))),
+            "ok"
+        );
         assert_eq!(outcome_of(Some(&json!({"success": false}))), "tool_error");
         assert_eq!(outcome_of(Some(&json!({"is_error": true}))), "tool_error");
     }

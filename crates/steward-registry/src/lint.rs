@@ -26,14 +26,19 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
     };
 
     let mut seen: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
-    let mut duplicate = |section: &'static str, entry: &str, line: u64, diags: &mut Vec<Diagnostic>| {
-        if let Some(first) = seen.insert((section, entry.to_string()), line) {
-            diags.push(with_hint(
-                error(line, 1, format!("'{entry}' is listed twice in {section} (first at line {first})")),
-                "keep one entry per server",
-            ));
-        }
-    };
+    let mut duplicate =
+        |section: &'static str, entry: &str, line: u64, diags: &mut Vec<Diagnostic>| {
+            if let Some(first) = seen.insert((section, entry.to_string()), line) {
+                diags.push(with_hint(
+                    error(
+                        line,
+                        1,
+                        format!("'{entry}' is listed twice in {section} (first at line {first})"),
+                    ),
+                    "keep one entry per server",
+                ));
+            }
+        };
     for a in &registry.approved {
         duplicate("approved", &a.name, a.line, &mut diags);
     }
@@ -43,7 +48,11 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
     for d in &registry.denied {
         duplicate("denied", &d.name, d.line, &mut diags);
         if d.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            diags.push(warning(d.line, 1, format!("denied server '{}' has no reason", d.name)));
+            diags.push(warning(
+                d.line,
+                1,
+                format!("denied server '{}' has no reason", d.name),
+            ));
         }
         if let Some(alt) = &d.alternative
             && registry.approved(alt).is_none()
@@ -52,7 +61,10 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
             diags.push(warning(
                 d.line,
                 1,
-                format!("denied server '{}' names alternative '{alt}', which is not approved", d.name),
+                format!(
+                    "denied server '{}' names alternative '{alt}', which is not approved",
+                    d.name
+                ),
             ));
         }
     }
@@ -61,7 +73,11 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
         approved_findings(a, spans, today, &mut diags);
         if let Some(d) = registry.denied(&a.name) {
             diags.push(with_hint(
-                error(spans.name.0, spans.name.1, format!("'{}' is both approved and denied (line {})", a.name, d.line)),
+                error(
+                    spans.name.0,
+                    spans.name.1,
+                    format!("'{}' is both approved and denied (line {})", a.name, d.line),
+                ),
                 "a server is either approved or denied; remove one of the entries",
             ));
         }
@@ -69,7 +85,10 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
             diags.push(warning(
                 spans.name.0,
                 spans.name.1,
-                format!("'{}' is both approved and pending review (line {})", a.name, p.line),
+                format!(
+                    "'{}' is both approved and pending review (line {})",
+                    a.name, p.line
+                ),
             ));
         }
     }
@@ -77,18 +96,31 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
     diags
 }
 
-fn approved_findings(a: &ApprovedServer, spans: &EntrySpans, today: NaiveDate, diags: &mut Vec<Diagnostic>) {
+fn approved_findings(
+    a: &ApprovedServer,
+    spans: &EntrySpans,
+    today: NaiveDate,
+    diags: &mut Vec<Diagnostic>,
+) {
     let (line, column) = spans.name;
     let name = &a.name;
     match (&a.version, spans.version) {
         (None, _) => diags.push(with_hint(
-            error(line, column, format!("approved server '{name}' has no version: it is unpinned")),
+            error(
+                line,
+                column,
+                format!("approved server '{name}' has no version: it is unpinned"),
+            ),
             "pin the exact version that was reviewed, e.g. `version: \"1.4.2\"`",
         )),
         (Some(v), at) if !is_exact_version(v) => {
             let (l, c) = at.unwrap_or((line, column));
             diags.push(with_hint(
-                error(l, c, format!("approved server '{name}' has version '{v}', which is not pinned")),
+                error(
+                    l,
+                    c,
+                    format!("approved server '{name}' has version '{v}', which is not pinned"),
+                ),
                 "approve one exact version; `latest` and ranges change under you",
             ))
         }
@@ -105,17 +137,27 @@ fn approved_findings(a: &ApprovedServer, spans: &EntrySpans, today: NaiveDate, d
                     l,
                     c,
                     format!(
-                        "config of '{name}' runs {} {} without a pinned version",
+                        "config of '{name}' runs {}{} without a pinned version",
                         pkg.name,
-                        pkg.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default()
+                        pkg.version
+                            .as_deref()
+                            .map(|v| format!("@{v}"))
+                            .unwrap_or_default()
                     ),
                 ),
-                format!("write the package as {}@{}", pkg.name, a.version.as_deref().unwrap_or("VERSION")),
+                format!(
+                    "write the package as {}@{}",
+                    pkg.name,
+                    a.version.as_deref().unwrap_or("VERSION")
+                ),
             )),
             (Some(pv), Some(v)) if strip_v(pv) != strip_v(v) => diags.push(error(
                 l,
                 c,
-                format!("config of '{name}' runs {}@{pv} but the approved version is {v}", pkg.name),
+                format!(
+                    "config of '{name}' runs {}@{pv} but the approved version is {v}",
+                    pkg.name
+                ),
             )),
             _ => {}
         }
@@ -126,13 +168,20 @@ fn approved_findings(a: &ApprovedServer, spans: &EntrySpans, today: NaiveDate, d
             diags.push(warning(
                 l,
                 c,
-                format!("config of '{name}' runs package {} but npm_package is {npm}", pkg.name),
+                format!(
+                    "config of '{name}' runs package {} but npm_package is {npm}",
+                    pkg.name
+                ),
             ));
         }
     }
     match (a.expires, spans.expires) {
         (None, _) => diags.push(with_hint(
-            warning(line, column, format!("approved server '{name}' has no expires date")),
+            warning(
+                line,
+                column,
+                format!("approved server '{name}' has no expires date"),
+            ),
             "approvals should be reviewed; add `expires: YYYY-MM-DD`",
         )),
         (Some(e), at) => {
@@ -140,25 +189,45 @@ fn approved_findings(a: &ApprovedServer, spans: &EntrySpans, today: NaiveDate, d
             let days = (e - today).num_days();
             if days < 0 {
                 diags.push(with_hint(
-                    error(l, c, format!("approval of '{name}' expired on {e} ({} day(s) ago)", -days)),
+                    error(
+                        l,
+                        c,
+                        format!("approval of '{name}' expired on {e} ({} day(s) ago)", -days),
+                    ),
                     "renew the approval after review, or move the entry to pending_review",
                 ));
             } else if days <= SOON_EXPIRING_DAYS {
-                diags.push(warning(l, c, format!("approval of '{name}' expires on {e}, in {days} day(s)")));
+                diags.push(warning(
+                    l,
+                    c,
+                    format!("approval of '{name}' expires on {e}, in {days} day(s)"),
+                ));
             }
         }
     }
     if a.rationale.is_none() {
         diags.push(with_hint(
-            warning(line, column, format!("approved server '{name}' has no rationale")),
+            warning(
+                line,
+                column,
+                format!("approved server '{name}' has no rationale"),
+            ),
             "say why it is needed; reviewers and auditors read it",
         ));
     }
     if a.approved_by.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        diags.push(warning(line, column, format!("approved server '{name}' has no approved_by")));
+        diags.push(warning(
+            line,
+            column,
+            format!("approved server '{name}' has no approved_by"),
+        ));
     }
     if a.approved_date.is_some_and(|d| d > today) {
-        diags.push(warning(line, column, format!("approved server '{name}' has an approved_date in the future")));
+        diags.push(warning(
+            line,
+            column,
+            format!("approved server '{name}' has an approved_date in the future"),
+        ));
     }
     if a.config.is_none() {
         diags.push(with_hint(

@@ -10,15 +10,23 @@ use serde_saphyr::Spanned;
 use steward_policy::{Diagnostic, Risk, Severity};
 
 use crate::error::{RegistryError, error, warning, with_hint};
-use crate::model::{ApprovedServer, DataScope, DeniedServer, PendingServer, Registry, ServerConfig};
+use crate::model::{
+    ApprovedServer, DataScope, DeniedServer, PendingServer, Registry, ServerConfig,
+};
 
 /// Registry files larger than this are refused: a registry is configuration, not data.
 pub const MAX_REGISTRY_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The top-level keys a registry has; others are reported as warnings, not errors, so a
 /// registry that carries extra organisation-specific sections still loads.
-const TOP_LEVEL_KEYS: &[&str] =
-    &["metadata", "approved", "pending_review", "denied", "version_bump_policy", "incident_response"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "metadata",
+    "approved",
+    "pending_review",
+    "denied",
+    "version_bump_policy",
+    "incident_response",
+];
 
 #[derive(Deserialize)]
 struct RegistryDoc {
@@ -145,24 +153,37 @@ impl Registry {
 
     /// Parses registry YAML. `name` is used in diagnostics (`name:line:col`).
     pub fn from_yaml(text: &str, name: &str) -> Result<Registry, RegistryError> {
-        let Parsed { registry, diagnostics, .. } = parse(text, name);
+        let Parsed {
+            registry,
+            diagnostics,
+            ..
+        } = parse(text, name);
         match registry {
             Some(r) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => Ok(r),
-            _ => Err(RegistryError::Invalid { file: name.to_string(), diagnostics }),
+            _ => Err(RegistryError::Invalid {
+                file: name.to_string(),
+                diagnostics,
+            }),
         }
     }
 }
 
 pub(crate) fn read_limited(path: &Path) -> Result<String, RegistryError> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| RegistryError::Io { path: name.clone(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| RegistryError::Io {
+        path: name.clone(),
+        source,
+    })?;
     if meta.len() > MAX_REGISTRY_BYTES {
         return Err(RegistryError::Invalid {
             file: name,
             diagnostics: vec![error(
                 1,
                 1,
-                format!("registry file is {} bytes; the limit is {MAX_REGISTRY_BYTES}", meta.len()),
+                format!(
+                    "registry file is {} bytes; the limit is {MAX_REGISTRY_BYTES}",
+                    meta.len()
+                ),
             )],
         });
     }
@@ -196,16 +217,30 @@ pub(crate) fn parse(text: &str, name: &str) -> Parsed {
     let mut spans = Vec::new();
     if text.len() as u64 > MAX_REGISTRY_BYTES {
         diags.push(error(1, 1, "registry text is larger than 4 MiB"));
-        return Parsed { registry: None, diagnostics: diags, spans };
+        return Parsed {
+            registry: None,
+            diagnostics: diags,
+            spans,
+        };
     }
     let doc: RegistryDoc = match serde_saphyr::from_str(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
             let message = e.without_snippet().to_string();
             let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-            diags.push(with_hint(error(line, column, message), yaml_hint(&e.to_string())));
-            return Parsed { registry: None, diagnostics: diags, spans };
+            diags.push(with_hint(
+                error(line, column, message),
+                yaml_hint(&e.to_string()),
+            ));
+            return Parsed {
+                registry: None,
+                diagnostics: diags,
+                spans,
+            };
         }
     };
     unknown_top_level_keys(text, &mut diags);
@@ -270,19 +305,34 @@ pub(crate) fn parse(text: &str, name: &str) -> Parsed {
         version_bump_policy: doc.version_bump_policy.unwrap_or(serde_json::Value::Null),
         incident_response: doc.incident_response.unwrap_or(serde_json::Value::Null),
     };
-    Parsed { registry: Some(registry), diagnostics: diags, spans }
+    Parsed {
+        registry: Some(registry),
+        diagnostics: diags,
+        spans,
+    }
 }
 
-fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) -> Option<ApprovedServer> {
+fn approved_entry(
+    a: ApprovedDoc,
+    entry_line: u64,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ApprovedServer> {
     let (line, column) = (a.name.referenced.line(), a.name.referenced.column());
     let name = a.name.value.trim().to_string();
     if name.is_empty() {
-        diags.push(with_hint(error(line, column, "approved entry has an empty name"), "every entry needs a `name`"));
+        diags.push(with_hint(
+            error(line, column, "approved entry has an empty name"),
+            "every entry needs a `name`",
+        ));
     }
     let data_scope = match &a.data_scope {
         None => {
             diags.push(with_hint(
-                error(line, column, format!("approved server '{name}' has no data_scope")),
+                error(
+                    line,
+                    column,
+                    format!("approved server '{name}' has no data_scope"),
+                ),
                 "add `data_scope: PUBLIC|INTERNAL|CONFIDENTIAL|RESTRICTED`",
             ));
             None
@@ -298,7 +348,11 @@ fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) 
     let risk = match &a.risk {
         None => {
             diags.push(with_hint(
-                error(line, column, format!("approved server '{name}' has no risk")),
+                error(
+                    line,
+                    column,
+                    format!("approved server '{name}' has no risk"),
+                ),
                 "add `risk: LOW|MEDIUM|HIGH|CRITICAL`",
             ));
             None
@@ -311,7 +365,10 @@ fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) 
             }
         },
     };
-    let approved_date = a.approved_date.as_ref().and_then(|d| date(d, "approved_date", diags));
+    let approved_date = a
+        .approved_date
+        .as_ref()
+        .and_then(|d| date(d, "approved_date", diags));
     let expires = a.expires.as_ref().and_then(|d| date(d, "expires", diags));
     let config = match a.config {
         None => None,
@@ -320,15 +377,23 @@ fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) 
             let cfg = c.value;
             match (&cfg.command, &cfg.url) {
                 (None, None) => diags.push(with_hint(
-                    error(cl, cc, format!("config of '{name}' has neither command nor url")),
+                    error(
+                        cl,
+                        cc,
+                        format!("config of '{name}' has neither command nor url"),
+                    ),
                     "stdio servers need `command` (and `args`); remote servers need `url`",
                 )),
-                (Some(_), Some(_)) => {
-                    diags.push(error(cl, cc, format!("config of '{name}' has both command and url; give one")))
-                }
-                (Some(cmd), None) if cmd.trim().is_empty() => {
-                    diags.push(error(cl, cc, format!("config of '{name}' has an empty command")))
-                }
+                (Some(_), Some(_)) => diags.push(error(
+                    cl,
+                    cc,
+                    format!("config of '{name}' has both command and url; give one"),
+                )),
+                (Some(cmd), None) if cmd.trim().is_empty() => diags.push(error(
+                    cl,
+                    cc,
+                    format!("config of '{name}' has an empty command"),
+                )),
                 _ => {}
             }
             Some(server_config(cfg))
@@ -379,14 +444,20 @@ fn restrictions(v: Option<serde_json::Value>) -> Vec<String> {
 pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     let day = s.get(..10).unwrap_or(s);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().filter(|_| s.len() == 10 || s.as_bytes().get(10) == Some(&b'T'))
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .filter(|_| s.len() == 10 || s.as_bytes().get(10) == Some(&b'T'))
 }
 
 fn date(d: &Spanned<String>, field: &str, diags: &mut Vec<Diagnostic>) -> Option<NaiveDate> {
     let parsed = parse_date(&d.value);
     if parsed.is_none() {
         diags.push(with_hint(
-            error(d.referenced.line(), d.referenced.column(), format!("{field} '{}' is not a date", d.value)),
+            error(
+                d.referenced.line(),
+                d.referenced.column(),
+                format!("{field} '{}' is not a date", d.value),
+            ),
             "write dates as YYYY-MM-DD, e.g. 2027-03-31",
         ));
     }
@@ -396,14 +467,23 @@ fn date(d: &Spanned<String>, field: &str, diags: &mut Vec<Diagnostic>) -> Option
 /// Finds top-level keys the schema does not know, by their `key:` line at column 1.
 fn unknown_top_level_keys(text: &str, diags: &mut Vec<Diagnostic>) {
     for (i, line) in text.lines().enumerate() {
-        if line.starts_with([' ', '\t', '#', '-']) || line.starts_with("---") || line.starts_with("...") {
+        if line.starts_with([' ', '\t', '#', '-'])
+            || line.starts_with("---")
+            || line.starts_with("...")
+        {
             continue;
         }
-        let Some((key, _)) = line.split_once(':') else { continue };
+        let Some((key, _)) = line.split_once(':') else {
+            continue;
+        };
         let key = key.trim().trim_matches(['"', '\'']);
         if !key.is_empty() && !TOP_LEVEL_KEYS.contains(&key) {
             diags.push(with_hint(
-                warning(i as u64 + 1, 1, format!("unknown top-level key '{key}' is ignored")),
+                warning(
+                    i as u64 + 1,
+                    1,
+                    format!("unknown top-level key '{key}' is ignored"),
+                ),
                 format!("a registry has: {}", TOP_LEVEL_KEYS.join(", ")),
             ));
         }

@@ -19,8 +19,12 @@ pub enum DataScope {
 }
 
 impl DataScope {
-    pub const ALL: [DataScope; 4] =
-        [DataScope::Public, DataScope::Internal, DataScope::Confidential, DataScope::Restricted];
+    pub const ALL: [DataScope; 4] = [
+        DataScope::Public,
+        DataScope::Internal,
+        DataScope::Confidential,
+        DataScope::Restricted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,7 +85,11 @@ impl ServerConfig {
 
     /// The exact argv (`command` then `args`), for stdio servers.
     pub fn argv(&self) -> Option<Vec<String>> {
-        self.command.as_ref().map(|c| std::iter::once(c.clone()).chain(self.args.iter().cloned()).collect())
+        self.command.as_ref().map(|c| {
+            std::iter::once(c.clone())
+                .chain(self.args.iter().cloned())
+                .collect()
+        })
     }
 }
 

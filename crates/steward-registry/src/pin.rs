@@ -40,7 +40,19 @@ pub fn is_exact_version(v: &str) -> bool {
     }
     let v = v.strip_prefix('v').unwrap_or(v);
     let lower = v.to_ascii_lowercase();
-    if matches!(lower.as_str(), "latest" | "next" | "stable" | "edge" | "nightly" | "main" | "master" | "canary" | "beta" | "alpha") {
+    if matches!(
+        lower.as_str(),
+        "latest"
+            | "next"
+            | "stable"
+            | "edge"
+            | "nightly"
+            | "main"
+            | "master"
+            | "canary"
+            | "beta"
+            | "alpha"
+    ) {
         return false;
     }
     if v.contains(['^', '~', '>', '<', '*', '|', ' ', ',']) {
@@ -48,7 +60,9 @@ pub fn is_exact_version(v: &str) -> bool {
     }
     // A version starts with a digit; `1.x`, `1.2.X` are ranges.
     v.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && !v.split(['.', '-', '+']).any(|p| p.eq_ignore_ascii_case("x"))
+        && !v
+            .split(['.', '-', '+'])
+            .any(|p| p.eq_ignore_ascii_case("x"))
 }
 
 /// Splits an npm spec: `@scope/pkg@1.2.3` → (`@scope/pkg`, `1.2.3`); `pkg` → (`pkg`, None).
@@ -58,11 +72,18 @@ pub fn split_npm_spec(spec: &str) -> (String, Option<String>) {
         None => ("", spec),
     };
     // In `@scope/pkg@1`, the version `@` comes after the `/`.
-    let search_from = if scope.is_empty() { 0 } else { rest.find('/').map(|i| i + 1).unwrap_or(rest.len()) };
+    let search_from = if scope.is_empty() {
+        0
+    } else {
+        rest.find('/').map(|i| i + 1).unwrap_or(rest.len())
+    };
     match rest[search_from..].find('@') {
         Some(i) => {
             let at = search_from + i;
-            (format!("{scope}{}", &rest[..at]), Some(rest[at + 1..].to_string()))
+            (
+                format!("{scope}{}", &rest[..at]),
+                Some(rest[at + 1..].to_string()),
+            )
         }
         None => (spec.to_string(), None),
     }
@@ -91,14 +112,20 @@ fn split_image(image: &str) -> (String, Option<String>) {
     }
     let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
     match image[last_slash..].rfind(':') {
-        Some(i) => (image[..last_slash + i].to_string(), Some(image[last_slash + i + 1..].to_string())),
+        Some(i) => (
+            image[..last_slash + i].to_string(),
+            Some(image[last_slash + i + 1..].to_string()),
+        ),
         None => (image.to_string(), None),
     }
 }
 
 fn program(word: &str) -> String {
     let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
-    base.strip_suffix(".exe").or_else(|| base.strip_suffix(".cmd")).unwrap_or(base).to_ascii_lowercase()
+    base.strip_suffix(".exe")
+        .or_else(|| base.strip_suffix(".cmd"))
+        .unwrap_or(base)
+        .to_ascii_lowercase()
 }
 
 /// The first operand after `args[start..]`, skipping flags; `with_value` flags consume the next word.
@@ -143,18 +170,30 @@ fn flag_value<'a>(args: &'a [String], flags: &[&str]) -> Option<&'a str> {
 pub fn package_of(command: &str, args: &[String]) -> Option<PackageRef> {
     let npm = |spec: &str| {
         let (name, version) = split_npm_spec(spec);
-        Some(PackageRef { ecosystem: Ecosystem::Npm, name, version })
+        Some(PackageRef {
+            ecosystem: Ecosystem::Npm,
+            name,
+            version,
+        })
     };
     let pypi = |spec: &str| {
         let (name, version) = split_pypi_spec(spec);
-        Some(PackageRef { ecosystem: Ecosystem::Pypi, name, version })
+        Some(PackageRef {
+            ecosystem: Ecosystem::Pypi,
+            name,
+            version,
+        })
     };
     match program(command).as_str() {
         "npx" | "bunx" | "pnpx" => {
             if let Some(p) = flag_value(args, &["-p", "--package"]) {
                 return npm(p);
             }
-            first_operand(args, &["-c", "--call", "--registry", "--cache", "--userconfig"]).and_then(|(_, s)| npm(s))
+            first_operand(
+                args,
+                &["-c", "--call", "--registry", "--cache", "--userconfig"],
+            )
+            .and_then(|(_, s)| npm(s))
         }
         "npm" | "pnpm" | "yarn" | "bun" => {
             let (i, sub) = first_operand(args, &["--registry", "--prefix", "-C", "--dir"])?;
@@ -171,8 +210,18 @@ pub fn package_of(command: &str, args: &[String]) -> Option<PackageRef> {
             if let Some(p) = flag_value(args, &["--from"]) {
                 return pypi(p);
             }
-            first_operand(args, &["--with", "--python", "-p", "--index", "--index-url", "--with-requirements"])
-                .and_then(|(_, s)| pypi(s))
+            first_operand(
+                args,
+                &[
+                    "--with",
+                    "--python",
+                    "-p",
+                    "--index",
+                    "--index-url",
+                    "--with-requirements",
+                ],
+            )
+            .and_then(|(_, s)| pypi(s))
         }
         "uv" => {
             // uv tool run X / uv run --with X: only `tool run` fetches a package.
@@ -206,15 +255,57 @@ pub fn package_of(command: &str, args: &[String]) -> Option<PackageRef> {
                 _ => return None,
             };
             let with_value = [
-                "-e", "--env", "--env-file", "-v", "--volume", "--mount", "--name", "--network", "--net", "-p",
-                "--publish", "-w", "--workdir", "-u", "--user", "--entrypoint", "--platform", "-l", "--label",
-                "--add-host", "--cpus", "-m", "--memory", "--pull", "--restart", "--user-ns", "--userns", "-h",
-                "--hostname", "--cap-add", "--cap-drop", "--security-opt", "--device", "--tmpfs", "--ulimit",
-                "--log-driver", "--log-opt", "--dns", "--ipc", "--pid", "--runtime", "--gpus", "--shm-size",
+                "-e",
+                "--env",
+                "--env-file",
+                "-v",
+                "--volume",
+                "--mount",
+                "--name",
+                "--network",
+                "--net",
+                "-p",
+                "--publish",
+                "-w",
+                "--workdir",
+                "-u",
+                "--user",
+                "--entrypoint",
+                "--platform",
+                "-l",
+                "--label",
+                "--add-host",
+                "--cpus",
+                "-m",
+                "--memory",
+                "--pull",
+                "--restart",
+                "--user-ns",
+                "--userns",
+                "-h",
+                "--hostname",
+                "--cap-add",
+                "--cap-drop",
+                "--security-opt",
+                "--device",
+                "--tmpfs",
+                "--ulimit",
+                "--log-driver",
+                "--log-opt",
+                "--dns",
+                "--ipc",
+                "--pid",
+                "--runtime",
+                "--gpus",
+                "--shm-size",
             ];
             let (_, image) = first_operand(rest, &with_value)?;
             let (name, version) = split_image(image);
-            Some(PackageRef { ecosystem: Ecosystem::Docker, name, version })
+            Some(PackageRef {
+                ecosystem: Ecosystem::Docker,
+                name,
+                version,
+            })
         }
         _ => None,
     }
@@ -232,23 +323,55 @@ mod tests {
     #[test]
     fn finds_packages_and_versions() {
         let p = pkg("npx -y @modelcontextprotocol/server-github@0.6.2").unwrap();
-        assert_eq!((p.name.as_str(), p.version.as_deref()), ("@modelcontextprotocol/server-github", Some("0.6.2")));
+        assert_eq!(
+            (p.name.as_str(), p.version.as_deref()),
+            ("@modelcontextprotocol/server-github", Some("0.6.2"))
+        );
         assert!(p.is_pinned());
         let p = pkg("npx -y @modelcontextprotocol/server-github").unwrap();
         assert_eq!(p.version, None);
         assert!(!p.is_pinned());
         assert!(!pkg("npx -y server-x@latest").unwrap().is_pinned());
         assert!(!pkg("npx server-x@^1.2").unwrap().is_pinned());
-        assert_eq!(pkg("npx --package=srv@1.0.0 srv-bin").unwrap().version.as_deref(), Some("1.0.0"));
-        assert_eq!(pkg("pnpm dlx srv@2.0.0").unwrap().version.as_deref(), Some("2.0.0"));
+        assert_eq!(
+            pkg("npx --package=srv@1.0.0 srv-bin")
+                .unwrap()
+                .version
+                .as_deref(),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            pkg("pnpm dlx srv@2.0.0").unwrap().version.as_deref(),
+            Some("2.0.0")
+        );
         let p = pkg("uvx mcp-server-time==2026.1.1").unwrap();
-        assert_eq!((p.name.as_str(), p.version.as_deref()), ("mcp-server-time", Some("2026.1.1")));
+        assert_eq!(
+            (p.name.as_str(), p.version.as_deref()),
+            ("mcp-server-time", Some("2026.1.1"))
+        );
         assert!(!pkg("uvx mcp-server-time").unwrap().is_pinned());
-        assert_eq!(pkg("uvx --from mcp-server-git@1.0.0 mcp-server-git").unwrap().version.as_deref(), Some("1.0.0"));
+        assert_eq!(
+            pkg("uvx --from mcp-server-git@1.0.0 mcp-server-git")
+                .unwrap()
+                .version
+                .as_deref(),
+            Some("1.0.0")
+        );
         let p = pkg("docker run -i --rm -e TOKEN ghcr.io/github/github-mcp-server:0.9.0").unwrap();
-        assert_eq!((p.name.as_str(), p.version.as_deref()), ("ghcr.io/github/github-mcp-server", Some("0.9.0")));
-        assert!(!pkg("docker run -i ghcr.io/github/github-mcp-server").unwrap().is_pinned());
-        assert!(!pkg("docker run -i localhost:5000/img:latest").unwrap().is_pinned());
+        assert_eq!(
+            (p.name.as_str(), p.version.as_deref()),
+            ("ghcr.io/github/github-mcp-server", Some("0.9.0"))
+        );
+        assert!(
+            !pkg("docker run -i ghcr.io/github/github-mcp-server")
+                .unwrap()
+                .is_pinned()
+        );
+        assert!(
+            !pkg("docker run -i localhost:5000/img:latest")
+                .unwrap()
+                .is_pinned()
+        );
         assert!(pkg("docker run -i img@sha256:abcd").unwrap().is_pinned());
         assert_eq!(pkg("/usr/local/bin/my-server --stdio"), None);
         assert_eq!(pkg("node build/index.js"), None);
@@ -259,7 +382,9 @@ mod tests {
         for v in ["1.2.3", "v1.2.3", "2026.8.31", "1.0.0-beta.1"] {
             assert!(is_exact_version(v), "{v}");
         }
-        for v in ["", "latest", "next", "^1.2.3", "~1.2", ">=1", "1.x", "*", "1.2.X"] {
+        for v in [
+            "", "latest", "next", "^1.2.3", "~1.2", ">=1", "1.x", "*", "1.2.X",
+        ] {
             assert!(!is_exact_version(v), "{v}");
         }
     }

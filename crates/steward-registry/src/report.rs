@@ -17,7 +17,14 @@ pub fn table(report: &CheckReport, home: Option<&Path>) -> String {
             if let Some(l) = r.line {
                 path.push_str(&format!(":{l}"));
             }
-            [r.status.to_string(), r.client.to_string(), r.scope.to_string(), r.server.clone(), path, r.detail.clone()]
+            [
+                r.status.to_string(),
+                r.client.to_string(),
+                r.scope.to_string(),
+                r.server.clone(),
+                path,
+                r.detail.clone(),
+            ]
         })
         .collect();
     let headers = ["STATUS", "CLIENT", "SCOPE", "SERVER", "CONFIG", "DETAIL"];
@@ -73,12 +80,48 @@ struct Rule {
 }
 
 const RULES: &[Rule] = &[
-    Rule { id: "mcp-server-unapproved", status: Some(Status::Unapproved), name: "UnapprovedMcpServer", text: "An MCP server is configured that is not in the approved-server registry.", level: "error" },
-    Rule { id: "mcp-server-denied", status: Some(Status::Denied), name: "DeniedMcpServer", text: "An MCP server is configured that the registry denies.", level: "error" },
-    Rule { id: "mcp-server-expired", status: Some(Status::Expired), name: "ExpiredMcpServerApproval", text: "An MCP server is configured whose registry approval has expired.", level: "error" },
-    Rule { id: "mcp-server-pending", status: Some(Status::Pending), name: "PendingMcpServer", text: "An MCP server is configured that is still pending review in the registry.", level: "warning" },
-    Rule { id: "mcp-server-drift", status: Some(Status::Drift), name: "DriftedMcpServer", text: "An MCP server's command, arguments or version differ from its approved config, or its version is not pinned.", level: "error" },
-    Rule { id: "mcp-config-unreadable", status: None, name: "UnreadableMcpConfig", text: "A client config file could not be read, so its MCP servers could not be checked.", level: "error" },
+    Rule {
+        id: "mcp-server-unapproved",
+        status: Some(Status::Unapproved),
+        name: "UnapprovedMcpServer",
+        text: "An MCP server is configured that is not in the approved-server registry.",
+        level: "error",
+    },
+    Rule {
+        id: "mcp-server-denied",
+        status: Some(Status::Denied),
+        name: "DeniedMcpServer",
+        text: "An MCP server is configured that the registry denies.",
+        level: "error",
+    },
+    Rule {
+        id: "mcp-server-expired",
+        status: Some(Status::Expired),
+        name: "ExpiredMcpServerApproval",
+        text: "An MCP server is configured whose registry approval has expired.",
+        level: "error",
+    },
+    Rule {
+        id: "mcp-server-pending",
+        status: Some(Status::Pending),
+        name: "PendingMcpServer",
+        text: "An MCP server is configured that is still pending review in the registry.",
+        level: "warning",
+    },
+    Rule {
+        id: "mcp-server-drift",
+        status: Some(Status::Drift),
+        name: "DriftedMcpServer",
+        text: "An MCP server's command, arguments or version differ from its approved config, or its version is not pinned.",
+        level: "error",
+    },
+    Rule {
+        id: "mcp-config-unreadable",
+        status: None,
+        name: "UnreadableMcpConfig",
+        text: "A client config file could not be read, so its MCP servers could not be checked.",
+        level: "error",
+    },
 ];
 
 /// SARIF 2.1.0 with one result per violation. Files inside `project` are given relative to
@@ -125,7 +168,13 @@ fn result(r: &CheckResult, project: &Path) -> Value {
     let (index, rule) = RULES
         .iter()
         .enumerate()
-        .find(|(_, rule)| if r.kind == "config-error" { rule.status.is_none() } else { rule.status == Some(r.status) })
+        .find(|(_, rule)| {
+            if r.kind == "config-error" {
+                rule.status.is_none()
+            } else {
+                rule.status == Some(r.status)
+            }
+        })
         .unwrap_or((0, &RULES[0]));
     let path = Path::new(&r.config_path);
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -140,7 +189,10 @@ fn result(r: &CheckResult, project: &Path) -> Value {
     let text = if r.kind == "config-error" {
         format!("{} config {}: {}", r.client, r.config_path, r.detail)
     } else {
-        format!("{} MCP server '{}' ({} {} config): {}", r.status, r.server, r.client, r.scope, r.detail)
+        format!(
+            "{} MCP server '{}' ({} {} config): {}",
+            r.status, r.server, r.client, r.scope, r.detail
+        )
     };
     json!({
         "ruleId": rule.id,

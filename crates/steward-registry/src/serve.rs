@@ -58,9 +58,12 @@ impl Registry {
                 format!("server '{name}' is not in the approved-server registry {file}"),
             ),
             Some(Entry::Denied(d)) => {
-                let mut m = format!("server '{name}' is denied by registry {file} (denied entry '{}'", d.name);
+                let mut m = format!(
+                    "server '{name}' is denied by registry {file} (denied entry '{}'",
+                    d.name
+                );
                 if let Some(r) = &d.reason {
-                    m.push_str(&format!(": {}", r.trim()));
+                    m.push_str(&format!(": {}", r.trim().trim_end_matches('.')));
                 }
                 m.push(')');
                 if let Some(alt) = &d.alternative {
@@ -109,7 +112,10 @@ impl Registry {
 
     /// Every approved server that may be served on `today`, in registry order.
     pub fn servable_servers(&self, today: NaiveDate) -> Vec<Servable<'_>> {
-        self.approved.iter().filter_map(|a| self.servable(&a.name, today).ok()).collect()
+        self.approved
+            .iter()
+            .filter_map(|a| self.servable(&a.name, today).ok())
+            .collect()
     }
 }
 

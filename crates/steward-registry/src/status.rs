@@ -16,8 +16,14 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 6] =
-        [Status::Approved, Status::Unapproved, Status::Denied, Status::Expired, Status::Pending, Status::Drift];
+    pub const ALL: [Status; 6] = [
+        Status::Approved,
+        Status::Unapproved,
+        Status::Denied,
+        Status::Expired,
+        Status::Pending,
+        Status::Drift,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

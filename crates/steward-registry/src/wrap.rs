@@ -11,8 +11,14 @@ pub struct Wrapped {
 }
 
 /// `steward proxy` flags that take a value (global flags included).
-const PROXY_VALUE_FLAGS: &[&str] =
-    &["--server", "--policy", "--principal", "--audit-db", "--max-message-bytes", "--log-format"];
+const PROXY_VALUE_FLAGS: &[&str] = &[
+    "--server",
+    "--policy",
+    "--principal",
+    "--audit-db",
+    "--max-message-bytes",
+    "--log-format",
+];
 
 /// Sees through `steward proxy ... -- CMD ARGS`; `None` for any other command.
 pub fn unwrap_steward_proxy(command: &str, args: &[String]) -> Option<Wrapped> {
@@ -31,7 +37,11 @@ pub fn unwrap_steward_proxy(command: &str, args: &[String]) -> Option<Wrapped> {
             if !seen_proxy {
                 return None;
             }
-            return Some(Wrapped { server_name, command, args: args[i + 2..].to_vec() });
+            return Some(Wrapped {
+                server_name,
+                command,
+                args: args[i + 2..].to_vec(),
+            });
         }
         if a == "proxy" && !seen_proxy {
             seen_proxy = true;
@@ -69,22 +79,45 @@ mod tests {
 
     #[test]
     fn unwraps_proxy_lines() {
-        let w = unwrap_steward_proxy("steward", &words("proxy --server gh --policy p.yaml -- npx -y srv@1.0.0")).unwrap();
+        let w = unwrap_steward_proxy(
+            "steward",
+            &words("proxy --server gh --policy p.yaml -- npx -y srv@1.0.0"),
+        )
+        .unwrap();
         assert_eq!(w.server_name.as_deref(), Some("gh"));
         assert_eq!(w.command, "npx");
         assert_eq!(w.args, words("-y srv@1.0.0"));
-        let w = unwrap_steward_proxy("/usr/local/bin/steward", &words("proxy -- uvx mcp-server-time")).unwrap();
+        let w = unwrap_steward_proxy(
+            "/usr/local/bin/steward",
+            &words("proxy -- uvx mcp-server-time"),
+        )
+        .unwrap();
         assert_eq!(w.server_name, None);
         assert_eq!(w.command, "uvx");
-        assert_eq!(unwrap_steward_proxy("steward", &words("serve --config x")), None);
+        assert_eq!(
+            unwrap_steward_proxy("steward", &words("serve --config x")),
+            None
+        );
         assert_eq!(unwrap_steward_proxy("npx", &words("proxy -- x")), None);
     }
 
     #[test]
     fn gateway_urls() {
-        assert_eq!(gateway_server("https://gw.example/mcp/github", "https://gw.example"), Some("github"));
-        assert_eq!(gateway_server("https://gw.example/mcp/github/", "https://gw.example/"), Some("github"));
-        assert_eq!(gateway_server("https://evil.example/mcp/github", "https://gw.example"), None);
-        assert_eq!(gateway_server("https://gw.example.evil/mcp/github", "https://gw.example"), None);
+        assert_eq!(
+            gateway_server("https://gw.example/mcp/github", "https://gw.example"),
+            Some("github")
+        );
+        assert_eq!(
+            gateway_server("https://gw.example/mcp/github/", "https://gw.example/"),
+            Some("github")
+        );
+        assert_eq!(
+            gateway_server("https://evil.example/mcp/github", "https://gw.example"),
+            None
+        );
+        assert_eq!(
+            gateway_server("https://gw.example.evil/mcp/github", "https://gw.example"),
+            None
+        );
     }
 }

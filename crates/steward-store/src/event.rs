@@ -11,6 +11,8 @@ pub enum EventKind {
     Outcome,
     /// Something about the gateway itself: start, stop, policy reload.
     System,
+    /// An approval changed state (pending, approved, denied, expired, cancelled, executed, failed).
+    Approval,
 }
 
 impl EventKind {
@@ -19,6 +21,7 @@ impl EventKind {
             EventKind::Decision => "decision",
             EventKind::Outcome => "outcome",
             EventKind::System => "system",
+            EventKind::Approval => "approval",
         }
     }
 }

@@ -77,7 +77,10 @@ pub enum KeyError {
 impl KeyError {
     /// True when the presented key was refused (as opposed to the store failing).
     pub fn is_rejection(&self) -> bool {
-        matches!(self, KeyError::Malformed | KeyError::Unknown | KeyError::Revoked(_) | KeyError::Expired(_))
+        matches!(
+            self,
+            KeyError::Malformed | KeyError::Unknown | KeyError::Revoked(_) | KeyError::Expired(_)
+        )
     }
 }
 
@@ -111,7 +114,10 @@ pub struct CreatedKey {
 
 impl std::fmt::Debug for CreatedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedKey").field("key", &"[redacted]").field("record", &self.record).finish()
+        f.debug_struct("CreatedKey")
+            .field("key", &"[redacted]")
+            .field("record", &self.record)
+            .finish()
     }
 }
 
@@ -134,18 +140,29 @@ impl KeyStore {
     pub fn open_sqlite(path: &Path) -> Result<KeyStore, KeyError> {
         let display = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| KeyError::CreateDir { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| KeyError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path).map_err(|source| KeyError::Open { path: display.clone(), source })?;
+        let conn = Connection::open(path).map_err(|source| KeyError::Open {
+            path: display.clone(),
+            source,
+        })?;
         let prepare = |conn: &Connection| -> rusqlite::Result<()> {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)
         };
-        prepare(&conn).map_err(|source| KeyError::Open { path: display, source })?;
-        Ok(KeyStore { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        prepare(&conn).map_err(|source| KeyError::Open {
+            path: display,
+            source,
+        })?;
+        Ok(KeyStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -157,7 +174,8 @@ impl KeyStore {
         validate_new(new)?;
         let created = now();
         let expires = new.expires.map(rfc3339);
-        let roles_json = serde_json::to_string(&new.roles).map_err(|e| KeyError::InvalidInput(e.to_string()))?;
+        let roles_json =
+            serde_json::to_string(&new.roles).map_err(|e| KeyError::InvalidInput(e.to_string()))?;
         let conn = self.lock();
         // A 48-bit id can collide; the primary key catches it and we draw again.
         for _ in 0..8 {
@@ -179,7 +197,10 @@ impl KeyStore {
                     expires,
                     revoked: None,
                 };
-                return Ok(CreatedKey { key: format!("{KEY_PREFIX}{id}_{secret}"), record });
+                return Ok(CreatedKey {
+                    key: format!("{KEY_PREFIX}{id}_{secret}"),
+                    record,
+                });
             }
         }
         Err(KeyError::Random("could not draw an unused key id".into()))
@@ -211,13 +232,18 @@ impl KeyStore {
         let id = split_key(id).map(|(id, _)| id).unwrap_or(id);
         let conn = self.lock();
         let revoked: Option<Option<String>> = conn
-            .query_row("SELECT revoked_at FROM api_keys WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT revoked_at FROM api_keys WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?;
         match revoked {
             None => Err(KeyError::NotFound(id.to_string())),
             Some(Some(_)) => Ok(Revoked::Already),
             Some(None) => {
-                conn.execute("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL", params![now(), id])?;
+                conn.execute(
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                    params![now(), id],
+                )?;
                 Ok(Revoked::Now)
             }
         }
@@ -261,7 +287,9 @@ impl KeyStore {
         }
         if let Some(expires) = &key.expires {
             // An expiry we cannot read is treated as passed: fail closed.
-            let passed = DateTime::parse_from_rfc3339(expires).map(|t| t <= Utc::now()).unwrap_or(true);
+            let passed = DateTime::parse_from_rfc3339(expires)
+                .map(|t| t <= Utc::now())
+                .unwrap_or(true);
             if passed {
                 return Err(KeyError::Expired(key.id));
             }
@@ -271,7 +299,9 @@ impl KeyStore {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection itself usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -282,7 +312,9 @@ pub fn split_key(presented: &str) -> Option<(&str, &str)> {
     }
     let rest = presented.strip_prefix(KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
     (hex(id, ID_BYTES * 2) && hex(secret, SECRET_BYTES * 2)).then_some((id, secret))
 }
 
@@ -297,7 +329,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
     let mut buf = [0u8; N];
-    rand::rngs::OsRng.try_fill_bytes(&mut buf).map_err(|e| KeyError::Random(e.to_string()))?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut buf)
+        .map_err(|e| KeyError::Random(e.to_string()))?;
     Ok(buf)
 }
 
@@ -315,10 +349,16 @@ fn validate_new(new: &NewKey) -> Result<(), KeyError> {
         )));
     }
     if new.roles.len() > MAX_ROLES {
-        return Err(KeyError::InvalidInput(format!("at most {MAX_ROLES} roles per key")));
+        return Err(KeyError::InvalidInput(format!(
+            "at most {MAX_ROLES} roles per key"
+        )));
     }
     for role in &new.roles {
-        if role.is_empty() || role.len() > MAX_ROLE_LEN || role.contains(',') || role.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if role.is_empty()
+            || role.len() > MAX_ROLE_LEN
+            || role.contains(',')
+            || role.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(KeyError::InvalidInput(format!(
                 "invalid role '{}': roles are 1 to {MAX_ROLE_LEN} characters without spaces or commas",
                 role.escape_debug()
@@ -328,12 +368,16 @@ fn validate_new(new: &NewKey) -> Result<(), KeyError> {
     if let Some(name) = &new.name
         && (name.len() > MAX_NAME_LEN || bad(name))
     {
-        return Err(KeyError::InvalidInput(format!("the key name must be at most {MAX_NAME_LEN} characters without control characters")));
+        return Err(KeyError::InvalidInput(format!(
+            "the key name must be at most {MAX_NAME_LEN} characters without control characters"
+        )));
     }
     if let Some(expires) = new.expires
         && expires <= Utc::now()
     {
-        return Err(KeyError::InvalidInput("the expiry must be in the future".into()));
+        return Err(KeyError::InvalidInput(
+            "the expiry must be in the future".into(),
+        ));
     }
     Ok(())
 }
@@ -357,7 +401,11 @@ mod tests {
     }
 
     fn new_key(principal: &str, roles: &[&str]) -> NewKey {
-        NewKey { principal: principal.into(), roles: roles.iter().map(|r| r.to_string()).collect(), ..NewKey::default() }
+        NewKey {
+            principal: principal.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..NewKey::default()
+        }
     }
 
     #[test]
@@ -365,7 +413,11 @@ mod tests {
         let (_d, s) = store();
         let created = s.create(&new_key("alice", &["dev", "ops"])).unwrap();
         assert_eq!(created.key.len(), KEY_LEN);
-        assert!(created.key.starts_with(&format!("stw_{}_", created.record.id)));
+        assert!(
+            created
+                .key
+                .starts_with(&format!("stw_{}_", created.record.id))
+        );
         let key = s.verify(&created.key).unwrap();
         assert_eq!(key.principal, "alice");
         assert_eq!(key.roles, vec!["dev", "ops"]);
@@ -378,10 +430,25 @@ mod tests {
         let (_d, s) = store();
         let created = s.create(&new_key("alice", &[])).unwrap();
         let (id, secret) = split_key(&created.key).unwrap();
-        let flipped = if secret.starts_with('0') { format!("1{}", &secret[1..]) } else { format!("0{}", &secret[1..]) };
-        assert!(matches!(s.verify(&format!("stw_{id}_{flipped}")), Err(KeyError::Unknown)));
-        assert!(matches!(s.verify(&format!("stw_000000000000_{secret}")), Err(KeyError::Unknown)));
-        for bad in ["", "stw_", "Bearer x", &created.key.to_uppercase(), &format!("{}0", created.key), &created.key[1..], &created.key.replace('_', "-")] {
+        let first = if secret.starts_with('0') { '1' } else { '0' };
+        let flipped = format!("{first}{}", &secret[1..]);
+        assert!(matches!(
+            s.verify(&format!("stw_{id}_{flipped}")),
+            Err(KeyError::Unknown)
+        ));
+        assert!(matches!(
+            s.verify(&format!("stw_000000000000_{secret}")),
+            Err(KeyError::Unknown)
+        ));
+        for bad in [
+            "",
+            "stw_",
+            "Bearer x",
+            &created.key.to_uppercase(),
+            &format!("{}0", created.key),
+            &created.key[1..],
+            &created.key.replace('_', "-"),
+        ] {
             assert!(matches!(s.verify(bad), Err(KeyError::Malformed)), "{bad}");
         }
     }
@@ -393,16 +460,32 @@ mod tests {
         assert_eq!(s.revoke(&a.record.id).unwrap(), Revoked::Now);
         assert_eq!(s.revoke(&a.record.id).unwrap(), Revoked::Already);
         assert!(matches!(s.verify(&a.key), Err(KeyError::Revoked(_))));
-        assert!(matches!(s.revoke("ffffffffffff"), Err(KeyError::NotFound(_))));
+        assert!(matches!(
+            s.revoke("ffffffffffff"),
+            Err(KeyError::NotFound(_))
+        ));
 
-        let b = s.create(&NewKey { expires: Some(Utc::now() + chrono::Duration::hours(1)), ..new_key("bob", &[]) }).unwrap();
+        let b = s
+            .create(&NewKey {
+                expires: Some(Utc::now() + chrono::Duration::hours(1)),
+                ..new_key("bob", &[])
+            })
+            .unwrap();
         assert!(s.verify(&b.key).is_ok());
         // Expire it the way time would.
         s.lock()
-            .execute("UPDATE api_keys SET expires_at = '2001-01-01T00:00:00.000Z' WHERE id = ?1", [&b.record.id])
+            .execute(
+                "UPDATE api_keys SET expires_at = '2001-01-01T00:00:00.000Z' WHERE id = ?1",
+                [&b.record.id],
+            )
             .unwrap();
         assert!(matches!(s.verify(&b.key), Err(KeyError::Expired(_))));
-        s.lock().execute("UPDATE api_keys SET expires_at = 'soon' WHERE id = ?1", [&b.record.id]).unwrap();
+        s.lock()
+            .execute(
+                "UPDATE api_keys SET expires_at = 'soon' WHERE id = ?1",
+                [&b.record.id],
+            )
+            .unwrap();
         assert!(matches!(s.verify(&b.key), Err(KeyError::Expired(_))));
     }
 
@@ -411,7 +494,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steward.db");
         let s = KeyStore::open_sqlite(&path).unwrap();
-        let created = s.create(&NewKey { name: Some("ci".into()), ..new_key("svc", &["deploy"]) }).unwrap();
+        let created = s
+            .create(&NewKey {
+                name: Some("ci".into()),
+                ..new_key("svc", &["deploy"])
+            })
+            .unwrap();
         let (_, secret) = split_key(&created.key).unwrap();
         let listed = s.list().unwrap();
         assert_eq!(listed, vec![created.record.clone()]);
@@ -439,10 +527,23 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let (_d, s) = store();
-        for n in [new_key("", &[]), new_key(" a", &[]), new_key("a\n", &[]), new_key("a", &["x y"]), new_key("a", &["x,y"]), new_key("a", &[""])] {
-            assert!(matches!(s.create(&n), Err(KeyError::InvalidInput(_))), "{n:?}");
+        for n in [
+            new_key("", &[]),
+            new_key(" a", &[]),
+            new_key("a\n", &[]),
+            new_key("a", &["x y"]),
+            new_key("a", &["x,y"]),
+            new_key("a", &[""]),
+        ] {
+            assert!(
+                matches!(s.create(&n), Err(KeyError::InvalidInput(_))),
+                "{n:?}"
+            );
         }
-        let past = NewKey { expires: Some(Utc::now() - chrono::Duration::seconds(1)), ..new_key("a", &[]) };
+        let past = NewKey {
+            expires: Some(Utc::now() - chrono::Duration::seconds(1)),
+            ..new_key("a", &[])
+        };
         assert!(matches!(s.create(&past), Err(KeyError::InvalidInput(_))));
     }
 

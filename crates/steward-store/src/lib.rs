@@ -4,6 +4,8 @@
 //! transaction starts goes into that transaction, so throughput grows with load while each
 //! caller can still wait for its own row to be committed ([`AuditLog::append`]).
 
+mod approval;
+mod approvals;
 mod error;
 mod event;
 mod keys;
@@ -11,8 +13,10 @@ mod reader;
 mod schema;
 mod writer;
 
+pub use approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration};
 pub use error::StoreError;
-pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
 pub use event::{AuditEvent, AuditRow, EventKind};
+pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
 pub use reader::{AuditReader, QueryFilter, Stats, VerifyReport};
 pub use writer::{AuditLog, now_rfc3339};

@@ -18,7 +18,7 @@ const MAX_BATCH: usize = 4_096;
 type Ack = oneshot::Sender<Result<i64, StoreError>>;
 
 enum Msg {
-    Append(AuditEvent, Option<Ack>),
+    Append(Box<AuditEvent>, Option<Ack>),
     Flush(oneshot::Sender<()>),
     /// Commit what is queued and stop: other handles may still exist.
     Close,
@@ -72,13 +72,13 @@ impl AuditLog {
     /// Appends an event and waits until it is committed; returns its sequence number.
     pub async fn append(&self, event: AuditEvent) -> Result<i64, StoreError> {
         let (ack, done) = oneshot::channel();
-        self.send(Msg::Append(stamp(event), Some(ack)))?;
+        self.send(Msg::Append(Box::new(stamp(event)), Some(ack)))?;
         done.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Appends an event without waiting for the commit (outcomes, which gate nothing).
     pub fn append_nowait(&self, event: AuditEvent) -> Result<(), StoreError> {
-        self.send(Msg::Append(stamp(event), None))
+        self.send(Msg::Append(Box::new(stamp(event)), None))
     }
 
     /// Waits until every event sent so far is committed.
@@ -137,7 +137,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, queued: std::sync::Arc<s
         let mut disconnected = false;
         let take = |m: Msg, batch: &mut Vec<_>, flushes: &mut Vec<_>| match m {
             Msg::Append(e, ack) => {
-                batch.push((e, ack));
+                batch.push((*e, ack));
                 false
             }
             Msg::Flush(f) => {
@@ -187,10 +187,8 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>) {
             // The callers learn of it (and fail closed); the events are not retried.
             tracing::error!(error = %e, events = count, "audit write failed");
             let message = e.to_string();
-            for ack in acks {
-                if let Some(ack) = ack {
-                    let _ = ack.send(Err(StoreError::WriteFailed(message.clone())));
-                }
+            for ack in acks.into_iter().flatten() {
+                let _ = ack.send(Err(StoreError::WriteFailed(message.clone())));
             }
         }
     }
@@ -200,6 +198,15 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>) {
 /// so several processes sharing one database file still produce a single unbroken chain.
 fn write_batch(conn: &mut Connection, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let seqs = append_in(&tx, events)?;
+    tx.commit()?;
+    Ok(seqs)
+}
+
+/// Appends events to the chain inside a transaction the caller opened (IMMEDIATE, so the chain
+/// head cannot move under it) and commits: other state changes commit with their audit rows.
+pub(crate) fn append_in(tx: &rusqlite::Transaction<'_>, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
+    let events: Vec<AuditEvent> = events.into_iter().map(stamp).collect();
     let (mut seq, mut prev): (i64, String) = tx
         .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -228,6 +235,5 @@ fn write_batch(conn: &mut Connection, events: Vec<AuditEvent>) -> Result<Vec<i64
             seqs.push(seq);
         }
     }
-    tx.commit()?;
     Ok(seqs)
 }

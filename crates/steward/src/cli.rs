@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{cmd_audit, cmd_hook, cmd_init, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
+use crate::{cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
 #[derive(Parser)]
@@ -23,6 +23,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the central HTTP gateway (embedded defaults without --config).
     Serve(cmd_serve::ServeArgs),
+    /// API keys for the HTTP gateway: create (printed once), list, revoke.
+    #[command(subcommand)]
+    Keys(cmd_keys::KeysCommand),
     /// Wrap a stdio MCP server: every tool call is decided by policy and audited.
     Proxy(cmd_proxy::ProxyArgs),
     /// Check, explain and test policies.

@@ -26,6 +26,20 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Export events for a SIEM: JSON lines, CSV or CEF, oldest first, to stdout.
+    Export {
+        #[command(flatten)]
+        db: DbArg,
+        /// jsonl, csv or cef.
+        #[arg(long, value_name = "FORMAT", default_value = "jsonl")]
+        format: String,
+        /// Only events newer than this: 30s, 15m, 2h, 7d, or an RFC 3339 time.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only events after this sequence number (for incremental shipping).
+        #[arg(long, value_name = "SEQ")]
+        after_seq: Option<i64>,
+    },
 }
 
 #[derive(Args)]
@@ -67,6 +81,7 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         AuditCommand::Query(args) => query(args),
         AuditCommand::Verify { db, json } => verify(&db, json),
         AuditCommand::Stats { db, json } => stats(&db, json),
+        AuditCommand::Export { db, format, since, after_seq } => export(&db, &format, since.as_deref(), after_seq),
     }
 }
 
@@ -209,4 +224,92 @@ fn parse_since(s: &str) -> anyhow::Result<String> {
     };
     let since = chrono::Utc::now() - chrono::Duration::seconds(secs.min(100 * 365 * 86_400));
     Ok(since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+fn export(db: &DbArg, format: &str, since: Option<&str>, after_seq: Option<i64>) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let reader = open(db)?;
+    let since = since.map(parse_since).transpose()?;
+    let rows = reader.query(&QueryFilter { since, ..QueryFilter::default() })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let rows = rows.iter().filter(|r| after_seq.is_none_or(|a| r.seq > a));
+    match format {
+        "jsonl" => {
+            for r in rows {
+                writeln!(out, "{}", r.to_json())?;
+            }
+        }
+        "csv" => {
+            writeln!(out, "seq,ts,kind,decision_id,principal,client,door,server,tool,method,effect,risk,flags,reason,rule_ids,outcome,duration_ms,args_digest,policy_version,hash")?;
+            for r in rows {
+                let f = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    r.seq, csv_field(&r.ts), csv_field(&r.kind), f(&r.decision_id), f(&r.principal), f(&r.client), f(&r.door),
+                    f(&r.server), f(&r.tool), f(&r.method), f(&r.effect), f(&r.risk), f(&r.flags), f(&r.reason), f(&r.rule_ids),
+                    f(&r.outcome), r.duration_ms.map(|d| d.to_string()).unwrap_or_default(), f(&r.args_digest), f(&r.policy_version), csv_field(&r.hash)
+                )?;
+            }
+        }
+        "cef" => {
+            for r in rows {
+                writeln!(out, "{}", cef_line(r))?;
+            }
+        }
+        other => bail!("--format must be jsonl, csv or cef (got '{other}')"),
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_field(s: &str) -> String {
+    // Leading =, +, -, @ would be formulas in a spreadsheet.
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+/// One event in ArcSight Common Event Format.
+fn cef_line(r: &AuditRow) -> String {
+    let header = |s: &str| s.replace('\\', "\\\\").replace('|', "\\|");
+    let ext = |s: &str| s.replace('\\', "\\\\").replace('=', "\\=").replace('\n', "\\n").replace('\r', "\\r");
+    let severity = match (r.effect.as_deref(), r.risk.as_deref()) {
+        (_, Some("CRITICAL")) => 9,
+        (Some("deny"), _) => 7,
+        (Some("approve"), _) | (_, Some("HIGH")) => 6,
+        (_, Some("MEDIUM")) => 4,
+        _ => 2,
+    };
+    let signature = format!("{}:{}", r.kind, r.effect.as_deref().or(r.outcome.as_deref()).unwrap_or("event"));
+    let name = match (&r.server, &r.tool) {
+        (Some(s), Some(t)) => format!("{} {s}/{t}", r.effect.as_deref().or(r.outcome.as_deref()).unwrap_or(&r.kind)),
+        _ => r.reason.clone().unwrap_or_else(|| r.kind.clone()),
+    };
+    let mut fields = vec![format!("rt={}", ext(&r.ts)), format!("cn1={}", r.seq), "cn1Label=seq".to_string()];
+    let mut push = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            fields.push(format!("{k}={}", ext(v)));
+        }
+    };
+    push("suser", &r.principal);
+    push("app", &r.door);
+    push("destinationServiceName", &r.server);
+    push("act", &r.effect);
+    push("outcome", &r.outcome);
+    push("reason", &r.reason);
+    push("requestClientApplication", &r.client);
+    push("cs1", &r.tool);
+    push("cs2", &r.risk);
+    push("cs3", &r.decision_id);
+    push("cs4", &r.flags);
+    push("cs5", &r.rule_ids);
+    push("cs6", &r.policy_version);
+    fields.push("cs1Label=tool cs2Label=risk cs3Label=decisionId cs4Label=flags cs5Label=rules cs6Label=policyVersion".to_string());
+    format!(
+        "CEF:0|Steward|steward|{}|{}|{}|{severity}|{}",
+        env!("CARGO_PKG_VERSION"),
+        header(&signature),
+        header(&name),
+        fields.join(" ")
+    )
 }

@@ -1,19 +1,124 @@
 //! `steward init --tier` and `steward doctor`: project set-up and repository audit.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use steward_registry::doctor::{DoctorOptions, Level, doctor as run_doctor, failed};
+use steward_registry::tier::{Action, InitOptions, Tier, init as run_init};
+use steward_registry::today;
 
-#[derive(Args)]
-pub struct InitArgs {}
-
-#[derive(Args)]
-pub struct DoctorArgs {}
-
-pub fn init(_args: InitArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`steward init` is not implemented yet")
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TierArg {
+    Starter,
+    Standard,
+    Strict,
+    Regulated,
 }
 
-pub fn doctor(_args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`steward doctor` is not implemented yet")
+impl From<TierArg> for Tier {
+    fn from(t: TierArg) -> Tier {
+        match t {
+            TierArg::Starter => Tier::Starter,
+            TierArg::Standard => Tier::Standard,
+            TierArg::Strict => Tier::Strict,
+            TierArg::Regulated => Tier::Regulated,
+        }
+    }
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Writes .claude/settings.json (deny rules, hooks wired to `steward hook`), a CLAUDE.md section, \
+    .claude/steward/registry.yaml and .claude/steward/policy.yaml.\nExisting settings are merged (your entries are kept); \
+    an existing registry or policy is kept unless --force is given."
+)]
+pub struct InitArgs {
+    /// The governance tier.
+    #[arg(long, value_enum)]
+    pub tier: TierArg,
+    /// The project directory (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Overwrite an existing registry and policy (and replace a settings.json that is not valid JSON).
+    #[arg(long)]
+    pub force: bool,
+    /// The command the hooks run.
+    #[arg(long, value_name = "CMD", default_value = "steward hook")]
+    pub hook_command: String,
+}
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// The repository to audit (default: the current directory).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let dir = match args.dir {
+        Some(d) => d,
+        None => std::env::current_dir()
+            .context("cannot determine the current directory; give --dir DIR")?,
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    let tier: Tier = args.tier.into();
+    let opts = InitOptions {
+        dir: dir.clone(),
+        tier,
+        force: args.force,
+        hook_command: args.hook_command,
+        today: today(),
+    };
+    let actions = run_init(&opts)
+        .with_context(|| format!("cannot set up {} for the {tier} tier", dir.display()))?;
+    println!("steward init --tier {tier} in {}", dir.display());
+    for (file, action) in &actions {
+        let what = match action {
+            Action::Created => "created".to_string(),
+            Action::Updated(how) => format!("updated: {how}"),
+            Action::Unchanged => "unchanged".to_string(),
+            Action::Kept(why) => format!("kept: {why}"),
+        };
+        println!("  {file:<32} {what}");
+    }
+    println!(
+        "\nnext: commit these files, then run `steward doctor` (and `steward registry check`) in CI."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let dir = match args.dir {
+        Some(d) => d,
+        None => std::env::current_dir().context("cannot determine the current directory")?,
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    let opts = DoctorOptions {
+        dir: dir.clone(),
+        today: today(),
+        path_env: std::env::var_os("PATH"),
+    };
+    let findings = run_doctor(&opts);
+    println!("steward doctor {}", dir.display());
+    for f in &findings {
+        println!("{:<4}  {:<15} {}", f.level, f.check, f.message);
+    }
+    let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
+    println!(
+        "\n{} passed, {} warning(s), {} failed",
+        count(Level::Pass),
+        count(Level::Warn),
+        count(Level::Fail)
+    );
+    Ok(if failed(&findings) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

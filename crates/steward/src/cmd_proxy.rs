@@ -30,6 +30,12 @@ pub struct ProxyArgs {
     /// Largest message accepted from the client, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = steward_gateway::ProxyOptions::DEFAULT_MAX_CLIENT_MESSAGE)]
     pub max_message_bytes: usize,
+    /// POST new pending approvals to this URL (repeatable); see docs/approvals.md.
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// Payload of --webhook: json (generic) or slack (Slack incoming webhook).
+    #[arg(long, value_name = "FORMAT", default_value = "json")]
+    pub webhook_format: String,
     /// The upstream server command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -55,6 +61,12 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let audit_db = args.audit_db.clone().unwrap_or_else(default_audit_db);
     tracing::info!(server = %server, principal = %principal.id, policy = %policy.source_name(), policy_version = %policy.version(), audit_db = %audit_db.display(), "steward proxy starting");
 
+    let format: steward_gateway::notify::WebhookFormat = args.webhook_format.parse().map_err(anyhow::Error::msg)?;
+    let webhooks: Vec<steward_gateway::notify::Webhook> =
+        args.webhooks.iter().map(|url| steward_gateway::notify::Webhook { url: url.clone(), format }).collect();
+    for w in &webhooks {
+        w.validate().map_err(anyhow::Error::msg).context("--webhook")?;
+    }
     let opts = ProxyOptions {
         policy: Arc::new(policy),
         server: server.clone(),
@@ -64,6 +76,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         max_client_message: args.max_message_bytes,
         max_upstream_message: ProxyOptions::DEFAULT_MAX_UPSTREAM_MESSAGE,
         shutdown_grace: Duration::from_secs(2),
+        webhooks,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

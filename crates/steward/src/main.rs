@@ -4,6 +4,7 @@ mod cli;
 mod cmd_audit;
 mod cmd_hook;
 mod cmd_init;
+mod cmd_keys;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_registry;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     logging::init(cli.log_format, cli.command.default_log_level());
     let result = match cli.command {
         cli::Command::Serve(args) => cmd_serve::run(args),
+        cli::Command::Keys(cmd) => cmd_keys::run(cmd),
         cli::Command::Proxy(args) => cmd_proxy::run(args),
         cli::Command::Policy(cmd) => cmd_policy::run(cmd),
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),

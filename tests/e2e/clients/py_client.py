@@ -5,8 +5,11 @@ Usage:
     py_client.py [--mode auto|legacy|discover|2026-07-28] [--timeout S]
                  [--normalize-datetimes] [--with-callbacks]
                  [--call TOOL JSON_ARGS]... -- CMD ARGS...
+    py_client.py [options] [--call TOOL JSON_ARGS]... --url URL [--sse] [--header 'Name: value']...
 
-Connects with `stdio_client` + `ClientSession`, lists the tools, calls each
+Connects with `stdio_client` (or, with --url, `streamable_http_client` over an
+httpx2 client carrying the --header values; with --sse the legacy HTTP+SSE `sse_client`)
++ `ClientSession`, lists the tools, calls each
 requested tool in order and prints ONE canonical JSON document on stdout
 (sorted keys, volatile values normalised: `_meta` keys steward/decisionId,
 timestamp, requestId, progressToken -> "<volatile>", UUIDs in strings -> "<uuid>"):
@@ -38,15 +41,19 @@ is {"client": "py", "connectError": {...}} and the exit status is 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, AsyncIterator
 
 import anyio
 
 from mcp import ClientSession, StdioServerParameters, stdio_client, types
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -139,14 +146,30 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     return {"exception": {"type": type(exc).__name__, "message": str(exc)}}
 
 
+@contextlib.asynccontextmanager
+async def connect(opts: argparse.Namespace, cmd: list[str]) -> AsyncIterator[tuple[Any, Any]]:
+    """(read, write) streams: a stdio child, or streamable HTTP with --url."""
+    if opts.url is None:
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=dict(os.environ))
+        async with stdio_client(params) as streams:
+            yield streams
+        return
+    if opts.sse:
+        async with sse_client(opts.url, headers=dict(opts.header), timeout=opts.timeout) as streams:
+            yield streams
+        return
+    async with create_mcp_http_client(headers=dict(opts.header)) as http:
+        async with streamable_http_client(opts.url, http_client=http) as streams:
+            yield streams
+
+
 async def run(opts: argparse.Namespace, cmd: list[str]) -> tuple[dict[str, Any], int]:
     doc: dict[str, Any] = {"client": "py", "mode": opts.mode}
-    params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=dict(os.environ))
     calls: list[dict[str, Any]] = []
     rc = 0
     try:
         with anyio.fail_after(opts.timeout):
-            async with stdio_client(params) as (read, write):
+            async with connect(opts, cmd) as (read, write):
                 callbacks: dict[str, Any] = {}
                 if opts.with_callbacks:
                     callbacks = {
@@ -196,11 +219,22 @@ async def run(opts: argparse.Namespace, cmd: list[str]) -> tuple[dict[str, Any],
     return normalise(doc, opts.normalize_datetimes), rc
 
 
+def parse_header(value: str) -> tuple[str, str]:
+    name, sep, rest = value.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--header wants 'Name: value', got {value!r}")
+    return name.strip(), rest.strip()
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    if "--" not in argv:
-        sys.exit("usage: py_client.py [options] [--call TOOL JSON_ARGS]... -- CMD ARGS...")
-    split = argv.index("--")
-    own, cmd = argv[:split], argv[split + 1 :]
+    usage = "usage: py_client.py [options] [--call TOOL JSON_ARGS]... (-- CMD ARGS... | --url URL [--header 'N: v']...)"
+    if "--" in argv:
+        split = argv.index("--")
+        own, cmd = argv[:split], argv[split + 1 :]
+    elif "--url" in argv:
+        own, cmd = argv, []
+    else:
+        sys.exit(usage)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", default="auto", choices=["auto", "legacy", "discover", *MODERN_PROTOCOL_VERSIONS])
     parser.add_argument("--timeout", type=float, default=30.0, help="overall deadline in seconds")
@@ -213,10 +247,19 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="declare sampling/elicitation/roots capabilities and answer them deterministically",
     )
     parser.add_argument("--call", nargs=2, action="append", default=[], metavar=("TOOL", "JSON_ARGS"))
+    parser.add_argument("--url", help="streamable HTTP endpoint instead of a stdio command")
+    parser.add_argument(
+        "--header", type=parse_header, action="append", default=[], metavar="'NAME: VALUE'", help="HTTP header (with --url)"
+    )
+    parser.add_argument("--sse", action="store_true", help="with --url: the legacy HTTP+SSE transport (GET stream + POST endpoint)")
     opts = parser.parse_args(own)
     opts.call = [(name, json.loads(args)) for name, args in opts.call]
-    if not cmd:
-        parser.error("missing server command after --")
+    if opts.url is not None and cmd:
+        parser.error("give either --url or -- CMD, not both")
+    if opts.url is None and not cmd:
+        parser.error("missing server command after -- (or --url)")
+    if opts.header and opts.url is None:
+        parser.error("--header needs --url")
     return opts, cmd
 
 

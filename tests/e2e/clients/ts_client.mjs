@@ -5,6 +5,11 @@
 // Usage:
 //   node ts_client.mjs [--timeout S] [--normalize-datetimes] [--with-callbacks]
 //                      [--call TOOL JSON_ARGS]... -- CMD ARGS...
+//   node ts_client.mjs [options] [--call TOOL JSON_ARGS]... --url URL [--sse] [--header 'Name: value']...
+//
+// With --url the StreamableHTTPClientTransport is used (the --header values go on every
+// request, e.g. `Authorization: Bearer ...`); the session is terminated (DELETE) at the end.
+// With --sse as well, the legacy HTTP+SSE SSEClientTransport.
 //
 // Connects (the SDK always uses the legacy `initialize` handshake, offering
 // protocolVersion 2025-11-25), lists the tools, calls each requested tool in
@@ -28,6 +33,8 @@
 import process from "node:process";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -44,18 +51,17 @@ const WEEKDAY_RE = /\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)
 function usage(msg) {
   process.stderr.write(
     (msg ? msg + "\n" : "") +
-      "usage: ts_client.mjs [--timeout S] [--normalize-datetimes] [--call TOOL JSON_ARGS]... -- CMD ARGS...\n",
+      "usage: ts_client.mjs [--timeout S] [--normalize-datetimes] [--with-callbacks] [--call TOOL JSON_ARGS]...\n" +
+      "                     (-- CMD ARGS... | --url URL [--header 'Name: value']...)\n",
   );
   process.exit(64);
 }
 
 function parseArgs(argv) {
   const split = argv.indexOf("--");
-  if (split < 0) usage("missing -- before the server command");
-  const own = argv.slice(0, split);
-  const cmd = argv.slice(split + 1);
-  if (cmd.length === 0) usage("missing server command after --");
-  const opts = { timeout: 30, normalizeDatetimes: false, withCallbacks: false, calls: [] };
+  const own = split < 0 ? argv : argv.slice(0, split);
+  const cmd = split < 0 ? [] : argv.slice(split + 1);
+  const opts = { timeout: 30, normalizeDatetimes: false, withCallbacks: false, calls: [], url: null, headers: {}, sse: false };
   for (let i = 0; i < own.length; i++) {
     const a = own[i];
     if (a === "--call") {
@@ -68,6 +74,16 @@ function parseArgs(argv) {
       opts.withCallbacks = true;
     } else if (a === "--normalize-datetimes") {
       opts.normalizeDatetimes = true;
+    } else if (a === "--url") {
+      opts.url = own[++i];
+      if (!opts.url) usage("--url needs a URL");
+    } else if (a === "--sse") {
+      opts.sse = true;
+    } else if (a === "--header") {
+      const h = own[++i] ?? "";
+      const colon = h.indexOf(":");
+      if (colon <= 0) usage(`--header wants 'Name: value', got ${JSON.stringify(h)}`);
+      opts.headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
     } else if (a === "--mode") {
       const m = own[++i];
       if (m !== "legacy") usage("the TypeScript SDK 1.x only supports --mode legacy");
@@ -75,6 +91,10 @@ function parseArgs(argv) {
       usage(`unknown option ${a}`);
     }
   }
+  if (opts.url && cmd.length) usage("give either --url or -- CMD, not both");
+  if (!opts.url && cmd.length === 0) usage("missing server command after -- (or --url)");
+  if (!opts.url && Object.keys(opts.headers).length) usage("--header needs --url");
+  if (!opts.url && opts.sse) usage("--sse needs --url");
   return { opts, cmd };
 }
 
@@ -127,13 +147,23 @@ async function main() {
     emit(doc, opts, 3);
   }, opts.timeout * 1000);
 
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const transport = new StdioClientTransport({ command: cmd[0], args: cmd.slice(1), env, stderr: "inherit" });
+  let transport;
+  if (opts.url && opts.sse) {
+    transport = new SSEClientTransport(new URL(opts.url), { requestInit: { headers: opts.headers } });
+  } else if (opts.url) {
+    transport = new StreamableHTTPClientTransport(new URL(opts.url), { requestInit: { headers: opts.headers } });
+  } else {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    transport = new StdioClientTransport({ command: cmd[0], args: cmd.slice(1), env, stderr: "inherit" });
+  }
   let negotiated = null;
-  // Client.connect() calls transport.setProtocolVersion(result.protocolVersion) when present.
+  // Client.connect() calls transport.setProtocolVersion(result.protocolVersion) when present;
+  // the HTTP transport needs it for its MCP-Protocol-Version header, so keep the original.
+  const original = transport.setProtocolVersion?.bind(transport);
   transport.setProtocolVersion = (v) => {
     negotiated = v;
+    if (original) original(v);
   };
   const capabilities = opts.withCallbacks ? { sampling: {}, elicitation: {}, roots: { listChanged: true } } : {};
   const client = new Client({ name: "steward-e2e-ts", version: "0.0.0" }, { capabilities });
@@ -192,6 +222,7 @@ async function main() {
     doc.calls.push(entry);
   }
   try {
+    if (opts.url && !opts.sse) await transport.terminateSession();
     await client.close();
   } catch (err) {
     doc.shutdownError = describeError(err);

@@ -91,7 +91,8 @@ impl OidcConfig {
             return Ok(DEFAULT_ALGORITHMS.to_vec());
         };
         if names.is_empty() {
-            return Err(self.err("`algorithms` is empty; leave it out to accept every asymmetric algorithm"));
+            return Err(self
+                .err("`algorithms` is empty; leave it out to accept every asymmetric algorithm"));
         }
         names
             .iter()
@@ -117,9 +118,16 @@ impl OidcConfig {
             check_url(url, "jwks_url", self.allow_insecure_http).map_err(|m| self.err(&m))?;
         }
         if self.audience.is_empty() || self.audience.iter().any(|a| a.trim().is_empty()) {
-            return Err(self.err("`audience` must name this gateway (e.g. the client id the tokens are issued for)"));
+            return Err(self.err(
+                "`audience` must name this gateway (e.g. the client id the tokens are issued for)",
+            ));
         }
-        if self.roles_claim.iter().chain([&self.principal_claim]).any(|c| c.trim().is_empty()) {
+        if self
+            .roles_claim
+            .iter()
+            .chain([&self.principal_claim])
+            .any(|c| c.trim().is_empty())
+        {
             return Err(self.err("claim names must not be empty"));
         }
         self.allowed_algorithms().map(|_| ())
@@ -181,7 +189,10 @@ impl AuthConfig {
         for oidc in &self.oidc {
             oidc.validate()?;
             if !seen.insert(oidc.issuer.as_str()) {
-                return Err(AuthError::Config(format!("auth.oidc: issuer {} is listed twice", oidc.issuer)));
+                return Err(AuthError::Config(format!(
+                    "auth.oidc: issuer {} is listed twice",
+                    oidc.issuer
+                )));
             }
         }
         Ok(())
@@ -210,7 +221,10 @@ impl<'de> Deserialize<'de> for AuthConfig {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AuthConfig, E> {
                 match v {
-                    "none" => Ok(AuthConfig { none: true, ..AuthConfig::default() }),
+                    "none" => Ok(AuthConfig {
+                        none: true,
+                        ..AuthConfig::default()
+                    }),
                     other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
                 }
             }
@@ -222,7 +236,11 @@ impl<'de> Deserialize<'de> for AuthConfig {
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<AuthConfig, A::Error> {
                 let m = AuthMap::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(AuthConfig { api_keys: m.api_keys, oidc: m.oidc, none: m.none })
+                Ok(AuthConfig {
+                    api_keys: m.api_keys,
+                    oidc: m.oidc,
+                    none: m.none,
+                })
             }
         }
         deserializer.deserialize_any(AuthVisitor)
@@ -270,7 +288,9 @@ mod tests {
         struct Doc {
             auth: AuthConfig,
         }
-        serde_saphyr::from_str::<Doc>(s).map(|d| d.auth).map_err(|e| e.to_string())
+        serde_saphyr::from_str::<Doc>(s)
+            .map(|d| d.auth)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -297,8 +317,14 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.oidc.len(), 2);
         assert_eq!(cfg.oidc[0].audience, vec!["x", "y"]);
-        assert_eq!(cfg.oidc[0].roles_claim, vec!["realm_access.roles", "groups"]);
-        assert_eq!(cfg.oidc[0].allowed_algorithms().unwrap(), vec![Algorithm::ES256]);
+        assert_eq!(
+            cfg.oidc[0].roles_claim,
+            vec!["realm_access.roles", "groups"]
+        );
+        assert_eq!(
+            cfg.oidc[0].allowed_algorithms().unwrap(),
+            vec![Algorithm::ES256]
+        );
         assert_eq!(cfg.oidc[1].roles_claim, vec!["roles"]);
         cfg.validate().unwrap();
     }
@@ -314,36 +340,57 @@ mod tests {
     fn unknown_keys_are_errors_that_name_the_key() {
         let e = yaml("auth:\n  api_key: true\n").unwrap_err();
         assert!(e.contains("api_key"), "{e}");
-        let e = yaml("auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    role_claim: x\n").unwrap_err();
+        let e = yaml(
+            "auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    role_claim: x\n",
+        )
+        .unwrap_err();
         assert!(e.contains("role_claim"), "{e}");
     }
 
     #[test]
     fn refuses_unsafe_algorithms_and_urls() {
-        for (algs, needle) in [("[none]", "none"), ("[HS256]", "shared-secret"), ("[RS257]", "unknown"), ("[]", "empty")] {
+        for (algs, needle) in [
+            ("[none]", "none"),
+            ("[HS256]", "shared-secret"),
+            ("[RS257]", "unknown"),
+            ("[]", "empty"),
+        ] {
             let cfg = yaml(&format!("auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    algorithms: {algs}\n")).unwrap();
             let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(needle), "{algs}: {e}");
         }
         let cfg = yaml("auth:\n  oidc:\n    issuer: http://kc.example\n    audience: s\n").unwrap();
-        assert!(cfg.validate().unwrap_err().to_string().contains("plain http"));
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("plain http")
+        );
         let cfg = yaml("auth:\n  oidc:\n    issuer: http://kc.example\n    audience: s\n    allow_insecure_http: true\n").unwrap();
         cfg.validate().unwrap();
-        let cfg = yaml("auth:\n  oidc:\n    issuer: https://kc.example\n    audience: ''\n").unwrap();
+        let cfg =
+            yaml("auth:\n  oidc:\n    issuer: https://kc.example\n    audience: ''\n").unwrap();
         assert!(cfg.validate().is_err());
         assert!(yaml("auth: {}\n").unwrap().validate().is_err());
     }
 
     #[test]
     fn none_only_on_loopback() {
-        let cfg = AuthConfig { none: true, ..AuthConfig::default() };
+        let cfg = AuthConfig {
+            none: true,
+            ..AuthConfig::default()
+        };
         cfg.check_listen("127.0.0.1:8787".parse().unwrap()).unwrap();
         cfg.check_listen("[::1]:8787".parse().unwrap()).unwrap();
-        cfg.check_listen("[::ffff:127.0.0.1]:8787".parse().unwrap()).unwrap();
+        cfg.check_listen("[::ffff:127.0.0.1]:8787".parse().unwrap())
+            .unwrap();
         assert!(cfg.check_listen("0.0.0.0:8787".parse().unwrap()).is_err());
         assert!(cfg.check_listen("[::]:8787".parse().unwrap()).is_err());
         assert!(cfg.check_listen("10.1.2.3:8787".parse().unwrap()).is_err());
-        let keys = AuthConfig { api_keys: true, ..AuthConfig::default() };
+        let keys = AuthConfig {
+            api_keys: true,
+            ..AuthConfig::default()
+        };
         keys.check_listen("0.0.0.0:8787".parse().unwrap()).unwrap();
     }
 }

@@ -37,7 +37,8 @@ struct CachedKey {
 impl CachedKey {
     fn fits(&self, alg: Algorithm) -> bool {
         let curve_ok = match (&self.curve, alg) {
-            (Some(EllipticCurve::P256), Algorithm::ES256) | (Some(EllipticCurve::P384), Algorithm::ES384) => true,
+            (Some(EllipticCurve::P256), Algorithm::ES256)
+            | (Some(EllipticCurve::P384), Algorithm::ES384) => true,
             (Some(EllipticCurve::Ed25519), Algorithm::EdDSA) => true,
             (Some(_), _) => false,
             (None, _) => true,
@@ -66,7 +67,12 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    pub(crate) fn new(issuer: &str, jwks_url: Option<&str>, allow_http: bool, http: reqwest::Client) -> Result<KeyCache, AuthError> {
+    pub(crate) fn new(
+        issuer: &str,
+        jwks_url: Option<&str>,
+        allow_http: bool,
+        http: reqwest::Client,
+    ) -> Result<KeyCache, AuthError> {
         let configured_url = jwks_url
             .map(|u| check_url(u, "jwks_url", allow_http))
             .transpose()
@@ -90,7 +96,11 @@ impl KeyCache {
     }
 
     /// The key for a token's `kid` and `alg`.
-    pub(crate) async fn key_for(self: &Arc<Self>, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
+    pub(crate) async fn key_for(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<DecodingKey, AuthError> {
         if let Some(key) = select(&self.snapshot(), kid, alg)? {
             if self.needs_refresh() {
                 self.refresh_in_background();
@@ -104,14 +114,19 @@ impl KeyCache {
         }
         {
             let mut t = lock(&self.times);
-            if t.kid_refetch.is_some_and(|at| at.elapsed() < KID_REFETCH_COOLDOWN) {
+            if t.kid_refetch
+                .is_some_and(|at| at.elapsed() < KID_REFETCH_COOLDOWN)
+            {
                 return Err(unknown_key());
             }
             t.kid_refetch = Some(Instant::now());
         }
-        self.fetch_and_store()
-            .await
-            .map_err(|e| AuthError::Unavailable(format!("cannot fetch the signing keys of {}: {e}", self.issuer)))?;
+        self.fetch_and_store().await.map_err(|e| {
+            AuthError::Unavailable(format!(
+                "cannot fetch the signing keys of {}: {e}",
+                self.issuer
+            ))
+        })?;
         select(&self.snapshot(), kid, alg)?.ok_or_else(unknown_key)
     }
 
@@ -162,15 +177,22 @@ impl KeyCache {
         if let Some(u) = lock(&self.discovered_url).clone() {
             return Ok(u);
         }
-        let discovery = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        );
         let discovery = reqwest::Url::parse(&discovery).map_err(|e| format!("{discovery}: {e}"))?;
         let doc = get_json(&self.http, &discovery).await?;
         // OpenID Connect Discovery §4.3: the document must name exactly the issuer we asked.
         if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(format!("{discovery}: its `issuer` is not {}", self.issuer));
         }
-        let jwks = doc.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| format!("{discovery}: no `jwks_uri`"))?;
-        let url = check_url(jwks, "jwks_uri", self.allow_http).map_err(|m| format!("{discovery}: {m}"))?;
+        let jwks = doc
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{discovery}: no `jwks_uri`"))?;
+        let url = check_url(jwks, "jwks_uri", self.allow_http)
+            .map_err(|m| format!("{discovery}: {m}"))?;
         *lock(&self.discovered_url) = Some(url.clone());
         Ok(url)
     }
@@ -185,13 +207,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The one key a token may be verified with, or `None` when we do not have it.
-fn select(keys: &[CachedKey], kid: Option<&str>, alg: Algorithm) -> Result<Option<DecodingKey>, AuthError> {
+fn select(
+    keys: &[CachedKey],
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<Option<DecodingKey>, AuthError> {
     match kid {
         Some(kid) => match keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
             // The key named by `kid` decides the algorithm family: an RSA key never verifies
             // an HS256 or ES256 signature, whatever the header says.
             Some(k) if k.fits(alg) => Ok(Some(k.key.clone())),
-            Some(_) => Err(AuthError::invalid("the token's algorithm does not match its signing key")),
+            Some(_) => Err(AuthError::invalid(
+                "the token's algorithm does not match its signing key",
+            )),
             None => Ok(None),
         },
         None => {
@@ -199,7 +227,9 @@ fn select(keys: &[CachedKey], kid: Option<&str>, alg: Algorithm) -> Result<Optio
             match (fitting.next(), fitting.next()) {
                 (Some(k), None) => Ok(Some(k.key.clone())),
                 (None, _) => Ok(None),
-                (Some(_), Some(_)) => Err(AuthError::invalid("the token names no key id (kid) and the issuer has several keys")),
+                (Some(_), Some(_)) => Err(AuthError::invalid(
+                    "the token names no key id (kid) and the issuer has several keys",
+                )),
             }
         }
     }
@@ -208,13 +238,21 @@ fn select(keys: &[CachedKey], kid: Option<&str>, alg: Algorithm) -> Result<Optio
 /// The signature keys of a JWKS document. Keys we cannot or must not use are skipped:
 /// encryption keys, symmetric (`oct`) keys, unknown types and algorithms.
 fn parse_jwks(doc: &Value) -> Result<Vec<CachedKey>, String> {
-    let list = doc.get("keys").and_then(Value::as_array).ok_or("the JWKS has no `keys` list")?;
+    let list = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("the JWKS has no `keys` list")?;
     let mut out = Vec::new();
     for raw in list.iter().take(MAX_KEYS) {
         let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
             continue;
         };
-        if jwk.common.public_key_use.as_ref().is_some_and(|u| *u != PublicKeyUse::Signature) {
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| *u != PublicKeyUse::Signature)
+        {
             continue;
         }
         let (family, curve) = match &jwk.algorithm {
@@ -233,7 +271,13 @@ fn parse_jwks(doc: &Value) -> Result<Vec<CachedKey>, String> {
         let Ok(key) = DecodingKey::from_jwk(&jwk) else {
             continue;
         };
-        out.push(CachedKey { kid: jwk.common.key_id.clone(), family, alg, curve, key });
+        out.push(CachedKey {
+            kid: jwk.common.key_id.clone(),
+            family,
+            alg,
+            curve,
+            key,
+        });
     }
     Ok(out)
 }
@@ -249,13 +293,24 @@ async fn get_json(http: &reqwest::Client, url: &reqwest::Url) -> Result<Value, S
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
-    if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
-        return Err(format!("{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(format!(
+            "{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"
+        ));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {}", e.without_url()))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("{url}: {}", e.without_url()))?
+    {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!("{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+            return Err(format!(
+                "{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -280,7 +335,10 @@ mod tests {
             "not even an object",
         ]});
         let keys = parse_jwks(&doc).unwrap();
-        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref().unwrap_or("")).collect();
+        let kids: Vec<_> = keys
+            .iter()
+            .map(|k| k.kid.as_deref().unwrap_or(""))
+            .collect();
         assert_eq!(kids, vec!["sig"]);
         assert!(parse_jwks(&json!({"nokeys": []})).is_err());
     }
@@ -292,12 +350,24 @@ mod tests {
             {"kty": "RSA", "n": N, "e": "AQAB", "kid": "b"},
         ]}))
         .unwrap();
-        assert!(select(&keys, Some("a"), Algorithm::RS256).unwrap().is_some());
+        assert!(
+            select(&keys, Some("a"), Algorithm::RS256)
+                .unwrap()
+                .is_some()
+        );
         assert!(select(&keys, Some("a"), Algorithm::PS256).is_err());
         assert!(select(&keys, Some("a"), Algorithm::HS256).is_err());
-        assert!(select(&keys, Some("b"), Algorithm::PS512).unwrap().is_some());
+        assert!(
+            select(&keys, Some("b"), Algorithm::PS512)
+                .unwrap()
+                .is_some()
+        );
         assert!(select(&keys, Some("b"), Algorithm::ES256).is_err());
-        assert!(select(&keys, Some("zz"), Algorithm::RS256).unwrap().is_none());
+        assert!(
+            select(&keys, Some("zz"), Algorithm::RS256)
+                .unwrap()
+                .is_none()
+        );
         // Without a kid, only an unambiguous key is used.
         assert!(select(&keys, None, Algorithm::RS256).is_err());
         assert!(select(&keys, None, Algorithm::PS256).unwrap().is_some());

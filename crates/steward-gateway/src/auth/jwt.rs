@@ -31,13 +31,29 @@ pub(crate) struct Issuer {
 impl Issuer {
     pub(crate) fn new(cfg: &OidcConfig, http: reqwest::Client) -> Result<Issuer, AuthError> {
         cfg.validate()?;
-        let keys = KeyCache::new(&cfg.issuer, cfg.jwks_url.as_deref(), cfg.allow_insecure_http, http)?;
-        Ok(Issuer { cfg: cfg.clone(), algorithms: cfg.allowed_algorithms()?, keys: Arc::new(keys) })
+        let keys = KeyCache::new(
+            &cfg.issuer,
+            cfg.jwks_url.as_deref(),
+            cfg.allow_insecure_http,
+            http,
+        )?;
+        Ok(Issuer {
+            cfg: cfg.clone(),
+            algorithms: cfg.allowed_algorithms()?,
+            keys: Arc::new(keys),
+        })
     }
 
-    async fn verify(&self, token: &str, alg: Algorithm, kid: Option<&str>) -> Result<Principal, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Principal, AuthError> {
         if !self.algorithms.contains(&alg) {
-            return Err(AuthError::invalid(format!("tokens signed with {alg:?} are not accepted")));
+            return Err(AuthError::invalid(format!(
+                "tokens signed with {alg:?} are not accepted"
+            )));
         }
         let key = self.keys.key_for(kid, alg).await?;
         let mut v = Validation::new(alg);
@@ -48,34 +64,54 @@ impl Issuer {
         v.validate_exp = true;
         v.validate_nbf = true;
         v.validate_aud = true;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| refusal(e.kind()))?;
-        claims::principal(&data.claims, &self.cfg.principal_claim, &self.cfg.roles_claim)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
+            .map_err(|e| refusal(e.kind()))?;
+        claims::principal(
+            &data.claims,
+            &self.cfg.principal_claim,
+            &self.cfg.roles_claim,
+        )
     }
 }
 
 /// Verifies `token` against whichever configured issuer it names.
 pub(crate) async fn authenticate(issuers: &[Issuer], token: &str) -> Result<Principal, AuthError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(_signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(AuthError::invalid("the bearer credential is neither a Steward API key nor a JWT"));
+        return Err(AuthError::invalid(
+            "the bearer credential is neither a Steward API key nor a JWT",
+        ));
     };
-    let header = decode_segment(header).ok_or_else(|| AuthError::invalid("malformed token header"))?;
-    let alg_name = header.get("alg").and_then(Value::as_str).ok_or_else(|| AuthError::invalid("the token header names no algorithm"))?;
+    let header =
+        decode_segment(header).ok_or_else(|| AuthError::invalid("malformed token header"))?;
+    let alg_name = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AuthError::invalid("the token header names no algorithm"))?;
     if alg_name.eq_ignore_ascii_case("none") {
         return Err(AuthError::invalid("unsigned tokens (alg none) are refused"));
     }
     if header.contains_key("crit") {
-        return Err(AuthError::invalid("the token header has critical extensions this gateway does not understand"));
+        return Err(AuthError::invalid(
+            "the token header has critical extensions this gateway does not understand",
+        ));
     }
-    let alg: Algorithm = alg_name.parse().map_err(|_| AuthError::invalid("unsupported token algorithm"))?;
+    let alg: Algorithm = alg_name
+        .parse()
+        .map_err(|_| AuthError::invalid("unsupported token algorithm"))?;
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(k)) => Some(k.as_str()),
         Some(_) => return Err(AuthError::invalid("malformed token header")),
     };
-    let claims = decode_segment(payload).ok_or_else(|| AuthError::invalid("malformed token claims"))?;
-    let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(|| AuthError::invalid("the token has no `iss` claim"))?;
+    let claims =
+        decode_segment(payload).ok_or_else(|| AuthError::invalid("malformed token claims"))?;
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AuthError::invalid("the token has no `iss` claim"))?;
     // Byte-for-byte: a trailing slash or a different case is another issuer.
     let issuer = issuers
         .iter()
@@ -98,10 +134,15 @@ fn refusal(kind: &ErrorKind) -> AuthError {
         ErrorKind::InvalidIssuer => "the token's issuer is not trusted here",
         ErrorKind::InvalidSignature => "the token's signature does not verify",
         ErrorKind::MissingRequiredClaim(c) => {
-            return AuthError::invalid(format!("the token has no `{}` claim", if c.len() <= 8 { c.as_str() } else { "required" }));
+            return AuthError::invalid(format!(
+                "the token has no `{}` claim",
+                if c.len() <= 8 { c.as_str() } else { "required" }
+            ));
         }
         ErrorKind::InvalidClaimFormat(_) => "the token has a malformed time claim",
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "the token's algorithm does not match its signing key",
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "the token's algorithm does not match its signing key"
+        }
         _ => "invalid token",
     };
     AuthError::invalid(msg)

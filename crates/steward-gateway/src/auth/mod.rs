@@ -17,7 +17,9 @@ use std::sync::Arc;
 use steward_policy::Principal;
 use steward_store::{KEY_PREFIX, KeyError, KeyStore};
 
-pub use challenge::{METADATA_PATH, protected_resource_metadata, resource_metadata_url, www_authenticate};
+pub use challenge::{
+    METADATA_PATH, protected_resource_metadata, resource_metadata_url, www_authenticate,
+};
 pub use config::{AuthConfig, OidcConfig};
 pub use error::AuthError;
 pub use jwt::LEEWAY_SECS;
@@ -50,7 +52,11 @@ impl Authenticator {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         let keys = match (cfg.api_keys, keys) {
             (true, Some(k)) => Some(k),
-            (true, None) => return Err(AuthError::Config("`api_keys: true` needs the gateway's key store".into())),
+            (true, None) => {
+                return Err(AuthError::Config(
+                    "`api_keys: true` needs the gateway's key store".into(),
+                ));
+            }
             (false, _) => None,
         };
         let issuers = if cfg.oidc.is_empty() {
@@ -62,13 +68,20 @@ impl Authenticator {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| AuthError::Config(format!("cannot build the HTTP client for OIDC: {e}")))?;
-            cfg.oidc.iter().map(|o| jwt::Issuer::new(o, http.clone())).collect::<Result<Vec<_>, _>>()?
+                .map_err(|e| {
+                    AuthError::Config(format!("cannot build the HTTP client for OIDC: {e}"))
+                })?;
+            cfg.oidc
+                .iter()
+                .map(|o| jwt::Issuer::new(o, http.clone()))
+                .collect::<Result<Vec<_>, _>>()?
         };
         for issuer in &issuers {
             match issuer.keys.prime().await {
                 Ok(n) => tracing::info!(issuer = %issuer.cfg.issuer, keys = n, "OIDC issuer ready"),
-                Err(e) => tracing::warn!(issuer = %issuer.cfg.issuer, error = %e, "cannot fetch the issuer's signing keys yet; will retry when a token arrives"),
+                Err(e) => {
+                    tracing::warn!(issuer = %issuer.cfg.issuer, error = %e, "cannot fetch the issuer's signing keys yet; will retry when a token arrives")
+                }
             }
         }
         if cfg.none {
@@ -76,13 +89,23 @@ impl Authenticator {
                 "auth: none: requests without credentials are accepted as `{ANONYMOUS}`; every caller on this machine can use the gateway"
             );
         }
-        Ok(Authenticator { inner: Arc::new(Inner { keys, issuers, anonymous: cfg.none }) })
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                keys,
+                issuers,
+                anonymous: cfg.none,
+            }),
+        })
     }
 
     /// The principal behind an `Authorization` header value (`None` when the header is absent).
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let Some(raw) = authorization else {
-            return if self.inner.anonymous { Ok(Principal::new(ANONYMOUS, "none")) } else { Err(AuthError::Missing) };
+            return if self.inner.anonymous {
+                Ok(Principal::new(ANONYMOUS, "none"))
+            } else {
+                Err(AuthError::Missing)
+            };
         };
         let credential = bearer_credential(raw)?;
         if credential.starts_with(KEY_PREFIX) {
@@ -100,7 +123,11 @@ impl Authenticator {
 
     /// The configured issuers, for the `authorization_servers` of the resource metadata.
     pub fn issuers(&self) -> Vec<String> {
-        self.inner.issuers.iter().map(|i| i.cfg.issuer.clone()).collect()
+        self.inner
+            .issuers
+            .iter()
+            .map(|i| i.cfg.issuer.clone())
+            .collect()
     }
 
     pub fn allows_anonymous(&self) -> bool {
@@ -134,19 +161,28 @@ impl Authenticator {
 /// `Bearer <credential>` → the credential (RFC 6750 §2.1: scheme case-insensitive, b64token).
 fn bearer_credential(raw: &str) -> Result<&str, AuthError> {
     if raw.len() > MAX_CREDENTIAL_LEN + 16 {
-        return Err(AuthError::Malformed(format!("the credential is longer than {MAX_CREDENTIAL_LEN} bytes")));
+        return Err(AuthError::Malformed(format!(
+            "the credential is longer than {MAX_CREDENTIAL_LEN} bytes"
+        )));
     }
     let (scheme, rest) = raw.trim().split_once(' ').unwrap_or((raw.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::Malformed("use `Authorization: Bearer <API key or token>`".into()));
+        return Err(AuthError::Malformed(
+            "use `Authorization: Bearer <API key or token>`".into(),
+        ));
     }
     let credential = rest.trim_start_matches(' ');
-    let b64token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=');
+    let b64token =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=');
     if credential.is_empty() || !credential.chars().all(b64token) {
-        return Err(AuthError::Malformed("the bearer credential is empty or has characters a token cannot have".into()));
+        return Err(AuthError::Malformed(
+            "the bearer credential is empty or has characters a token cannot have".into(),
+        ));
     }
     if credential.len() > MAX_CREDENTIAL_LEN {
-        return Err(AuthError::Malformed(format!("the credential is longer than {MAX_CREDENTIAL_LEN} bytes")));
+        return Err(AuthError::Malformed(format!(
+            "the credential is longer than {MAX_CREDENTIAL_LEN} bytes"
+        )));
     }
     Ok(credential)
 }
@@ -157,19 +193,45 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        assert_eq!(bearer_credential("Bearer abc.def-_~+/=").unwrap(), "abc.def-_~+/=");
+        assert_eq!(
+            bearer_credential("Bearer abc.def-_~+/=").unwrap(),
+            "abc.def-_~+/="
+        );
         assert_eq!(bearer_credential("bearer  abc").unwrap(), "abc");
         assert_eq!(bearer_credential("BEARER abc").unwrap(), "abc");
-        for bad in ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "abc", "Bearer a b", "Bearer a\"b", "Bearer é"] {
-            assert!(matches!(bearer_credential(bad), Err(AuthError::Malformed(_))), "{bad:?}");
+        for bad in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcjpwYXNz",
+            "abc",
+            "Bearer a b",
+            "Bearer a\"b",
+            "Bearer é",
+        ] {
+            assert!(
+                matches!(bearer_credential(bad), Err(AuthError::Malformed(_))),
+                "{bad:?}"
+            );
         }
         let huge = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_LEN + 1));
-        assert!(matches!(bearer_credential(&huge), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            bearer_credential(&huge),
+            Err(AuthError::Malformed(_))
+        ));
     }
 
     #[tokio::test]
     async fn anonymous_only_when_configured() {
-        let none = Authenticator::new(&AuthConfig { none: true, ..AuthConfig::default() }, None).await.unwrap();
+        let none = Authenticator::new(
+            &AuthConfig {
+                none: true,
+                ..AuthConfig::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
         let p = none.authenticate(None).await.unwrap();
         assert_eq!((p.id.as_str(), p.auth.as_str()), (ANONYMOUS, "none"));
         // A credential that is present is still checked.
@@ -178,10 +240,35 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::open_sqlite(&dir.path().join("s.db")).unwrap();
-        let keys = Authenticator::new(&AuthConfig { api_keys: true, ..AuthConfig::default() }, Some(store)).await.unwrap();
-        assert_eq!(keys.authenticate(None).await.unwrap_err(), AuthError::Missing);
+        let keys = Authenticator::new(
+            &AuthConfig {
+                api_keys: true,
+                ..AuthConfig::default()
+            },
+            Some(store),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            keys.authenticate(None).await.unwrap_err(),
+            AuthError::Missing
+        );
         assert!(keys.issuers().is_empty());
-        assert!(Authenticator::new(&AuthConfig { api_keys: true, ..AuthConfig::default() }, None).await.is_err());
-        assert!(Authenticator::new(&AuthConfig::default(), None).await.is_err());
+        assert!(
+            Authenticator::new(
+                &AuthConfig {
+                    api_keys: true,
+                    ..AuthConfig::default()
+                },
+                None
+            )
+            .await
+            .is_err()
+        );
+        assert!(
+            Authenticator::new(&AuthConfig::default(), None)
+                .await
+                .is_err()
+        );
     }
 }

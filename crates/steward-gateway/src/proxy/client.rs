@@ -9,11 +9,15 @@ use tokio::io::AsyncBufRead;
 
 use super::pending::Waiting;
 use super::Session;
+use crate::approval::Progress;
+use crate::pipeline::{CallContext, Verdict};
+use steward_mcp::IdKey;
 
 /// Methods that must never reach the upstream without a decision.
 const GOVERNED: [&str; 4] = ["tools/call", "tools/list", "resources/read", "prompts/get"];
 
 pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut input: LineReader<R>, upstream: LineWriter) {
+    let _held = AbortHeld(session.clone());
     loop {
         let line = match input.next().await {
             Ok(Some(line)) => line,
@@ -41,7 +45,18 @@ pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut inpu
     }
 }
 
-async fn handle(session: &Session, bytes: &[u8], upstream: &LineWriter) {
+/// Held calls end with the client: their approvals stay pending (and become grants if approved).
+struct AbortHeld(Arc<Session>);
+
+impl Drop for AbortHeld {
+    fn drop(&mut self) {
+        for (_, task) in self.0.held.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+            task.abort();
+        }
+    }
+}
+
+async fn handle(session: &Arc<Session>, bytes: &[u8], upstream: &LineWriter) {
     let msg = match Message::parse(bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -60,6 +75,10 @@ async fn handle(session: &Session, bytes: &[u8], upstream: &LineWriter) {
                 session.pipeline.refused_message(&session.ctx(), Some(method), "governed method sent without an id; dropped");
                 return;
             }
+            if method == "notifications/cancelled" && cancel_held(session, &msg) {
+                // The upstream never saw the held request: nothing to tell it.
+                return;
+            }
             upstream.send(bytes.to_vec());
         }
         Kind::Response => {
@@ -68,7 +87,7 @@ async fn handle(session: &Session, bytes: &[u8], upstream: &LineWriter) {
     }
 }
 
-async fn request(session: &Session, msg: &Message<'_>, bytes: &[u8], upstream: &LineWriter) {
+async fn request(session: &Arc<Session>, msg: &Message<'_>, bytes: &[u8], upstream: &LineWriter) {
     let Some(id) = msg.id_key() else { return };
     let method = msg.method().unwrap_or_default();
     match method {
@@ -84,14 +103,12 @@ async fn request(session: &Session, msg: &Message<'_>, bytes: &[u8], upstream: &
             let annotations = session.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&params.name).cloned();
             let ctx = session.ctx();
             let verdict = session.pipeline.tool_call(&ctx, &params.name, &args, annotations.as_ref()).await;
-            if verdict.forward {
-                session.pending.insert(id, Waiting::ToolCall { decision_id: verdict.decision_id, tool: params.name });
-                upstream.send(bytes.to_vec());
-            } else {
-                let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);
-                tracing::info!(tool = %params.name, effect = %verdict.decision.effect, decision = %verdict.decision_id, "call refused");
-                session.client_out.send(refusal_result(id.as_json(), &verdict.message, &verdict.decision_id, era));
+            let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);
+            if verdict.must_hold() {
+                hold(session, ctx, verdict, params.name, id, bytes.to_vec(), era, Progress::token(msg.params), upstream.clone());
+                return;
             }
+            enforce(session, verdict, params.name, id, bytes.to_vec(), era, upstream);
         }
         "tools/list" => {
             note_client(session, msg);
@@ -107,6 +124,61 @@ async fn request(session: &Session, msg: &Message<'_>, bytes: &[u8], upstream: &
             session.pending.insert(id, Waiting::Other);
             upstream.send(bytes.to_vec());
         }
+    }
+}
+
+/// Forwards an allowed (or approved) call, or answers a refused one.
+fn enforce(session: &Session, verdict: Verdict, tool: String, id: IdKey, bytes: Vec<u8>, era: Era, upstream: &LineWriter) {
+    if verdict.forward {
+        session.pending.insert(id, Waiting::ToolCall { decision_id: verdict.decision_id, tool });
+        upstream.send(bytes);
+    } else {
+        tracing::info!(%tool, effect = %verdict.decision.effect, decision = %verdict.decision_id, "call refused");
+        session.client_out.send(refusal_result(id.as_json(), &verdict.message, &verdict.decision_id, era));
+    }
+}
+
+/// Waits for a human's decision in a task of its own, so the client loop keeps reading (the
+/// answer to this request comes whenever it is ready).
+#[allow(clippy::too_many_arguments)]
+fn hold(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String, id: IdKey, bytes: Vec<u8>, era: Era, token: Option<serde_json::Value>, upstream: LineWriter) {
+    let approval = verdict.approval.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+    tracing::info!(%tool, %approval, decision = %verdict.decision_id, "call held for approval");
+    let progress = token.map(|t| {
+        let out = session.client_out.clone();
+        Progress::new(t, move |line| out.send(line))
+    });
+    let task_session = session.clone();
+    let key = id.clone();
+    let mut held = session.held.lock().unwrap_or_else(|e| e.into_inner());
+    let task = tokio::spawn(async move {
+        let session = task_session;
+        let verdict = session.pipeline.hold(&ctx, &tool, verdict, progress).await;
+        session.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        enforce(&session, verdict, tool, key, bytes, era, &upstream);
+    });
+    // Inserted under the lock the task needs to remove itself: it cannot finish first.
+    held.insert(id, task.abort_handle());
+}
+
+/// Stops holding a request the client cancelled; true when it was held here.
+fn cancel_held(session: &Session, msg: &Message<'_>) -> bool {
+    let Some(request_id) = msg
+        .params
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+        .and_then(|p| p.get("requestId").cloned())
+    else {
+        return false;
+    };
+    let Ok(raw) = serde_json::value::to_raw_value(&request_id) else { return false };
+    let key = IdKey::from_raw(&raw);
+    match session.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&key) {
+        Some(task) => {
+            tracing::info!(request = %key.as_json(), "client cancelled a held call; its approval stays pending");
+            task.abort();
+            true
+        }
+        None => false,
     }
 }
 

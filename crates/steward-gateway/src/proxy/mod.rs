@@ -37,6 +37,8 @@ pub struct ProxyOptions {
     pub max_upstream_message: usize,
     /// How long the upstream gets to exit after its stdin closes, and again after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Where new pending approvals are announced (`--webhook`).
+    pub webhooks: Vec<crate::notify::Webhook>,
 }
 
 impl ProxyOptions {
@@ -61,6 +63,9 @@ pub(crate) struct Session {
     /// Tool annotations learnt from `tools/list`, for classifying unclassified tools.
     pub annotations: Mutex<HashMap<String, ToolAnnotations>>,
     pub client_out: LineWriter,
+    /// Tool calls held for approval, by request id: aborted when the client cancels them or
+    /// goes away (their approvals stay pending and become grants if approved).
+    pub held: Mutex<HashMap<steward_mcp::IdKey, tokio::task::AbortHandle>>,
 }
 
 impl Session {
@@ -84,11 +89,21 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
 
     let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());
     let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
+    let pipeline = Pipeline::new(opts.policy.clone(), audit);
+    let link = crate::notify::ApprovalLink::Cli { db: opts.audit_db.display().to_string() };
+    let pipeline = match crate::approval::Approvals::open(&opts.audit_db, crate::notify::Notifier::new(opts.webhooks.clone(), link)) {
+        Ok(a) => pipeline.with_approvals(a),
+        Err(e) => {
+            tracing::error!("approvals unavailable ({e}); calls that need approval will be refused");
+            pipeline
+        }
+    };
     let session = Arc::new(Session {
-        pipeline: Pipeline::new(opts.policy.clone(), audit),
+        pipeline,
         ctx: Mutex::new(CallContext {
             principal: opts.principal.clone(),
             server: opts.server.clone(),
+            server_info: Default::default(),
             door: "proxy",
             session: uuid::Uuid::new_v4().to_string(),
             client_name: None,
@@ -97,6 +112,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         pending: PendingRequests::default(),
         annotations: Mutex::new(HashMap::new()),
         client_out,
+        held: Mutex::new(HashMap::new()),
     });
 
     let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);

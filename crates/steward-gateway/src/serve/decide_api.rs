@@ -74,7 +74,7 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
         }
     };
     let args = if req.args.is_null() { serde_json::Value::Object(Default::default()) } else { req.args };
-    let ctx = CallContext { principal, server: req.server.clone(), door: "api", session: format!("api:{}", caller.id), client_name: req.client, client_version: None };
+    let ctx = CallContext { principal, server: req.server.clone(), server_info: Default::default(), door: "api", session: format!("api:{}", caller.id), client_name: req.client, client_version: None };
     let verdict = st.pipeline.tool_call(&ctx, &req.tool, &args, req.annotations.as_ref()).await;
     let d = &verdict.decision;
     st.metrics.decision(d.effect.as_str(), d.risk.as_str());

@@ -48,6 +48,28 @@ fn forbidden(message: &str) -> Response {
     (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "error": "forbidden", "message": message }).to_string()).into_response()
 }
 
+/// Whether the registry (when configured) lets this server be served today, and what it says about
+/// it; a refusal names the registry entry.
+pub fn check_registry(st: &AppState, server: &str) -> Result<crate::pipeline::ServerInfo, Response> {
+    let Some(registry) = &st.registry else { return Ok(Default::default()) };
+    match registry.servable_today(server) {
+        Ok(s) => Ok(crate::pipeline::ServerInfo {
+            version: s.version.map(str::to_string),
+            data_scope: Some(s.data_scope.as_str().to_string()),
+            risk: Some(s.risk),
+        }),
+        Err(refused) => {
+            tracing::warn!(server, status = %refused.status, "server refused by the registry");
+            Err((
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "application/json")],
+                steward_mcp::jsonrpc::error_response(None, steward_mcp::ErrorCode::InvalidRequest, &format!("{} ({})", refused.message, refused.status), None),
+            )
+                .into_response())
+        }
+    }
+}
+
 /// The base URL clients reach the gateway at.
 pub fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &st.cfg.public_url {

@@ -35,7 +35,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// How a request reaches its upstream: through a legacy session, or statelessly.
 enum Route {
     Session(Arc<Session>),
-    Stateless(Conn, CallContext),
+    Stateless(Conn, Box<CallContext>),
 }
 
 pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -45,6 +45,10 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
     let resource = format!("/mcp/{server}");
     let principal = match guard::authenticate(&st, &headers, &resource).await {
         Ok(p) => p,
+        Err(r) => return r,
+    };
+    let server_info = match guard::check_registry(&st, &server) {
+        Ok(info) => info,
         Err(r) => return r,
     };
     let Some(cfg) = st.upstreams.config(&server) else {
@@ -60,10 +64,10 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
     let id_json = msg.id.map(|i| i.get().to_string());
     let stateless = header_str(&headers, "mcp-protocol-version").is_some_and(|v| Era::of_version(v) == Era::Stateless)
         || Era::of_params(msg.params) == Some(Era::Stateless);
-    if stateless || headers.contains_key("mcp-method") {
-        if let Err(problem) = validate_headers(&headers, &msg, stateless) {
-            return rpc_error(StatusCode::BAD_REQUEST, id_json.as_deref(), ErrorCode::HeaderMismatch, &format!("Header mismatch: {problem}"));
-        }
+    if (stateless || headers.contains_key("mcp-method"))
+        && let Err(problem) = validate_headers(&headers, &msg, stateless)
+    {
+        return rpc_error(StatusCode::BAD_REQUEST, id_json.as_deref(), ErrorCode::HeaderMismatch, &format!("Header mismatch: {problem}"));
     }
     let forward = Forward {
         protocol_version: header_str(&headers, "mcp-protocol-version").map(str::to_string),
@@ -80,7 +84,7 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
             }
             None => return rpc_error(StatusCode::NOT_FOUND, id_json.as_deref(), ErrorCode::InvalidRequest, "session not found (expired, closed, or opened by someone else); initialize a new one"),
         },
-        _ if method == "initialize" => match open_session(&st, &server, &principal, &msg) {
+        _ if method == "initialize" => match open_session(&st, &server, &principal, &msg, server_info.clone()) {
             Ok(s) => {
                 if let Ok(v) = HeaderValue::from_str(&s.id) {
                     extra.insert(SESSION_HEADER, v);
@@ -92,8 +96,8 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
         _ if stateless => match st.upstreams.stateless_conn(&server) {
             Ok(conn) => {
                 let (client_name, client_version) = steward_mcp::era::client_info(msg.params).map(|(n, v)| (Some(n), v)).unwrap_or((None, None));
-                let ctx = CallContext { principal: principal.clone(), server: server.clone(), door: "gateway", session: "stateless".into(), client_name, client_version };
-                Route::Stateless(conn, ctx)
+                let ctx = CallContext { principal: principal.clone(), server: server.clone(), server_info: server_info.clone(), door: "gateway", session: "stateless".into(), client_name, client_version };
+                Route::Stateless(conn, Box::new(ctx))
             }
             Err(e) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id_json.as_deref(), ErrorCode::UpstreamUnavailable, &e.to_string()),
         },
@@ -101,7 +105,7 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
     };
     let (conn, ctx) = match &route {
         Route::Session(s) => (s.conn.clone(), s.ctx()),
-        Route::Stateless(c, ctx) => (c.clone(), ctx.clone()),
+        Route::Stateless(c, ctx) => (c.clone(), (**ctx).clone()),
     };
 
     match msg.kind {
@@ -143,7 +147,7 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
 }
 
 /// Decides a `tools/call`: `Ok` to forward it, `Err` with the refusal to send instead.
-async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Message<'_>, id: &str) -> Result<Expect, Vec<u8>> {
+pub(super) async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Message<'_>, id: &str) -> Result<Expect, Vec<u8>> {
     let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);
     let params = match CallParams::parse(msg.params) {
         Ok(p) => p,
@@ -175,14 +179,14 @@ async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Message<'_>, i
     }
 }
 
-fn open_session(st: &Arc<AppState>, server: &str, principal: &Principal, msg: &Message<'_>) -> Result<Arc<Session>, Response> {
+fn open_session(st: &Arc<AppState>, server: &str, principal: &Principal, msg: &Message<'_>, server_info: crate::pipeline::ServerInfo) -> Result<Arc<Session>, Response> {
     let conn = st
         .upstreams
         .session_conn(server)
         .map_err(|e| rpc_error(StatusCode::BAD_GATEWAY, msg.id.map(|i| i.get()), ErrorCode::UpstreamUnavailable, &e.to_string()))?;
     let owns_conn = st.upstreams.config(server).is_some_and(|c| !c.shared && !matches!(c.transport, crate::config::Transport::Demo));
     let (client_name, client_version) = steward_mcp::era::client_info(msg.params).map(|(n, v)| (Some(n), v)).unwrap_or((None, None));
-    let ctx = CallContext { principal: principal.clone(), server: server.to_string(), door: "gateway", session: new_session_id(), client_name, client_version };
+    let ctx = CallContext { principal: principal.clone(), server: server.to_string(), server_info, door: "gateway", session: new_session_id(), client_name, client_version };
     st.metrics.session_opened();
     tracing::info!(server, principal = %principal.id, "session opened");
     Ok(st.sessions.create(server, principal.clone(), conn, owns_conn, ctx))

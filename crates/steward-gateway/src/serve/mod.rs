@@ -1,7 +1,12 @@
 //! `steward serve`: the central HTTP gateway.
 
+// Handlers return early with ready-made responses; boxing them would buy nothing.
+#![allow(clippy::result_large_err)]
+
 mod decide_api;
+mod federation;
 mod guard;
+mod legacy_sse;
 mod limits;
 mod mcp;
 mod metrics;
@@ -28,8 +33,26 @@ use crate::pipeline::Pipeline;
 pub use state::AppState;
 
 /// Builds the gateway's state: policy, audit log, key store, authenticator.
-pub async fn build_state(cfg: GatewayConfig, policy: Arc<Policy>) -> Result<Arc<AppState>, GatewayError> {
+pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<Arc<AppState>, GatewayError> {
     cfg.auth.check_listen(cfg.listen).map_err(|e| GatewayError::Config(e.to_string()))?;
+    let registry = match &cfg.registry {
+        Some(path) => {
+            let r = steward_registry::Registry::from_file(path).map_err(|e| GatewayError::Config(format!("registry: {e}")))?;
+            for s in r.servable_servers(steward_registry::today()) {
+                if cfg.servers.contains_key(s.name) {
+                    continue;
+                }
+                match crate::config::server_from_registry(s.name, s.config) {
+                    Ok(server) => {
+                        cfg.servers.insert(s.name.to_string(), server);
+                    }
+                    Err(e) => tracing::warn!(server = s.name, error = %e, "registry server left out"),
+                }
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let audit = AuditLog::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("audit store: {e}")))?;
     let keys = if cfg.auth.api_keys {
         Some(KeyStore::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("key store: {e}")))?)
@@ -38,14 +61,17 @@ pub async fn build_state(cfg: GatewayConfig, policy: Arc<Policy>) -> Result<Arc<
     };
     let authenticator = Authenticator::new(&cfg.auth, keys).await.map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
     let pipeline = Arc::new(Pipeline::new(policy, Ok(audit)));
-    Ok(Arc::new(AppState::new(cfg, pipeline, authenticator)))
+    Ok(Arc::new(AppState::new(cfg, pipeline, authenticator, registry)))
 }
 
 /// The gateway's routes.
 pub fn router(st: Arc<AppState>) -> Router {
     let max_body = st.cfg.limits.max_body_bytes;
     Router::new()
+        .route("/mcp", post(federation::post).delete(federation::delete).get(|| async { (StatusCode::METHOD_NOT_ALLOWED, "the federated endpoint has no GET stream") }))
         .route("/mcp/{server}", post(mcp::post).get(stream::get).delete(stream::delete))
+        .route("/sse/{server}", get(legacy_sse::open))
+        .route("/messages/{server}", post(legacy_sse::message))
         .route("/v1/decide", post(decide_api::decide))
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route("/.well-known/oauth-protected-resource/mcp/{server}", get(resource_metadata_server))

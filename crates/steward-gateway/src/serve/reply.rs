@@ -37,7 +37,7 @@ pub struct ReplyCtx {
 
 impl ReplyCtx {
     /// Governs one message; returns the bytes to send and whether it was the final response.
-    fn process(&mut self, bytes: Vec<u8>) -> (Vec<u8>, bool) {
+    pub fn process(&mut self, bytes: Vec<u8>) -> (Vec<u8>, bool) {
         let Ok(msg) = Message::parse(&bytes) else { return (bytes, false) };
         if msg.kind != Kind::Response || msg.id_key().as_ref() != Some(&self.id) {
             return (bytes, false);
@@ -141,24 +141,18 @@ pub async fn respond(mut reply: ReplyCtx, mut rx: Replies, accepts_sse: bool, ti
         if finished {
             return None;
         }
-        loop {
-            let wait = deadline.min(tokio::time::Instant::now() + Duration::from_secs(15));
-            match tokio::time::timeout_at(wait, rx.recv()).await {
-                Ok(Some(m)) => {
-                    let (out, done) = reply.process(m);
-                    return Some((Ok(Bytes::from(sse::encode_message(&out))), (None, reply, rx, done)));
-                }
-                Ok(None) => {
-                    let e = reply.closed_error();
-                    return Some((Ok(Bytes::from(sse::encode_message(&e))), (None, reply, rx, true)));
-                }
-                Err(_) if tokio::time::Instant::now() >= deadline => {
-                    let e = reply.timeout_error(timeout);
-                    return Some((Ok(Bytes::from(sse::encode_message(&e))), (None, reply, rx, true)));
-                }
-                Err(_) => return Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (None, reply, rx, false))),
+        // Wake at least every 15 s to keep the stream alive through proxies.
+        let wait = deadline.min(tokio::time::Instant::now() + Duration::from_secs(15));
+        let (bytes, done) = match tokio::time::timeout_at(wait, rx.recv()).await {
+            Ok(Some(m)) => {
+                let (out, done) = reply.process(m);
+                (Bytes::from(sse::encode_message(&out)), done)
             }
-        }
+            Ok(None) => (Bytes::from(sse::encode_message(&reply.closed_error())), true),
+            Err(_) if tokio::time::Instant::now() >= deadline => (Bytes::from(sse::encode_message(&reply.timeout_error(timeout))), true),
+            Err(_) => (Bytes::from_static(sse::KEEPALIVE), false),
+        };
+        Some((Ok(bytes), (None, reply, rx, done)))
     });
     sse_response(Body::from_stream(stream), extra)
 }

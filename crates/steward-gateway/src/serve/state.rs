@@ -22,17 +22,23 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limiter: Limiter,
     pub metrics: Metrics,
+    pub federation: super::federation::Federation,
+    pub registry: Option<steward_registry::Registry>,
+    pub legacy_sse: super::legacy_sse::SseStreams,
     /// Tool annotations learnt from `tools/list`, by (server, tool).
     annotations: Mutex<HashMap<(String, String), ToolAnnotations>>,
 }
 
 impl AppState {
-    pub fn new(cfg: GatewayConfig, pipeline: Arc<Pipeline>, auth: Authenticator) -> AppState {
+    pub fn new(cfg: GatewayConfig, pipeline: Arc<Pipeline>, auth: Authenticator, registry: Option<steward_registry::Registry>) -> AppState {
         AppState {
+            registry,
             upstreams: Upstreams::new(cfg.servers.clone()),
             sessions: Sessions::default(),
             limiter: Limiter::new(cfg.limits.clone()),
             metrics: Metrics::default(),
+            federation: Default::default(),
+            legacy_sse: Default::default(),
             annotations: Mutex::new(HashMap::new()),
             cfg,
             pipeline,

@@ -34,7 +34,7 @@ fn answer(line: &[u8]) -> Vec<u8> {
     let mut result = match msg.method().unwrap_or_default() {
         "initialize" => {
             let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("2025-11-25");
-            let version = if asked < "2026-07-28" && asked >= "2024-11-05" { asked } else { "2025-11-25" };
+            let version = if ("2024-11-05".."2026-07-28").contains(&asked) { asked } else { "2025-11-25" };
             json!({
                 "protocolVersion": version,
                 "capabilities": { "tools": { "listChanged": false } },

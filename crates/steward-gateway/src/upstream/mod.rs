@@ -71,6 +71,16 @@ impl Conn {
         }
     }
 
+    /// Whether two handles are the same connection.
+    pub fn same(&self, other: &Conn) -> bool {
+        match (self, other) {
+            (Conn::Stdio(a), Conn::Stdio(b)) => Arc::ptr_eq(a, b),
+            (Conn::Http(a), Conn::Http(b)) => Arc::ptr_eq(a, b),
+            (Conn::Demo(a), Conn::Demo(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     pub fn alive(&self) -> bool {
         match self {
             Conn::Stdio(c) => c.alive(),

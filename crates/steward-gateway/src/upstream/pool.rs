@@ -29,8 +29,20 @@ struct Restarts {
 pub struct Upstreams {
     configs: BTreeMap<String, ServerConfig>,
     http: reqwest::Client,
-    shared: Mutex<HashMap<(String, bool), Slot>>,
-    restarts: Mutex<HashMap<(String, bool), Restarts>>,
+    shared: Mutex<HashMap<(String, Purpose), Slot>>,
+    restarts: Mutex<HashMap<(String, Purpose), Restarts>>,
+}
+
+/// What a shared connection is for. Kept apart because some servers fix a connection's protocol
+/// era on its first request (a stateless child must never see `initialize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Legacy sessions of a `mode: shared` server.
+    Sessions,
+    /// Stateless (2026-07-28) requests.
+    Stateless,
+    /// The federated `/mcp` endpoint, initialized by the gateway itself.
+    Federation,
 }
 
 impl Upstreams {
@@ -55,7 +67,7 @@ impl Upstreams {
     pub fn session_conn(&self, server: &str) -> Result<Conn, UpstreamError> {
         let cfg = self.configs.get(server).ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
         if cfg.shared || matches!(cfg.transport, Transport::Demo) {
-            return self.shared_conn(cfg, false);
+            return self.shared_conn(cfg, Purpose::Sessions);
         }
         self.open(cfg, false)
     }
@@ -63,11 +75,17 @@ impl Upstreams {
     /// The connection stateless requests to `server` use.
     pub fn stateless_conn(&self, server: &str) -> Result<Conn, UpstreamError> {
         let cfg = self.configs.get(server).ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
-        self.shared_conn(cfg, true)
+        self.shared_conn(cfg, Purpose::Stateless)
     }
 
-    fn shared_conn(&self, cfg: &ServerConfig, stateless: bool) -> Result<Conn, UpstreamError> {
-        let key = (cfg.name.clone(), stateless);
+    /// The connection the federated endpoint uses for `server` (the caller initializes it).
+    pub fn federation_conn(&self, server: &str) -> Result<Conn, UpstreamError> {
+        let cfg = self.configs.get(server).ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
+        self.shared_conn(cfg, Purpose::Federation)
+    }
+
+    fn shared_conn(&self, cfg: &ServerConfig, purpose: Purpose) -> Result<Conn, UpstreamError> {
+        let key = (cfg.name.clone(), purpose);
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = shared.get(&key) {
             if slot.conn.alive() {

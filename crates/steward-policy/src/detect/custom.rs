@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::Scan;
-use super::shell::Script;
+use super::shell::Command;
 use crate::model::Risk;
 
 /// Compiled regular expressions larger than this are refused (a policy must not make every
@@ -61,27 +61,25 @@ impl CustomDetector {
         &self.flag
     }
 
-    pub(crate) fn scan(&self, raw: &str, script: &Script, scan: &mut Scan) {
-        if let Some(detail) = self.find(raw, script) {
+    pub(crate) fn scan(&self, raw: &str, commands: &[Command<'_>], lines: &mut Option<String>, scan: &mut Scan) {
+        if let Some(detail) = self.find(raw, commands, lines) {
             scan.push_flag(Cow::Owned(self.flag.clone()), self.risk, detail);
         }
     }
 
-    fn find(&self, raw: &str, script: &Script) -> Option<String> {
-        for re in &self.regexes {
-            if re.is_match(raw) {
+    /// `lines`: the commands after quote removal, one per line, built once per string for all
+    /// custom detectors.
+    fn find(&self, raw: &str, commands: &[Command<'_>], lines: &mut Option<String>) -> Option<String> {
+        if let Some(re) = self.regexes.iter().find(|re| re.is_match(raw)) {
+            return Some(format!("{}: /{}/", self.name, re.as_str()));
+        }
+        if !self.regexes.is_empty() {
+            let lines = lines.get_or_insert_with(|| commands.iter().map(|c| c.words.join(" ")).collect::<Vec<_>>().join("\n"));
+            if let Some(re) = self.regexes.iter().find(|re| re.is_match(lines)) {
                 return Some(format!("{}: /{}/", self.name, re.as_str()));
             }
         }
-        if !self.regexes.is_empty() {
-            for cmd in &script.commands {
-                let line = cmd.words.join(" ");
-                if let Some(re) = self.regexes.iter().find(|re| re.is_match(&line)) {
-                    return Some(format!("{}: /{}/", self.name, re.as_str()));
-                }
-            }
-        }
-        for cmd in &script.commands {
+        for cmd in commands {
             for phrase in &self.words {
                 if cmd.words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(word, p)| same_word(word, p))) {
                     return Some(format!("{}: {}", self.name, phrase.join(" ")));

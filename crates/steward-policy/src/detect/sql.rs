@@ -1,16 +1,18 @@
 //! Destructive SQL: statements that drop, truncate or delete without a WHERE clause.
 
+use std::sync::LazyLock;
+
 use crate::model::Risk;
+
+static KEYWORDS: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?i)\b(drop|truncate|delete|alter|update)\b").expect("a valid constant pattern"));
 
 pub(crate) fn scan(s: &str, out: &mut super::Scan) {
     // Cheap gate: only strings that mention a destructive keyword are split into statements.
-    let upper = s.to_ascii_uppercase();
-    if !["DROP", "TRUNCATE", "DELETE", "ALTER", "UPDATE"]
-        .iter()
-        .any(|k| upper.contains(k))
-    {
+    if !KEYWORDS.is_match(s) {
         return;
     }
+    let upper = s.to_ascii_uppercase();
     for statement in upper.split(';') {
         let stripped = strip_comments(statement);
         let words: Vec<&str> = stripped.split_whitespace().collect();

@@ -24,17 +24,31 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
         ("project", loc.project.join(".claude/settings.local.json")),
     ];
     for dir in MANAGED_DIRS {
-        settings_files.push(("managed", loc.system(&format!("{dir}/managed-settings.json"))));
+        settings_files.push((
+            "managed",
+            loc.system(&format!("{dir}/managed-settings.json")),
+        ));
     }
     for (scope, path) in settings_files {
-        let Some((_, v)) = d.read_json(CLIENT, scope, &path, false) else { continue };
+        let Some((_, v)) = d.read_json(CLIENT, scope, &path, false) else {
+            continue;
+        };
         collect_disabled(&v, &mut disabled);
     }
 
     // ~/.claude.json: user servers, and each project's own ("local") servers.
     let user_file = loc.home.join(".claude.json");
     if let Some((text, v)) = d.read_json(CLIENT, "user", &user_file, false) {
-        d.add_servers(CLIENT, "user", &user_file, &text, v.get("mcpServers").unwrap_or(&Value::Null), 0, None, &|_| None);
+        d.add_servers(
+            CLIENT,
+            "user",
+            &user_file,
+            &text,
+            v.get("mcpServers").unwrap_or(&Value::Null),
+            0,
+            None,
+            &|_| None,
+        );
         if let Some(projects) = v.get("projects").and_then(Value::as_object) {
             for (path, entry) in projects {
                 let this_project = canonical(Path::new(path)) == project;
@@ -49,7 +63,16 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
                     continue;
                 }
                 let from = key_offset(&text, path);
-                d.add_servers(CLIENT, "local", &user_file, &text, servers, from, Some(format!("project {path}")), &|_| None);
+                d.add_servers(
+                    CLIENT,
+                    "local",
+                    &user_file,
+                    &text,
+                    servers,
+                    from,
+                    Some(format!("project {path}")),
+                    &|_| None,
+                );
             }
         }
     }
@@ -58,16 +81,36 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
     let mcp_json = loc.project.join(".mcp.json");
     if let Some((text, v)) = d.read_json(CLIENT, "project", &mcp_json, false) {
         let skip = |name: &str| {
-            disabled.contains(name).then(|| "disabled by disabledMcpjsonServers in Claude Code settings".to_string())
+            disabled
+                .contains(name)
+                .then(|| "disabled by disabledMcpjsonServers in Claude Code settings".to_string())
         };
-        d.add_servers(CLIENT, "project", &mcp_json, &text, v.get("mcpServers").unwrap_or(&Value::Null), 0, None, &skip);
+        d.add_servers(
+            CLIENT,
+            "project",
+            &mcp_json,
+            &text,
+            v.get("mcpServers").unwrap_or(&Value::Null),
+            0,
+            None,
+            &skip,
+        );
     }
 
     // managed-mcp.json: servers the organisation deploys, with exclusive control.
     for dir in MANAGED_DIRS {
         let path = loc.system(&format!("{dir}/managed-mcp.json"));
         if let Some((text, v)) = d.read_json(CLIENT, "managed", &path, false) {
-            d.add_servers(CLIENT, "managed", &path, &text, v.get("mcpServers").unwrap_or(&Value::Null), 0, None, &|_| None);
+            d.add_servers(
+                CLIENT,
+                "managed",
+                &path,
+                &text,
+                v.get("mcpServers").unwrap_or(&Value::Null),
+                0,
+                None,
+                &|_| None,
+            );
         }
     }
 }

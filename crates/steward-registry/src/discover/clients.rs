@@ -14,32 +14,111 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
     }
 
     // Cursor: mcpServers, user and project.
-    servers_under(d, "cursor", "user", &loc.home.join(".cursor/mcp.json"), false, &["mcpServers"]);
-    servers_under(d, "cursor", "project", &loc.project.join(".cursor/mcp.json"), false, &["mcpServers"]);
+    servers_under(
+        d,
+        "cursor",
+        "user",
+        &loc.home.join(".cursor/mcp.json"),
+        false,
+        &["mcpServers"],
+    );
+    servers_under(
+        d,
+        "cursor",
+        "project",
+        &loc.project.join(".cursor/mcp.json"),
+        false,
+        &["mcpServers"],
+    );
 
     // VS Code: `servers` in mcp.json (JSONC), and the legacy `mcp.servers` in settings.json.
-    servers_under(d, "vscode", "project", &loc.project.join(".vscode/mcp.json"), true, &["servers"]);
-    servers_under(d, "vscode", "project", &loc.project.join(".vscode/settings.json"), true, &["mcp", "servers"]);
+    servers_under(
+        d,
+        "vscode",
+        "project",
+        &loc.project.join(".vscode/mcp.json"),
+        true,
+        &["servers"],
+    );
+    servers_under(
+        d,
+        "vscode",
+        "project",
+        &loc.project.join(".vscode/settings.json"),
+        true,
+        &["mcp", "servers"],
+    );
     for dir in APP_DIRS {
         for flavour in VSCODE_FLAVOURS {
             let user = loc.home.join(dir).join(flavour).join("User");
-            servers_under(d, "vscode", "user", &user.join("mcp.json"), true, &["servers"]);
-            servers_under(d, "vscode", "user", &user.join("settings.json"), true, &["mcp", "servers"]);
+            servers_under(
+                d,
+                "vscode",
+                "user",
+                &user.join("mcp.json"),
+                true,
+                &["servers"],
+            );
+            servers_under(
+                d,
+                "vscode",
+                "user",
+                &user.join("settings.json"),
+                true,
+                &["mcp", "servers"],
+            );
         }
     }
 
     // Windsurf: mcpServers (remote servers use serverUrl).
-    servers_under(d, "windsurf", "user", &loc.home.join(".codeium/windsurf/mcp_config.json"), false, &["mcpServers"]);
+    servers_under(
+        d,
+        "windsurf",
+        "user",
+        &loc.home.join(".codeium/windsurf/mcp_config.json"),
+        false,
+        &["mcpServers"],
+    );
 
     // Gemini CLI: mcpServers in user, project and system settings (JSONC).
-    servers_under(d, "gemini-cli", "user", &loc.home.join(".gemini/settings.json"), true, &["mcpServers"]);
-    servers_under(d, "gemini-cli", "project", &loc.project.join(".gemini/settings.json"), true, &["mcpServers"]);
-    servers_under(d, "gemini-cli", "system", &loc.system("etc/gemini-cli/settings.json"), true, &["mcpServers"]);
+    servers_under(
+        d,
+        "gemini-cli",
+        "user",
+        &loc.home.join(".gemini/settings.json"),
+        true,
+        &["mcpServers"],
+    );
+    servers_under(
+        d,
+        "gemini-cli",
+        "project",
+        &loc.project.join(".gemini/settings.json"),
+        true,
+        &["mcpServers"],
+    );
+    servers_under(
+        d,
+        "gemini-cli",
+        "system",
+        &loc.system("etc/gemini-cli/settings.json"),
+        true,
+        &["mcpServers"],
+    );
 }
 
 /// Reads `path` and adds the servers found at the JSON key path `keys`.
-fn servers_under(d: &mut Discovery, client: &'static str, scope: &'static str, path: &std::path::Path, jsonc: bool, keys: &[&str]) {
-    let Some((text, v)) = d.read_json(client, scope, path, jsonc) else { return };
+fn servers_under(
+    d: &mut Discovery,
+    client: &'static str,
+    scope: &'static str,
+    path: &std::path::Path,
+    jsonc: bool,
+    keys: &[&str],
+) {
+    let Some((text, v)) = d.read_json(client, scope, path, jsonc) else {
+        return;
+    };
     let mut node = &v;
     for k in keys {
         match node.get(k) {
@@ -47,6 +126,11 @@ fn servers_under(d: &mut Discovery, client: &'static str, scope: &'static str, p
             None => return,
         }
     }
-    let from = keys.first().map(|k| super::key_offset(&text, k)).unwrap_or(0);
-    d.add_servers(client, scope, path, &text, node, from, None, &|_| None::<String>);
+    let from = keys
+        .first()
+        .map(|k| super::key_offset(&text, k))
+        .unwrap_or(0);
+    d.add_servers(client, scope, path, &text, node, from, None, &|_| {
+        None::<String>
+    });
 }

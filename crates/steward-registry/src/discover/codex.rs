@@ -12,39 +12,78 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
 }
 
 fn read(d: &mut Discovery, scope: &'static str, path: &Path) {
-    let Some(text) = d.read(CLIENT, scope, path) else { return };
+    let Some(text) = d.read(CLIENT, scope, path) else {
+        return;
+    };
     let doc: toml::Table = match toml::from_str(&text) {
         Ok(t) => t,
         Err(e) => {
             let line = e.span().map(|s| line_of(&text, s.start));
             let message = e.message().to_string();
-            d.problem(CLIENT, scope, path, line, format!("not valid TOML: {message}; its servers were not checked"));
+            d.problem(
+                CLIENT,
+                scope,
+                path,
+                line,
+                format!("not valid TOML: {message}; its servers were not checked"),
+            );
             return;
         }
     };
-    let Some(servers) = doc.get("mcp_servers") else { return };
+    let Some(servers) = doc.get("mcp_servers") else {
+        return;
+    };
     let Some(servers) = servers.as_table() else {
-        d.problem(CLIENT, scope, path, None, "`mcp_servers` is not a table; its servers were not checked".into());
+        d.problem(
+            CLIENT,
+            scope,
+            path,
+            None,
+            "`mcp_servers` is not a table; its servers were not checked".into(),
+        );
         return;
     };
     for (name, entry) in servers {
         let line = table_line(&text, name);
         let Some(t) = entry.as_table() else {
-            d.problem(CLIENT, scope, path, line, format!("server '{name}': entry is not a table"));
+            d.problem(
+                CLIENT,
+                scope,
+                path,
+                line,
+                format!("server '{name}': entry is not a table"),
+            );
             continue;
         };
-        let command = t.get("command").and_then(|v| v.as_str()).map(str::to_string);
+        let command = t
+            .get("command")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         let url = t.get("url").and_then(|v| v.as_str()).map(str::to_string);
         let args: Option<Vec<String>> = match t.get("args") {
             None => Some(Vec::new()),
-            Some(v) => v.as_array().and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect()),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect()),
         };
         let Some(args) = args else {
-            d.problem(CLIENT, scope, path, line, format!("server '{name}': `args` is not an array of strings"));
+            d.problem(
+                CLIENT,
+                scope,
+                path,
+                line,
+                format!("server '{name}': `args` is not an array of strings"),
+            );
             continue;
         };
         if command.is_none() && url.is_none() {
-            d.problem(CLIENT, scope, path, line, format!("server '{name}': entry has neither `command` nor `url`"));
+            d.problem(
+                CLIENT,
+                scope,
+                path,
+                line,
+                format!("server '{name}': entry has neither `command` nor `url`"),
+            );
             continue;
         }
         d.servers.push(FoundServer {
@@ -64,11 +103,12 @@ fn read(d: &mut Discovery, scope: &'static str, path: &Path) {
 /// The line of `[mcp_servers.NAME]` (bare or quoted key).
 fn table_line(text: &str, name: &str) -> Option<u64> {
     let quoted = format!("\"{name}\"");
-    text.lines().position(|l| {
-        let l = l.trim();
-        l.strip_prefix("[mcp_servers.")
-            .and_then(|r| r.strip_suffix(']'))
-            .is_some_and(|k| k.trim() == name || k.trim() == quoted)
-    })
-    .map(|i| i as u64 + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim();
+            l.strip_prefix("[mcp_servers.")
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|k| k.trim() == name || k.trim() == quoted)
+        })
+        .map(|i| i as u64 + 1)
 }

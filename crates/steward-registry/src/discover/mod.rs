@@ -35,7 +35,12 @@ pub struct Locations {
 
 impl Locations {
     pub fn new(home: impl Into<PathBuf>, project: impl Into<PathBuf>) -> Locations {
-        Locations { home: home.into(), project: project.into(), system_root: PathBuf::from("/"), all_projects: true }
+        Locations {
+            home: home.into(),
+            project: project.into(),
+            system_root: PathBuf::from("/"),
+            all_projects: true,
+        }
     }
 
     fn system(&self, path: &str) -> PathBuf {
@@ -97,7 +102,12 @@ pub fn discover(loc: &Locations) -> Discovery {
 impl Discovery {
     /// Reads a config file once: `None` when it does not exist, was read already (home and
     /// project can be the same directory), or cannot be read (then a problem is recorded).
-    pub(crate) fn read(&mut self, client: &'static str, scope: &'static str, path: &Path) -> Option<String> {
+    pub(crate) fn read(
+        &mut self,
+        client: &'static str,
+        scope: &'static str,
+        path: &Path,
+    ) -> Option<String> {
         let meta = match std::fs::metadata(path) {
             Ok(m) if m.is_file() => m,
             Ok(_) => return None,
@@ -134,21 +144,50 @@ impl Discovery {
     }
 
     /// Reads and parses a JSON (or, with `jsonc`, JSON-with-comments) config file.
-    pub(crate) fn read_json(&mut self, client: &'static str, scope: &'static str, path: &Path, jsonc: bool) -> Option<(String, Value)> {
+    pub(crate) fn read_json(
+        &mut self,
+        client: &'static str,
+        scope: &'static str,
+        path: &Path,
+        jsonc: bool,
+    ) -> Option<(String, Value)> {
         let text = self.read(client, scope, path)?;
-        let parsed = if jsonc { jsonc::parse(&text) } else { serde_json::from_str::<Value>(&text) };
+        let parsed = if jsonc {
+            jsonc::parse(&text)
+        } else {
+            serde_json::from_str::<Value>(&text)
+        };
         match parsed {
             Ok(v) => Some((text, v)),
             Err(e) => {
                 let line = Some(e.line() as u64).filter(|l| *l > 0);
-                self.problem(client, scope, path, line, format!("not valid JSON: {e}; its servers were not checked"));
+                self.problem(
+                    client,
+                    scope,
+                    path,
+                    line,
+                    format!("not valid JSON: {e}; its servers were not checked"),
+                );
                 None
             }
         }
     }
 
-    pub(crate) fn problem(&mut self, client: &'static str, scope: &'static str, path: &Path, line: Option<u64>, message: String) {
-        self.problems.push(ConfigProblem { client, scope, config_path: path.to_path_buf(), line, message });
+    pub(crate) fn problem(
+        &mut self,
+        client: &'static str,
+        scope: &'static str,
+        path: &Path,
+        line: Option<u64>,
+        message: String,
+    ) {
+        self.problems.push(ConfigProblem {
+            client,
+            scope,
+            config_path: path.to_path_buf(),
+            line,
+            message,
+        });
     }
 
     /// Adds every entry of a JSON `{name: {command, args, url...}}` map.
@@ -166,14 +205,23 @@ impl Discovery {
     ) {
         let Some(map) = servers.as_object() else {
             if !servers.is_null() {
-                self.problem(client, scope, path, None, "the servers entry is not an object; its servers were not checked".into());
+                self.problem(
+                    client,
+                    scope,
+                    path,
+                    None,
+                    "the servers entry is not an object; its servers were not checked".into(),
+                );
             }
             return;
         };
         for (name, entry) in map {
             let line = find_key_line(text, name, search_from);
             if let Some(why) = skip(name) {
-                self.skipped.push(format!("{client} {scope} server '{name}' in {}: {why}", path.display()));
+                self.skipped.push(format!(
+                    "{client} {scope} server '{name}' in {}: {why}",
+                    path.display()
+                ));
                 continue;
             }
             match server_spec(entry) {
@@ -188,14 +236,19 @@ impl Discovery {
                     url,
                     context: context.clone(),
                 }),
-                Err(why) => self.problem(client, scope, path, line, format!("server '{name}': {why}")),
+                Err(why) => {
+                    self.problem(client, scope, path, line, format!("server '{name}': {why}"))
+                }
             }
         }
     }
 }
 
+/// A server entry's command, arguments and URL.
+type ServerSpec = (Option<String>, Vec<String>, Option<String>);
+
 /// The command, arguments and URL of one JSON server entry, in any client's shape.
-fn server_spec(entry: &Value) -> Result<(Option<String>, Vec<String>, Option<String>), String> {
+fn server_spec(entry: &Value) -> Result<ServerSpec, String> {
     let Some(obj) = entry.as_object() else {
         return Err("entry is not an object".into());
     };
@@ -217,7 +270,10 @@ fn server_spec(entry: &Value) -> Result<(Option<String>, Vec<String>, Option<Str
             .collect::<Result<_, _>>()?,
         Some(_) => return Err("`args` is not an array".into()),
     };
-    let url = ["url", "serverUrl", "httpUrl"].iter().find_map(|k| obj.get(*k).and_then(Value::as_str)).map(str::to_string);
+    let url = ["url", "serverUrl", "httpUrl"]
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_str))
+        .map(str::to_string);
     if command.is_none() && url.is_none() {
         return Err("entry has neither `command` nor `url`".into());
     }
@@ -241,12 +297,18 @@ pub(crate) fn find_key_line(text: &str, key: &str, from: usize) -> Option<u64> {
 
 /// The 1-based line of byte offset `at`.
 pub(crate) fn line_of(text: &str, at: usize) -> u64 {
-    text.as_bytes()[..at.min(text.len())].iter().filter(|b| **b == b'\n').count() as u64 + 1
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64
+        + 1
 }
 
 /// The byte offset of `"key":` in `text`, for searching inside that object.
 pub(crate) fn key_offset(text: &str, key: &str) -> usize {
-    let Ok(quoted) = serde_json::to_string(key) else { return 0 };
+    let Ok(quoted) = serde_json::to_string(key) else {
+        return 0;
+    };
     let mut start = 0;
     while let Some(i) = text[start..].find(&quoted) {
         let at = start + i;

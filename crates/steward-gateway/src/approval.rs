@@ -1,0 +1,404 @@
+//! The approval flow: what happens to a call the policy says needs a human's approval.
+//!
+//! A call whose exact arguments were approved before (and not yet used) runs once. Otherwise an
+//! approval is recorded (or the pending one for the same call reused) and the door either holds
+//! the request until an approver decides ([`crate::Pipeline::hold`]), or answers at once with the
+//! approval id (queue mode, and doors that cannot hold). Approvers act out of band: the CLI, the
+//! HTTP API, a webhook link — never the requesting client.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use steward_policy::{ApprovalMode, Decision, Policy, digest, redact};
+use steward_store::{Actor, Approval, ApprovalError, ApprovalState, ApprovalStore, Approved, NewApproval, Reusable, StoreError, human_duration};
+
+use crate::notify::Notifier;
+use crate::pipeline::{CallContext, Verdict};
+
+/// How often a held call looks at its approval (approvals made in this process wake it at once).
+const POLL: Duration = Duration::from_millis(250);
+/// How often a held call with a progress token tells the client it is still waiting.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// The approval a verdict is about.
+#[derive(Debug, Clone)]
+pub struct ApprovalTicket {
+    pub id: String,
+    pub mode: ApprovalMode,
+    pub hold_timeout: Duration,
+    /// The call runs on an approval given earlier: it is forwarded now.
+    pub granted: bool,
+}
+
+/// How an approval-needing call is approved: mode, time-outs and approvers, from the decision's
+/// `approvers` and the policy's `approvals:` settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Terms {
+    pub mode: ApprovalMode,
+    pub hold_timeout: Duration,
+    pub grant_window: Duration,
+    pub expiry: Duration,
+    pub roles: Vec<String>,
+    pub count: u32,
+}
+
+impl Terms {
+    pub fn of(decision: &Decision, policy: &Policy) -> Terms {
+        let s = policy.approval_settings();
+        let a = decision.approvers.as_ref();
+        Terms {
+            mode: a.and_then(|a| a.mode).unwrap_or(s.mode),
+            hold_timeout: a.and_then(|a| a.hold_timeout).unwrap_or(s.hold_timeout),
+            grant_window: s.grant_window,
+            expiry: s.expiry,
+            roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
+            count: a.map(|a| a.count.max(1)).unwrap_or(1),
+        }
+    }
+}
+
+/// What the approval flow found for a new call, before its decision is recorded.
+pub(crate) enum Plan {
+    Grant(Approval),
+    Pending(Approval),
+    New(String),
+}
+
+impl Plan {
+    pub fn id(&self) -> &str {
+        match self {
+            Plan::Grant(a) | Plan::Pending(a) => &a.id,
+            Plan::New(id) => id,
+        }
+    }
+
+    pub fn detail(&self) -> Value {
+        match self {
+            Plan::Grant(a) => json!({ "id": a.id, "use": "grant", "approved_by": a.approvals.iter().map(|v| &v.by).collect::<Vec<_>>() }),
+            Plan::Pending(a) => json!({ "id": a.id, "use": "pending" }),
+            Plan::New(id) => json!({ "id": id, "use": "new" }),
+        }
+    }
+}
+
+/// Sends `notifications/progress` for a held request that carried a progress token.
+pub struct Progress {
+    token: Value,
+    send: Box<dyn Fn(Vec<u8>) -> bool + Send + Sync>,
+    count: u64,
+}
+
+impl Progress {
+    /// `token` is the request's `params._meta.progressToken`; `send` queues one JSON-RPC message
+    /// for the client (the proxy's client writer, an SSE stream) and says whether it could.
+    pub fn new(token: Value, send: impl Fn(Vec<u8>) -> bool + Send + Sync + 'static) -> Progress {
+        Progress { token, send: Box::new(send), count: 0 }
+    }
+
+    /// The progress token of a request's params, if it has one (a string or a number).
+    pub fn token(params: Option<&serde_json::value::RawValue>) -> Option<Value> {
+        let meta = steward_mcp::era::request_meta(params)?;
+        meta.get("progressToken").filter(|t| t.is_string() || t.is_number()).cloned()
+    }
+
+    fn tick(&mut self, message: &str) -> bool {
+        self.count += 1;
+        let note = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/progress",
+            "params": { "progressToken": self.token, "progress": self.count, "message": message },
+        });
+        (self.send)(note.to_string().into_bytes())
+    }
+}
+
+/// The approval flow's state: the approvals table, webhooks, and held calls' wake-ups.
+pub struct Approvals {
+    store: ApprovalStore,
+    notifier: Notifier,
+    changed: tokio::sync::Notify,
+    /// Released approved calls still running: decision id → approval id.
+    running: Mutex<HashMap<String, String>>,
+}
+
+impl Approvals {
+    /// Opens the approvals table in the audit database at `path`.
+    pub fn open(path: &Path, notifier: Notifier) -> Result<Approvals, StoreError> {
+        Ok(Approvals::new(ApprovalStore::open_sqlite(path)?, notifier))
+    }
+
+    pub fn new(store: ApprovalStore, notifier: Notifier) -> Approvals {
+        Approvals { store, notifier, changed: tokio::sync::Notify::new(), running: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn store(&self) -> &ApprovalStore {
+        &self.store
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// Records an approval (the HTTP API) and wakes calls held in this process.
+    pub async fn approve(&self, id: &str, actor: Actor, reason: Option<String>) -> Result<Approved, ApprovalError> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        let r = blocking(move || store.approve(&id, &actor, reason.as_deref())).await;
+        self.changed.notify_waiters();
+        r
+    }
+
+    /// Records a denial (the HTTP API) and wakes calls held in this process.
+    pub async fn deny(&self, id: &str, actor: Actor, reason: String) -> Result<Approval, ApprovalError> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        let r = blocking(move || store.deny(&id, &actor, &reason)).await;
+        self.changed.notify_waiters();
+        r
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Approval>, ApprovalError> {
+        let (store, id) = (self.store.clone(), id.to_string());
+        blocking(move || store.get(&id)).await
+    }
+
+    /// Approvals newest first, after marking what has expired.
+    pub async fn list(&self, state: Option<ApprovalState>, limit: usize) -> Result<Vec<Approval>, ApprovalError> {
+        let store = self.store.clone();
+        blocking(move || {
+            store.expire_due()?;
+            store.list(state, limit)
+        })
+        .await
+    }
+
+    /// Looks for a grant or a pending approval of exactly this call.
+    pub(crate) async fn plan(&self, ctx: &CallContext, tool: &str, args_digest: &str, policy_version: &str) -> Result<Plan, String> {
+        let store = self.store.clone();
+        let (p, s, t, d, v) = (ctx.principal.id.clone(), ctx.server.clone(), tool.to_string(), args_digest.to_string(), policy_version.to_string());
+        match blocking(move || store.reusable(&p, &s, &t, &d, &v)).await {
+            Ok(Reusable::Grant(a)) => Ok(Plan::Grant(a)),
+            Ok(Reusable::Pending(a)) => Ok(Plan::Pending(a)),
+            Ok(Reusable::None) => Ok(Plan::New(ApprovalStore::new_id())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Carries out a plan once the decision is recorded: runs a grant, or records (or reuses)
+    /// the pending approval and says how to get it approved.
+    pub(crate) async fn settle(&self, plan: Plan, ctx: &CallContext, tool: &str, args: &Value, decision_id: String, decision: Decision, terms: Terms) -> Verdict {
+        let target = format!("{}/{}", ctx.server, tool);
+        let plan = match plan {
+            Plan::Grant(a) => match self.consume(&a.id, &decision_id).await {
+                Ok(Some(a)) => {
+                    tracing::info!(approval = %a.id, %target, "approved call released (grant)");
+                    let ticket = ApprovalTicket { id: a.id, mode: terms.mode, hold_timeout: terms.hold_timeout, granted: true };
+                    return Verdict { decision_id, decision, forward: true, message: String::new(), approval: Some(ticket) };
+                }
+                // Used or expired a moment ago: this call needs its own approval.
+                Ok(None) => Plan::New(ApprovalStore::new_id()),
+                Err(e) => return unavailable(&target, decision_id, decision, &e.to_string()),
+            },
+            other => other,
+        };
+        let approval = match plan {
+            Plan::Pending(a) | Plan::Grant(a) => a,
+            Plan::New(id) => {
+                let new = NewApproval {
+                    id,
+                    decision_id: decision_id.clone(),
+                    principal: ctx.principal.id.clone(),
+                    server: ctx.server.clone(),
+                    tool: tool.to_string(),
+                    args: redact::redact_args(args),
+                    args_digest: digest::args_digest(args),
+                    policy_version: decision.policy_version.clone(),
+                    risk: decision.risk.as_str().to_string(),
+                    reasons: decision.reasons.iter().map(|r| redact::redact_text(r)).collect(),
+                    rule_ids: decision.rule_ids.clone(),
+                    flags: decision.flags.clone(),
+                    required_roles: terms.roles.clone(),
+                    required_count: terms.count,
+                    mode: terms.mode.as_str().to_string(),
+                    expiry: terms.expiry,
+                    grant_window: terms.grant_window,
+                    door: Some(ctx.door.to_string()),
+                    session: Some(ctx.session.clone()),
+                    client: ctx.client_name.clone(),
+                };
+                let store = self.store.clone();
+                match blocking(move || store.create(&new)).await {
+                    Ok(a) => {
+                        tracing::info!(approval = %a.id, %target, risk = %a.risk, mode = %a.mode, "approval requested");
+                        self.notifier.pending(&a, &self.store);
+                        a
+                    }
+                    Err(e) => return unavailable(&target, decision_id, decision, &e.to_string()),
+                }
+            }
+        };
+        let mode = if approval.mode == "queue" { ApprovalMode::Queue } else { ApprovalMode::Hold };
+        let message = pending_message(&target, &approval, &decision, &decision_id, &self.notifier.link(&approval.id));
+        let ticket = ApprovalTicket { id: approval.id, mode, hold_timeout: terms.hold_timeout, granted: false };
+        Verdict { decision_id, decision, forward: false, message, approval: Some(ticket) }
+    }
+
+    /// Waits for a pending approval's outcome, up to the hold time-out (a time-out denies).
+    /// Dropping the future (the client went away) leaves the approval pending: approved later,
+    /// it is a grant for one identical retry.
+    pub(crate) async fn hold(&self, ctx: &CallContext, tool: &str, mut verdict: Verdict, mut progress: Option<Progress>) -> Verdict {
+        let Some(ticket) = verdict.approval.clone().filter(|t| !t.granted && !verdict.forward) else {
+            return verdict;
+        };
+        let target = format!("{}/{}", ctx.server, tool);
+        let started = Instant::now();
+        let deadline = started + ticket.hold_timeout;
+        let mut next_progress = started;
+        loop {
+            let wake = self.changed.notified();
+            let now = Instant::now();
+            match self.get(&ticket.id).await {
+                Ok(Some(a)) => match a.state {
+                    ApprovalState::Pending => {}
+                    ApprovalState::Approved if !a.consumed() => match self.consume(&a.id, &verdict.decision_id).await {
+                        Ok(Some(a)) => {
+                            tracing::info!(approval = %a.id, %target, by = ?a.decided_by, "held call approved; forwarding");
+                            verdict.forward = true;
+                            verdict.message.clear();
+                            verdict.approval = Some(ApprovalTicket { granted: true, ..ticket });
+                            return verdict;
+                        }
+                        Ok(None) => continue,
+                        Err(e) => tracing::warn!(approval = %ticket.id, error = %e, "cannot release an approved call; retrying"),
+                    },
+                    _ => {
+                        verdict.message = final_message(&target, &a, &verdict.decision_id);
+                        return verdict;
+                    }
+                },
+                Ok(None) => {
+                    verdict.message = format!("Steward did not run the call to {target}: approval {} no longer exists. Decision {}.", ticket.id, verdict.decision_id);
+                    return verdict;
+                }
+                Err(e) => tracing::warn!(approval = %ticket.id, error = %e, "cannot read an approval; retrying"),
+            }
+            if now >= deadline {
+                let store = self.store.clone();
+                let (id, waited) = (ticket.id.clone(), ticket.hold_timeout);
+                match blocking(move || store.time_out(&id, waited)).await {
+                    Ok(Some(a)) => {
+                        tracing::info!(approval = %a.id, %target, "approval timed out; denied");
+                        verdict.message = final_message(&target, &a, &verdict.decision_id);
+                        return verdict;
+                    }
+                    // Decided meanwhile: look again.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(approval = %ticket.id, error = %e, "cannot record an approval time-out");
+                        verdict.message = format!(
+                            "Steward did not run the call to {target}: approval {} got no decision within {} (a time-out counts as a denial). Decision {}.",
+                            ticket.id,
+                            human_duration(ticket.hold_timeout),
+                            verdict.decision_id
+                        );
+                        return verdict;
+                    }
+                }
+            }
+            if let Some(p) = progress.as_mut()
+                && now >= next_progress
+            {
+                let left = deadline.saturating_duration_since(now);
+                p.tick(&format!("Waiting for a human to approve {} (approval {}); {} left", target, ticket.id, human_duration(Duration::from_secs(left.as_secs()))));
+                next_progress = now + PROGRESS_EVERY;
+            }
+            let pause = POLL.min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(10));
+            tokio::select! {
+                _ = wake => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// The approval a released call runs on, if `decision_id` is one; forgets it.
+    pub(crate) fn take_running(&self, decision_id: &str) -> Option<String> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(decision_id)
+    }
+
+    /// Records how a released call ended (`executed` or `failed`). Never blocks the caller.
+    pub(crate) fn finished(&self, approval_id: String, outcome: &str) {
+        let ok = outcome == "ok";
+        let (store, outcome) = (self.store.clone(), outcome.to_string());
+        let work = move || {
+            if let Err(e) = store.finish(&approval_id, ok, &outcome) {
+                tracing::error!(approval = %approval_id, error = %e, "cannot record how an approved call ended");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(work);
+            }
+            Err(_) => work(),
+        }
+    }
+
+    async fn consume(&self, id: &str, decision_id: &str) -> Result<Option<Approval>, ApprovalError> {
+        let (store, id, d) = (self.store.clone(), id.to_string(), decision_id.to_string());
+        let r = blocking(move || store.consume(&id, &d)).await;
+        if let Ok(Some(a)) = &r {
+            self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(decision_id.to_string(), a.id.clone());
+        }
+        r
+    }
+}
+
+/// Runs store work off the async threads (SQLite may wait on another process's lock).
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApprovalError> + Send + 'static) -> Result<T, ApprovalError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(r) => r,
+        Err(e) => Err(ApprovalError::InvalidInput(format!("approval store task failed: {e}"))),
+    }
+}
+
+fn unavailable(target: &str, decision_id: String, decision: Decision, error: &str) -> Verdict {
+    tracing::error!(%error, %target, "approval store unavailable; refusing the call");
+    let message = format!(
+        "Steward refused the call to {target}: it needs human approval, and the approval could not be recorded ({error}). The call was not run. Decision {decision_id}."
+    );
+    Verdict { decision_id, decision, forward: false, message, approval: None }
+}
+
+/// What the model reads while its call waits for approval (queue mode, or a door that cannot hold).
+fn pending_message(target: &str, a: &Approval, d: &Decision, decision_id: &str, link: &str) -> String {
+    let reason = redact::redact_text(&d.reason());
+    let who = if a.required_roles.is_empty() {
+        format!("{} approver(s)", a.required_count)
+    } else {
+        format!("{} approver(s) with role {}", a.required_count, a.required_roles.join(" or "))
+    };
+    format!(
+        "Steward has not run the call to {target}: it needs human approval ({reason}). Approval {id} is pending ({progress}, needs {who}) until {expires}; an approver decides out of band ({link}). \
+         Once it is approved, retry this exact call with identical arguments within {window}: it will then run once. A call with different arguments needs a new approval. Risk {risk}. Decision {decision_id}.",
+        id = a.id,
+        progress = a.progress(),
+        expires = a.expires_at,
+        window = human_duration(Duration::from_secs(a.grant_window_seconds)),
+        risk = d.risk,
+    )
+}
+
+/// What the model reads when a held call ends without running.
+fn final_message(target: &str, a: &Approval, decision_id: &str) -> String {
+    let by = a.decided_by.as_deref().unwrap_or("someone");
+    let why = a.decision_reason.as_deref().map(|r| redact::redact_text(r)).unwrap_or_default();
+    let what = match a.state {
+        ApprovalState::Denied if by == steward_store::SYSTEM_ACTOR => format!("approval {} timed out: {why}", a.id),
+        ApprovalState::Denied => format!("approval {} was denied by {by}: {why}", a.id),
+        ApprovalState::Cancelled => format!("approval {} was withdrawn by {by}: {why}", a.id),
+        ApprovalState::Expired => format!("approval {} expired before it was approved", a.id),
+        ApprovalState::Approved | ApprovalState::Executed | ApprovalState::Failed => format!("approval {} was already used by another identical call", a.id),
+        ApprovalState::Pending => format!("approval {} is still pending", a.id),
+    };
+    format!("Steward did not run the call to {target}: {what}. Decision {decision_id}. Do not retry it with the same arguments unless a human asks you to.")
+}
