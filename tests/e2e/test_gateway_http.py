@@ -11,11 +11,13 @@ streamable HTTP mode and servers/recording_http_server.py as HTTP upstreams. Eve
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -636,8 +638,6 @@ def test_shared_child_does_not_leak_server_requests_across_sessions(gateway) -> 
         body = {"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "trigger-long-running-operation", "arguments": {"duration": 3, "steps": 2}}}
         result["b"] = http_request("POST", url, headers=hdr, body=body, timeout=30)
 
-    import threading
-
     t = threading.Thread(target=long_call)
     t.start()
     time.sleep(0.5)
@@ -655,14 +655,10 @@ def test_shared_child_does_not_leak_server_requests_across_sessions(gateway) -> 
 
 def test_sigterm_with_open_get_stream_exits(gateway) -> None:
     """SDK clients keep a GET stream open; SIGTERM must still stop the gateway promptly."""
-    import threading
-
     gw = gateway({"servers": servers_stdio()}, keys={"alice": ["user"]})
     auth = bearer(gw.keys["alice"])
     _, sid = mcp_initialize(gw.url("everything"), auth)
     assert sid
-    import http.client
-
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
     conn.request("GET", "/mcp/everything", headers=dict(auth, **{"Mcp-Session-Id": sid, "Accept": "text/event-stream"}))
     resp = conn.getresponse()
@@ -687,8 +683,6 @@ def test_sigterm_with_open_get_stream_exits(gateway) -> None:
 
 
 def test_graceful_shutdown_finishes_in_flight_call(gateway) -> None:
-    import threading
-
     gw = gateway({"servers": servers_stdio()}, keys={"alice": ["user"]})
     auth = bearer(gw.keys["alice"])
     _, sid = mcp_initialize(gw.url("everything"), auth)
@@ -743,7 +737,6 @@ class _Jwks:
     """A JWKS document served on 127.0.0.1 from a thread of the test process; counts fetches."""
 
     def __init__(self, jwk: dict[str, Any]) -> None:
-        import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         outer = self
@@ -891,3 +884,28 @@ def test_tool_rate_limit_is_per_tool(gateway) -> None:
     first, second, other = doc["calls"]
     assert first.get("isError") is False and other.get("isError") is False, doc["calls"]
     assert second.get("isError") is True and "rate limit" in text_of(second).lower(), second
+
+
+def test_bad_config_is_reported_with_location(steward_bin: Path, tmp_path: Path) -> None:
+    for text, needle in (
+        ("servers:\n  x: { args: [a] }\n", "neither command nor url"),
+        ("srevers: {}\n", "unknown field"),
+        ("servers:\n  r: { url: http://127.0.0.1:1/mcp, headers: { X-T: \"${STEWARD_E2E_SURELY_UNSET}\" } }\n", "STEWARD_E2E_SURELY_UNSET"),
+    ):
+        cfg = tmp_path / "steward.yaml"
+        cfg.write_text(text)
+        proc = run_steward(steward_bin, "serve", "--config", str(cfg), "--listen", "127.0.0.1:1", cwd=tmp_path)
+        assert proc.returncode != 0, proc.stderr
+        assert needle in proc.stderr and "steward.yaml:" in proc.stderr, proc.stderr
+
+
+def test_federated_and_sse_endpoints_check_origin_and_credentials(gateway) -> None:
+    gw = gateway({"servers": servers_stdio()}, keys={"alice": ["user"]})
+    auth = bearer(gw.keys["alice"])
+    for path in ("/mcp", "/mcp/everything"):
+        assert mcp_initialize(gw.base + path, dict(auth, Origin="http://evil.example"))[0].status == 403, path
+        assert mcp_initialize(gw.base + path, {})[0].status == 401, path
+    assert http_request("GET", f"{gw.base}/sse/everything", headers=dict(auth, Origin="http://evil.example")).status == 403
+    ans = http_request("GET", f"{gw.base}/sse/everything")
+    assert ans.status == 401 and "resource_metadata=" in ans.headers.get("www-authenticate", ""), ans.status
+    assert http_request("POST", f"{gw.base}/messages/everything?sessionId=nope", headers=auth, body={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status == 404

@@ -122,6 +122,8 @@ pub struct Approvals {
     changed: tokio::sync::Notify,
     /// Released approved calls still running: decision id → approval id.
     running: Mutex<HashMap<String, String>>,
+    /// Store writes started without waiting (how released calls ended), for [`Approvals::flush`].
+    writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Approvals {
@@ -131,7 +133,13 @@ impl Approvals {
     }
 
     pub fn new(store: ApprovalStore, notifier: Notifier) -> Approvals {
-        Approvals { store, notifier, changed: tokio::sync::Notify::new(), running: Mutex::new(HashMap::new()) }
+        Approvals { store, notifier, changed: tokio::sync::Notify::new(), running: Mutex::new(HashMap::new()), writes: Mutex::new(Vec::new()) }
+    }
+
+    /// Waits (up to 10 s) for the store writes started without waiting: call before exiting.
+    pub async fn flush(&self) {
+        let writes: Vec<_> = std::mem::take(&mut *self.writes.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::time::timeout(Duration::from_secs(10), futures_util::future::join_all(writes)).await;
     }
 
     pub fn store(&self) -> &ApprovalStore {
@@ -337,7 +345,10 @@ impl Approvals {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                rt.spawn_blocking(work);
+                let handle = rt.spawn_blocking(work);
+                let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+                writes.retain(|h| !h.is_finished());
+                writes.push(handle);
             }
             Err(_) => work(),
         }

@@ -8,9 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -90,10 +88,7 @@ impl TestKey {
     }
 
     fn sign(&self, claims: &Value) -> String {
-        self.sign_with_header(
-            &json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid}),
-            claims,
-        )
+        self.sign_with_header(&json!({"alg": self.alg(), "typ": "JWT", "kid": self.kid}), claims)
     }
 
     fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
@@ -110,13 +105,8 @@ impl TestKey {
                 .to_vec(),
             Signer::Rsa(kp) => {
                 let mut sig = vec![0; kp.public_modulus_len()];
-                kp.sign(
-                    &RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    input.as_bytes(),
-                    &mut sig,
-                )
-                .unwrap();
+                kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
+                    .unwrap();
                 sig
             }
         };
@@ -129,10 +119,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
@@ -168,22 +155,14 @@ impl Idp {
             jwks_hits: Arc::default(),
             discovery_hits: Arc::default(),
         };
-        let (jwks, jwks_hits, discovery_hits) = (
-            idp.jwks.clone(),
-            idp.jwks_hits.clone(),
-            idp.discovery_hits.clone(),
-        );
+        let (jwks, jwks_hits, discovery_hits) = (idp.jwks.clone(), idp.jwks_hits.clone(), idp.discovery_hits.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
-                let (jwks, jwks_hits, discovery_hits, issuer) = (
-                    jwks.clone(),
-                    jwks_hits.clone(),
-                    discovery_hits.clone(),
-                    issuer.clone(),
-                );
+                let (jwks, jwks_hits, discovery_hits, issuer) =
+                    (jwks.clone(), jwks_hits.clone(), discovery_hits.clone(), issuer.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -195,13 +174,11 @@ impl Idp {
                     }
                     let head = String::from_utf8_lossy(&buf);
                     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let (status, body) = if path == "/realms/test/.well-known/openid-configuration"
-                    {
+                    let (status, body) = if path == "/realms/test/.well-known/openid-configuration" {
                         discovery_hits.fetch_add(1, Ordering::SeqCst);
                         (
                             "200 OK",
-                            json!({"issuer": issuer, "jwks_uri": format!("{issuer}/certs")})
-                                .to_string(),
+                            json!({"issuer": issuer, "jwks_uri": format!("{issuer}/certs")}).to_string(),
                         )
                     } else if path == "/realms/test/certs" {
                         jwks_hits.fetch_add(1, Ordering::SeqCst);
@@ -222,8 +199,7 @@ impl Idp {
     }
 
     fn publish(&self, keys: &[&TestKey]) {
-        *self.jwks.lock().unwrap() =
-            json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
+        *self.jwks.lock().unwrap() = json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()});
     }
 
     fn oidc(&self) -> OidcConfig {
@@ -325,17 +301,9 @@ async fn expired_not_yet_valid_wrong_audience_and_wrong_issuer_are_refused() {
     let idp = Idp::start(&[&key]).await;
     let auth = idp.authenticator().await;
 
-    let msg = refused(
-        &auth,
-        &key.sign(&with(idp.claims(), "exp", json!(now() - 120))),
-    )
-    .await;
+    let msg = refused(&auth, &key.sign(&with(idp.claims(), "exp", json!(now() - 120)))).await;
     assert!(msg.contains("expired"), "{msg}");
-    let msg = refused(
-        &auth,
-        &key.sign(&with(idp.claims(), "nbf", json!(now() + 600))),
-    )
-    .await;
+    let msg = refused(&auth, &key.sign(&with(idp.claims(), "nbf", json!(now() + 600)))).await;
     assert!(msg.contains("not valid yet"), "{msg}");
     let mut no_exp = idp.claims();
     no_exp.as_object_mut().unwrap().remove("exp");
@@ -358,10 +326,7 @@ async fn expired_not_yet_valid_wrong_audience_and_wrong_issuer_are_refused() {
     }
     // A missing principal claim is refused rather than guessed.
     let mut anonymous = idp.claims();
-    anonymous
-        .as_object_mut()
-        .unwrap()
-        .remove("preferred_username");
+    anonymous.as_object_mut().unwrap().remove("preferred_username");
     assert!(
         refused(&auth, &key.sign(&anonymous))
             .await
@@ -407,11 +372,7 @@ async fn unsigned_tampered_and_confused_tokens_are_refused() {
     // HS256 "signed" with the RSA public key (PEM, DER modulus) under the RSA key's kid.
     let jwk = rsa.jwk();
     let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
-    for secret in [
-        rsa.public_pem().into_bytes(),
-        n,
-        jwk.to_string().into_bytes(),
-    ] {
+    for secret in [rsa.public_pem().into_bytes(), n, jwk.to_string().into_bytes()] {
         for kid in [json!("rsa-1"), json!(null)] {
             let mut header = json!({"alg": "HS256", "typ": "JWT"});
             if !kid.is_null() {
@@ -449,18 +410,8 @@ async fn unsigned_tampered_and_confused_tokens_are_refused() {
     );
 
     // Not a JWT at all, and a critical header extension.
-    for junk in [
-        "abc",
-        "a.b",
-        "a.b.c.d",
-        "e30.e30.e30",
-        "....",
-        "not!base64.x.y",
-    ] {
-        assert!(
-            auth.authenticate(Some(&bearer(junk))).await.is_err(),
-            "{junk}"
-        );
+    for junk in ["abc", "a.b", "a.b.c.d", "e30.e30.e30", "....", "not!base64.x.y"] {
+        assert!(auth.authenticate(Some(&bearer(junk))).await.is_err(), "{junk}");
     }
     let crit = json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]});
     refused(&auth, &ec.sign_with_header(&crit, &claims)).await;
@@ -546,10 +497,7 @@ async fn configured_jwks_url_skips_discovery_and_kidless_tokens_need_one_key() {
     assert_eq!(idp.hits(), 1);
 
     let kidless = key.sign_with_header(&json!({"alg": "ES256"}), &idp.claims());
-    assert_eq!(
-        auth.authenticate(Some(&bearer(&kidless))).await.unwrap().id,
-        "alice"
-    );
+    assert_eq!(auth.authenticate(Some(&bearer(&kidless))).await.unwrap().id, "alice");
 }
 
 #[tokio::test]
@@ -581,10 +529,7 @@ async fn several_issuers_each_with_their_own_keys_and_claims() {
         )))))
         .await
         .unwrap();
-    assert_eq!(
-        (p.id.as_str(), p.roles.clone()),
-        ("8f1c-uuid", vec!["ops".to_string()])
-    );
+    assert_eq!((p.id.as_str(), p.roles.clone()), ("8f1c-uuid", vec!["ops".to_string()]));
     // Issuer A's name on a token signed with issuer B's key.
     let crossed = key_b.sign_with_header(&json!({"alg": "ES256", "kid": "a"}), &idp_a.claims());
     assert!(refused(&auth, &crossed).await.contains("signature"));
@@ -630,10 +575,7 @@ async fn oversized_and_malformed_headers_are_refused_before_parsing() {
     let auth = idp.authenticator().await;
     let mut claims = idp.claims();
     claims["padding"] = json!("x".repeat(20_000));
-    let err = auth
-        .authenticate(Some(&bearer(&key.sign(&claims))))
-        .await
-        .unwrap_err();
+    let err = auth.authenticate(Some(&bearer(&key.sign(&claims)))).await.unwrap_err();
     assert!(matches!(err, AuthError::Malformed(_)), "{err:?}");
     let token = key.sign(&idp.claims());
     for header in [
@@ -645,10 +587,7 @@ async fn oversized_and_malformed_headers_are_refused_before_parsing() {
         let err = auth.authenticate(Some(&header)).await.unwrap_err();
         assert!(matches!(err, AuthError::Malformed(_)), "{header}: {err:?}");
     }
-    assert_eq!(
-        auth.authenticate(None).await.unwrap_err(),
-        AuthError::Missing
-    );
+    assert_eq!(auth.authenticate(None).await.unwrap_err(), AuthError::Missing);
     // API keys are not accepted when only OIDC is configured.
     let key_like = format!("Bearer stw_{}_{}", "a".repeat(12), "b".repeat(64));
     assert!(matches!(

@@ -57,11 +57,7 @@ async fn a_created_key_authenticates_as_its_principal() {
     assert_eq!(p.roles, vec!["developer", "approver"]);
     assert_eq!(p.attributes["key_id"], created.record.id.as_str());
     assert_eq!(p.attributes["key_name"], "laptop");
-    assert!(
-        !serde_json::to_string(&p.attributes)
-            .unwrap()
-            .contains(&created.key)
-    );
+    assert!(!serde_json::to_string(&p.attributes).unwrap().contains(&created.key));
     // The scheme is case-insensitive.
     assert!(
         auth.authenticate(Some(&format!("bearer {}", created.key)))
@@ -93,19 +89,11 @@ async fn wrong_secret_unknown_revoked_expired_and_malformed_keys_are_refused() {
         "stw_".into(),
     ] {
         let err = refusal(&auth, &format!("Bearer {malformed}")).await;
-        assert_eq!(
-            err,
-            AuthError::Invalid("malformed API key".into()),
-            "{malformed}"
-        );
+        assert_eq!(err, AuthError::Invalid("malformed API key".into()), "{malformed}");
     }
 
     let doomed = store.create(&new_key("bob", &[])).unwrap();
-    assert!(
-        auth.authenticate(Some(&format!("Bearer {}", doomed.key)))
-            .await
-            .is_ok()
-    );
+    assert!(auth.authenticate(Some(&format!("Bearer {}", doomed.key))).await.is_ok());
     store.revoke(&doomed.record.id).unwrap();
     let err = refusal(&auth, &format!("Bearer {}", doomed.key)).await;
     assert!(err.to_string().contains("revoked"), "{err}");
@@ -122,16 +110,9 @@ async fn wrong_secret_unknown_revoked_expired_and_malformed_keys_are_refused() {
     assert!(err.to_string().contains("expired"), "{err}");
 
     // The good key is unaffected, and a JWT-looking token is not accepted without OIDC.
-    assert!(
-        auth.authenticate(Some(&format!("Bearer {}", good.key)))
-            .await
-            .is_ok()
-    );
+    assert!(auth.authenticate(Some(&format!("Bearer {}", good.key))).await.is_ok());
     refusal(&auth, "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln").await;
-    assert_eq!(
-        auth.authenticate(None).await.unwrap_err(),
-        AuthError::Missing
-    );
+    assert_eq!(auth.authenticate(None).await.unwrap_err(), AuthError::Missing);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod load;
 mod model;
 mod native;
 pub mod redact;
+pub mod scan;
 pub mod testing;
 mod vars;
 

@@ -209,7 +209,6 @@ impl ApprovalStore {
         )?;
         let a = load(&tx, &new.id)?.ok_or_else(|| ApprovalError::NotFound(new.id.clone()))?;
         let mut e = event(&a, &a.principal, "pending");
-        e.effect = Some("approve".into());
         e.flags = a.flags.clone();
         e.rule_ids = a.rule_ids.clone();
         e.reason = Some(format!(

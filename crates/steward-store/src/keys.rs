@@ -155,10 +155,7 @@ impl KeyStore {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(SCHEMA)
         };
-        prepare(&conn).map_err(|source| KeyError::Open {
-            path: display,
-            source,
-        })?;
+        prepare(&conn).map_err(|source| KeyError::Open { path: display, source })?;
         Ok(KeyStore {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
@@ -174,8 +171,7 @@ impl KeyStore {
         validate_new(new)?;
         let created = now();
         let expires = new.expires.map(rfc3339);
-        let roles_json =
-            serde_json::to_string(&new.roles).map_err(|e| KeyError::InvalidInput(e.to_string()))?;
+        let roles_json = serde_json::to_string(&new.roles).map_err(|e| KeyError::InvalidInput(e.to_string()))?;
         let conn = self.lock();
         // A 48-bit id can collide; the primary key catches it and we draw again.
         for _ in 0..8 {
@@ -185,7 +181,15 @@ impl KeyStore {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO api_keys (id, secret_sha256, principal, roles, name, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, digest.as_slice(), new.principal, roles_json, new.name, created, expires],
+                params![
+                    id,
+                    digest.as_slice(),
+                    new.principal,
+                    roles_json,
+                    new.name,
+                    created,
+                    expires
+                ],
             )?;
             if inserted == 1 {
                 let record = ApiKey {
@@ -232,9 +236,7 @@ impl KeyStore {
         let id = split_key(id).map(|(id, _)| id).unwrap_or(id);
         let conn = self.lock();
         let revoked: Option<Option<String>> = conn
-            .query_row("SELECT revoked_at FROM api_keys WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT revoked_at FROM api_keys WHERE id = ?1", [id], |r| r.get(0))
             .optional()?;
         match revoked {
             None => Err(KeyError::NotFound(id.to_string())),
@@ -299,9 +301,7 @@ impl KeyStore {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection itself usable.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -312,9 +312,7 @@ pub fn split_key(presented: &str) -> Option<(&str, &str)> {
     }
     let rest = presented.strip_prefix(KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (hex(id, ID_BYTES * 2) && hex(secret, SECRET_BYTES * 2)).then_some((id, secret))
 }
 
@@ -349,9 +347,7 @@ fn validate_new(new: &NewKey) -> Result<(), KeyError> {
         )));
     }
     if new.roles.len() > MAX_ROLES {
-        return Err(KeyError::InvalidInput(format!(
-            "at most {MAX_ROLES} roles per key"
-        )));
+        return Err(KeyError::InvalidInput(format!("at most {MAX_ROLES} roles per key")));
     }
     for role in &new.roles {
         if role.is_empty()
@@ -375,9 +371,7 @@ fn validate_new(new: &NewKey) -> Result<(), KeyError> {
     if let Some(expires) = new.expires
         && expires <= Utc::now()
     {
-        return Err(KeyError::InvalidInput(
-            "the expiry must be in the future".into(),
-        ));
+        return Err(KeyError::InvalidInput("the expiry must be in the future".into()));
     }
     Ok(())
 }
@@ -413,11 +407,7 @@ mod tests {
         let (_d, s) = store();
         let created = s.create(&new_key("alice", &["dev", "ops"])).unwrap();
         assert_eq!(created.key.len(), KEY_LEN);
-        assert!(
-            created
-                .key
-                .starts_with(&format!("stw_{}_", created.record.id))
-        );
+        assert!(created.key.starts_with(&format!("stw_{}_", created.record.id)));
         let key = s.verify(&created.key).unwrap();
         assert_eq!(key.principal, "alice");
         assert_eq!(key.roles, vec!["dev", "ops"]);
@@ -460,10 +450,7 @@ mod tests {
         assert_eq!(s.revoke(&a.record.id).unwrap(), Revoked::Now);
         assert_eq!(s.revoke(&a.record.id).unwrap(), Revoked::Already);
         assert!(matches!(s.verify(&a.key), Err(KeyError::Revoked(_))));
-        assert!(matches!(
-            s.revoke("ffffffffffff"),
-            Err(KeyError::NotFound(_))
-        ));
+        assert!(matches!(s.revoke("ffffffffffff"), Err(KeyError::NotFound(_))));
 
         let b = s
             .create(&NewKey {
@@ -481,10 +468,7 @@ mod tests {
             .unwrap();
         assert!(matches!(s.verify(&b.key), Err(KeyError::Expired(_))));
         s.lock()
-            .execute(
-                "UPDATE api_keys SET expires_at = 'soon' WHERE id = ?1",
-                [&b.record.id],
-            )
+            .execute("UPDATE api_keys SET expires_at = 'soon' WHERE id = ?1", [&b.record.id])
             .unwrap();
         assert!(matches!(s.verify(&b.key), Err(KeyError::Expired(_))));
     }
@@ -535,10 +519,7 @@ mod tests {
             new_key("a", &["x,y"]),
             new_key("a", &[""]),
         ] {
-            assert!(
-                matches!(s.create(&n), Err(KeyError::InvalidInput(_))),
-                "{n:?}"
-            );
+            assert!(matches!(s.create(&n), Err(KeyError::InvalidInput(_))), "{n:?}");
         }
         let past = NewKey {
             expires: Some(Utc::now() - chrono::Duration::seconds(1)),

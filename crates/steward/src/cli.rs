@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
+use crate::{cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
 #[derive(Parser)]
@@ -31,6 +31,9 @@ pub enum Command {
     /// Check, explain and test policies.
     #[command(subcommand)]
     Policy(cmd_policy::PolicyCommand),
+    /// Calls waiting for a human: list, show, approve, deny.
+    #[command(subcommand)]
+    Approvals(cmd_approvals::ApprovalsCommand),
     /// Query, verify and summarise the audit log.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),

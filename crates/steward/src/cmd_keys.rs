@@ -107,9 +107,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         record.expires.as_deref().unwrap_or("never"),
         path.display()
     );
-    eprintln!(
-        "this is the only time the key is shown; clients send it as `Authorization: Bearer <key>`"
-    );
+    eprintln!("this is the only time the key is shown; clients send it as `Authorization: Bearer <key>`");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -177,11 +175,10 @@ fn status(k: &ApiKey) -> &'static str {
     if k.revoked.is_some() {
         return "revoked";
     }
-    let expired = k.expires.as_deref().is_some_and(|e| {
-        DateTime::parse_from_rfc3339(e)
-            .map(|t| t <= Utc::now())
-            .unwrap_or(true)
-    });
+    let expired = k
+        .expires
+        .as_deref()
+        .is_some_and(|e| DateTime::parse_from_rfc3339(e).map(|t| t <= Utc::now()).unwrap_or(true));
     if expired { "expired" } else { "active" }
 }
 
@@ -207,9 +204,7 @@ fn audit(path: &Path, action: &str, key: &ApiKey, reason: String) -> anyhow::Res
         "roles": key.roles,
         "expires": key.expires,
     }));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     let result = runtime.block_on(log.append(event));
     log.close();
     result.map(|_| ()).context("audit log")
@@ -240,18 +235,15 @@ fn store_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
     let Some(file) = config else {
         return Ok(PathBuf::from(DEFAULT_DB));
     };
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     if text.len() > 4 * 1024 * 1024 {
         bail!("{} is larger than 4 MiB", file.display());
     }
-    let doc: ConfigDoc = serde_saphyr::from_str(&text)
-        .with_context(|| format!("{} is not a valid steward.yaml", file.display()))?;
+    let doc: ConfigDoc =
+        serde_saphyr::from_str(&text).with_context(|| format!("{} is not a valid steward.yaml", file.display()))?;
     let base = file.parent().unwrap_or(Path::new(""));
     let sqlite = match doc.store {
-        Some(StoreDoc {
-            sqlite: Some(p), ..
-        }) => p,
+        Some(StoreDoc { sqlite: Some(p), .. }) => p,
         Some(StoreDoc {
             sqlite: None,
             postgres: Some(_),
@@ -277,18 +269,13 @@ fn parse_expiry(s: &str) -> anyhow::Result<DateTime<Utc>> {
         return Ok(t.with_timezone(&Utc));
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .unwrap_or_default());
+        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default());
     }
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: i64 = num
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .with_context(|| format!("--expires: cannot read '{s}'; use e.g. 90d, 12h, 2w, 1y, 2027-01-31 or an RFC 3339 time"))?;
+    let n: i64 = num.parse().ok().filter(|n| *n > 0).with_context(|| {
+        format!("--expires: cannot read '{s}'; use e.g. 90d, 12h, 2w, 1y, 2027-01-31 or an RFC 3339 time")
+    })?;
     let unit_secs = match unit {
         "s" => 1,
         "m" => 60,
@@ -320,9 +307,7 @@ mod tests {
             "2031-01-31T00:00:00+00:00"
         );
         assert_eq!(
-            parse_expiry("2031-01-31T12:00:00+01:00")
-                .unwrap()
-                .to_rfc3339(),
+            parse_expiry("2031-01-31T12:00:00+01:00").unwrap().to_rfc3339(),
             "2031-01-31T11:00:00+00:00"
         );
         for bad in ["", "0d", "-1d", "5x", "d", "1000y", "tomorrow"] {
@@ -335,17 +320,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("steward.yaml");
         std::fs::write(&cfg, "listen: 0.0.0.0:8787\nstore: { sqlite: ./data/s.db }\nservers:\n  gh: { command: x, env: { T: \"${UNSET_SURELY}\" } }\n").unwrap();
-        assert_eq!(
-            store_path(Some(&cfg)).unwrap(),
-            dir.path().join("./data/s.db")
-        );
+        assert_eq!(store_path(Some(&cfg)).unwrap(), dir.path().join("./data/s.db"));
         std::fs::write(&cfg, "auth: { api_keys: true }\n").unwrap();
         assert_eq!(store_path(Some(&cfg)).unwrap(), dir.path().join(DEFAULT_DB));
         std::fs::write(&cfg, "store: { sqlite: /var/lib/steward/s.db }\n").unwrap();
-        assert_eq!(
-            store_path(Some(&cfg)).unwrap(),
-            PathBuf::from("/var/lib/steward/s.db")
-        );
+        assert_eq!(store_path(Some(&cfg)).unwrap(), PathBuf::from("/var/lib/steward/s.db"));
         std::fs::write(&cfg, "store: { postgres: \"postgres://x\" }\n").unwrap();
         assert!(store_path(Some(&cfg)).is_err());
         assert_eq!(store_path(None).unwrap(), PathBuf::from(DEFAULT_DB));

@@ -1,6 +1,7 @@
 //! `steward`: the command line. Wiring only: every behaviour lives in the library crates.
 
 mod cli;
+mod cmd_approvals;
 mod cmd_audit;
 mod cmd_hook;
 mod cmd_init;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Keys(cmd) => cmd_keys::run(cmd),
         cli::Command::Proxy(args) => cmd_proxy::run(args),
         cli::Command::Policy(cmd) => cmd_policy::run(cmd),
+        cli::Command::Approvals(cmd) => cmd_approvals::run(cmd),
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),
         cli::Command::Registry(cmd) => cmd_registry::run(cmd),
         cli::Command::Hook(args) => cmd_hook::run(args),

@@ -59,10 +59,7 @@ fn create_list_revoke_through_the_config_file() {
     let key = printed.trim_end_matches('\n');
     assert!(key.starts_with("stw_") && !key.contains(' '), "{key}");
     assert!(stderr(&out).contains("alice"));
-    assert!(
-        !stderr(&out).contains(&key[17..]),
-        "the secret must not be on stderr"
-    );
+    assert!(!stderr(&out).contains(&key[17..]), "the secret must not be on stderr");
 
     let db = dir.path().join("state/gw.db");
     let store = KeyStore::open_sqlite(&db).unwrap();
@@ -78,44 +75,26 @@ fn create_list_revoke_through_the_config_file() {
     assert!(table.status.success());
     assert!(stdout(&table).contains(&record.id) && stdout(&table).contains("active"));
     assert!(!stdout(&table).contains(secret));
-    let json = steward(
-        &["keys", "list", "--config", cfg, "--json"],
-        elsewhere.path(),
-    );
-    let line: serde_json::Value =
-        serde_json::from_str(stdout(&json).lines().next().unwrap()).unwrap();
+    let json = steward(&["keys", "list", "--config", cfg, "--json"], elsewhere.path());
+    let line: serde_json::Value = serde_json::from_str(stdout(&json).lines().next().unwrap()).unwrap();
     assert_eq!(line["id"], record.id.as_str());
     assert_eq!(line["principal"], "alice");
     assert_eq!(line["roles"], serde_json::json!(["developer", "approver"]));
     assert_eq!(line["name"], "laptop");
     assert_eq!(line["status"], "active");
-    assert!(
-        line["revoked"].is_null() && line["created"].is_string() && line["expires"].is_string()
-    );
+    assert!(line["revoked"].is_null() && line["created"].is_string() && line["expires"].is_string());
     assert!(!stdout(&json).contains(secret));
 
     // revoke: the gateway's next check refuses it.
-    let out = steward(
-        &["keys", "revoke", "--config", cfg, &record.id],
-        elsewhere.path(),
-    );
+    let out = steward(&["keys", "revoke", "--config", cfg, &record.id], elsewhere.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(matches!(store.verify(key), Err(KeyError::Revoked(_))));
-    let again = steward(
-        &["keys", "revoke", "--config", cfg, &record.id],
-        elsewhere.path(),
-    );
+    let again = steward(&["keys", "revoke", "--config", cfg, &record.id], elsewhere.path());
     assert!(again.status.success());
     assert!(stdout(&again).contains("already"));
-    let json = steward(
-        &["keys", "list", "--config", cfg, "--json"],
-        elsewhere.path(),
-    );
+    let json = steward(&["keys", "list", "--config", cfg, "--json"], elsewhere.path());
     assert!(stdout(&json).contains("\"status\":\"revoked\""));
-    let missing = steward(
-        &["keys", "revoke", "--config", cfg, "ffffffffffff"],
-        elsewhere.path(),
-    );
+    let missing = steward(&["keys", "revoke", "--config", cfg, "ffffffffffff"], elsewhere.path());
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no API key"));
 
@@ -130,11 +109,7 @@ fn create_list_revoke_through_the_config_file() {
     let methods: Vec<_> = rows.iter().filter_map(|r| r.method.clone()).collect();
     assert_eq!(methods, vec!["keys/create", "keys/revoke"]);
     assert!(reader.verify().unwrap().ok());
-    assert!(
-        !rows
-            .iter()
-            .any(|r| r.to_json().to_string().contains(secret))
-    );
+    assert!(!rows.iter().any(|r| r.to_json().to_string().contains(secret)));
 }
 
 #[test]
@@ -149,23 +124,9 @@ fn defaults_to_the_serve_store_and_refuses_bad_input() {
     for bad in [
         vec!["keys", "create", "--principal", ""],
         vec!["keys", "create", "--principal", "a", "--expires", "soon"],
-        vec![
-            "keys",
-            "create",
-            "--principal",
-            "a",
-            "--expires",
-            "2001-01-01",
-        ],
+        vec!["keys", "create", "--principal", "a", "--expires", "2001-01-01"],
         vec!["keys", "create", "--principal", "a", "--roles", "has space"],
-        vec![
-            "keys",
-            "create",
-            "--principal",
-            "a",
-            "--config",
-            "missing.yaml",
-        ],
+        vec!["keys", "create", "--principal", "a", "--config", "missing.yaml"],
     ] {
         let out = steward(&bad, dir.path());
         assert_eq!(out.status.code(), Some(1), "{bad:?}");

@@ -9,10 +9,7 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 /// `Bearer resource_metadata="…"`, plus `error` and `error_description` when the credential
 /// was refused (RFC 6750 §3). Quotes and control characters are dropped, never escaped.
 pub fn www_authenticate(resource_metadata_url: &str, error: Option<&AuthError>) -> String {
-    let mut out = format!(
-        "Bearer resource_metadata=\"{}\"",
-        quotable(resource_metadata_url)
-    );
+    let mut out = format!("Bearer resource_metadata=\"{}\"", quotable(resource_metadata_url));
     if let Some(e) = error
         && let Some(code) = e.error_code()
     {
@@ -26,11 +23,7 @@ pub fn www_authenticate(resource_metadata_url: &str, error: Option<&AuthError>) 
 
 /// The RFC 9728 document for `resource` (the URL clients call, e.g. `https://gw/mcp/github`).
 /// `authorization_servers` is left out when no OIDC issuer is configured (API keys only).
-pub fn protected_resource_metadata(
-    resource: &str,
-    issuers: &[String],
-    scopes: &[String],
-) -> serde_json::Value {
+pub fn protected_resource_metadata(resource: &str, issuers: &[String], scopes: &[String]) -> serde_json::Value {
     let mut doc = serde_json::json!({
         "resource": resource,
         "bearer_methods_supported": ["header"],
@@ -87,16 +80,12 @@ mod tests {
                 "Bearer resource_metadata=\"{url}\", error=\"invalid_token\", error_description=\"token expiredX-Evil: 1\""
             )
         );
-        assert!(
-            www_authenticate(url, Some(&AuthError::Malformed("x".into())))
-                .contains("error=\"invalid_request\"")
-        );
+        assert!(www_authenticate(url, Some(&AuthError::Malformed("x".into()))).contains("error=\"invalid_request\""));
     }
 
     #[test]
     fn metadata_document() {
-        let doc =
-            protected_resource_metadata("https://gw/mcp", &["https://kc/realms/acme".into()], &[]);
+        let doc = protected_resource_metadata("https://gw/mcp", &["https://kc/realms/acme".into()], &[]);
         assert_eq!(doc["resource"], "https://gw/mcp");
         assert_eq!(doc["authorization_servers"][0], "https://kc/realms/acme");
         assert_eq!(doc["bearer_methods_supported"][0], "header");

@@ -30,11 +30,7 @@ pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&
 pub(crate) fn roles(claims: &Map<String, Value>, paths: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |r: &str| {
-        if !r.is_empty()
-            && r.len() <= MAX_ROLE_LEN
-            && out.len() < MAX_ROLES
-            && !out.iter().any(|o| o == r)
-        {
+        if !r.is_empty() && r.len() <= MAX_ROLE_LEN && out.len() < MAX_ROLES && !out.iter().any(|o| o == r) {
             out.push(r.to_string());
         }
     };
@@ -56,30 +52,21 @@ pub(crate) fn principal(
 ) -> Result<Principal, AuthError> {
     let id = lookup(claims, principal_claim)
         .and_then(Value::as_str)
-        .filter(|s| {
-            !s.trim().is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control)
-        })
-        .ok_or_else(|| {
-            AuthError::invalid(format!("the token has no usable `{principal_claim}` claim"))
-        })?;
+        .filter(|s| !s.trim().is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control))
+        .ok_or_else(|| AuthError::invalid(format!("the token has no usable `{principal_claim}` claim")))?;
     let mut p = Principal::new(id, "jwt");
     p.roles = roles(claims, role_paths);
     for name in ATTRIBUTE_CLAIMS {
         if let Some(Value::String(v)) = claims.get(*name) {
-            p.attributes
-                .insert((*name).to_string(), Value::String(v.clone()));
+            p.attributes.insert((*name).to_string(), Value::String(v.clone()));
         }
     }
     // The OAuth client the token was issued to: `azp` in OIDC, `client_id` in RFC 9068.
     if let Some(Value::String(c)) = claims.get("azp").or_else(|| claims.get("client_id")) {
-        p.attributes
-            .insert("client_id".into(), Value::String(c.clone()));
+        p.attributes.insert("client_id".into(), Value::String(c.clone()));
     }
     if let Some(Value::String(scope)) = claims.get("scope") {
-        let scopes: Vec<Value> = scope
-            .split_whitespace()
-            .map(|s| Value::String(s.into()))
-            .collect();
+        let scopes: Vec<Value> = scope.split_whitespace().map(|s| Value::String(s.into())).collect();
         p.attributes.insert("scopes".into(), Value::Array(scopes));
     }
     Ok(p)
@@ -105,10 +92,7 @@ mod tests {
         let p = principal(
             &c,
             "preferred_username",
-            &[
-                "realm_access.roles".into(),
-                "resource_access.steward.roles".into(),
-            ],
+            &["realm_access.roles".into(), "resource_access.steward.roles".into()],
         )
         .unwrap();
         assert_eq!(p.id, "alice");

@@ -91,8 +91,7 @@ impl OidcConfig {
             return Ok(DEFAULT_ALGORITHMS.to_vec());
         };
         if names.is_empty() {
-            return Err(self
-                .err("`algorithms` is empty; leave it out to accept every asymmetric algorithm"));
+            return Err(self.err("`algorithms` is empty; leave it out to accept every asymmetric algorithm"));
         }
         names
             .iter()
@@ -118,9 +117,7 @@ impl OidcConfig {
             check_url(url, "jwks_url", self.allow_insecure_http).map_err(|m| self.err(&m))?;
         }
         if self.audience.is_empty() || self.audience.iter().any(|a| a.trim().is_empty()) {
-            return Err(self.err(
-                "`audience` must name this gateway (e.g. the client id the tokens are issued for)",
-            ));
+            return Err(self.err("`audience` must name this gateway (e.g. the client id the tokens are issued for)"));
         }
         if self
             .roles_claim
@@ -317,14 +314,8 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.oidc.len(), 2);
         assert_eq!(cfg.oidc[0].audience, vec!["x", "y"]);
-        assert_eq!(
-            cfg.oidc[0].roles_claim,
-            vec!["realm_access.roles", "groups"]
-        );
-        assert_eq!(
-            cfg.oidc[0].allowed_algorithms().unwrap(),
-            vec![Algorithm::ES256]
-        );
+        assert_eq!(cfg.oidc[0].roles_claim, vec!["realm_access.roles", "groups"]);
+        assert_eq!(cfg.oidc[0].allowed_algorithms().unwrap(), vec![Algorithm::ES256]);
         assert_eq!(cfg.oidc[1].roles_claim, vec!["roles"]);
         cfg.validate().unwrap();
     }
@@ -340,10 +331,8 @@ mod tests {
     fn unknown_keys_are_errors_that_name_the_key() {
         let e = yaml("auth:\n  api_key: true\n").unwrap_err();
         assert!(e.contains("api_key"), "{e}");
-        let e = yaml(
-            "auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    role_claim: x\n",
-        )
-        .unwrap_err();
+        let e =
+            yaml("auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    role_claim: x\n").unwrap_err();
         assert!(e.contains("role_claim"), "{e}");
     }
 
@@ -355,21 +344,20 @@ mod tests {
             ("[RS257]", "unknown"),
             ("[]", "empty"),
         ] {
-            let cfg = yaml(&format!("auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    algorithms: {algs}\n")).unwrap();
+            let cfg = yaml(&format!(
+                "auth:\n  oidc:\n    issuer: https://a.example\n    audience: s\n    algorithms: {algs}\n"
+            ))
+            .unwrap();
             let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(needle), "{algs}: {e}");
         }
         let cfg = yaml("auth:\n  oidc:\n    issuer: http://kc.example\n    audience: s\n").unwrap();
-        assert!(
-            cfg.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("plain http")
-        );
-        let cfg = yaml("auth:\n  oidc:\n    issuer: http://kc.example\n    audience: s\n    allow_insecure_http: true\n").unwrap();
-        cfg.validate().unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("plain http"));
         let cfg =
-            yaml("auth:\n  oidc:\n    issuer: https://kc.example\n    audience: ''\n").unwrap();
+            yaml("auth:\n  oidc:\n    issuer: http://kc.example\n    audience: s\n    allow_insecure_http: true\n")
+                .unwrap();
+        cfg.validate().unwrap();
+        let cfg = yaml("auth:\n  oidc:\n    issuer: https://kc.example\n    audience: ''\n").unwrap();
         assert!(cfg.validate().is_err());
         assert!(yaml("auth: {}\n").unwrap().validate().is_err());
     }
@@ -382,8 +370,7 @@ mod tests {
         };
         cfg.check_listen("127.0.0.1:8787".parse().unwrap()).unwrap();
         cfg.check_listen("[::1]:8787".parse().unwrap()).unwrap();
-        cfg.check_listen("[::ffff:127.0.0.1]:8787".parse().unwrap())
-            .unwrap();
+        cfg.check_listen("[::ffff:127.0.0.1]:8787".parse().unwrap()).unwrap();
         assert!(cfg.check_listen("0.0.0.0:8787".parse().unwrap()).is_err());
         assert!(cfg.check_listen("[::]:8787".parse().unwrap()).is_err());
         assert!(cfg.check_listen("10.1.2.3:8787".parse().unwrap()).is_err());

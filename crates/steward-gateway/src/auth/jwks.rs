@@ -37,8 +37,7 @@ struct CachedKey {
 impl CachedKey {
     fn fits(&self, alg: Algorithm) -> bool {
         let curve_ok = match (&self.curve, alg) {
-            (Some(EllipticCurve::P256), Algorithm::ES256)
-            | (Some(EllipticCurve::P384), Algorithm::ES384) => true,
+            (Some(EllipticCurve::P256), Algorithm::ES256) | (Some(EllipticCurve::P384), Algorithm::ES384) => true,
             (Some(EllipticCurve::Ed25519), Algorithm::EdDSA) => true,
             (Some(_), _) => false,
             (None, _) => true,
@@ -96,11 +95,7 @@ impl KeyCache {
     }
 
     /// The key for a token's `kid` and `alg`.
-    pub(crate) async fn key_for(
-        self: &Arc<Self>,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<DecodingKey, AuthError> {
+    pub(crate) async fn key_for(self: &Arc<Self>, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
         if let Some(key) = select(&self.snapshot(), kid, alg)? {
             if self.needs_refresh() {
                 self.refresh_in_background();
@@ -114,19 +109,14 @@ impl KeyCache {
         }
         {
             let mut t = lock(&self.times);
-            if t.kid_refetch
-                .is_some_and(|at| at.elapsed() < KID_REFETCH_COOLDOWN)
-            {
+            if t.kid_refetch.is_some_and(|at| at.elapsed() < KID_REFETCH_COOLDOWN) {
                 return Err(unknown_key());
             }
             t.kid_refetch = Some(Instant::now());
         }
-        self.fetch_and_store().await.map_err(|e| {
-            AuthError::Unavailable(format!(
-                "cannot fetch the signing keys of {}: {e}",
-                self.issuer
-            ))
-        })?;
+        self.fetch_and_store()
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("cannot fetch the signing keys of {}: {e}", self.issuer)))?;
         select(&self.snapshot(), kid, alg)?.ok_or_else(unknown_key)
     }
 
@@ -177,10 +167,7 @@ impl KeyCache {
         if let Some(u) = lock(&self.discovered_url).clone() {
             return Ok(u);
         }
-        let discovery = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
+        let discovery = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let discovery = reqwest::Url::parse(&discovery).map_err(|e| format!("{discovery}: {e}"))?;
         let doc = get_json(&self.http, &discovery).await?;
         // OpenID Connect Discovery §4.3: the document must name exactly the issuer we asked.
@@ -191,8 +178,7 @@ impl KeyCache {
             .get("jwks_uri")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{discovery}: no `jwks_uri`"))?;
-        let url = check_url(jwks, "jwks_uri", self.allow_http)
-            .map_err(|m| format!("{discovery}: {m}"))?;
+        let url = check_url(jwks, "jwks_uri", self.allow_http).map_err(|m| format!("{discovery}: {m}"))?;
         *lock(&self.discovered_url) = Some(url.clone());
         Ok(url)
     }
@@ -207,11 +193,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The one key a token may be verified with, or `None` when we do not have it.
-fn select(
-    keys: &[CachedKey],
-    kid: Option<&str>,
-    alg: Algorithm,
-) -> Result<Option<DecodingKey>, AuthError> {
+fn select(keys: &[CachedKey], kid: Option<&str>, alg: Algorithm) -> Result<Option<DecodingKey>, AuthError> {
     match kid {
         Some(kid) => match keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
             // The key named by `kid` decides the algorithm family: an RSA key never verifies
@@ -293,24 +275,13 @@ async fn get_json(http: &reqwest::Client, url: &reqwest::Url) -> Result<Value, S
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-    {
-        return Err(format!(
-            "{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"
-        ));
+    if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+        return Err(format!("{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("{url}: {}", e.without_url()))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {}", e.without_url()))? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!(
-                "{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"
-            ));
+            return Err(format!("{url}: the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
         }
         body.extend_from_slice(&chunk);
     }
@@ -335,10 +306,7 @@ mod tests {
             "not even an object",
         ]});
         let keys = parse_jwks(&doc).unwrap();
-        let kids: Vec<_> = keys
-            .iter()
-            .map(|k| k.kid.as_deref().unwrap_or(""))
-            .collect();
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref().unwrap_or("")).collect();
         assert_eq!(kids, vec!["sig"]);
         assert!(parse_jwks(&json!({"nokeys": []})).is_err());
     }
@@ -350,24 +318,12 @@ mod tests {
             {"kty": "RSA", "n": N, "e": "AQAB", "kid": "b"},
         ]}))
         .unwrap();
-        assert!(
-            select(&keys, Some("a"), Algorithm::RS256)
-                .unwrap()
-                .is_some()
-        );
+        assert!(select(&keys, Some("a"), Algorithm::RS256).unwrap().is_some());
         assert!(select(&keys, Some("a"), Algorithm::PS256).is_err());
         assert!(select(&keys, Some("a"), Algorithm::HS256).is_err());
-        assert!(
-            select(&keys, Some("b"), Algorithm::PS512)
-                .unwrap()
-                .is_some()
-        );
+        assert!(select(&keys, Some("b"), Algorithm::PS512).unwrap().is_some());
         assert!(select(&keys, Some("b"), Algorithm::ES256).is_err());
-        assert!(
-            select(&keys, Some("zz"), Algorithm::RS256)
-                .unwrap()
-                .is_none()
-        );
+        assert!(select(&keys, Some("zz"), Algorithm::RS256).unwrap().is_none());
         // Without a kid, only an unambiguous key is used.
         assert!(select(&keys, None, Algorithm::RS256).is_err());
         assert!(select(&keys, None, Algorithm::PS256).unwrap().is_some());

@@ -31,12 +31,7 @@ pub(crate) struct Issuer {
 impl Issuer {
     pub(crate) fn new(cfg: &OidcConfig, http: reqwest::Client) -> Result<Issuer, AuthError> {
         cfg.validate()?;
-        let keys = KeyCache::new(
-            &cfg.issuer,
-            cfg.jwks_url.as_deref(),
-            cfg.allow_insecure_http,
-            http,
-        )?;
+        let keys = KeyCache::new(&cfg.issuer, cfg.jwks_url.as_deref(), cfg.allow_insecure_http, http)?;
         Ok(Issuer {
             cfg: cfg.clone(),
             algorithms: cfg.allowed_algorithms()?,
@@ -44,12 +39,7 @@ impl Issuer {
         })
     }
 
-    async fn verify(
-        &self,
-        token: &str,
-        alg: Algorithm,
-        kid: Option<&str>,
-    ) -> Result<Principal, AuthError> {
+    async fn verify(&self, token: &str, alg: Algorithm, kid: Option<&str>) -> Result<Principal, AuthError> {
         if !self.algorithms.contains(&alg) {
             return Err(AuthError::invalid(format!(
                 "tokens signed with {alg:?} are not accepted"
@@ -64,13 +54,8 @@ impl Issuer {
         v.validate_exp = true;
         v.validate_nbf = true;
         v.validate_aud = true;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v)
-            .map_err(|e| refusal(e.kind()))?;
-        claims::principal(
-            &data.claims,
-            &self.cfg.principal_claim,
-            &self.cfg.roles_claim,
-        )
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| refusal(e.kind()))?;
+        claims::principal(&data.claims, &self.cfg.principal_claim, &self.cfg.roles_claim)
     }
 }
 
@@ -84,8 +69,7 @@ pub(crate) async fn authenticate(issuers: &[Issuer], token: &str) -> Result<Prin
             "the bearer credential is neither a Steward API key nor a JWT",
         ));
     };
-    let header =
-        decode_segment(header).ok_or_else(|| AuthError::invalid("malformed token header"))?;
+    let header = decode_segment(header).ok_or_else(|| AuthError::invalid("malformed token header"))?;
     let alg_name = header
         .get("alg")
         .and_then(Value::as_str)
@@ -106,8 +90,7 @@ pub(crate) async fn authenticate(issuers: &[Issuer], token: &str) -> Result<Prin
         Some(Value::String(k)) => Some(k.as_str()),
         Some(_) => return Err(AuthError::invalid("malformed token header")),
     };
-    let claims =
-        decode_segment(payload).ok_or_else(|| AuthError::invalid("malformed token claims"))?;
+    let claims = decode_segment(payload).ok_or_else(|| AuthError::invalid("malformed token claims"))?;
     let iss = claims
         .get("iss")
         .and_then(Value::as_str)

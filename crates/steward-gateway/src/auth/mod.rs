@@ -17,9 +17,7 @@ use std::sync::Arc;
 use steward_policy::Principal;
 use steward_store::{KEY_PREFIX, KeyError, KeyStore};
 
-pub use challenge::{
-    METADATA_PATH, protected_resource_metadata, resource_metadata_url, www_authenticate,
-};
+pub use challenge::{METADATA_PATH, protected_resource_metadata, resource_metadata_url, www_authenticate};
 pub use config::{AuthConfig, OidcConfig};
 pub use error::AuthError;
 pub use jwt::LEEWAY_SECS;
@@ -68,9 +66,7 @@ impl Authenticator {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| {
-                    AuthError::Config(format!("cannot build the HTTP client for OIDC: {e}"))
-                })?;
+                .map_err(|e| AuthError::Config(format!("cannot build the HTTP client for OIDC: {e}")))?;
             cfg.oidc
                 .iter()
                 .map(|o| jwt::Issuer::new(o, http.clone()))
@@ -123,11 +119,7 @@ impl Authenticator {
 
     /// The configured issuers, for the `authorization_servers` of the resource metadata.
     pub fn issuers(&self) -> Vec<String> {
-        self.inner
-            .issuers
-            .iter()
-            .map(|i| i.cfg.issuer.clone())
-            .collect()
+        self.inner.issuers.iter().map(|i| i.cfg.issuer.clone()).collect()
     }
 
     pub fn allows_anonymous(&self) -> bool {
@@ -172,8 +164,7 @@ fn bearer_credential(raw: &str) -> Result<&str, AuthError> {
         ));
     }
     let credential = rest.trim_start_matches(' ');
-    let b64token =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=');
+    let b64token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=');
     if credential.is_empty() || !credential.chars().all(b64token) {
         return Err(AuthError::Malformed(
             "the bearer credential is empty or has characters a token cannot have".into(),
@@ -193,10 +184,7 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        assert_eq!(
-            bearer_credential("Bearer abc.def-_~+/=").unwrap(),
-            "abc.def-_~+/="
-        );
+        assert_eq!(bearer_credential("Bearer abc.def-_~+/=").unwrap(), "abc.def-_~+/=");
         assert_eq!(bearer_credential("bearer  abc").unwrap(), "abc");
         assert_eq!(bearer_credential("BEARER abc").unwrap(), "abc");
         for bad in [
@@ -215,10 +203,7 @@ mod tests {
             );
         }
         let huge = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_LEN + 1));
-        assert!(matches!(
-            bearer_credential(&huge),
-            Err(AuthError::Malformed(_))
-        ));
+        assert!(matches!(bearer_credential(&huge), Err(AuthError::Malformed(_))));
     }
 
     #[tokio::test]
@@ -249,10 +234,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(
-            keys.authenticate(None).await.unwrap_err(),
-            AuthError::Missing
-        );
+        assert_eq!(keys.authenticate(None).await.unwrap_err(), AuthError::Missing);
         assert!(keys.issuers().is_empty());
         assert!(
             Authenticator::new(
@@ -265,10 +247,6 @@ mod tests {
             .await
             .is_err()
         );
-        assert!(
-            Authenticator::new(&AuthConfig::default(), None)
-                .await
-                .is_err()
-        );
+        assert!(Authenticator::new(&AuthConfig::default(), None).await.is_err());
     }
 }

@@ -147,6 +147,9 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     // Everything queued for the client and the audit log goes out before we return.
     session.client_out.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
+    if let Some(approvals) = session.pipeline.approvals() {
+        approvals.flush().await;
+    }
     if let Some(log) = session.pipeline.audit() {
         log.close();
     }

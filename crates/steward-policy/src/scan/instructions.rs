@@ -82,11 +82,20 @@ fn patterns() -> &'static Patterns {
                 "a phrase telling the model to act without the user's confirmation",
                 r"\b(?:do\s+not|don't|dont|never|without)\s+(?:ask(?:ing)?|request(?:ing)?|seek(?:ing)?|wait(?:ing)?\s+for|get(?:ting)?|prompt(?:ing)?)\s+(?:the\s+user\s+)?(?:(?:the\s+)?user'?s?\s+|for\s+|any\s+)?(?:confirmation|permission|approval|consent|authori[sz]ation)\b|\b(?:skip|bypass|disable)\s+(?:the\s+|any\s+|all\s+)?(?:confirmation|approval|permission|security|safety)\s+(?:step|check|prompt|dialog|checks|prompts)",
             ),
+            // Alone this is also how honest descriptions point at a sibling tool ("before using
+            // this tool, call list_projects"); what it asks for (a file, a secret) is HIGH on
+            // its own.
+            p(
+                "cross_tool_instruction",
+                Medium,
+                "an instruction to do something else before using this tool",
+                r"\bbefore\s+(?:using|calling|invoking|running|executing|you\s+use|you\s+call)\s+(?:this|the|any|other|another)\b[^.]{0,100}?\b(?:read|call|run|execute|invoke|fetch|send|include|pass|provide|open|cat|upload|copy|append|attach)\b",
+            ),
             p(
                 "cross_tool_instruction",
                 High,
-                "an instruction to do something else before or while using this tool",
-                r"\bbefore\s+(?:using|calling|invoking|running|executing|you\s+use|you\s+call)\s+(?:this|the|any|other|another)\b[^.]{0,100}?\b(?:read|call|run|execute|invoke|fetch|send|include|pass|provide|open|cat|upload|copy|append|attach)\b|\bwhen\s+this\s+tool\s+is\s+(?:available|present|loaded|installed|enabled|connected)\b|\b(?:all|every|any)\s+(?:e-?mails?|messages?|requests?|calls?|payments?|transfers?|transactions?|files?|commits?)\s+(?:must|should|shall|are\s+to|have\s+to)\s+(?:always\s+|also\s+)?(?:be\s+)?(?:sent|send|forwarded|redirected|routed|cc'?d|bcc'?d|copied|go|addressed)\b",
+                "an instruction that changes how other tools or messages behave",
+                r"\bwhen\s+this\s+tool\s+is\s+(?:available|present|loaded|installed|enabled|connected)\b|\b(?:all|every|any)\s+(?:e-?mails?|messages?|requests?|calls?|payments?|transfers?|transactions?|files?|commits?)\s+(?:must|should|shall|are\s+to|have\s+to)\s+(?:always\s+|also\s+)?(?:be\s+)?(?:sent|send|forwarded|redirected|routed|cc'?d|bcc'?d|copied|go|addressed)\b",
             ),
             p(
                 "exfiltration_instruction",
@@ -121,7 +130,7 @@ fn patterns() -> &'static Patterns {
                 Some(Medium),
                 "an instruction to read or pass on a credential or configuration file",
                 "a mention of a credential or configuration file",
-                r"~/\.ssh\b|\.ssh/|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|(?:^|[\s/'\x22(])\.env\b|~/\.aws\b|\.aws/(?:credentials|config)|\bcredentials\.json\b|\.npmrc\b|\.pypirc\b|\.netrc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|/etc/(?:passwd|shadow|sudoers)\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|~/\.cursor\b|\.config/gcloud\b|\bkeychain\b|\.gnupg\b|\bwallet\.dat\b|\.(?:bash|zsh)_history\b|\bauthorized_keys\b|\bknown_hosts\b|\bsecrets?\.(?:ya?ml|json|toml)\b|\.pgpass\b|\bservice[-_]account\.json\b",
+                r"~/\.ssh\b|\.ssh/|\bid[ _](?:rsa|dsa|ecdsa|ed25519)\b|(?:^|[\s/'\x22(])\.env\b|~/\.aws\b|\.aws/(?:credentials|config)|\bcredentials\.json\b|\.npmrc\b|\.pypirc\b|\.netrc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|/etc/(?:passwd|shadow|sudoers)\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|~/\.cursor\b|\.config/gcloud\b|\bkeychain\b|\.gnupg\b|\bwallet\.dat\b|\.(?:bash|zsh)_history\b|\bauthorized_keys\b|\bknown_hosts\b|\bsecrets?\.(?:ya?ml|json|toml)\b|\.pgpass\b|\bservice[-_]account\.json\b",
             ),
             o(
                 "secret_request",
@@ -219,7 +228,7 @@ mod tests {
     #[test]
     fn every_built_in_pattern_compiles() {
         let p = patterns();
-        assert!(p.plain.len() >= 9 && p.objects.len() == 3);
+        assert!(p.plain.len() >= 10 && p.objects.len() == 3);
     }
 
     #[test]
@@ -231,7 +240,7 @@ mod tests {
         );
         for want in [
             ("hidden_instruction_block", Severity::High),
-            ("cross_tool_instruction", Severity::High),
+            ("cross_tool_instruction", Severity::Medium),
             ("exfiltration_instruction", Severity::High),
             ("concealment", Severity::High),
             ("coercion", Severity::Medium),

@@ -10,6 +10,7 @@
 pub mod breaker;
 pub mod budget;
 pub mod describe;
+mod instructions;
 pub mod output;
 mod pii;
 mod secrets;
@@ -23,9 +24,10 @@ use serde::{Deserialize, Serialize};
 
 pub use breaker::{Breaker, Tripped};
 pub use budget::{BudgetRule, Budgets, Exceeded, Scope};
-pub use describe::{Finding, ServerTools, ShadowFinding, scan_tool, scan_tools_list, shadowing};
+pub use describe::{Finding, ServerTools, ShadowFinding, max_severity, scan_tool, scan_tools_list, shadowing};
 pub use output::{
-    OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, TextMatch, redact_result, scan_text, strip_ansi,
+    Class, OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, SECRET_KINDS, TextMatch, redact_result, scan_text,
+    strip_ansi,
 };
 
 /// Strings longer than this are scanned up to this many bytes only (the report says so).

@@ -1,0 +1,239 @@
+//! `steward approvals`: list, show, approve and deny approvals, out of band, against the local
+//! store (the stdio proxy's audit database, or the gateway's, through its steward.yaml).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use steward_gateway::config::GatewayConfig;
+use steward_gateway::identity::os_user;
+use steward_policy::Policy;
+use steward_store::{Actor, Approval, ApprovalError, ApprovalState, ApprovalStore, MAX_LIST};
+
+use crate::paths::default_audit_db;
+
+#[derive(Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first.
+    List {
+        #[command(flatten)]
+        source: Source,
+        /// Only approvals in this state: pending, approved, denied, expired, cancelled, executed, failed.
+        #[arg(long, value_name = "S")]
+        state: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one approval: the call, its arguments (redacted), who approved it.
+    Show {
+        id: String,
+        #[command(flatten)]
+        source: Source,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending call. The requester cannot approve their own call.
+    Approve {
+        id: String,
+        #[command(flatten)]
+        source: Source,
+        /// Who approves (default: the OS user); their roles come from the policy's `principals:`.
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Deny a pending call; its client gets an error result with the reason.
+    Deny {
+        id: String,
+        #[command(flatten)]
+        source: Source,
+        /// Who denies (default: the OS user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+    },
+}
+
+/// Which store, and which policy resolves approvers' roles.
+#[derive(Args)]
+pub struct Source {
+    /// The stdio proxy's audit database (its --audit-db; default $XDG_DATA_HOME/steward/audit.db).
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    pub db: Option<PathBuf>,
+    /// The gateway's steward.yaml: its `store.sqlite` and `policy`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// With --db: the policy whose `principals:` give approvers their roles.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub policy: Option<PathBuf>,
+}
+
+struct Opened {
+    store: ApprovalStore,
+    policy: Option<Policy>,
+}
+
+impl Source {
+    fn open(&self) -> anyhow::Result<Opened> {
+        let (db, policy_path) = match &self.config {
+            Some(cfg) => {
+                let cfg = GatewayConfig::from_file(cfg)?;
+                (cfg.sqlite, cfg.policy)
+            }
+            None => (self.db.clone().unwrap_or_else(default_audit_db), self.policy.clone()),
+        };
+        let policy = match policy_path {
+            Some(p) => Some(Policy::from_file(&p).with_context(|| format!("cannot load policy {}", p.display()))?),
+            None => None,
+        };
+        let store = ApprovalStore::open_existing(&db)?;
+        Ok(Opened { store, policy })
+    }
+}
+
+pub fn run(cmd: ApprovalsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ApprovalsCommand::List { source, state, json } => list(&source, state.as_deref(), json),
+        ApprovalsCommand::Show { id, source, json } => show(&source, &id, json),
+        ApprovalsCommand::Approve { id, source, actor, reason } => approve(&source, &id, actor, reason),
+        ApprovalsCommand::Deny { id, source, actor, reason } => deny(&source, &id, actor, &reason),
+    }
+}
+
+fn list(source: &Source, state: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let state = state.map(str::parse::<ApprovalState>).transpose().map_err(anyhow::Error::msg)?;
+    let opened = source.open()?;
+    opened.store.expire_due()?;
+    let approvals = opened.store.list(state, MAX_LIST)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for a in &approvals {
+            writeln!(out, "{}", serde_json::to_string(a)?)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if approvals.is_empty() {
+        writeln!(out, "no approvals{}", state.map(|s| format!(" in state {s}")).unwrap_or_default())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{:<17}  {:<9}  {:<8}  {:<14}  {:<32}  {:<9}  {:<24}  REASON", "ID", "STATE", "RISK", "PRINCIPAL", "SERVER/TOOL", "APPROVALS", "EXPIRES")?;
+    for a in &approvals {
+        writeln!(
+            out,
+            "{:<17}  {:<9}  {:<8}  {:<14}  {:<32}  {:<9}  {:<24}  {}",
+            a.id,
+            a.state.as_str(),
+            a.risk,
+            clip(&a.principal, 14),
+            clip(&a.target(), 32),
+            a.progress(),
+            a.expires_at,
+            clip(&a.reasons.join("; "), 80)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(source: &Source, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let opened = source.open()?;
+    opened.store.expire_due()?;
+    let a = opened.store.get(id)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&a)?);
+    } else {
+        print_approval(&a);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_approval(a: &Approval) {
+    println!("approval   {}", a.id);
+    println!("state      {}", a.state);
+    println!("call       {} by {} (risk {}, {} mode)", a.target(), a.principal, a.risk, a.mode);
+    println!("arguments  {}", a.args);
+    println!("digest     {}", a.args_digest);
+    for r in &a.reasons {
+        println!("reason     {r}");
+    }
+    if !a.rule_ids.is_empty() {
+        println!("rules      {}", a.rule_ids.join(", "));
+    }
+    if !a.flags.is_empty() {
+        println!("flags      {}", a.flags.join(", "));
+    }
+    let roles = if a.required_roles.is_empty() { "any role".to_string() } else { format!("role {}", a.required_roles.join(" or ")) };
+    println!("approvers  {} needed ({roles}); {} given", a.required_count, a.approvals.len());
+    for v in &a.approvals {
+        println!("           ✓ {} at {}{}", v.by, v.at, v.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+    }
+    println!("created    {}", a.created_at);
+    println!("expires    {}", a.expires_at);
+    if let (Some(at), Some(by)) = (&a.decided_at, &a.decided_by) {
+        println!("decided    {at} by {by}{}", a.decision_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+    }
+    if let Some(until) = &a.grant_expires_at {
+        println!("grant      until {until}{}", if a.consumed() { " (used)" } else { "" });
+    }
+    if let Some(at) = &a.finished_at {
+        println!("finished   {at}");
+    }
+    println!("decision   {} (policy {})", a.decision_id, a.policy_version);
+}
+
+/// The acting person and their roles, from the policy's `principals:`.
+fn actor(name: Option<String>, policy: Option<&Policy>) -> Actor {
+    let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(os_user);
+    let roles = policy.map(|p| p.principal_roles(&name)).unwrap_or_default();
+    Actor { name, roles }
+}
+
+/// A refusal, with a hint when roles could not be resolved for lack of a policy.
+fn refusal(e: ApprovalError, policy: Option<&Policy>) -> anyhow::Error {
+    match (&e, policy) {
+        (ApprovalError::MissingRole { .. }, None) => {
+            anyhow::Error::new(e).context("approver roles come from a policy's `principals:`; pass --policy FILE (with --db) or --config FILE")
+        }
+        _ => e.into(),
+    }
+}
+
+fn approve(source: &Source, id: &str, name: Option<String>, reason: Option<String>) -> anyhow::Result<ExitCode> {
+    let opened = source.open()?;
+    let actor = actor(name, opened.policy.as_ref());
+    let done = opened.store.approve(id, &actor, reason.as_deref()).map_err(|e| refusal(e, opened.policy.as_ref()))?;
+    let a = &done.approval;
+    if done.complete {
+        println!("approved {} ({}) by {}: {} may now run once for {}", a.id, a.progress(), actor.name, a.target(), a.principal);
+    } else {
+        println!(
+            "recorded {}'s approval of {} ({}); it needs {} more approver(s) other than {} and {}",
+            actor.name,
+            a.id,
+            a.progress(),
+            a.required_count as usize - a.approvals.len(),
+            a.principal,
+            a.approvals.iter().map(|v| v.by.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn deny(source: &Source, id: &str, name: Option<String>, reason: &str) -> anyhow::Result<ExitCode> {
+    if reason.trim().is_empty() {
+        bail!("deny needs a reason: --reason TEXT (the requesting client is told it)");
+    }
+    let opened = source.open()?;
+    let actor = actor(name, opened.policy.as_ref());
+    let a = opened.store.deny(id, &actor, reason).map_err(|e| refusal(e, opened.policy.as_ref()))?;
+    println!("{} {} by {}: {reason}", a.id, a.state, actor.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
