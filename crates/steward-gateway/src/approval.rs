@@ -115,6 +115,77 @@ impl Progress {
     }
 }
 
+/// Ids of the requests Steward itself sends to a client start with this.
+pub const STEWARD_REQUEST_PREFIX: &str = "steward-";
+
+/// The user's answer to Steward's `elicitation/create` for an `ask` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    Accepted,
+    /// `decline` or `cancel`, or accepted without confirming.
+    Declined(String),
+    /// No usable answer: an error, a time-out, the client went away.
+    Unanswered(String),
+}
+
+impl Confirmation {
+    /// Reads a client's JSON-RPC response to an elicitation request: confirmed only when the
+    /// action is `accept` and the `confirm` field is `true`.
+    pub fn from_response(response: &Value) -> Confirmation {
+        if let Some(e) = response.get("error") {
+            let message = e.get("message").and_then(Value::as_str).unwrap_or("error");
+            return Confirmation::Unanswered(format!("the client answered with an error: {}", message.chars().take(200).collect::<String>()));
+        }
+        let result = response.get("result").cloned().unwrap_or(Value::Null);
+        match result.get("action").and_then(Value::as_str) {
+            Some("accept") if result.get("content").and_then(|c| c.get("confirm")) == Some(&Value::Bool(true)) => Confirmation::Accepted,
+            Some("accept") => Confirmation::Declined("accept without confirming".into()),
+            Some(a @ ("decline" | "cancel")) => Confirmation::Declined(a.to_string()),
+            _ => Confirmation::Unanswered("the client's answer has no valid action".into()),
+        }
+    }
+
+    /// The audit outcome: `confirmed`, `declined` or `unanswered`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Confirmation::Accepted => "confirmed",
+            Confirmation::Declined(_) => "declined",
+            Confirmation::Unanswered(_) => "unanswered",
+        }
+    }
+
+    pub fn describe(&self, who: &str) -> String {
+        match self {
+            Confirmation::Accepted => format!("{who} confirmed the call"),
+            Confirmation::Declined(how) => format!("{who} did not confirm the call ({how})"),
+            Confirmation::Unanswered(why) => format!("{who} was asked to confirm the call and did not answer ({why})"),
+        }
+    }
+}
+
+/// Steward's `elicitation/create` request asking the user to confirm an `ask` call.
+pub fn elicitation_request(id: &str, target: &str, args: &Value, d: &Decision) -> Vec<u8> {
+    let shown = redact::redact_args(args).to_string();
+    let shown = if shown.chars().count() > 500 { format!("{}…", shown.chars().take(500).collect::<String>()) } else { shown };
+    let message = format!("Steward asks you to confirm a tool call: {target} with {shown}. Why: {}. Risk {}.", redact::redact_text(&d.reason()), d.risk);
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": { "confirm": { "type": "boolean", "title": "Run this call?", "default": false } },
+                "required": ["confirm"],
+            },
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// The approval flow's state: the approvals table, webhooks, and held calls' wake-ups.
 pub struct Approvals {
     store: ApprovalStore,

@@ -55,6 +55,17 @@ struct ConfigDoc {
     session_idle_timeout: Option<String>,
     #[serde(default)]
     public_url: Option<String>,
+    #[serde(default)]
+    approvals: ApprovalsConfig,
+}
+
+/// `approvals:` in steward.yaml: where new pending approvals are announced.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// `[{url, format: json|slack}]`.
+    #[serde(default)]
+    pub webhooks: Vec<crate::notify::Webhook>,
 }
 
 /// Where durable state lives.
@@ -165,6 +176,7 @@ pub struct GatewayConfig {
     pub session_idle_timeout: Duration,
     /// The URL clients use to reach the gateway (for OAuth metadata), when not derivable.
     pub public_url: Option<String>,
+    pub approvals: ApprovalsConfig,
 }
 
 impl GatewayConfig {
@@ -196,6 +208,7 @@ impl GatewayConfig {
             limits: LimitsConfig::default(),
             session_idle_timeout: Duration::from_secs(1800),
             public_url: None,
+            approvals: ApprovalsConfig::default(),
         }
     }
 
@@ -296,6 +309,10 @@ impl GatewayConfig {
             cfg.session_idle_timeout = parse_duration(&t).map_err(|e| invalid(0, 0, format!("session_idle_timeout: {e}"), "durations look like 30s, 5m, 1h"))?;
         }
         cfg.public_url = doc.public_url;
+        for hook in &doc.approvals.webhooks {
+            hook.validate().map_err(|e| invalid(0, 0, format!("approvals.webhooks: {e}"), "webhooks are {url: https://..., format: json|slack}"))?;
+        }
+        cfg.approvals = doc.approvals;
         Ok(cfg)
     }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use steward_policy::{Call, Decision, Effect, Policy, Principal, ToolAnnotations, digest, redact};
 use steward_store::{AuditEvent, AuditLog, EventKind};
 
-use crate::approval::{ApprovalTicket, Approvals, Progress, Terms};
+use crate::approval::{ApprovalTicket, Approvals, Confirmation, Progress, Terms};
 
 /// What the approved-server registry says about a server, for `server.*` in policy.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +60,12 @@ impl Verdict {
     pub fn must_hold(&self) -> bool {
         !self.forward && self.approval.as_ref().is_some_and(|t| !t.granted && t.mode == steward_policy::ApprovalMode::Hold)
     }
+
+    /// Whether the door should ask its user to confirm the call (an `ask` decision, at a door
+    /// that said it can); then it reports the answer with [`Pipeline::confirm`].
+    pub fn must_ask(&self) -> bool {
+        !self.forward && self.decision.effect == Effect::Ask
+    }
 }
 
 /// The shared pipeline: the policy in force and the audit log.
@@ -106,8 +112,16 @@ impl Pipeline {
         self.audit.as_ref().ok()
     }
 
-    /// Decides a `tools/call`, records the decision, and returns what to do.
+    /// Decides a `tools/call`, records the decision, and returns what to do. An `ask` decision
+    /// becomes `approve` here: this door cannot ask the user (see [`Pipeline::tool_call_with`]).
     pub async fn tool_call(&self, ctx: &CallContext, tool: &str, args: &Value, annotations: Option<&ToolAnnotations>) -> Verdict {
+        self.tool_call_with(ctx, tool, args, annotations, false).await
+    }
+
+    /// [`Pipeline::tool_call`] for a door that can ask its user through the client's
+    /// elicitation (`can_ask`): an `ask` decision then comes back with [`Verdict::must_ask`], and
+    /// the door reports the user's answer with [`Pipeline::confirm`].
+    pub async fn tool_call_with(&self, ctx: &CallContext, tool: &str, args: &Value, annotations: Option<&ToolAnnotations>, can_ask: bool) -> Verdict {
         let decision_id = uuid::Uuid::now_v7().to_string();
         let policy = self.policy();
         let call = Call {
@@ -121,10 +135,14 @@ impl Pipeline {
             server_risk: ctx.server_info.risk,
             ..Call::tool_call(&ctx.principal, &ctx.server, tool, args)
         };
-        let decision = match std::panic::catch_unwind(AssertUnwindSafe(|| policy.decide(&call))) {
+        let mut decision = match std::panic::catch_unwind(AssertUnwindSafe(|| policy.decide(&call))) {
             Ok(d) => d,
             Err(_) => internal_error_decision(&policy),
         };
+        if decision.effect == Effect::Ask && !can_ask {
+            decision.effect = Effect::Approve;
+            decision.reasons.push("the client cannot ask its user (no elicitation), so a human approves instead".into());
+        }
 
         // Approval flow: a grant of this exact call, or the approval it will wait for.
         let args_digest = digest::args_digest(args);
@@ -192,6 +210,45 @@ impl Pipeline {
                 }
             },
         }
+    }
+
+    /// Records the user's answer to an `ask` and says what to do: forward the call when they
+    /// confirmed it (and the answer is recorded), refuse it otherwise.
+    pub async fn confirm(&self, ctx: &CallContext, tool: &str, mut verdict: Verdict, answer: Confirmation) -> Verdict {
+        if !verdict.must_ask() {
+            return verdict;
+        }
+        let mut event = self.event(EventKind::Approval, ctx, &verdict.decision_id, tool, "tools/call");
+        event.risk = Some(verdict.decision.risk.as_str().to_string());
+        event.policy_version = Some(verdict.decision.policy_version.clone());
+        event.outcome = Some(answer.outcome().to_string());
+        event.reason = Some(answer.describe(&ctx.principal.id));
+        event.detail = Some(json!({ "via": "elicitation", "answer": answer.outcome() }));
+        let committed = match &self.audit {
+            Ok(log) => log.append(event).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        let target = format!("{}/{}", ctx.server, tool);
+        match (committed, answer) {
+            (Ok(_), Confirmation::Accepted) => {
+                verdict.forward = true;
+                verdict.message.clear();
+            }
+            (Err(e), _) => {
+                verdict.message = format!(
+                    "Steward refused the call to {target}: the audit log cannot be written ({e}), and calls are only run once they are recorded. Decision {}.",
+                    verdict.decision_id
+                );
+            }
+            (Ok(_), answer) => {
+                verdict.message = format!(
+                    "Steward did not run the call to {target}: {}. Decision {}. Do not retry it unless the user asks you to.",
+                    answer.describe("the user"),
+                    verdict.decision_id
+                );
+            }
+        }
+        verdict
     }
 
     /// Records how a forwarded call ended. Never blocks the caller.
@@ -281,6 +338,10 @@ fn refusal_message(target: &str, d: &Decision, decision_id: &str) -> String {
     let rules = if d.rule_ids.is_empty() { String::new() } else { format!(" (rule {})", d.rule_ids.join(", ")) };
     let reason = redact::redact_text(&d.reason());
     match d.effect {
+        Effect::Ask => format!(
+            "Steward did not run the call to {target}: it needs the user's confirmation ({reason}){rules}, and none was given. Risk {}. Decision {decision_id}.",
+            d.risk
+        ),
         Effect::Approve => format!(
             "Steward blocked the call to {target}: it requires human approval ({reason}){rules}. Approval is not available through this door, so the call was denied and not run. Risk {}. Decision {decision_id}.",
             d.risk

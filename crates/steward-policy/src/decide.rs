@@ -506,7 +506,7 @@ impl Policy {
                     reason.push_str(&format!(" (condition could not be evaluated: {err})"));
                 }
                 v.reasons.push(reason);
-                if effect == Effect::Approve
+                if matches!(effect, Effect::Approve | Effect::Ask)
                     && let Some(a) = &rule.approvers
                 {
                     v.approvers = Some(Approvers::merge(v.approvers.take(), a));
@@ -548,7 +548,8 @@ impl Policy {
             _ => false,
         };
         if forced {
-            if v.effect == Effect::Allow {
+            // A user's confirmation is no substitute for a required approval.
+            if matches!(v.effect, Effect::Allow | Effect::Ask) {
                 v.effect = Effect::Approve;
                 v.reasons.push(match approval {
                     Some(Approval::IfDangerous) => format!("{} needs approval when its arguments are flagged", what()),
@@ -558,6 +559,12 @@ impl Policy {
             } else {
                 trace.step("approval", || format!("{} has approval: {}; the effect is already {}", what(), approval.map(Approval::as_str).unwrap_or_default(), v.effect));
             }
+        }
+        // Ask is for low-risk calls: a riskier call needs an approver, out of band.
+        if v.effect == Effect::Ask && risk >= Risk::High {
+            v.effect = Effect::Approve;
+            v.reasons.push(format!("ask is never accepted for {risk} calls: a human approves out of band"));
+            trace.step("ask", || format!("effect ask on a {risk} call → approve"));
         }
         if v.effect == Effect::Approve
             && (forced || votes.is_empty())
@@ -582,7 +589,7 @@ impl Policy {
     /// change the effect, and a shadow-mode policy that allows whatever it would have decided.
     fn finish(&self, decision: &mut Decision, verdict: Verdict, would: Option<Verdict>, trace: &mut Trace<'_>) {
         decision.effect = verdict.effect;
-        decision.approvers = if verdict.effect == Effect::Approve { verdict.approvers.clone() } else { None };
+        decision.approvers = if matches!(verdict.effect, Effect::Approve | Effect::Ask) { verdict.approvers.clone() } else { None };
         if let Some(w) = would.filter(|w| w.effect != verdict.effect) {
             trace.step("shadow", || format!("shadow rules ({}) would make it {}; enforced: {}", w.rule_ids.join(", "), w.effect, verdict.effect));
             decision.shadow = Some(Shadow { effect: w.effect, reasons: w.reasons, rule_ids: w.rule_ids });
@@ -656,6 +663,7 @@ fn past(e: Effect) -> &'static str {
     match e {
         Effect::Allow => "allowed",
         Effect::Deny => "denied",
+        Effect::Ask => "to be confirmed by the user",
         Effect::Approve => "held for approval",
     }
 }

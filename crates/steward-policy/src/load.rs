@@ -476,8 +476,8 @@ impl Compiler<'_> {
             Ok(p) => p,
             Err(errors) => {
                 for e in errors.errors.iter().take(3) {
-                    // The parser reports a 1-based line and a 0-based column within the expression.
-                    let loc = if e.pos.0 <= 1 && e.pos.1 >= 0 { locate(e.pos.1 as usize) } else { base };
+                    // The parser reports a 1-based line and column within the expression.
+                    let loc = if e.pos.0 == 1 && e.pos.1 >= 1 { locate(e.pos.1 as usize - 1) } else { base };
                     self.error(loc, format!("CEL syntax error: {}", e.msg), "conditions are CEL expressions, e.g. 'args.message.contains(\"x\")'; quote the whole expression in YAML");
                 }
                 return None;
@@ -608,7 +608,7 @@ impl Compiler<'_> {
             };
             let when = r.when.as_ref().and_then(|w| self.condition(w, names));
             if let Some(a) = &r.approvers
-                && r.effect != Effect::Approve
+                && !matches!(r.effect, Effect::Approve | Effect::Ask)
             {
                 self.warn(at(a), format!("approvers on a rule whose effect is {}", r.effect), "approvers only matter when the effect is approve");
             }
@@ -729,7 +729,7 @@ fn yaml_hint(message: &str) -> String {
         };
     }
     if message.contains("unknown variant") {
-        "effects are allow|deny|approve; risks LOW|MEDIUM|HIGH|CRITICAL; risk effects also approve_if_dangerous; approval always|never|if_dangerous; mode enforce|shadow".to_string()
+        "effects are allow|ask|deny|approve; risks LOW|MEDIUM|HIGH|CRITICAL; risk effects also approve_if_dangerous; approval always|never|if_dangerous; mode enforce|shadow".to_string()
     } else if message.contains("missing field") {
         "every policy needs `version: 1`; every rule needs `id` and `effect`; every tools entry needs `match`; every operation needs `name`".to_string()
     } else if message.contains("duplicate") {

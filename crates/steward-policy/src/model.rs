@@ -15,6 +15,9 @@ use crate::glob::ToolPattern;
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     Allow,
+    /// Confirmed by the user through the client's own elicitation (LOW and MEDIUM calls only;
+    /// a door that cannot ask, or a riskier call, makes it `approve`).
+    Ask,
     Approve,
     Deny,
 }
@@ -23,6 +26,7 @@ impl Effect {
     pub fn as_str(self) -> &'static str {
         match self {
             Effect::Allow => "allow",
+            Effect::Ask => "ask",
             Effect::Approve => "approve",
             Effect::Deny => "deny",
         }
@@ -40,10 +44,11 @@ impl FromStr for Effect {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "allow" => Ok(Effect::Allow),
+            "ask" => Ok(Effect::Ask),
             "approve" => Ok(Effect::Approve),
             "deny" => Ok(Effect::Deny),
             other => Err(format!(
-                "unknown effect '{other}' (expected allow, approve or deny)"
+                "unknown effect '{other}' (expected allow, ask, approve or deny)"
             )),
         }
     }

@@ -23,7 +23,7 @@ fn assert_rejected(yaml: &str) {
 fn cel_syntax_errors_point_into_the_expression() {
     let yaml = "version: 1\nrules:\n  - id: r\n    when: 'args.x ==== 1'\n    effect: deny\n";
     let d = at(yaml, 4, "CEL syntax error");
-    assert_eq!((d.severity, d.column), (Severity::Error, 19));
+    assert_eq!((d.severity, d.column), (Severity::Error, 21));
     assert!(d.hint.unwrap().contains("CEL"));
     assert_rejected(yaml);
 }

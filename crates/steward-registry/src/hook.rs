@@ -179,7 +179,7 @@ pub fn pre_tool_use_output(effect: Effect, reason: &str) -> Value {
     let decision = match effect {
         Effect::Allow => "allow",
         Effect::Deny => "deny",
-        Effect::Approve => "ask",
+        Effect::Approve | Effect::Ask => "ask",
     };
     json!({
         "hookSpecificOutput": {

@@ -212,7 +212,7 @@ fn pre_tool_use(args: &HookArgs, event: &HookEvent, cwd: &Path) -> anyhow::Resul
                 Effect::Allow,
                 format!("Steward allowed {target}: {reason}{rules}. Decision {id}."),
             ),
-            Effect::Approve => (
+            Effect::Approve | Effect::Ask => (
                 Effect::Approve,
                 format!(
                     "Steward: {target} needs a human's approval: {reason}{rules}. Risk {}. Decision {id}.",
@@ -261,7 +261,7 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
     let target = format!("{}/{}", call.server, call.tool);
     let text = match effect {
         Effect::Allow => format!("Steward allowed {target}: {reasons}. Decision {id}."),
-        Effect::Approve => format!("Steward: {target} needs a human's approval: {reasons}. Decision {id}."),
+        Effect::Approve | Effect::Ask => format!("Steward: {target} needs a human's approval: {reasons}. Decision {id}."),
         Effect::Deny => answer
             .get("message")
             .and_then(Value::as_str)

@@ -82,6 +82,9 @@ async fn handle(session: &Arc<Session>, bytes: &[u8], upstream: &LineWriter) {
             upstream.send(bytes.to_vec());
         }
         Kind::Response => {
+            if session.asks.answer(&msg, bytes) {
+                return;
+            }
             upstream.send(bytes.to_vec());
         }
     }
@@ -102,8 +105,12 @@ async fn request(session: &Arc<Session>, msg: &Message<'_>, bytes: &[u8], upstre
             let args = params.args();
             let annotations = session.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&params.name).cloned();
             let ctx = session.ctx();
-            let verdict = session.pipeline.tool_call(&ctx, &params.name, &args, annotations.as_ref()).await;
+            let verdict = session.pipeline.tool_call_with(&ctx, &params.name, &args, annotations.as_ref(), session.asks.can_elicit()).await;
             let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);
+            if verdict.must_ask() {
+                ask(session, ctx, verdict, params.name, args, id, bytes.to_vec(), era, upstream.clone());
+                return;
+            }
             if verdict.must_hold() {
                 hold(session, ctx, verdict, params.name, id, bytes.to_vec(), era, Progress::token(msg.params), upstream.clone());
                 return;
@@ -117,6 +124,7 @@ async fn request(session: &Arc<Session>, msg: &Message<'_>, bytes: &[u8], upstre
         }
         "initialize" => {
             note_client(session, msg);
+            session.asks.note_capabilities(msg.params);
             session.pending.insert(id, Waiting::Other);
             upstream.send(bytes.to_vec());
         }
@@ -158,6 +166,25 @@ fn hold(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String
         enforce(&session, verdict, tool, key, bytes, era, &upstream);
     });
     // Inserted under the lock the task needs to remove itself: it cannot finish first.
+    held.insert(id, task.abort_handle());
+}
+
+/// Asks the user to confirm an `ask` call through the client's elicitation, in a task of its own.
+#[allow(clippy::too_many_arguments)]
+fn ask(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String, args: serde_json::Value, id: IdKey, bytes: Vec<u8>, era: Era, upstream: LineWriter) {
+    tracing::info!(%tool, decision = %verdict.decision_id, "asking the user to confirm the call");
+    let timeout = session.pipeline.policy().approval_settings().hold_timeout;
+    let task_session = session.clone();
+    let key = id.clone();
+    let mut held = session.held.lock().unwrap_or_else(|e| e.into_inner());
+    let task = tokio::spawn(async move {
+        let session = task_session;
+        let target = format!("{}/{tool}", ctx.server);
+        let answer = session.asks.ask(&session.client_out, &target, &args, &verdict.decision, timeout).await;
+        let verdict = session.pipeline.confirm(&ctx, &tool, verdict, answer).await;
+        session.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        enforce(&session, verdict, tool, key, bytes, era, &upstream);
+    });
     held.insert(id, task.abort_handle());
 }
 

@@ -4,6 +4,7 @@
 //! and forwards everything else byte for byte; the upstream loop reads the server's stdout,
 //! filters `tools/list` answers, records outcomes and forwards everything else byte for byte.
 
+mod ask;
 mod client;
 mod pending;
 mod upstream;
@@ -66,6 +67,8 @@ pub(crate) struct Session {
     /// Tool calls held for approval, by request id: aborted when the client cancels them or
     /// goes away (their approvals stay pending and become grants if approved).
     pub held: Mutex<HashMap<steward_mcp::IdKey, tokio::task::AbortHandle>>,
+    /// Steward's own questions to the client (`effect: ask`).
+    pub asks: ask::Asks,
 }
 
 impl Session {
@@ -113,6 +116,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         annotations: Mutex::new(HashMap::new()),
         client_out,
         held: Mutex::new(HashMap::new()),
+        asks: ask::Asks::new(),
     });
 
     let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);

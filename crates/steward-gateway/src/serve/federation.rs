@@ -47,9 +47,6 @@ pub struct Federation {
 }
 
 pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let principal = match guard::authenticate(&st, &headers, "/mcp").await {
         Ok(p) => p,
         Err(r) => return r,
@@ -118,7 +115,7 @@ pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
                     let version = if ("2024-11-05".."2026-07-28").contains(&asked.as_str()) { asked } else { "2025-11-25".to_string() };
                     let sid = new_session_id();
                     let mut sctx = ctx.clone();
-                    sctx.session = sid.clone();
+                    sctx.session = super::state::session_label(&sid);
                     fed.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(
                         sid.clone(),
                         Arc::new(FedSession { principal_id: principal.id.clone(), ctx: sctx, relayed: Mutex::new(HashMap::new()) }),
@@ -377,9 +374,6 @@ fn with_result_type(line: &[u8]) -> Option<Vec<u8>> {
 
 /// Ends a federated session (DELETE /mcp).
 pub async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let principal: Principal = match guard::authenticate(&st, &headers, "/mcp").await {
         Ok(p) => p,
         Err(r) => return r,

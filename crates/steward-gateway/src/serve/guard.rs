@@ -7,6 +7,18 @@ use steward_policy::Principal;
 use super::state::AppState;
 use crate::auth::{self, AuthError};
 
+/// Middleware: every route refuses requests a browser on another site could have produced.
+pub async fn origin_layer(
+    axum::extract::State(st): axum::extract::State<std::sync::Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(r) = check_origin(&st, req.headers()) {
+        return r;
+    }
+    next.run(req).await
+}
+
 /// Refuses requests whose Host or Origin a browser on another site could have produced.
 pub fn check_origin(st: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");

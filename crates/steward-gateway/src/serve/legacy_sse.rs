@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::mcp::{govern_call, rpc_error};
 use super::reply::{Expect, ReplyCtx, sse_response};
-use super::state::{AppState, new_session_id};
+use super::state::{AppState, new_session_id, session_label};
 use super::guard;
 use crate::pipeline::CallContext;
 use crate::upstream::Forward;
@@ -30,9 +30,6 @@ pub struct SseStreams {
 }
 
 pub async fn open(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -50,8 +47,8 @@ pub async fn open(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
     };
     let owns = st.upstreams.config(&server).is_some_and(|c| !c.shared && !matches!(c.transport, crate::config::Transport::Demo));
     let sid = new_session_id();
-    let ctx = CallContext { principal: principal.clone(), server: server.clone(), server_info, door: "gateway", session: sid.clone(), client_name: None, client_version: None };
-    let session = st.sessions.create(&server, principal, conn.clone(), owns, ctx);
+    let ctx = CallContext { principal: principal.clone(), server: server.clone(), server_info, door: "gateway", session: session_label(&sid), client_name: None, client_version: None };
+    let session = st.sessions.create(sid.clone(), &server, principal, conn.clone(), owns, ctx);
     st.metrics.session_opened();
     let (tx, rx) = mpsc::channel::<Vec<u8>>(256);
     st.legacy_sse.map.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.clone(), tx.clone());
@@ -78,16 +75,21 @@ pub async fn open(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
         }
     }
     let cleanup = Cleanup(st.clone(), session.id.clone());
-    let stream = futures_util::stream::unfold((Some(endpoint), rx, cleanup), |(first, mut rx, cleanup)| async move {
+    let stopped = Box::pin(st.stopped());
+    let stream = futures_util::stream::unfold((Some(endpoint), rx, cleanup, stopped), |(first, mut rx, cleanup, mut stopped)| async move {
         if let Some(e) = first {
-            return Some((Ok::<Bytes, Infallible>(Bytes::from(e)), (None, rx, cleanup)));
+            return Some((Ok::<Bytes, Infallible>(Bytes::from(e)), (None, rx, cleanup, stopped)));
         }
-        let bytes = match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+        let next = tokio::select! {
+            _ = &mut stopped => return None,
+            next = tokio::time::timeout(Duration::from_secs(15), rx.recv()) => next,
+        };
+        let bytes = match next {
             Ok(Some(m)) => Bytes::from(sse::encode_message(&m)),
             Ok(None) => return None,
             Err(_) => Bytes::from_static(sse::KEEPALIVE),
         };
-        Some((Ok(bytes), (None, rx, cleanup)))
+        Some((Ok(bytes), (None, rx, cleanup, stopped)))
     });
     sse_response(Body::from_stream(stream), HeaderMap::new())
 }
@@ -99,9 +101,6 @@ pub async fn message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
         Ok(p) => p,
         Err(r) => return r,

@@ -16,7 +16,7 @@ use steward_policy::Principal;
 
 use super::guard;
 use super::reply::{self, Expect, ReplyCtx};
-use super::state::{AppState, Session, new_session_id};
+use super::state::{AppState, Session, new_session_id, session_label};
 use crate::pipeline::CallContext;
 use crate::upstream::{Conn, Forward};
 
@@ -39,9 +39,6 @@ enum Route {
 }
 
 pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let resource = format!("/mcp/{server}");
     let principal = match guard::authenticate(&st, &headers, &resource).await {
         Ok(p) => p,
@@ -186,10 +183,11 @@ fn open_session(st: &Arc<AppState>, server: &str, principal: &Principal, msg: &M
         .map_err(|e| rpc_error(StatusCode::BAD_GATEWAY, msg.id.map(|i| i.get()), ErrorCode::UpstreamUnavailable, &e.to_string()))?;
     let owns_conn = st.upstreams.config(server).is_some_and(|c| !c.shared && !matches!(c.transport, crate::config::Transport::Demo));
     let (client_name, client_version) = steward_mcp::era::client_info(msg.params).map(|(n, v)| (Some(n), v)).unwrap_or((None, None));
-    let ctx = CallContext { principal: principal.clone(), server: server.to_string(), server_info, door: "gateway", session: new_session_id(), client_name, client_version };
+    let id = new_session_id();
+    let ctx = CallContext { principal: principal.clone(), server: server.to_string(), server_info, door: "gateway", session: session_label(&id), client_name, client_version };
     st.metrics.session_opened();
     tracing::info!(server, principal = %principal.id, "session opened");
-    Ok(st.sessions.create(server, principal.clone(), conn, owns_conn, ctx))
+    Ok(st.sessions.create(id, server, principal.clone(), conn, owns_conn, ctx))
 }
 
 /// 2026-07-28 requires `Mcp-Method`, `Mcp-Name` and `MCP-Protocol-Version` to match the body.

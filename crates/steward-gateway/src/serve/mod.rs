@@ -3,6 +3,7 @@
 // Handlers return early with ready-made responses; boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod approvals_api;
 mod decide_api;
 mod federation;
 mod guard;
@@ -14,7 +15,7 @@ mod reply;
 mod state;
 mod stream;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ use crate::auth::{self, Authenticator};
 use crate::config::GatewayConfig;
 use crate::pipeline::Pipeline;
 pub use state::AppState;
+
+/// How long calls in flight may take to finish once shutdown begins.
+const DRAIN: Duration = Duration::from_secs(30);
 
 /// Builds the gateway's state: policy, audit log, key store, authenticator.
 pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<Arc<AppState>, GatewayError> {
@@ -60,7 +64,12 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
         None
     };
     let authenticator = Authenticator::new(&cfg.auth, keys).await.map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
-    let pipeline = Arc::new(Pipeline::new(policy, Ok(audit)));
+    let pipeline = Pipeline::new(policy, Ok(audit));
+    // Approvals: same SQLite file; links in webhook messages point at this gateway's API.
+    let base = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let notifier = crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
+    let approvals = crate::approval::Approvals::open(&cfg.sqlite, notifier).map_err(|e| GatewayError::Config(format!("approval store: {e}")))?;
+    let pipeline = Arc::new(pipeline.with_approvals(approvals));
     Ok(Arc::new(AppState::new(cfg, pipeline, authenticator, registry)))
 }
 
@@ -73,12 +82,18 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/sse/{server}", get(legacy_sse::open))
         .route("/messages/{server}", post(legacy_sse::message))
         .route("/v1/decide", post(decide_api::decide))
+        .route("/v1/approvals", get(approvals_api::list))
+        .route("/v1/approvals/{id}", get(approvals_api::show))
+        .route("/v1/approvals/{id}/approve", post(approvals_api::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals_api::deny))
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route("/.well-known/oauth-protected-resource/mcp/{server}", get(resource_metadata_server))
         .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(st.clone(), guard::origin_layer))
+        // Probes come from load balancers and orchestrators by address, and carry no data.
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(st)
 }
 
@@ -90,15 +105,28 @@ pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 
         .map_err(|source| GatewayError::Io { what: "the listen address", source })?;
     let reaper = tokio::spawn(reap_sessions(st.clone()));
     let app = router(st.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| GatewayError::Io { what: "the HTTP server", source })?;
+    let signal_state = st.clone();
+    let signal = async move {
+        shutdown.await;
+        // Open streams (GET, legacy SSE) end now; calls in flight get DRAIN to finish.
+        signal_state.stopping.send_replace(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let stopped = st.stopped();
+    tokio::select! {
+        r = server => r.map_err(|source| GatewayError::Io { what: "the HTTP server", source })?,
+        _ = async { stopped.await; tokio::time::sleep(DRAIN).await } => {
+            tracing::warn!("calls still in flight after {}s; stopping anyway", DRAIN.as_secs());
+        }
+    }
     reaper.abort();
     for s in st.sessions.drain() {
         close_session(&st, &s).await;
     }
     st.upstreams.close_all().await;
+    if let Some(approvals) = st.pipeline.approvals() {
+        approvals.flush().await;
+    }
     if let Some(log) = st.pipeline.audit() {
         log.close();
     }
@@ -114,11 +142,12 @@ pub(crate) async fn close_session(st: &AppState, s: &state::Session) {
 }
 
 async fn reap_sessions(st: Arc<AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let every = (st.sessions.idle_timeout() / 2).clamp(Duration::from_millis(500), Duration::from_secs(30));
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        for s in st.sessions.expire(st.cfg.session_idle_timeout) {
-            tracing::info!(session = %&s.id[..8], server = %s.server, "session expired");
+        for s in st.sessions.expire() {
+            tracing::info!(session = %state::session_label(&s.id), server = %s.server, "session expired");
             close_session(&st, &s).await;
         }
     }

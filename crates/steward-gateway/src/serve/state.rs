@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub federation: super::federation::Federation,
     pub registry: Option<steward_registry::Registry>,
+    /// Turns true when the gateway starts shutting down: open streams end.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub legacy_sse: super::legacy_sse::SseStreams,
     /// Tool annotations learnt from `tools/list`, by (server, tool).
     annotations: Mutex<HashMap<(String, String), ToolAnnotations>>,
@@ -33,8 +35,9 @@ impl AppState {
     pub fn new(cfg: GatewayConfig, pipeline: Arc<Pipeline>, auth: Authenticator, registry: Option<steward_registry::Registry>) -> AppState {
         AppState {
             registry,
+            stopping: tokio::sync::watch::channel(false).0,
             upstreams: Upstreams::new(cfg.servers.clone()),
-            sessions: Sessions::default(),
+            sessions: Sessions::new(cfg.session_idle_timeout),
             limiter: Limiter::new(cfg.limits.clone()),
             metrics: Metrics::default(),
             federation: Default::default(),
@@ -43,6 +46,14 @@ impl AppState {
             cfg,
             pipeline,
             auth,
+        }
+    }
+
+    /// Resolves when shutdown begins (at once if it already has).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
         }
     }
 
@@ -89,15 +100,24 @@ impl Session {
     }
 }
 
-#[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Arc<Session>>>,
+    idle: Duration,
 }
 
 impl Sessions {
-    pub fn create(&self, server: &str, principal: Principal, conn: Conn, owns_conn: bool, ctx: CallContext) -> Arc<Session> {
+    pub fn new(idle: Duration) -> Sessions {
+        Sessions { map: Mutex::new(HashMap::new()), idle }
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
+    }
+
+    /// Registers a session under `id`; `ctx.session` is the label audit rows carry.
+    pub fn create(&self, id: String, server: &str, principal: Principal, conn: Conn, owns_conn: bool, ctx: CallContext) -> Arc<Session> {
         let session = Arc::new(Session {
-            id: ctx.session.clone(),
+            id,
             server: server.to_string(),
             principal,
             conn,
@@ -110,21 +130,22 @@ impl Sessions {
         session
     }
 
-    /// The session with this id, if it exists, serves this server and belongs to this principal.
+    /// The session with this id, if it exists, is not idle past the timeout, serves this server
+    /// and belongs to this principal.
     pub fn get(&self, id: &str, server: &str, principal: &Principal) -> Option<Arc<Session>> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let s = map.get(id)?;
-        (s.server == server && s.principal.id == principal.id).then(|| s.clone())
+        (s.server == server && s.principal.id == principal.id && s.idle_for() <= self.idle && s.conn.alive()).then(|| s.clone())
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
     }
 
-    /// Sessions idle longer than `idle`, or whose upstream died, are removed and returned.
-    pub fn expire(&self, idle: Duration) -> Vec<Arc<Session>> {
+    /// Sessions idle past the timeout, or whose upstream died, are removed and returned.
+    pub fn expire(&self) -> Vec<Arc<Session>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let dead: Vec<String> = map.iter().filter(|(_, s)| s.idle_for() > idle || !s.conn.alive()).map(|(k, _)| k.clone()).collect();
+        let dead: Vec<String> = map.iter().filter(|(_, s)| s.idle_for() > self.idle || !s.conn.alive()).map(|(k, _)| k.clone()).collect();
         dead.into_iter().filter_map(|k| map.remove(&k)).collect()
     }
 
@@ -141,4 +162,11 @@ impl Sessions {
 pub fn new_session_id() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What audit rows and logs call a session: a digest of its id, never the id itself (holding the
+/// id is half of what it takes to use the session).
+pub fn session_label(id: &str) -> String {
+    use sha2::Digest;
+    format!("s-{}", hex::encode(&sha2::Sha256::digest(id.as_bytes())[..8]))
 }

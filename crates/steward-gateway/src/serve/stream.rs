@@ -18,9 +18,6 @@ use super::state::AppState;
 use super::guard;
 
 pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -49,23 +46,25 @@ pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, he
         }
     }
     let guard = Listening(session);
-    let stream = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+    let stopped = Box::pin(st.stopped());
+    let stream = futures_util::stream::unfold((rx, guard, stopped), |(mut rx, guard, mut stopped)| async move {
+        let next = tokio::select! {
+            _ = &mut stopped => return None,
+            next = tokio::time::timeout(Duration::from_secs(15), rx.recv()) => next,
+        };
+        match next {
             Ok(Some(m)) => {
                 guard.0.touch();
-                Some((Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&m))), (rx, guard)))
+                Some((Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&m))), (rx, guard, stopped)))
             }
             Ok(None) => None,
-            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard))),
+            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard, stopped))),
         }
     });
     sse_response(Body::from_stream(stream), HeaderMap::new())
 }
 
 pub async fn delete(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(r) = guard::check_origin(&st, &headers) {
-        return r;
-    }
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
         Ok(p) => p,
         Err(r) => return r,

@@ -114,8 +114,12 @@ impl StdioConn {
         Ok(())
     }
 
-    /// Takes over the stream of server-initiated messages; what was buffered comes first.
+    /// Takes over the stream of server-initiated messages; what was buffered comes first. A shared
+    /// child has none to offer: its messages cannot be told apart by client.
     pub fn server_messages(&self) -> Option<mpsc::Receiver<Vec<u8>>> {
+        if self.remap {
+            return None;
+        }
         let (tx, rx) = mpsc::channel(MAX_BUFFERED);
         let mut r = self.lock();
         for m in r.buffered.drain(..) {
@@ -186,18 +190,29 @@ impl StdioConn {
             }
             return;
         }
-        // A server-initiated message: to the request it relates to, else the listener.
+        // A server-initiated message: to the request it relates to, else the listener. On a shared
+        // child only a progress token ties a message to a client; anything else could belong to
+        // any of them, so it goes nowhere (and a request is refused).
         let token = progress_token(msg);
         let target = {
             let r = self.lock();
             let related = token
                 .as_ref()
                 .and_then(|t| r.waiters.iter().find(|w| w.progress_token.as_ref() == Some(t)))
-                .or_else(|| if token.is_none() { r.waiters.last() } else { None });
+                .or_else(|| if token.is_none() && !self.remap { r.waiters.last() } else { None });
             related.map(|w| w.tx.clone())
         };
         if let Some(tx) = target {
             let _ = tx.send(bytes.to_vec()).await;
+            return;
+        }
+        if self.remap {
+            if msg.kind == Kind::Request {
+                let message = "this server is shared by several clients (mode: shared), so Steward cannot relay its requests to a client";
+                let id = msg.id.map(|i| i.get().to_string());
+                self.writer.send(error_response(id.as_deref(), ErrorCode::MethodNotFound, message, None));
+            }
+            tracing::debug!(server = %self.server, method = msg.method().unwrap_or_default(), "server-initiated message on a shared child dropped");
             return;
         }
         let mut r = self.lock();

@@ -45,12 +45,12 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
         // `a=rm; $a -rf /`: scan the command again with the variables substituted.
         if !state.vars.is_empty() && cmd.words.iter().any(|w| w.contains('$')) {
             let line: Vec<Cow<'_, str>> = cmd.words.iter().map(|w| substitute(w, &state.vars)).collect();
-            if line.iter().zip(&cmd.words).any(|(a, b)| a.as_ref() != *b) {
+            if line.iter().zip(cmd.words).any(|(a, b)| a.as_ref() != *b) {
                 out.nested(&line.join(" "));
             }
         }
         if !cmd.words.is_empty() && cmd.words.iter().all(|w| is_assignment(w)) {
-            for w in &cmd.words {
+            for w in cmd.words {
                 if let Some((k, v)) = w.split_once('=')
                     && state.vars.len() < 64
                 {
@@ -59,9 +59,9 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
             }
             continue;
         }
-        let (words, privileged) = unwrap(&cmd.words);
+        let (words, privileged) = unwrap(cmd.words);
         if privileged {
-            out.push("privilege-escalation", Risk::High, privileged_detail(&cmd.words));
+            out.push("privilege-escalation", Risk::High, privileged_detail(cmd.words));
         }
         let name = words.first().map(|w| program_name(w)).unwrap_or(Cow::Borrowed(""));
         redirections(cmd, &name, out);
@@ -652,7 +652,7 @@ fn git(_: &Flags<'_>, args: &[&str], out: &mut Scan) {
 }
 
 fn redirections(cmd: &Command<'_>, program: &str, out: &mut Scan) {
-    for &t in &cmd.redirect_out {
+    for &t in cmd.redirect_out {
         if ["/dev/sd", "/dev/nvme", "/dev/hd", "/dev/vd", "/dev/xvd", "/dev/mmcblk", "/dev/disk"].iter().any(|d| t.starts_with(d)) {
             out.push("disk", Risk::Critical, format!("> {t}"));
         } else if t != "/dev/null" && t != "/dev/stdout" && t != "/dev/stderr" && !t.starts_with("/dev/fd/") && !t.starts_with("/dev/tcp/") && !t.starts_with("/dev/udp/") && is_system_path(t) {
@@ -667,7 +667,7 @@ fn redirections(cmd: &Command<'_>, program: &str, out: &mut Scan) {
             }
         }
     }
-    for source in &cmd.redirect_in {
+    for source in cmd.redirect_in {
         if let Some(p) = credential_path(source) {
             out.push("credential-access", Risk::High, format!("< {p}"));
         }

@@ -165,7 +165,8 @@ impl Detectors {
             }
         }
         let script = shell::lex(s);
-        let cmds: Vec<shell::Command<'_>> = script.commands().collect();
+        let texts = script.texts();
+        let cmds = script.commands(&texts);
         if builtin {
             commands::scan(&script, &cmds, scan);
             for nested in &script.nested {

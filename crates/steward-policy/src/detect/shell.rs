@@ -17,14 +17,14 @@ pub enum Join {
 }
 
 /// One simple command: its words after quote removal, and how it joins the previous one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Command<'s> {
     pub join: Join,
-    pub words: Vec<&'s str>,
+    pub words: &'s [&'s str],
     /// Targets of output redirections (`> FILE`, `>> FILE`).
-    pub redirect_out: Vec<&'s str>,
+    pub redirect_out: &'s [&'s str],
     /// Sources of input redirections (`< FILE`).
-    pub redirect_in: Vec<&'s str>,
+    pub redirect_in: &'s [&'s str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,44 +34,64 @@ enum Kind {
     In,
 }
 
-/// A word: a range of the script's buffer, and what it is to its command.
+/// A command: how it joins the previous one, and where its words and redirections end in the
+/// script's lists (each starts where the previous command's ends).
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: u32,
-    end: u32,
-    kind: Kind,
-}
-
-/// A command: how it joins the previous one, and its spans.
-#[derive(Debug, Clone, Copy)]
-struct CommandSpans {
+struct CommandEnds {
     join: Join,
-    first: u32,
-    end: u32,
+    words: u32,
+    outs: u32,
+    ins: u32,
 }
 
 /// A lexed script: its commands, and the scripts nested in `$(...)`, backticks and `<(...)`.
 #[derive(Debug, Default, Clone)]
 pub struct Script {
     buf: String,
-    spans: Vec<Span>,
-    cmds: Vec<CommandSpans>,
+    /// Byte ranges of `buf`: the words, the output targets and the input sources, in order.
+    words: Vec<(u32, u32)>,
+    outs: Vec<(u32, u32)>,
+    ins: Vec<(u32, u32)>,
+    cmds: Vec<CommandEnds>,
     pub nested: Vec<String>,
 }
 
+/// The texts of a script's words and redirections, borrowed from it: what [`Commands`] slices.
+#[derive(Debug)]
+pub struct Texts<'s> {
+    words: Vec<&'s str>,
+    outs: Vec<&'s str>,
+    ins: Vec<&'s str>,
+}
+
 impl Script {
+    /// The texts of every word, for [`Script::commands`].
+    pub fn texts(&self) -> Texts<'_> {
+        let text = |&(a, b): &(u32, u32)| self.buf.get(a as usize..b as usize).unwrap_or_default();
+        Texts {
+            words: self.words.iter().map(text).collect(),
+            outs: self.outs.iter().map(text).collect(),
+            ins: self.ins.iter().map(text).collect(),
+        }
+    }
+
     /// The commands, in order.
-    pub fn commands(&self) -> impl Iterator<Item = Command<'_>> + '_ {
-        self.cmds.iter().map(|c| {
-            let spans = self.spans.get(c.first as usize..c.end as usize).unwrap_or_default();
-            let text = |s: &Span| self.buf.get(s.start as usize..s.end as usize).unwrap_or_default();
-            let of = |k: Kind| spans.iter().filter(|s| s.kind == k).map(text).collect::<Vec<_>>();
-            if spans.iter().all(|s| s.kind == Kind::Word) {
-                Command { join: c.join, words: spans.iter().map(text).collect(), redirect_out: Vec::new(), redirect_in: Vec::new() }
-            } else {
-                Command { join: c.join, words: of(Kind::Word), redirect_out: of(Kind::Out), redirect_in: of(Kind::In) }
-            }
-        })
+    pub fn commands<'s>(&self, texts: &'s Texts<'s>) -> Vec<Command<'s>> {
+        let mut start = (0usize, 0usize, 0usize);
+        self.cmds
+            .iter()
+            .map(|c| {
+                let end = (c.words as usize, c.outs as usize, c.ins as usize);
+                let cmd = Command {
+                    join: c.join,
+                    words: texts.words.get(start.0..end.0).unwrap_or_default(),
+                    redirect_out: texts.outs.get(start.1..end.1).unwrap_or_default(),
+                    redirect_in: texts.ins.get(start.2..end.2).unwrap_or_default(),
+                };
+                start = end;
+                cmd
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -91,7 +111,6 @@ pub fn lex(input: &str) -> Script {
         in_word: false,
         join: Join::Sequence,
         redirect: None,
-        cmd_first: 0,
     };
     lx.run();
     let buf = std::mem::take(&mut lx.buf);
@@ -109,6 +128,18 @@ fn normalize(input: &str) -> Cow<'_, str> {
     Cow::Owned(input.replace("${IFS}", " ").replace("$IFS$9", " ").replace("$IFS", " "))
 }
 
+/// Bytes the lexer treats specially somewhere; any other byte is part of a word.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let special = b" \t\r\n;&|<>#'\"\\$`(){}";
+    let mut i = 0;
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 struct Lexer<'i> {
     input: &'i [u8],
     pos: usize,
@@ -119,8 +150,6 @@ struct Lexer<'i> {
     in_word: bool,
     join: Join,
     redirect: Option<Kind>,
-    /// The first span of the command being lexed.
-    cmd_first: usize,
 }
 
 impl Lexer<'_> {
@@ -229,8 +258,10 @@ impl Lexer<'_> {
                                 self.substitution(inner);
                             }
                             _ => {
-                                self.buf.push(c);
-                                self.pos += 1;
+                                let rest = &self.input[self.pos..];
+                                let run = rest.iter().position(|&b| matches!(b, b'"' | b'\\' | b'$' | b'`')).unwrap_or(rest.len()).max(1);
+                                self.buf.extend_from_slice(&rest[..run]);
+                                self.pos += run;
                             }
                         }
                     }
@@ -268,8 +299,12 @@ impl Lexer<'_> {
                     self.pos += 1;
                 }
                 _ => {
-                    self.push_byte(c);
-                    self.pos += 1;
+                    // An ordinary byte, and the run of ordinary bytes after it, in one copy.
+                    self.start_word();
+                    let rest = &self.input[self.pos + 1..];
+                    let run = rest.iter().position(|&b| SPECIAL[b as usize]).unwrap_or(rest.len());
+                    self.buf.extend_from_slice(&self.input[self.pos..self.pos + 1 + run]);
+                    self.pos += 1 + run;
                 }
             }
         }
@@ -333,18 +368,23 @@ impl Lexer<'_> {
             return;
         }
         self.in_word = false;
-        let kind = self.redirect.take().unwrap_or(Kind::Word);
-        self.script.spans.push(Span { start: self.word_start as u32, end: self.buf.len() as u32, kind });
+        let span = (self.word_start as u32, self.buf.len() as u32);
+        match self.redirect.take().unwrap_or(Kind::Word) {
+            Kind::Word => self.script.words.push(span),
+            Kind::Out => self.script.outs.push(span),
+            Kind::In => self.script.ins.push(span),
+        }
     }
 
     fn end_command(&mut self, next_join: Join) {
         self.end_word();
         self.redirect = None;
-        let end = self.script.spans.len();
-        if end > self.cmd_first {
-            self.script.cmds.push(CommandSpans { join: self.join, first: self.cmd_first as u32, end: end as u32 });
+        let s = &mut self.script;
+        let ends = CommandEnds { join: self.join, words: s.words.len() as u32, outs: s.outs.len() as u32, ins: s.ins.len() as u32 };
+        let previous = s.cmds.last().map(|c| (c.words, c.outs, c.ins)).unwrap_or((0, 0, 0));
+        if (ends.words, ends.outs, ends.ins) != previous {
+            s.cmds.push(ends);
         }
-        self.cmd_first = end;
         self.join = next_join;
     }
 }
@@ -356,8 +396,9 @@ fn echoed(script: &str) -> Option<String> {
         return None;
     }
     let inner = lex(t);
-    let mut commands = inner.commands();
-    let (Some(cmd), None) = (commands.next(), commands.next()) else { return None };
+    let texts = inner.texts();
+    let commands = inner.commands(&texts);
+    let [cmd] = commands.as_slice() else { return None };
     let words: Vec<&str> = cmd.words[1..].iter().copied().skip_while(|w| matches!(*w, "-n" | "-e" | "-ne" | "-en")).collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
@@ -405,7 +446,9 @@ mod tests {
     use super::*;
 
     fn words(s: &str) -> Vec<Vec<String>> {
-        lex(s).commands().map(|c| c.words.iter().map(|w| w.to_string()).collect()).collect()
+        let script = lex(s);
+        let texts = script.texts();
+        script.commands(&texts).iter().map(|c| c.words.iter().map(|w| w.to_string()).collect()).collect()
     }
 
     #[test]
@@ -419,7 +462,8 @@ mod tests {
     #[test]
     fn chains_and_pipes() {
         let s = lex("cd /tmp && curl -s http://x | sudo bash; echo done");
-        let commands: Vec<Command<'_>> = s.commands().collect();
+        let texts = s.texts();
+        let commands = s.commands(&texts);
         let joins: Vec<Join> = commands.iter().map(|c| c.join).collect();
         assert_eq!(joins, vec![Join::Sequence, Join::Sequence, Join::Pipe, Join::Sequence]);
         assert_eq!(commands[2].words, vec!["sudo", "bash"]);
@@ -443,9 +487,10 @@ mod tests {
     #[test]
     fn redirections() {
         let s = lex("echo x > /dev/sda 2>/dev/null");
-        let c = s.commands().next().unwrap();
-        assert_eq!(c.words, vec!["echo", "x"]);
-        assert_eq!(c.redirect_out, vec!["/dev/sda", "/dev/null"]);
+        let texts = s.texts();
+        let c = s.commands(&texts)[0];
+        assert_eq!(c.words, ["echo", "x"]);
+        assert_eq!(c.redirect_out, ["/dev/sda", "/dev/null"]);
     }
 
     #[test]

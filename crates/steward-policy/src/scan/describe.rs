@@ -427,7 +427,7 @@ mod tests {
         });
         let k = kinds(&t);
         assert!(k.contains(&("hidden_instruction_block", Severity::High, "inputSchema.properties.a.description".into())), "{k:?}");
-        assert!(k.contains(&("sensitive_file_access", Severity::High, "inputSchema.properties.a.description".into())));
+        assert!(k.contains(&("sensitive_file_access", Severity::Medium, "inputSchema.properties.a.description".into())));
         assert!(k.contains(&("instruction_override", Severity::High, "inputSchema.properties.mode.enum[1]".into())));
         assert!(k.contains(&("ansi_escape", Severity::High, "inputSchema.properties.x.default".into())));
     }

@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 /// One secret rule.
@@ -94,7 +94,7 @@ const RULES: &[(&str, &[&str], &str, usize, u8)] = &[
     (
         "generic_secret",
         &["key", "secret", "token", "passw", "pwd", "credential", "auth"],
-        r#"(?i)(?:api[_.\-]?key|apikey|secret[_.\-]?key|client[_.\-]?secret|access[_.\-]?key|access[_.\-]?token|auth[_.\-]?token|refresh[_.\-]?token|secret|token|password|passwd|pwd|private[_.\-]?key|credentials?|signing[_.\-]?key|encryption[_.\-]?key|session[_.\-]?key|auth)["']?\s*(?:[:=]|=>|:=)\s*["']?([A-Za-z0-9_\-+/=.~]{16,512})"#,
+        r#"(?i)(?:api[_.\-]?key|apikey|secret[_.\-]?key|client[_.\-]?secret|access[_.\-]?key|access[_.\-]?token|auth[_.\-]?token|refresh[_.\-]?token|secret|token|password|passwd|pwd|private[_.\-]?key|credentials?|signing[_.\-]?key|encryption[_.\-]?key|session[_.\-]?key|auth)["']?\s*(?:[:=]|=>|:=)\s*["']?([A-Za-z0-9_\-+/=.~#!$%^*@]{16,512})"#,
         1,
         1,
     ),
@@ -132,9 +132,12 @@ impl SecretRules {
             };
             rules.push(Rule { kind, keywords: kws, re, group: *group, check });
         }
+        // A DFA: a few dozen short keywords make a small automaton, and it is the fastest
+        // to run over large results.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("the secret keywords build an automaton");
         SecretRules { rules, prefilter, keyword_rules }

@@ -56,7 +56,7 @@ pub(crate) fn count_hidden(s: &str) -> HiddenCounts {
             while j < chars.len() && j - i <= 8 && matches!(chars[j], '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}') {
                 j += 1;
             }
-            if j - i - 1 >= 2 && chars.get(j) == Some(&'\u{E007F}') {
+            if j - i > 2 && chars.get(j) == Some(&'\u{E007F}') {
                 i = j + 1;
                 continue;
             }

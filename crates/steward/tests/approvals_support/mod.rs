@@ -2,7 +2,8 @@
 //! server, driven over stdio, and the `steward` CLI in other processes.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -266,3 +267,92 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+// ---- the HTTP gateway -------------------------------------------------------------------------
+
+/// A running `steward serve`.
+pub struct Gateway {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request to the gateway; the status and the JSON body (Null when it is not JSON).
+pub fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: Option<Value>, origin: Option<&str>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the gateway");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    if let Some(k) = key {
+        req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    if let Some(o) = origin {
+        req.push_str(&format!("Origin: {o}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+pub fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn start_gateway(env: &Env) -> (Gateway, std::path::PathBuf) {
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let config = env.dir.path().join("steward.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\nstore: {{ sqlite: ./gw.db }}\npolicy: ./policy.yaml\nauth: {{ api_keys: true }}\nservers:\n  ops: {{ command: python3, args: [{:?}], env: {{ OPS_LOG: {:?} }} }}\n",
+            fixture().display().to_string(),
+            env.log.display().to_string()
+        ),
+    )
+    .expect("config");
+    let child = Command::new(STEWARD)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn steward serve");
+    let gw = Gateway { child, port };
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not listen within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (gw, config)
+}
+
+pub fn key(env: &Env, config: &std::path::Path, principal: &str) -> String {
+    let out = env.steward(&["keys", "create", "--config", config.to_str().expect("utf-8"), "--principal", principal]);
+    assert!(out.status.success(), "keys create: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+

@@ -1,0 +1,162 @@
+//! `/v1/approvals`: approvers list, read, approve and deny approvals over HTTP, authenticated
+//! like every other request; the approver is the authenticated principal, with the roles their
+//! credential carries plus those the policy's `principals:` gives them.
+//!
+//! GET  /v1/approvals[?state=pending]     → {"approvals": [...]} (those the caller asked for or may decide)
+//! GET  /v1/approvals/{id}                → the approval
+//! POST /v1/approvals/{id}/approve        {"reason"?: "..."} → {"approval": ..., "complete": bool}
+//! POST /v1/approvals/{id}/deny           {"reason": "..."}  → {"approval": ...}
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+use steward_policy::Principal;
+use steward_store::{Actor, Approval, ApprovalError, ApprovalState, MAX_LIST};
+
+use super::guard;
+use super::state::AppState;
+use crate::approval::Approvals;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn reply(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn problem(status: StatusCode, error: &str, message: &str) -> Response {
+    reply(status, json!({ "error": error, "message": message }))
+}
+
+/// Authenticates the caller and finds the approval flow.
+async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approvals>), Response> {
+    guard::check_origin(st, headers)?;
+    let principal = guard::authenticate(st, headers, "/v1/approvals").await?;
+    let Some(approvals) = st.pipeline.approvals().cloned() else {
+        return Err(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "approvals are not enabled on this gateway"));
+    };
+    Ok((actor(st, &principal), approvals))
+}
+
+fn actor(st: &AppState, p: &Principal) -> Actor {
+    let mut roles = p.roles.clone();
+    for r in st.pipeline.policy().principal_roles(&p.id) {
+        if !roles.contains(&r) {
+            roles.push(r);
+        }
+    }
+    Actor { name: p.id.clone(), roles }
+}
+
+/// Whether `actor` may see an approval: they asked for it, or they could decide it.
+fn visible(a: &Approval, actor: &Actor) -> bool {
+    a.principal.eq_ignore_ascii_case(&actor.name) || a.required_roles.is_empty() || a.required_roles.iter().any(|r| actor.roles.contains(r))
+}
+
+fn refused(e: ApprovalError) -> Response {
+    let (status, code) = match &e {
+        ApprovalError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        ApprovalError::SelfApproval { .. } | ApprovalError::MissingRole { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        ApprovalError::NotPending { .. } | ApprovalError::Expired { .. } | ApprovalError::AlreadyApproved { .. } => (StatusCode::CONFLICT, "conflict"),
+        ApprovalError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        ApprovalError::Store(_) => {
+            tracing::error!(error = %e, "approval store error");
+            return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the approval store is unavailable");
+        }
+    };
+    problem(status, code, &e.to_string())
+}
+
+fn body(bytes: &Bytes) -> Result<DecideBody, Response> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DecideBody::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid_request", &format!("expected {{\"reason\": \"...\"}}: {e}")))
+}
+
+pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let (actor, approvals) = match caller(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let state = match q.state.as_deref().map(str::parse::<ApprovalState>).transpose() {
+        Ok(s) => s,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "invalid_request", &e),
+    };
+    match approvals.list(state, q.limit.unwrap_or(500).min(MAX_LIST)).await {
+        Ok(all) => {
+            let shown: Vec<&Approval> = all.iter().filter(|a| visible(a, &actor)).collect();
+            reply(StatusCode::OK, json!({ "approvals": shown }))
+        }
+        Err(e) => refused(e),
+    }
+}
+
+pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (actor, approvals) = match caller(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match approvals.get(&id).await {
+        Ok(Some(a)) if visible(&a, &actor) => reply(StatusCode::OK, json!(a)),
+        // Not yours to see is the same answer as not there.
+        Ok(_) => refused(ApprovalError::NotFound(id)),
+        Err(e) => refused(e),
+    }
+}
+
+pub async fn approve(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, bytes: Bytes) -> Response {
+    let (actor, approvals) = match caller(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let name = actor.name.clone();
+    match approvals.approve(&id, actor, body.reason).await {
+        Ok(done) => {
+            tracing::info!(approval = %id, by = %name, complete = done.complete, "approval recorded over HTTP");
+            reply(StatusCode::OK, json!({ "approval": done.approval, "complete": done.complete }))
+        }
+        Err(e) => refused(e),
+    }
+}
+
+pub async fn deny(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, bytes: Bytes) -> Response {
+    let (actor, approvals) = match caller(&st, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let reason = match body(&bytes) {
+        Ok(DecideBody { reason: Some(r) }) if !r.trim().is_empty() => r,
+        Ok(_) => return problem(StatusCode::BAD_REQUEST, "invalid_request", "a denial needs a reason: {\"reason\": \"...\"}"),
+        Err(r) => return r,
+    };
+    let name = actor.name.clone();
+    match approvals.deny(&id, actor, reason).await {
+        Ok(a) => {
+            tracing::info!(approval = %id, by = %name, state = %a.state, "approval denied over HTTP");
+            reply(StatusCode::OK, json!({ "approval": a }))
+        }
+        Err(e) => refused(e),
+    }
+}
