@@ -91,13 +91,29 @@ pub async fn run(env: &Env, events: usize, tasks: usize) -> anyhow::Result<Audit
     let start = Instant::now();
     let report = reader.verify()?;
     let verify_seconds = start.elapsed().as_secs_f64();
-    ensure!(report.ok(), "the benchmark's own audit log does not verify: {:?}", report.broken);
-    ensure!(report.rows as usize == events + 2000, "expected {} rows, found {}", events + 2000, report.rows);
+    ensure!(
+        report.ok(),
+        "the benchmark's own audit log does not verify: {:?}",
+        report.broken
+    );
+    ensure!(
+        report.rows as usize == events + 2000,
+        "expected {} rows, found {}",
+        events + 2000,
+        report.rows
+    );
 
     let start = Instant::now();
-    let out = Command::new(&env.steward).args(["audit", "verify", "--db"]).arg(&path).output()?;
+    let out = Command::new(&env.steward)
+        .args(["audit", "verify", "--db"])
+        .arg(&path)
+        .output()?;
     let cli_verify_seconds = start.elapsed().as_secs_f64();
-    ensure!(out.status.success(), "steward audit verify failed: {}", String::from_utf8_lossy(&out.stdout));
+    ensure!(
+        out.status.success(),
+        "steward audit verify failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     Ok(AuditResult {
         events,
@@ -110,6 +126,10 @@ pub async fn run(env: &Env, events: usize, tasks: usize) -> anyhow::Result<Audit
         verify_rows_per_s: report.rows as f64 / verify_seconds,
         cli_verify_seconds,
         cli_verify_rows_per_s: report.rows as f64 / cli_verify_seconds,
-        db_bytes: [path.clone(), path.with_extension("db-wal")].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum(),
+        db_bytes: [path.clone(), path.with_extension("db-wal")]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum(),
     })
 }

@@ -44,17 +44,27 @@ struct Estimate {
 /// Every result under `criterion_dir` whose id starts with one of `prefixes`.
 pub fn load(criterion_dir: &Path, prefixes: &[&str]) -> Vec<CriterionEntry> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(criterion_dir) else { return out };
+    let Ok(dir) = std::fs::read_dir(criterion_dir) else {
+        return out;
+    };
     for entry in dir.flatten() {
         let new = entry.path().join("new");
-        let Ok(bench) = std::fs::read(new.join("benchmark.json")) else { continue };
-        let Ok(bench) = serde_json::from_slice::<Benchmark>(&bench) else { continue };
+        let Ok(bench) = std::fs::read(new.join("benchmark.json")) else {
+            continue;
+        };
+        let Ok(bench) = serde_json::from_slice::<Benchmark>(&bench) else {
+            continue;
+        };
         if !prefixes.iter().any(|p| bench.full_id.starts_with(p)) {
             continue;
         }
         let estimates_path = new.join("estimates.json");
-        let Ok(est) = std::fs::read(&estimates_path) else { continue };
-        let Ok(est) = serde_json::from_slice::<Estimates>(&est) else { continue };
+        let Ok(est) = std::fs::read(&estimates_path) else {
+            continue;
+        };
+        let Ok(est) = serde_json::from_slice::<Estimates>(&est) else {
+            continue;
+        };
         let age_s = std::fs::metadata(&estimates_path)
             .and_then(|m| m.modified())
             .ok()

@@ -88,7 +88,10 @@ pub fn answer(line: &[u8]) -> Answer {
             id,
             r#"{"tools":[{"name":"echo","description":"Returns its text argument.","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]},"annotations":{"readOnlyHint":true}}]}"#,
         ),
-        "tools/call" => match req.params.and_then(|p| serde_json::from_str::<CallParams<'_>>(p.get()).ok()) {
+        "tools/call" => match req
+            .params
+            .and_then(|p| serde_json::from_str::<CallParams<'_>>(p.get()).ok())
+        {
             Some(call) if call.name == "echo" => {
                 let text = call
                     .arguments
@@ -96,7 +99,10 @@ pub fn answer(line: &[u8]) -> Answer {
                     .and_then(|a| a.text)
                     .unwrap_or_default();
                 let text = serde_json::to_string(&text).unwrap_or_else(|_| "\"\"".into());
-                result(id, &format!(r#"{{"content":[{{"type":"text","text":{text}}}],"isError":false}}"#))
+                result(
+                    id,
+                    &format!(r#"{{"content":[{{"type":"text","text":{text}}}],"isError":false}}"#),
+                )
             }
             Some(call) => error(id, -32602, &format!("unknown tool {}", call.name)),
             None => error(id, -32602, "invalid tools/call params"),
@@ -145,7 +151,9 @@ struct HttpState {
 /// The fixture's HTTP routes: `/mcp` (streamable HTTP, JSON answers) and `/ok` (a plain "ok",
 /// the trivial server the load generator is checked against).
 pub fn router() -> Router {
-    let st = Arc::new(HttpState { next_session: AtomicU64::new(1) });
+    let st = Arc::new(HttpState {
+        next_session: AtomicU64::new(1),
+    });
     Router::new()
         .route(
             "/mcp",
@@ -208,7 +216,9 @@ mod tests {
 
     #[test]
     fn echoes_text() {
-        let r = reply(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hé \"x\""}}}"#);
+        let r = reply(
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hé \"x\""}}}"#,
+        );
         assert_eq!(r["id"], 7);
         assert_eq!(r["result"]["content"][0]["text"], "hé \"x\"");
         assert_eq!(r["result"]["isError"], false);
@@ -219,13 +229,22 @@ mod tests {
         let r = reply(r#"{"jsonrpc":"2.0","id":"a","method":"initialize","params":{"protocolVersion":"2025-03-26"}}"#);
         assert_eq!(r["id"], "a");
         assert_eq!(r["result"]["protocolVersion"], "2025-03-26");
-        assert!(matches!(answer(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), Answer::Nothing));
+        assert!(matches!(
+            answer(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Answer::Nothing
+        ));
     }
 
     #[test]
     fn unknown_methods_and_tools_are_errors() {
-        assert_eq!(reply(r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#)["error"]["code"], -32601);
-        assert_eq!(reply(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm"}}"#)["error"]["code"], -32602);
+        assert_eq!(
+            reply(r#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#)["error"]["code"],
+            -32601
+        );
+        assert_eq!(
+            reply(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm"}}"#)["error"]["code"],
+            -32602
+        );
         assert_eq!(reply("not json")["error"]["code"], -32700);
     }
 }

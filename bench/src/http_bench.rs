@@ -51,7 +51,11 @@ pub async fn start_gateway(env: &Env, name: &str, servers_yaml: &str, with_polic
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
     let db = dir.join("steward.db");
-    let policy = if with_policy { format!("policy: {}\n", env.policy.display()) } else { String::new() };
+    let policy = if with_policy {
+        format!("policy: {}\n", env.policy.display())
+    } else {
+        String::new()
+    };
     let config = format!(
         "listen: 127.0.0.1:{port}\nstore:\n  sqlite: {}\n{policy}auth: {{ none: true }}\n{servers_yaml}",
         db.display()
@@ -60,7 +64,12 @@ pub async fn start_gateway(env: &Env, name: &str, servers_yaml: &str, with_polic
     std::fs::write(&config_path, config)?;
     let (log, log_path) = log_file(&dir, "serve")?;
     let mut cmd = Command::new(&env.steward);
-    cmd.arg("serve").arg("--config").arg(&config_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
     let mut proc = Proc::spawn("steward serve", &mut cmd)?;
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&format!("{base}/healthz"), Duration::from_secs(20), &mut proc)
@@ -126,8 +135,14 @@ pub async fn run(env: &Env, opts: &HttpOptions) -> anyhow::Result<HttpResult> {
 /// `tools/call` decision rows in an audit log, and whether its chain verifies.
 pub fn audited(db: &Path) -> anyhow::Result<(u64, bool)> {
     let reader = steward_store::AuditReader::open(db)?;
-    let rows = reader.query(&steward_store::QueryFilter { kind: Some("decision".into()), ..Default::default() })?;
-    let n = rows.iter().filter(|r| r.method.as_deref() == Some("tools/call")).count() as u64;
+    let rows = reader.query(&steward_store::QueryFilter {
+        kind: Some("decision".into()),
+        ..Default::default()
+    })?;
+    let n = rows
+        .iter()
+        .filter(|r| r.method.as_deref() == Some("tools/call"))
+        .count() as u64;
     Ok((n, reader.verify()?.ok()))
 }
 

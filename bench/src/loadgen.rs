@@ -11,7 +11,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Serialize;
 use tokio::sync::Barrier;
 
-use crate::procs::cpu_seconds_tree;
+use crate::procs::{context_switches, cpu_seconds_tree};
 use crate::stats::{Latency, nanos};
 use crate::stdio_bench::ECHO_TEXT;
 
@@ -45,6 +45,8 @@ pub struct CaseResult {
     pub latency: Latency,
     /// CPU the server-side processes used per request (user + system).
     pub server_cpu_us_per_req: f64,
+    /// Context switches over the server-side processes' threads per request.
+    pub server_context_switches_per_req: f64,
     /// CPU this process (the load generator) used per request.
     pub loadgen_cpu_us_per_req: f64,
 }
@@ -68,18 +70,30 @@ impl Worker {
             .timeout(Duration::from_secs(30))
             .build()?;
         let args = serde_json::json!({ "text": ECHO_TEXT }).to_string();
-        let mut w = Worker { client, url: case.url.clone(), session: None, next_id: 1, args };
+        let mut w = Worker {
+            client,
+            url: case.url.clone(),
+            session: None,
+            next_id: 1,
+            args,
+        };
         if case.mcp {
             let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"steward-bench","version":"1"}}}"#;
             let resp = w.post(body.as_bytes().to_vec()).await?;
             let status = resp.status();
-            let sid = resp.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let sid = resp
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let text = resp.text().await?;
             if !status.is_success() || !text.contains("\"result\"") {
                 bail!("initialize at {} answered {status}: {text}", w.url);
             }
             w.session = Some(sid.with_context(|| format!("initialize at {} gave no session id", w.url))?);
-            let resp = w.post(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec()).await?;
+            let resp = w
+                .post(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec())
+                .await?;
             if !resp.status().is_success() {
                 bail!("notifications/initialized at {} answered {}", w.url, resp.status());
             }
@@ -110,7 +124,10 @@ impl Worker {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{}}}}}"#, self.args);
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{}}}}}"#,
+            self.args
+        );
         let resp = self.post(body.into_bytes()).await?;
         let ok = resp.status().is_success();
         let bytes = resp.bytes().await?;
@@ -167,6 +184,7 @@ pub async fn run(case: &Case) -> anyhow::Result<CaseResult> {
     let start = Instant::now();
     let server_cpu: f64 = case.server_pids.iter().map(|&p| cpu_seconds_tree(p)).sum();
     let own_cpu = crate::procs::cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let switches: u64 = case.server_pids.iter().map(|&p| context_switches(p)).sum();
     let mut all = Vec::with_capacity(case.max_requests);
     let mut errors = 0;
     let mut end = start;
@@ -189,8 +207,20 @@ pub async fn run(case: &Case) -> anyhow::Result<CaseResult> {
     let seconds = (end - start).as_secs_f64();
     let server_cpu = case.server_pids.iter().map(|&p| cpu_seconds_tree(p)).sum::<f64>() - server_cpu;
     let own_cpu = crate::procs::cpu_seconds(std::process::id()).unwrap_or(0.0) - own_cpu;
+    let switches = case
+        .server_pids
+        .iter()
+        .map(|&p| context_switches(p))
+        .sum::<u64>()
+        .saturating_sub(switches);
     let requests = all.len();
-    let per_req = |cpu: f64| if requests + errors > 0 { cpu * 1e6 / (requests + errors) as f64 } else { 0.0 };
+    let per_req = |cpu: f64| {
+        if requests + errors > 0 {
+            cpu * 1e6 / (requests + errors) as f64
+        } else {
+            0.0
+        }
+    };
     Ok(CaseResult {
         label: case.label.clone(),
         concurrency: case.concurrency,
@@ -200,6 +230,11 @@ pub async fn run(case: &Case) -> anyhow::Result<CaseResult> {
         requests_per_s: requests as f64 / seconds.max(1e-9),
         latency: Latency::of(&mut all),
         server_cpu_us_per_req: per_req(server_cpu),
+        server_context_switches_per_req: if requests + errors > 0 {
+            switches as f64 / (requests + errors) as f64
+        } else {
+            0.0
+        },
         loadgen_cpu_us_per_req: per_req(own_cpu),
     })
 }

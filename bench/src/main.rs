@@ -24,7 +24,10 @@ use clap::{Args, Parser, Subcommand};
 use report::{Machine, Report};
 
 #[derive(Parser)]
-#[command(name = "steward-bench", about = "Steward's benchmark harness (see docs/performance.md)")]
+#[command(
+    name = "steward-bench",
+    about = "Steward's benchmark harness (see docs/performance.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -44,6 +47,26 @@ enum Cmd {
     Memory(RunArgs),
     /// The fixture MCP server.
     Fixture(FixtureArgs),
+    /// Load one MCP endpoint (for profiling a gateway you started yourself).
+    Load(LoadArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The endpoint, e.g. http://127.0.0.1:8787/mcp/bench.
+    #[arg(long)]
+    url: String,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    requests: usize,
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// A plain route (POST, any 2xx) instead of MCP tools/call.
+    #[arg(long)]
+    plain: bool,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
 
 #[derive(Args, Clone)]
@@ -51,6 +74,9 @@ struct RunArgs {
     /// The steward binary to measure (default: `steward` beside this binary, i.e. target/release).
     #[arg(long, value_name = "PATH")]
     steward: Option<PathBuf>,
+    /// The policy calls are decided against (default: bench/policy.yaml, built in).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Where the JSON results go.
     #[arg(long, value_name = "PATH", default_value = "bench/results/latest.json")]
     out: PathBuf,
@@ -109,11 +135,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Fixture(a) => fixture(a),
+        Cmd::Load(a) => load(a),
         Cmd::All(a) => measure(a, Parts::ALL),
-        Cmd::Stdio(a) => measure(a, Parts { stdio: true, ..Parts::NONE }),
-        Cmd::Http(a) => measure(a, Parts { http: true, ..Parts::NONE }),
-        Cmd::Audit(a) => measure(a, Parts { audit: true, ..Parts::NONE }),
-        Cmd::Memory(a) => measure(a, Parts { memory: true, ..Parts::NONE }),
+        Cmd::Stdio(a) => measure(
+            a,
+            Parts {
+                stdio: true,
+                ..Parts::NONE
+            },
+        ),
+        Cmd::Http(a) => measure(
+            a,
+            Parts {
+                http: true,
+                ..Parts::NONE
+            },
+        ),
+        Cmd::Audit(a) => measure(
+            a,
+            Parts {
+                audit: true,
+                ..Parts::NONE
+            },
+        ),
+        Cmd::Memory(a) => measure(
+            a,
+            Parts {
+                memory: true,
+                ..Parts::NONE
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,9 +178,32 @@ fn main() -> ExitCode {
 fn fixture(a: FixtureArgs) -> anyhow::Result<()> {
     match (a.stdio, a.http) {
         (true, _) => fixture::serve_stdio(),
-        (false, Some(addr)) => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(fixture::serve_http(addr)),
+        (false, Some(addr)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(fixture::serve_http(addr)),
         (false, None) => bail!("say --stdio or --http ADDR"),
     }
+}
+
+fn load(a: LoadArgs) -> anyhow::Result<()> {
+    let case = loadgen::Case {
+        label: a.url.clone(),
+        url: a.url,
+        mcp: !a.plain,
+        concurrency: a.concurrency.max(1),
+        max_requests: a.requests,
+        max_duration: Duration::from_secs_f64(a.seconds),
+        warmup_per_worker: 20,
+        server_pids: Vec::new(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.threads.max(1))
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(loadgen::run(&case))?;
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -141,8 +215,18 @@ struct Parts {
 }
 
 impl Parts {
-    const ALL: Parts = Parts { stdio: true, http: true, audit: true, memory: true };
-    const NONE: Parts = Parts { stdio: false, http: false, audit: false, memory: false };
+    const ALL: Parts = Parts {
+        stdio: true,
+        http: true,
+        audit: true,
+        memory: true,
+    };
+    const NONE: Parts = Parts {
+        stdio: false,
+        http: false,
+        audit: false,
+        memory: false,
+    };
 }
 
 fn measure(a: RunArgs, parts: Parts) -> anyhow::Result<()> {
@@ -152,23 +236,49 @@ fn measure(a: RunArgs, parts: Parts) -> anyhow::Result<()> {
         None => bench_exe.with_file_name("steward"),
     };
     if !steward.exists() {
-        bail!("{} does not exist: build it with `cargo build --release -p steward` (bench/run.sh does), or pass --steward PATH", steward.display());
+        bail!(
+            "{} does not exist: build it with `cargo build --release -p steward` (bench/run.sh does), or pass --steward PATH",
+            steward.display()
+        );
     }
-    let scratch = tempfile::Builder::new().prefix("steward-bench-").tempdir().context("cannot create a scratch directory")?;
-    let policy = scratch.path().join("policy.yaml");
-    std::fs::write(&policy, include_str!("../policy.yaml"))?;
-    let env = Env { bench_exe: bench_exe.clone(), steward: steward.clone(), policy, dir: scratch.path().to_path_buf() };
+    let scratch = tempfile::Builder::new()
+        .prefix("steward-bench-")
+        .tempdir()
+        .context("cannot create a scratch directory")?;
+    let policy = match &a.policy {
+        Some(p) => std::path::absolute(p).with_context(|| format!("policy {}", p.display()))?,
+        None => {
+            let p = scratch.path().join("policy.yaml");
+            std::fs::write(&p, include_str!("../policy.yaml"))?;
+            p
+        }
+    };
+    let env = Env {
+        bench_exe: bench_exe.clone(),
+        steward: steward.clone(),
+        policy,
+        dir: scratch.path().to_path_buf(),
+    };
 
-    let mut report = Report { machine: Machine::probe(&steward), ..Report::default() };
+    let mut report = Report {
+        machine: Machine::probe(&steward),
+        ..Report::default()
+    };
     report.commands.push(std::env::args().collect::<Vec<_>>().join(" "));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(a.threads.max(1)).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.threads.max(1))
+        .enable_all()
+        .build()?;
 
     if parts.stdio {
         eprintln!("stdio: {} round trips per path after {} warm-up ...", a.calls, a.warmup);
         report.stdio = Some(stdio_bench::run(&env, a.calls, a.warmup)?);
     }
     if parts.http {
-        eprintln!("http: concurrency {:?}, up to {} requests or {} s per case ...", a.concurrency, a.requests, a.seconds);
+        eprintln!(
+            "http: concurrency {:?}, up to {} requests or {} s per case ...",
+            a.concurrency, a.requests, a.seconds
+        );
         let opts = http_bench::HttpOptions {
             concurrency: a.concurrency.clone(),
             max_requests: a.requests,
@@ -186,7 +296,10 @@ fn measure(a: RunArgs, parts: Parts) -> anyhow::Result<()> {
         report.memory = Some(rt.block_on(http_bench::memory(&env, a.sessions))?);
     }
     if let Some(target) = target_dir(&bench_exe) {
-        report.criterion = criterion_import::load(&target.join("criterion"), &["decide/", "detectors/", "explain/", "audit/"]);
+        report.criterion = criterion_import::load(
+            &target.join("criterion"),
+            &["decide/", "detectors/", "explain/", "audit/"],
+        );
     }
     report.check_goals();
 
@@ -195,7 +308,8 @@ fn measure(a: RunArgs, parts: Parts) -> anyhow::Result<()> {
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&a.out, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", a.out.display()))?;
+    std::fs::write(&a.out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
     eprintln!("results written to {}", a.out.display());
     Ok(())
 }

@@ -16,7 +16,10 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command) -> anyhow::Result<Proc> {
         let child = cmd.spawn().with_context(|| format!("cannot start {name} ({cmd:?})"))?;
-        Ok(Proc { name: name.to_string(), child })
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -58,7 +61,8 @@ impl Drop for Proc {
 }
 
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("/proc/{pid}/status"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("/proc/{pid}/status"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -73,9 +77,34 @@ pub fn cpu_seconds_tree(pid: u32) -> f64 {
     let mut total = cpu_seconds(pid).unwrap_or(0.0);
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
             if parent_of(child) == Some(pid) {
                 total += cpu_seconds(child).unwrap_or(0.0);
+            }
+        }
+    }
+    total
+}
+
+/// Context switches (voluntary + involuntary) over every thread of a process so far: each one
+/// is a thread going to sleep or being preempted, i.e. a hand-off between threads.
+pub fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let mut total = 0;
+    for t in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += v.trim().parse::<u64>().unwrap_or(0);
             }
         }
     }
@@ -131,12 +160,20 @@ pub async fn wait_ready(url: &str, timeout: Duration, proc: &mut Proc) -> anyhow
 /// Starts the fixture in HTTP mode on a free port; returns it and its base URL.
 pub fn spawn_http_fixture(bench_exe: &Path) -> anyhow::Result<(Proc, String)> {
     let mut cmd = Command::new(bench_exe);
-    cmd.args(["fixture", "--http", "127.0.0.1:0"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args(["fixture", "--http", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let mut proc = Proc::spawn("fixture (HTTP)", &mut cmd)?;
     let stdout = proc.child.stdout.take().context("fixture stdout")?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).context("reading the fixture's address")?;
-    let addr = line.trim().strip_prefix("listening on ").with_context(|| format!("unexpected fixture output: {line:?}"))?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the fixture's address")?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected fixture output: {line:?}"))?;
     Ok((proc, format!("http://{addr}")))
 }
 

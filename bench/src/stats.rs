@@ -52,7 +52,10 @@ mod tests {
         let mut s: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
         s.reverse();
         let l = Latency::of(&mut s);
-        assert_eq!((l.count, l.p50_us, l.p90_us, l.p99_us, l.max_us), (100, 50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (l.count, l.p50_us, l.p90_us, l.p99_us, l.max_us),
+            (100, 50.0, 90.0, 99.0, 100.0)
+        );
         assert_eq!(l.mean_us, 50.5);
         assert_eq!(Latency::of(&mut []).count, 0);
     }

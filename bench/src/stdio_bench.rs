@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde::Serialize;
 
-use crate::procs::{Proc, cpu_seconds, log_file};
-use crate::stats::{Latency, nanos};
 use crate::Env;
+use crate::procs::{Proc, context_switches, cpu_seconds, log_file};
+use crate::stats::{Latency, nanos};
 
 /// The argument every benchmarked call carries: a realistic few hundred bytes of text.
 pub const ECHO_TEXT: &str = "Summarise the deployment log for web-01 between 10:00 and 10:15 UTC: \
@@ -31,6 +31,8 @@ pub struct StdioResult {
     pub added_mean_us: f64,
     /// CPU the proxy process used per call (user + system).
     pub proxy_cpu_us_per_call: f64,
+    /// Context switches over the proxy's threads per call: thread hand-offs on the path.
+    pub proxy_context_switches_per_call: f64,
     /// Decision rows the proxy's audit log holds after the run (every call, warm-up included).
     pub audited_decisions: u64,
     pub audited_outcomes: u64,
@@ -51,7 +53,13 @@ impl Client {
         let mut proc = Proc::spawn(name, cmd)?;
         let input = BufWriter::new(proc.child.stdin.take().context("stdin")?);
         let output = BufReader::new(proc.child.stdout.take().context("stdout")?);
-        let mut c = Client { proc, input, output, line: Vec::with_capacity(4096), next_id: 1 };
+        let mut c = Client {
+            proc,
+            input,
+            output,
+            line: Vec::with_capacity(4096),
+            next_id: 1,
+        };
         let init = c.request(
             "initialize",
             r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"steward-bench","version":"1"}}"#,
@@ -94,7 +102,11 @@ impl Client {
         self.read()?;
         let took = nanos(start.elapsed());
         if !contains(&self.line, b"\"isError\":false") {
-            bail!("{}: the call failed: {}", self.proc.name, String::from_utf8_lossy(&self.line));
+            bail!(
+                "{}: the call failed: {}",
+                self.proc.name,
+                String::from_utf8_lossy(&self.line)
+            );
         }
         Ok(took)
     }
@@ -120,7 +132,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn echo_request(id: usize) -> Vec<u8> {
     let args = serde_json::json!({ "text": ECHO_TEXT });
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{args}}}}}"#).into_bytes()
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{args}}}}}"#)
+        .into_bytes()
 }
 
 pub fn run(env: &Env, calls: usize, warmup: usize) -> anyhow::Result<StdioResult> {
@@ -146,35 +159,46 @@ pub fn run(env: &Env, calls: usize, warmup: usize) -> anyhow::Result<StdioResult
     let mut proxy = Client::spawn("steward proxy", &mut proxy_cmd)?;
 
     // Requests are built up front: the client's own work stays out of the timings.
-    let requests: Vec<Vec<u8>> = (0..warmup + calls).map(|i| {
-        let mut r = echo_request(1000 + i);
-        r.push(b'\n');
-        r
-    }).collect();
+    let requests: Vec<Vec<u8>> = (0..warmup + calls)
+        .map(|i| {
+            let mut r = echo_request(1000 + i);
+            r.push(b'\n');
+            r
+        })
+        .collect();
     for r in &requests[..warmup] {
         direct.echo(r)?;
         proxy.echo(r)?;
     }
     let (mut d, mut p) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
     let mut proxy_cpu = 0.0;
+    let mut proxy_switches = 0;
     // Alternate blocks of 250 calls: a noisy neighbour hits both sides alike.
     for block in requests[warmup..].chunks(250) {
         for r in block {
             d.push(direct.echo(r)?);
         }
         let before = cpu_seconds(proxy.proc.pid()).unwrap_or(0.0);
+        let switches = context_switches(proxy.proc.pid());
         for r in block {
             p.push(proxy.echo(r)?);
         }
         proxy_cpu += cpu_seconds(proxy.proc.pid()).unwrap_or(0.0) - before;
+        proxy_switches += context_switches(proxy.proc.pid()) - switches;
     }
     direct.finish()?;
     proxy.finish()?;
 
     let reader = steward_store::AuditReader::open(&audit_db)?;
     let count = |kind: &str| -> anyhow::Result<u64> {
-        let rows = reader.query(&steward_store::QueryFilter { kind: Some(kind.into()), ..Default::default() })?;
-        Ok(rows.iter().filter(|r| r.method.as_deref() == Some("tools/call")).count() as u64)
+        let rows = reader.query(&steward_store::QueryFilter {
+            kind: Some(kind.into()),
+            ..Default::default()
+        })?;
+        Ok(rows
+            .iter()
+            .filter(|r| r.method.as_deref() == Some("tools/call"))
+            .count() as u64)
     };
     let (decisions, outcomes) = (count("decision")?, count("outcome")?);
     let chain_ok = reader.verify()?.ok();
@@ -191,6 +215,7 @@ pub fn run(env: &Env, calls: usize, warmup: usize) -> anyhow::Result<StdioResult
         direct,
         proxy,
         proxy_cpu_us_per_call: proxy_cpu * 1e6 / calls as f64,
+        proxy_context_switches_per_call: proxy_switches as f64 / calls as f64,
         audited_decisions: decisions,
         audited_outcomes: outcomes,
         audit_chain_ok: chain_ok,

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use steward_policy::{ApprovalMode, Decision, Policy, digest, redact};
-use steward_store::{Actor, Approval, ApprovalError, ApprovalState, ApprovalStore, Approved, NewApproval, Reusable, StoreError, human_duration};
+use steward_store::{
+    Actor, Approval, ApprovalError, ApprovalState, ApprovalStore, Approved, NewApproval, Reusable, StoreError,
+    human_duration,
+};
 
 use crate::notify::Notifier;
 use crate::pipeline::{CallContext, Verdict};
@@ -60,6 +63,13 @@ impl Terms {
     }
 }
 
+/// A recorded `approve` decision and how it is to be approved.
+pub(crate) struct Decided {
+    pub decision_id: String,
+    pub decision: Decision,
+    pub terms: Terms,
+}
+
 /// What the approval flow found for a new call, before its decision is recorded.
 pub(crate) enum Plan {
     Grant(Approval),
@@ -77,7 +87,9 @@ impl Plan {
 
     pub fn detail(&self) -> Value {
         match self {
-            Plan::Grant(a) => json!({ "id": a.id, "use": "grant", "approved_by": a.approvals.iter().map(|v| &v.by).collect::<Vec<_>>() }),
+            Plan::Grant(a) => {
+                json!({ "id": a.id, "use": "grant", "approved_by": a.approvals.iter().map(|v| &v.by).collect::<Vec<_>>() })
+            }
             Plan::Pending(a) => json!({ "id": a.id, "use": "pending" }),
             Plan::New(id) => json!({ "id": id, "use": "new" }),
         }
@@ -95,13 +107,19 @@ impl Progress {
     /// `token` is the request's `params._meta.progressToken`; `send` queues one JSON-RPC message
     /// for the client (the proxy's client writer, an SSE stream) and says whether it could.
     pub fn new(token: Value, send: impl Fn(Vec<u8>) -> bool + Send + Sync + 'static) -> Progress {
-        Progress { token, send: Box::new(send), count: 0 }
+        Progress {
+            token,
+            send: Box::new(send),
+            count: 0,
+        }
     }
 
     /// The progress token of a request's params, if it has one (a string or a number).
     pub fn token(params: Option<&serde_json::value::RawValue>) -> Option<Value> {
         let meta = steward_mcp::era::request_meta(params)?;
-        meta.get("progressToken").filter(|t| t.is_string() || t.is_number()).cloned()
+        meta.get("progressToken")
+            .filter(|t| t.is_string() || t.is_number())
+            .cloned()
     }
 
     fn tick(&mut self, message: &str) -> bool {
@@ -134,11 +152,16 @@ impl Confirmation {
     pub fn from_response(response: &Value) -> Confirmation {
         if let Some(e) = response.get("error") {
             let message = e.get("message").and_then(Value::as_str).unwrap_or("error");
-            return Confirmation::Unanswered(format!("the client answered with an error: {}", message.chars().take(200).collect::<String>()));
+            return Confirmation::Unanswered(format!(
+                "the client answered with an error: {}",
+                message.chars().take(200).collect::<String>()
+            ));
         }
         let result = response.get("result").cloned().unwrap_or(Value::Null);
         match result.get("action").and_then(Value::as_str) {
-            Some("accept") if result.get("content").and_then(|c| c.get("confirm")) == Some(&Value::Bool(true)) => Confirmation::Accepted,
+            Some("accept") if result.get("content").and_then(|c| c.get("confirm")) == Some(&Value::Bool(true)) => {
+                Confirmation::Accepted
+            }
             Some("accept") => Confirmation::Declined("accept without confirming".into()),
             Some(a @ ("decline" | "cancel")) => Confirmation::Declined(a.to_string()),
             _ => Confirmation::Unanswered("the client's answer has no valid action".into()),
@@ -166,8 +189,16 @@ impl Confirmation {
 /// Steward's `elicitation/create` request asking the user to confirm an `ask` call.
 pub fn elicitation_request(id: &str, target: &str, args: &Value, d: &Decision) -> Vec<u8> {
     let shown = redact::redact_args(args).to_string();
-    let shown = if shown.chars().count() > 500 { format!("{}…", shown.chars().take(500).collect::<String>()) } else { shown };
-    let message = format!("Steward asks you to confirm a tool call: {target} with {shown}. Why: {}. Risk {}.", redact::redact_text(&d.reason()), d.risk);
+    let shown = if shown.chars().count() > 500 {
+        format!("{}…", shown.chars().take(500).collect::<String>())
+    } else {
+        shown
+    };
+    let message = format!(
+        "Steward asks you to confirm a tool call: {target} with {shown}. Why: {}. Risk {}.",
+        redact::redact_text(&d.reason()),
+        d.risk
+    );
     json!({
         "jsonrpc": "2.0",
         "id": id,
@@ -204,7 +235,13 @@ impl Approvals {
     }
 
     pub fn new(store: ApprovalStore, notifier: Notifier) -> Approvals {
-        Approvals { store, notifier, changed: tokio::sync::Notify::new(), running: Mutex::new(HashMap::new()), writes: Mutex::new(Vec::new()) }
+        Approvals {
+            store,
+            notifier,
+            changed: tokio::sync::Notify::new(),
+            running: Mutex::new(HashMap::new()),
+            writes: Mutex::new(Vec::new()),
+        }
     }
 
     /// Waits (up to 10 s) for the store writes started without waiting: call before exiting.
@@ -253,9 +290,21 @@ impl Approvals {
     }
 
     /// Looks for a grant or a pending approval of exactly this call.
-    pub(crate) async fn plan(&self, ctx: &CallContext, tool: &str, args_digest: &str, policy_version: &str) -> Result<Plan, String> {
+    pub(crate) async fn plan(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        args_digest: &str,
+        policy_version: &str,
+    ) -> Result<Plan, String> {
         let store = self.store.clone();
-        let (p, s, t, d, v) = (ctx.principal.id.clone(), ctx.server.clone(), tool.to_string(), args_digest.to_string(), policy_version.to_string());
+        let (p, s, t, d, v) = (
+            ctx.principal.id.clone(),
+            ctx.server.clone(),
+            tool.to_string(),
+            args_digest.to_string(),
+            policy_version.to_string(),
+        );
         match blocking(move || store.reusable(&p, &s, &t, &d, &v)).await {
             Ok(Reusable::Grant(a)) => Ok(Plan::Grant(a)),
             Ok(Reusable::Pending(a)) => Ok(Plan::Pending(a)),
@@ -266,14 +315,37 @@ impl Approvals {
 
     /// Carries out a plan once the decision is recorded: runs a grant, or records (or reuses)
     /// the pending approval and says how to get it approved.
-    pub(crate) async fn settle(&self, plan: Plan, ctx: &CallContext, tool: &str, args: &Value, decision_id: String, decision: Decision, terms: Terms) -> Verdict {
+    pub(crate) async fn settle(
+        &self,
+        plan: Plan,
+        ctx: &CallContext,
+        tool: &str,
+        args: &Value,
+        decided: Decided,
+    ) -> Verdict {
+        let Decided {
+            decision_id,
+            decision,
+            terms,
+        } = decided;
         let target = format!("{}/{}", ctx.server, tool);
         let plan = match plan {
             Plan::Grant(a) => match self.consume(&a.id, &decision_id).await {
                 Ok(Some(a)) => {
                     tracing::info!(approval = %a.id, %target, "approved call released (grant)");
-                    let ticket = ApprovalTicket { id: a.id, mode: terms.mode, hold_timeout: terms.hold_timeout, granted: true };
-                    return Verdict { decision_id, decision, forward: true, message: String::new(), approval: Some(ticket) };
+                    let ticket = ApprovalTicket {
+                        id: a.id,
+                        mode: terms.mode,
+                        hold_timeout: terms.hold_timeout,
+                        granted: true,
+                    };
+                    return Verdict {
+                        decision_id,
+                        decision,
+                        forward: true,
+                        message: String::new(),
+                        approval: Some(ticket),
+                    };
                 }
                 // Used or expired a moment ago: this call needs its own approval.
                 Ok(None) => Plan::New(ApprovalStore::new_id()),
@@ -317,16 +389,43 @@ impl Approvals {
                 }
             }
         };
-        let mode = if approval.mode == "queue" { ApprovalMode::Queue } else { ApprovalMode::Hold };
-        let message = pending_message(&target, &approval, &decision, &decision_id, &self.notifier.link(&approval.id));
-        let ticket = ApprovalTicket { id: approval.id, mode, hold_timeout: terms.hold_timeout, granted: false };
-        Verdict { decision_id, decision, forward: false, message, approval: Some(ticket) }
+        let mode = if approval.mode == "queue" {
+            ApprovalMode::Queue
+        } else {
+            ApprovalMode::Hold
+        };
+        let message = pending_message(
+            &target,
+            &approval,
+            &decision,
+            &decision_id,
+            &self.notifier.link(&approval.id),
+        );
+        let ticket = ApprovalTicket {
+            id: approval.id,
+            mode,
+            hold_timeout: terms.hold_timeout,
+            granted: false,
+        };
+        Verdict {
+            decision_id,
+            decision,
+            forward: false,
+            message,
+            approval: Some(ticket),
+        }
     }
 
     /// Waits for a pending approval's outcome, up to the hold time-out (a time-out denies).
     /// Dropping the future (the client went away) leaves the approval pending: approved later,
     /// it is a grant for one identical retry.
-    pub(crate) async fn hold(&self, ctx: &CallContext, tool: &str, mut verdict: Verdict, mut progress: Option<Progress>) -> Verdict {
+    pub(crate) async fn hold(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        mut verdict: Verdict,
+        mut progress: Option<Progress>,
+    ) -> Verdict {
         let Some(ticket) = verdict.approval.clone().filter(|t| !t.granted && !verdict.forward) else {
             return verdict;
         };
@@ -345,11 +444,16 @@ impl Approvals {
                             tracing::info!(approval = %a.id, %target, by = ?a.decided_by, "held call approved; forwarding");
                             verdict.forward = true;
                             verdict.message.clear();
-                            verdict.approval = Some(ApprovalTicket { granted: true, ..ticket });
+                            verdict.approval = Some(ApprovalTicket {
+                                granted: true,
+                                ..ticket
+                            });
                             return verdict;
                         }
                         Ok(None) => continue,
-                        Err(e) => tracing::warn!(approval = %ticket.id, error = %e, "cannot release an approved call; retrying"),
+                        Err(e) => {
+                            tracing::warn!(approval = %ticket.id, error = %e, "cannot release an approved call; retrying")
+                        }
                     },
                     _ => {
                         verdict.message = final_message(&target, &a, &verdict.decision_id);
@@ -357,7 +461,10 @@ impl Approvals {
                     }
                 },
                 Ok(None) => {
-                    verdict.message = format!("Steward did not run the call to {target}: approval {} no longer exists. Decision {}.", ticket.id, verdict.decision_id);
+                    verdict.message = format!(
+                        "Steward did not run the call to {target}: approval {} no longer exists. Decision {}.",
+                        ticket.id, verdict.decision_id
+                    );
                     return verdict;
                 }
                 Err(e) => tracing::warn!(approval = %ticket.id, error = %e, "cannot read an approval; retrying"),
@@ -389,10 +496,17 @@ impl Approvals {
                 && now >= next_progress
             {
                 let left = deadline.saturating_duration_since(now);
-                p.tick(&format!("Waiting for a human to approve {} (approval {}); {} left", target, ticket.id, human_duration(Duration::from_secs(left.as_secs()))));
+                p.tick(&format!(
+                    "Waiting for a human to approve {} (approval {}); {} left",
+                    target,
+                    ticket.id,
+                    human_duration(Duration::from_secs(left.as_secs()))
+                ));
                 next_progress = now + PROGRESS_EVERY;
             }
-            let pause = POLL.min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(10));
+            let pause = POLL
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(10));
             tokio::select! {
                 _ = wake => {}
                 _ = tokio::time::sleep(pause) => {}
@@ -402,7 +516,10 @@ impl Approvals {
 
     /// The approval a released call runs on, if `decision_id` is one; forgets it.
     pub(crate) fn take_running(&self, decision_id: &str) -> Option<String> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(decision_id)
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(decision_id)
     }
 
     /// Records how a released call ended (`executed` or `failed`). Never blocks the caller.
@@ -429,14 +546,19 @@ impl Approvals {
         let (store, id, d) = (self.store.clone(), id.to_string(), decision_id.to_string());
         let r = blocking(move || store.consume(&id, &d)).await;
         if let Ok(Some(a)) = &r {
-            self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(decision_id.to_string(), a.id.clone());
+            self.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(decision_id.to_string(), a.id.clone());
         }
         r
     }
 }
 
 /// Runs store work off the async threads (SQLite may wait on another process's lock).
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApprovalError> + Send + 'static) -> Result<T, ApprovalError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApprovalError> + Send + 'static,
+) -> Result<T, ApprovalError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(r) => r,
         Err(e) => Err(ApprovalError::InvalidInput(format!("approval store task failed: {e}"))),
@@ -448,7 +570,13 @@ fn unavailable(target: &str, decision_id: String, decision: Decision, error: &st
     let message = format!(
         "Steward refused the call to {target}: it needs human approval, and the approval could not be recorded ({error}). The call was not run. Decision {decision_id}."
     );
-    Verdict { decision_id, decision, forward: false, message, approval: None }
+    Verdict {
+        decision_id,
+        decision,
+        forward: false,
+        message,
+        approval: None,
+    }
 }
 
 /// What the model reads while its call waits for approval (queue mode, or a door that cannot hold).
@@ -457,7 +585,11 @@ fn pending_message(target: &str, a: &Approval, d: &Decision, decision_id: &str, 
     let who = if a.required_roles.is_empty() {
         format!("{} approver(s)", a.required_count)
     } else {
-        format!("{} approver(s) with role {}", a.required_count, a.required_roles.join(" or "))
+        format!(
+            "{} approver(s) with role {}",
+            a.required_count,
+            a.required_roles.join(" or ")
+        )
     };
     format!(
         "Steward has not run the call to {target}: it needs human approval ({reason}). Approval {id} is pending ({progress}, needs {who}) until {expires}; an approver decides out of band ({link}). \
@@ -473,14 +605,22 @@ fn pending_message(target: &str, a: &Approval, d: &Decision, decision_id: &str, 
 /// What the model reads when a held call ends without running.
 fn final_message(target: &str, a: &Approval, decision_id: &str) -> String {
     let by = a.decided_by.as_deref().unwrap_or("someone");
-    let why = a.decision_reason.as_deref().map(|r| redact::redact_text(r)).unwrap_or_default();
+    let why = a
+        .decision_reason
+        .as_deref()
+        .map(redact::redact_text)
+        .unwrap_or_default();
     let what = match a.state {
         ApprovalState::Denied if by == steward_store::SYSTEM_ACTOR => format!("approval {} timed out: {why}", a.id),
         ApprovalState::Denied => format!("approval {} was denied by {by}: {why}", a.id),
         ApprovalState::Cancelled => format!("approval {} was withdrawn by {by}: {why}", a.id),
         ApprovalState::Expired => format!("approval {} expired before it was approved", a.id),
-        ApprovalState::Approved | ApprovalState::Executed | ApprovalState::Failed => format!("approval {} was already used by another identical call", a.id),
+        ApprovalState::Approved | ApprovalState::Executed | ApprovalState::Failed => {
+            format!("approval {} was already used by another identical call", a.id)
+        }
         ApprovalState::Pending => format!("approval {} is still pending", a.id),
     };
-    format!("Steward did not run the call to {target}: {what}. Decision {decision_id}. Do not retry it with the same arguments unless a human asks you to.")
+    format!(
+        "Steward did not run the call to {target}: {what}. Decision {decision_id}. Do not retry it with the same arguments unless a human asks you to."
+    )
 }

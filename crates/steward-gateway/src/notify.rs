@@ -51,8 +51,16 @@ pub struct Webhook {
 impl Webhook {
     /// Checks the URL is http(s): a webhook is configuration, refused at start if wrong.
     pub fn validate(&self) -> Result<(), String> {
-        let ok = reqwest::Url::parse(&self.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        if ok { Ok(()) } else { Err(format!("webhook url '{}' is not an http(s) URL", redacted_url(&self.url))) }
+        let ok = reqwest::Url::parse(&self.url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "webhook url '{}' is not an http(s) URL",
+                redacted_url(&self.url)
+            ))
+        }
     }
 }
 
@@ -94,7 +102,9 @@ impl Notifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Notifier { inner: Arc::new(Inner { hooks, link, http }) }
+        Notifier {
+            inner: Arc::new(Inner { hooks, link, http }),
+        }
     }
 
     /// A notifier with no webhooks.
@@ -134,7 +144,10 @@ impl Notifier {
                     event.server = Some(approval.server.clone());
                     event.tool = Some(approval.tool.clone());
                     event.outcome = Some("notify_failed".into());
-                    event.reason = Some(format!("webhook {host} failed after {} attempts: {e}", BACKOFF.len() + 1));
+                    event.reason = Some(format!(
+                        "webhook {host} failed after {} attempts: {e}",
+                        BACKOFF.len() + 1
+                    ));
                     let _ = tokio::task::spawn_blocking(move || store.record(event)).await;
                 }
             });
@@ -153,7 +166,15 @@ async fn deliver(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), 
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
             // reqwest errors name the URL; keep only what went wrong.
-            Err(e) => last = if e.is_timeout() { "timed out".into() } else if e.is_connect() { "cannot connect".into() } else { "request failed".into() },
+            Err(e) => {
+                last = if e.is_timeout() {
+                    "timed out".into()
+                } else if e.is_connect() {
+                    "cannot connect".into()
+                } else {
+                    "request failed".into()
+                }
+            }
         }
     }
     Err(last)
@@ -162,23 +183,44 @@ async fn deliver(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), 
 /// `scheme://host[:port]`: webhook paths are often secrets.
 fn redacted_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or("?"), u.port().map(|p| format!(":{p}")).unwrap_or_default()),
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
         Err(_) => "<invalid url>".into(),
     }
 }
 
 /// One line for people: who wants to run what, at which risk.
 pub fn summary(a: &Approval) -> String {
-    format!("{} wants to run {} ({} risk): approval {} needs {} approver(s){}", a.principal, a.target(), a.risk, a.id, a.required_count, roles(a))
+    format!(
+        "{} wants to run {} ({} risk): approval {} needs {} approver(s){}",
+        a.principal,
+        a.target(),
+        a.risk,
+        a.id,
+        a.required_count,
+        roles(a)
+    )
 }
 
 fn roles(a: &Approval) -> String {
-    if a.required_roles.is_empty() { String::new() } else { format!(" with role {}", a.required_roles.join(" or ")) }
+    if a.required_roles.is_empty() {
+        String::new()
+    } else {
+        format!(" with role {}", a.required_roles.join(" or "))
+    }
 }
 
 fn args_preview(a: &Approval) -> String {
     let text = a.args.to_string();
-    if text.chars().count() > ARGS_PREVIEW { format!("{}…", text.chars().take(ARGS_PREVIEW).collect::<String>()) } else { text }
+    if text.chars().count() > ARGS_PREVIEW {
+        format!("{}…", text.chars().take(ARGS_PREVIEW).collect::<String>())
+    } else {
+        text
+    }
 }
 
 pub fn json_payload(a: &Approval, link: &str) -> Value {
@@ -214,7 +256,15 @@ fn esc(s: &str) -> String {
 }
 
 pub fn slack_payload(a: &Approval, link: &str) -> Value {
-    let reasons = if a.reasons.is_empty() { "-".to_string() } else { a.reasons.iter().map(|r| format!("• {}", esc(r))).collect::<Vec<_>>().join("\n") };
+    let reasons = if a.reasons.is_empty() {
+        "-".to_string()
+    } else {
+        a.reasons
+            .iter()
+            .map(|r| format!("• {}", esc(r)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let open = if link.starts_with("http://") || link.starts_with("https://") {
         format!("<{}|Open approval {}>", esc(link), esc(&a.id))
     } else {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use steward_policy::{Call, Decision, Effect, Policy, Principal, ToolAnnotations, digest, redact};
 use steward_store::{AuditEvent, AuditLog, EventKind};
 
-use crate::approval::{ApprovalTicket, Approvals, Confirmation, Progress, Terms};
+use crate::approval::{ApprovalTicket, Approvals, Confirmation, Decided, Progress, Terms};
 
 /// What the approved-server registry says about a server, for `server.*` in policy.
 #[derive(Debug, Clone, Default)]
@@ -195,7 +195,7 @@ impl Pipeline {
             Ok(_) => match (plan, &self.approvals) {
                 (Some(Ok(plan)), Some(approvals)) => {
                     let terms = Terms::of(&decision, &policy);
-                    approvals.settle(plan, ctx, tool, args, decision_id, decision, terms).await
+                    approvals.settle(plan, ctx, tool, args, Decided { decision_id, decision, terms }).await
                 }
                 (Some(Err(e)), _) => {
                     tracing::error!(error = %e, %target, "approval store unavailable; refusing the call");

@@ -175,8 +175,12 @@ mod tests {
 
     #[test]
     fn canonical_json_matches_jcs_for_common_values() {
-        let v: Value = serde_json::from_str(r#"{"b": 1, "a": [1, {"y": "é\n", "x": null}], "€": true, "z": -0.5}"#).unwrap();
-        assert_eq!(canonical_json(&v), r#"{"a":[1,{"x":null,"y":"é\n"}],"b":1,"z":-0.5,"€":true}"#);
+        let v: Value =
+            serde_json::from_str(r#"{"b": 1, "a": [1, {"y": "é\n", "x": null}], "€": true, "z": -0.5}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":[1,{"x":null,"y":"é\n"}],"b":1,"z":-0.5,"€":true}"#
+        );
     }
 
     #[test]

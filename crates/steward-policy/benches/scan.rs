@@ -14,7 +14,24 @@ const SIZE: usize = 64 * 1024;
 
 /// Prose without any secret keyword: the prefilter finds nothing, no secret regex runs.
 fn prose() -> String {
-    let words = ["the", "server", "returned", "a", "list", "of", "files", "and", "directories", "with", "sizes", "in", "bytes", "sorted", "by", "name"];
+    let words = [
+        "the",
+        "server",
+        "returned",
+        "a",
+        "list",
+        "of",
+        "files",
+        "and",
+        "directories",
+        "with",
+        "sizes",
+        "in",
+        "bytes",
+        "sorted",
+        "by",
+        "name",
+    ];
     let mut out = String::with_capacity(SIZE + 16);
     let mut i = 0usize;
     while out.len() < SIZE {
@@ -74,18 +91,29 @@ fn benches(c: &mut Criterion) {
     let baseline = OutputPolicy::baseline();
     let all = OutputPolicy::all(OutputAction::Redact);
     for (name, text) in [("prose", prose()), ("logs", logs()), ("leaky logs", leaky())] {
-        g.bench_function(format!("scan_text/64 KiB {name}"), |b| b.iter(|| scan::scan_text(black_box(&text))));
+        g.bench_function(format!("scan_text/64 KiB {name}"), |b| {
+            b.iter(|| scan::scan_text(black_box(&text)))
+        });
         let r = result(&text);
         g.bench_function(format!("redact_result baseline/64 KiB {name}"), |b| {
-            b.iter_batched(|| r.clone(), |mut v| scan::redact_result(&mut v, &baseline), criterion::BatchSize::SmallInput)
+            b.iter_batched(
+                || r.clone(),
+                |mut v| scan::redact_result(&mut v, &baseline),
+                criterion::BatchSize::SmallInput,
+            )
         });
         g.bench_function(format!("redact_result secrets+pii/64 KiB {name}"), |b| {
-            b.iter_batched(|| r.clone(), |mut v| scan::redact_result(&mut v, &all), criterion::BatchSize::SmallInput)
+            b.iter_batched(
+                || r.clone(),
+                |mut v| scan::redact_result(&mut v, &all),
+                criterion::BatchSize::SmallInput,
+            )
         });
     }
     g.finish();
 
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/toollists/server-filesystem.json");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/toollists/server-filesystem.json");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("fixture JSON");
     let tools = doc["tools"].as_array().cloned().unwrap_or_default();
     c.bench_function("describe/server-filesystem tools/list (14 tools)", |b| {

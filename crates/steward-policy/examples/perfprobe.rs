@@ -19,6 +19,9 @@ fn main() {
     let benign = serde_json::json!({"host": "web-01", "command": fixture::command(false)});
     let call = |args| steward_policy::Call { client_name: Some("claude-code"), ..steward_policy::Call::tool_call(&alice, "it-ops", "ssh-exec", args) };
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "cg-small" { for _ in 0..1000 { std::hint::black_box(policy.decide(&call(&small))); } return; }
+    if mode == "cg-big" { for _ in 0..1000 { std::hint::black_box(policy.decide(&call(&benign))); } return; }
+    if mode == "cg-none" { return; }
     if mode == "small" { time("decide small", 2_000_000, || { std::hint::black_box(policy.decide(&call(&small))); }); return; }
     if mode == "big" { time("decide 1KB", 200_000, || { std::hint::black_box(policy.decide(&call(&benign))); }); return; }
     time("decide small", 200000, || { std::hint::black_box(policy.decide(&call(&small))); });
@@ -41,6 +44,7 @@ fn main() {
     let mut i = 0;
     while s.len() < 1000 { if !s.is_empty() { s.push_str(" && "); } s.push_str(parts[i % parts.len()]); i += 1; }
     println!("len {}", s.len());
+    if std::env::args().nth(1).as_deref() == Some("cg-scan") { let d = Detectors::builtin(); for _ in 0..1000 { std::hint::black_box(d.scan_str(std::hint::black_box(&s))); } return; }
     if std::env::args().nth(1).as_deref() == Some("scan") { let d = Detectors::builtin(); time("scan", 300000, || { std::hint::black_box(d.scan_str(std::hint::black_box(&s))); }); return; }
     time("calibrate: count spaces in 1KB", 200000, || { std::hint::black_box(std::hint::black_box(&s).bytes().filter(|b| *b == b' ').count()); });
     time("calibrate: 170 pushes", 200000, || { let mut v: Vec<(u32,u32)> = Vec::new(); for i in 0..170u32 { v.push(std::hint::black_box((i, i))); } std::hint::black_box(v); });

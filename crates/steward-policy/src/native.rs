@@ -34,6 +34,8 @@ pub(crate) enum NExpr {
     Matches(Box<NExpr>, regex::Regex),
     /// A comprehension variable (`x` in `list.exists(x, …)`, the accumulator), by slot.
     Local(usize),
+    /// A field of a fixed-shape variable (`principal.id`, `call.risk`), resolved at compile time.
+    Field(Var, &'static str),
     /// `@not_strictly_false(x)`: the loop condition of `all`/`exists`.
     NotStrictlyFalse(Box<NExpr>),
     /// `all`/`exists` and their kin: a fold over a list.
@@ -116,6 +118,19 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             "request" => Var::Request,
             _ => return None,
         }),
+        Expr::Select(sel)
+            if !sel.test
+                && let Expr::Ident(name) = &sel.operand.expr
+                && !scope.contains(name)
+                && let Some(fields) = crate::vars::fields_of(name)
+                && let Some(field) = fields.iter().find(|f| **f == sel.field) =>
+        {
+            let var = match compile_in(&sel.operand, scope)? {
+                NExpr::Var(var) => var,
+                _ => return None,
+            };
+            NExpr::Field(var, field)
+        }
         Expr::Select(sel) => {
             let operand = Box::new(compile_in(&sel.operand, scope)?);
             if sel.test {
@@ -345,6 +360,7 @@ fn eval<'a>(e: &'a NExpr, v: &Vars<'a>, l: &mut Locals<'a>) -> R<V<'a>> {
             _ => return Err(Unsupported),
         },
         NExpr::Local(slot) => l.get(*slot).cloned().ok_or(Unsupported)?,
+        NExpr::Field(var, field) => select(V::Var(*var), field, v)?,
         NExpr::NotStrictlyFalse(x) => V::Bool(boolean(x, v, l)?),
         NExpr::Fold(f) => fold(f, v, l)?,
     })
@@ -436,35 +452,53 @@ fn order(a: &V<'_>, b: &V<'_>) -> R<std::cmp::Ordering> {
     }
 }
 
-/// The items of a list, for `in` and folds; `Unsupported` for anything else (maps included: their
-/// iteration order is the interpreter's hash order).
-fn items<'a>(list: V<'a>, v: &Vars<'a>, l: &mut Locals<'a>) -> R<Vec<V<'a>>> {
-    Ok(match list {
-        V::Strs(s) => s.iter().map(|x| V::Str(Cow::Borrowed(*x))).collect(),
-        V::ListLit(items) => items.iter().map(|x| eval(x, v, l)).collect::<R<Vec<_>>>()?,
-        V::Json(serde_json::Value::Array(a)) => a.iter().map(from_json).collect(),
+/// Calls `f` on each item of a list until it returns `Some`; `Unsupported` for anything that is
+/// not a list (maps included: their iteration order is the interpreter's hash order).
+fn each<'a, T>(list: &V<'a>, v: &Vars<'a>, l: &mut Locals<'a>, mut f: impl FnMut(V<'a>, &mut Locals<'a>) -> R<Option<T>>) -> R<Option<T>> {
+    match list {
+        V::Strs(s) => {
+            for x in s.iter() {
+                if let Some(t) = f(V::Str(Cow::Borrowed(*x)), l)? {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        V::ListLit(items) => {
+            for x in items.iter() {
+                let item = eval(x, v, l)?;
+                if let Some(t) = f(item, l)? {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        V::Json(serde_json::Value::Array(a)) => {
+            for x in a {
+                if let Some(t) = f(from_json(x), l)? {
+                    return Ok(Some(t));
+                }
+            }
+        }
         _ => return Err(Unsupported),
-    })
+    }
+    Ok(None)
 }
 
 /// A comprehension, as the interpreter runs it: check the condition, bind the item, step.
 fn fold<'a>(f: &'a Fold, v: &Vars<'a>, l: &mut Locals<'a>) -> R<V<'a>> {
     let range = eval(&f.range, v, l)?;
-    let list = items(range, v, l)?;
     let accu = eval(&f.init, v, l)?;
     let base = l.len();
     l.push(V::Null);
     l.push(accu);
-    let result = (|| {
-        for item in list {
-            if !boolean(&f.cond, v, l)? {
-                break;
-            }
-            l[base] = item;
-            l[base + 1] = eval(&f.step, v, l)?;
+    let result = each(&range, v, l, |item, l| {
+        if !boolean(&f.cond, v, l)? {
+            return Ok(Some(()));
         }
-        eval(&f.result, v, l)
-    })();
+        l[base] = item;
+        l[base + 1] = eval(&f.step, v, l)?;
+        Ok(None)
+    })
+    .and_then(|_| eval(&f.result, v, l));
     l.truncate(base);
     result
 }
@@ -472,12 +506,7 @@ fn fold<'a>(f: &'a Fold, v: &Vars<'a>, l: &mut Locals<'a>) -> R<V<'a>> {
 fn contains<'a>(needle: &V<'a>, haystack: V<'a>, v: &Vars<'a>, l: &mut Locals<'a>) -> R<bool> {
     match haystack {
         V::Strs(_) | V::ListLit(_) | V::Json(serde_json::Value::Array(_)) => {
-            for item in items(haystack, v, l)? {
-                if equal(needle, &item)? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
+            Ok(each(&haystack, v, l, |item, _| Ok(equal(needle, &item)?.then_some(())))?.is_some())
         }
         V::Json(serde_json::Value::Object(o)) => match needle {
             V::Str(k) => Ok(o.contains_key(k.as_ref())),

@@ -25,13 +25,22 @@ fn labelled_positives_are_found_with_their_kinds() {
     let mut misses = Vec::new();
     for p in positives {
         let text = p["text"].as_str().unwrap();
-        let want: BTreeSet<&str> = p["kinds"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        let want: BTreeSet<&str> = p["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
         let got: BTreeSet<&str> = scan::scan_text(text).iter().map(|m| m.kind).collect();
         if got != want {
             misses.push(format!("{text:?}: want {want:?}, got {got:?}"));
         }
     }
-    eprintln!("output positives: {}/{} found with exactly their kinds", positives.len() - misses.len(), positives.len());
+    eprintln!(
+        "output positives: {}/{} found with exactly their kinds",
+        positives.len() - misses.len(),
+        positives.len()
+    );
     assert!(misses.is_empty(), "{}", misses.join("\n"));
 }
 
@@ -42,7 +51,10 @@ fn labelled_negatives_raise_nothing() {
     let mut hits = Vec::new();
     for n in negatives {
         let text = n["text"].as_str().unwrap();
-        let got: Vec<(&str, &str)> = scan::scan_text(text).iter().map(|m| (m.kind, &text[m.range.clone()])).collect();
+        let got: Vec<(&str, &str)> = scan::scan_text(text)
+            .iter()
+            .map(|m| (m.kind, &text[m.range.clone()]))
+            .collect();
         if !got.is_empty() {
             hits.push(format!("{} ({}): {got:?}", text, n["why"]));
         }
@@ -56,7 +68,10 @@ fn redaction_leaves_no_positive_value_behind() {
     let corpus = data("output_corpus.json");
     for p in corpus["positives"].as_array().unwrap() {
         let text = p["text"].as_str().unwrap();
-        let values: Vec<String> = scan::scan_text(text).iter().map(|m| text[m.range.clone()].to_string()).collect();
+        let values: Vec<String> = scan::scan_text(text)
+            .iter()
+            .map(|m| text[m.range.clone()].to_string())
+            .collect();
         let mut result = json!({"content": [{"type": "text", "text": text}], "structuredContent": {"copy": text}});
         let report = scan::redact_result(&mut result, &OutputPolicy::all(OutputAction::Redact));
         let out = result.to_string();
@@ -78,11 +93,17 @@ fn get_env_result_is_redacted_and_the_report_names_kinds_only() {
     assert_eq!(env["AWS_ACCESS_KEY_ID"], "[REDACTED:aws_access_key]");
     assert_eq!(env["AWS_SECRET_ACCESS_KEY"], "[REDACTED:aws_secret_key]");
     assert_eq!(env["GITHUB_TOKEN"], "[REDACTED:github_token]");
-    assert_eq!(env["DATABASE_URL"], "postgres://app:[REDACTED:database_url]@db.internal:5432/app");
+    assert_eq!(
+        env["DATABASE_URL"],
+        "postgres://app:[REDACTED:database_url]@db.internal:5432/app"
+    );
     assert_eq!(env["HOME"], "/home/dev");
     // Personal data is not redacted by the baseline.
     assert_eq!(env["SUPPORT_EMAIL"], "help@example.com");
-    assert_eq!(report.kinds(), BTreeSet::from(["aws_access_key", "aws_secret_key", "database_url", "github_token"]));
+    assert_eq!(
+        report.kinds(),
+        BTreeSet::from(["aws_access_key", "aws_secret_key", "database_url", "github_token"])
+    );
     assert!(report.findings.iter().all(|f| f.location == "content[0].text"));
     // What goes to the audit event: kinds and locations, none of the values.
     let audit = serde_json::to_string(&report.findings).unwrap();
@@ -96,9 +117,17 @@ fn get_env_result_is_redacted_and_the_report_names_kinds_only() {
 
     // With PII on, the email goes too.
     let mut again = data("get_env_result.json");
-    let policy = OutputPolicy { pii: vec![PiiKind::Email], ..OutputPolicy::baseline() };
+    let policy = OutputPolicy {
+        pii: vec![PiiKind::Email],
+        ..OutputPolicy::baseline()
+    };
     scan::redact_result(&mut again, &policy);
-    assert!(again["content"][0]["text"].as_str().unwrap().contains("[REDACTED:email]"));
+    assert!(
+        again["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED:email]")
+    );
 }
 
 /// 64 KiB of log-like text with none of the secrets or PII the scanner looks for.
@@ -126,6 +155,10 @@ fn benign_log(size: usize) -> String {
 #[test]
 fn a_64k_log_has_no_false_positives() {
     let log = benign_log(64 * 1024);
-    let hits: Vec<_> = scan::scan_text(&log).iter().map(|m| (m.kind, log[m.range.clone()].to_string())).take(5).collect();
+    let hits: Vec<_> = scan::scan_text(&log)
+        .iter()
+        .map(|m| (m.kind, log[m.range.clone()].to_string()))
+        .take(5)
+        .collect();
     assert!(hits.is_empty(), "{hits:?}");
 }

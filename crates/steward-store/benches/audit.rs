@@ -39,7 +39,11 @@ fn decision_event(i: usize) -> AuditEvent {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// `BATCH` events appended by `TASKS` callers, each waiting for its own commit (strict durability).
@@ -69,7 +73,9 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
 
     let log = AuditLog::open_sqlite(&dir.path().join("append.db")).expect("open");
-    g.bench_function("append 10k events, 64 tasks awaiting commit", |b| b.iter(|| rt.block_on(append_concurrently(&log))));
+    g.bench_function("append 10k events, 64 tasks awaiting commit", |b| {
+        b.iter(|| rt.block_on(append_concurrently(&log)))
+    });
     log.close();
 
     let log = AuditLog::open_sqlite(&dir.path().join("nowait.db")).expect("open");
@@ -99,7 +105,9 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let row = reader.query(&Default::default()).expect("query").pop().expect("a row");
-    c.bench_function("audit/hash of one row (AuditRow::compute_hash)", |b| b.iter(|| black_box(&row).compute_hash()));
+    c.bench_function("audit/hash of one row (AuditRow::compute_hash)", |b| {
+        b.iter(|| black_box(&row).compute_hash())
+    });
 }
 
 criterion_group!(audit, benches);

@@ -183,15 +183,31 @@ pub enum ApprovalError {
     #[error("no approval with id '{0}' (see `steward approvals list`)")]
     NotFound(String),
     #[error("approval {id} is {state}{}; only a pending approval can be {action}", by.as_ref().map(|b| format!(" (by {b})")).unwrap_or_default())]
-    NotPending { id: String, state: ApprovalState, by: Option<String>, action: &'static str },
+    NotPending {
+        id: String,
+        state: ApprovalState,
+        by: Option<String>,
+        action: &'static str,
+    },
     #[error("approval {id} expired at {at}; it can no longer be approved (the call has to be made again)")]
     Expired { id: String, at: String },
     #[error("{approver} asked for the call of approval {id} and cannot approve it: someone else has to")]
     SelfApproval { id: String, approver: String },
     #[error("{approver} has already approved {id} ({progress}); it needs {missing} more approval(s) from someone else")]
-    AlreadyApproved { id: String, approver: String, progress: String, missing: u32 },
+    AlreadyApproved {
+        id: String,
+        approver: String,
+        progress: String,
+        missing: u32,
+    },
     #[error("{approver} cannot {action} {id}: it needs an approver with role {}, and {approver} has {}", required.join(" or "), if has.is_empty() { "no role".to_string() } else { format!("only {}", has.join(", ")) })]
-    MissingRole { id: String, approver: String, action: &'static str, required: Vec<String>, has: Vec<String> },
+    MissingRole {
+        id: String,
+        approver: String,
+        action: &'static str,
+        required: Vec<String>,
+        has: Vec<String>,
+    },
     #[error("{0}")]
     InvalidInput(String),
 }

@@ -90,12 +90,22 @@ impl ApprovalStore {
     pub fn open_sqlite(path: &Path) -> Result<ApprovalStore, StoreError> {
         let display = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: display.clone(), source })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: display.clone(),
+            source,
+        })?;
         schema::prepare(&conn, &display)?;
-        conn.execute_batch(SCHEMA).map_err(|source| StoreError::Open { path: display, source })?;
-        Ok(ApprovalStore { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        conn.execute_batch(SCHEMA)
+            .map_err(|source| StoreError::Open { path: display, source })?;
+        Ok(ApprovalStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing database for the CLI: a missing file is an error, not a new database.
@@ -129,13 +139,17 @@ impl ApprovalStore {
         let mut out = Vec::new();
         match state {
             Some(s) => {
-                let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM approvals WHERE state = ?1 ORDER BY created_at DESC, id LIMIT ?2"))?;
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT {COLUMNS} FROM approvals WHERE state = ?1 ORDER BY created_at DESC, id LIMIT ?2"
+                ))?;
                 for a in stmt.query_map(params![s.as_str(), limit], from_row)? {
                     out.push(a?);
                 }
             }
             None => {
-                let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM approvals ORDER BY created_at DESC, id LIMIT ?1"))?;
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT {COLUMNS} FROM approvals ORDER BY created_at DESC, id LIMIT ?1"
+                ))?;
                 for a in stmt.query_map(params![limit], from_row)? {
                     out.push(a?);
                 }
@@ -145,7 +159,14 @@ impl ApprovalStore {
     }
 
     /// An approved-and-unused or a pending approval of exactly this call, if there is one.
-    pub fn reusable(&self, principal: &str, server: &str, tool: &str, args_digest: &str, policy_version: &str) -> Result<Reusable, ApprovalError> {
+    pub fn reusable(
+        &self,
+        principal: &str,
+        server: &str,
+        tool: &str,
+        args_digest: &str,
+        policy_version: &str,
+    ) -> Result<Reusable, ApprovalError> {
         let conn = self.lock();
         let now = now();
         let find = |state: &str, time_column: &str| -> rusqlite::Result<Option<Approval>> {
@@ -174,7 +195,9 @@ impl ApprovalStore {
         check_id(&new.id)?;
         check_name(&new.principal, "principal")?;
         if new.required_roles.len() > MAX_ROLES {
-            return Err(ApprovalError::InvalidInput(format!("at most {MAX_ROLES} approver roles")));
+            return Err(ApprovalError::InvalidInput(format!(
+                "at most {MAX_ROLES} approver roles"
+            )));
         }
         let created = Utc::now();
         let expires = created + chrono::Duration::from_std(new.expiry).unwrap_or(chrono::Duration::days(1));
@@ -243,16 +266,28 @@ impl ApprovalStore {
             }
         };
         if same_person(&actor.name, &a.principal) {
-            return Err(ApprovalError::SelfApproval { id: a.id, approver: actor.name.clone() });
+            return Err(ApprovalError::SelfApproval {
+                id: a.id,
+                approver: actor.name.clone(),
+            });
         }
         check_role(&a, actor, "approve")?;
         if a.approvals.iter().any(|v| same_person(&v.by, &actor.name)) {
             let missing = a.required_count.saturating_sub(a.approvals.len() as u32);
-            return Err(ApprovalError::AlreadyApproved { id: a.id.clone(), approver: actor.name.clone(), progress: a.progress(), missing });
+            return Err(ApprovalError::AlreadyApproved {
+                id: a.id.clone(),
+                approver: actor.name.clone(),
+                progress: a.progress(),
+                missing,
+            });
         }
         let now = Utc::now();
         let mut votes = a.approvals.clone();
-        votes.push(ApprovalVote { by: actor.name.clone(), at: stamp(now), reason: reason.clone() });
+        votes.push(ApprovalVote {
+            by: actor.name.clone(),
+            at: stamp(now),
+            reason: reason.clone(),
+        });
         let complete = votes.len() as u32 >= a.required_count;
         let votes_json = serde_json::to_string(&votes).unwrap_or_else(|_| "[]".into());
         let changed = if complete {
@@ -264,23 +299,42 @@ impl ApprovalStore {
                 params![a.id, votes_json, stamp(now), by, reason, stamp(grant_until)],
             )?
         } else {
-            tx.execute("UPDATE approvals SET votes = ?2 WHERE id = ?1 AND state = 'pending'", params![a.id, votes_json])?
+            tx.execute(
+                "UPDATE approvals SET votes = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![a.id, votes_json],
+            )?
         };
         if changed != 1 {
-            return Err(ApprovalError::InvalidInput(format!("approval {id} changed while it was being approved; try again")));
+            return Err(ApprovalError::InvalidInput(format!(
+                "approval {id} changed while it was being approved; try again"
+            )));
         }
         let after = load(&tx, id)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
-        let mut e = event(&after, &actor.name, if complete { "approved" } else { "approval_recorded" });
+        let mut e = event(
+            &after,
+            &actor.name,
+            if complete { "approved" } else { "approval_recorded" },
+        );
         e.approvers = votes.iter().map(|v| v.by.clone()).collect();
         e.reason = Some(format!(
             "{} approved ({}){}{}",
             actor.name,
             after.progress(),
-            if complete { String::new() } else { format!("; waiting for {} more approver(s)", after.required_count as usize - votes.len()) },
+            if complete {
+                String::new()
+            } else {
+                format!(
+                    "; waiting for {} more approver(s)",
+                    after.required_count as usize - votes.len()
+                )
+            },
             reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
         ));
         commit(tx, vec![e])?;
-        Ok(Approved { approval: after, complete })
+        Ok(Approved {
+            approval: after,
+            complete,
+        })
     }
 
     /// Denies a pending approval. The requester withdrawing their own call cancels it instead.
@@ -289,7 +343,9 @@ impl ApprovalStore {
         check_actor(actor)?;
         let reason = check_reason(reason)?;
         if reason.trim().is_empty() {
-            return Err(ApprovalError::InvalidInput("a denial needs a reason (--reason TEXT)".into()));
+            return Err(ApprovalError::InvalidInput(
+                "a denial needs a reason (--reason TEXT)".into(),
+            ));
         }
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -304,10 +360,18 @@ impl ApprovalStore {
         if !own {
             check_role(&a, actor, "deny")?;
         }
-        let state = if own { ApprovalState::Cancelled } else { ApprovalState::Denied };
+        let state = if own {
+            ApprovalState::Cancelled
+        } else {
+            ApprovalState::Denied
+        };
         let after = finish_pending(&tx, &a, state, &actor.name, &reason)?;
         let mut e = event(&after, &actor.name, state.as_str());
-        e.reason = Some(format!("{} {} the call: {reason}", actor.name, if own { "withdrew" } else { "denied" }));
+        e.reason = Some(format!(
+            "{} {} the call: {reason}",
+            actor.name,
+            if own { "withdrew" } else { "denied" }
+        ));
         commit(tx, vec![e])?;
         Ok(after)
     }
@@ -321,7 +385,10 @@ impl ApprovalStore {
         let Some(a) = load(&tx, id)?.filter(|a| a.state == ApprovalState::Pending) else {
             return Ok(None);
         };
-        let reason = format!("no decision within the hold time-out of {}; a time-out counts as a denial", human(waited));
+        let reason = format!(
+            "no decision within the hold time-out of {}; a time-out counts as a denial",
+            human(waited)
+        );
         let after = finish_pending(&tx, &a, ApprovalState::Denied, SYSTEM_ACTOR, &reason)?;
         let mut e = event(&after, SYSTEM_ACTOR, "timed_out");
         e.reason = Some(reason);
@@ -378,7 +445,11 @@ impl ApprovalStore {
     /// upstream never answered).
     pub fn finish(&self, id: &str, ok: bool, outcome: &str) -> Result<Option<Approval>, ApprovalError> {
         check_id(id)?;
-        let state = if ok { ApprovalState::Executed } else { ApprovalState::Failed };
+        let state = if ok {
+            ApprovalState::Executed
+        } else {
+            ApprovalState::Failed
+        };
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now();
@@ -393,8 +464,13 @@ impl ApprovalStore {
         let mut e = event(&a, &a.principal, state.as_str());
         e.outcome = Some(state.as_str().to_string());
         e.approvers = a.approvals.iter().map(|v| v.by.clone()).collect();
-        e.reason = Some(format!("the approved call {} ({outcome})", if ok { "ran" } else { "failed" }));
-        e.detail = Some(serde_json::json!({ "approval_state": state.as_str(), "call_outcome": outcome, "released_by_decision": a.consumed_by }));
+        e.reason = Some(format!(
+            "the approved call {} ({outcome})",
+            if ok { "ran" } else { "failed" }
+        ));
+        e.detail = Some(
+            serde_json::json!({ "approval_state": state.as_str(), "call_outcome": outcome, "released_by_decision": a.consumed_by }),
+        );
         commit(tx, vec![e])?;
         Ok(Some(a))
     }
@@ -409,18 +485,38 @@ impl ApprovalStore {
 
     /// Loads a pending approval for a decision by a person. `Ok(Err(..))` is a refusal; an
     /// approval found expired is marked so in `tx` (the caller commits).
-    fn pending_for(&self, tx: &Transaction<'_>, id: &str, action: &'static str) -> Result<Result<Approval, ApprovalError>, ApprovalError> {
+    fn pending_for(
+        &self,
+        tx: &Transaction<'_>,
+        id: &str,
+        action: &'static str,
+    ) -> Result<Result<Approval, ApprovalError>, ApprovalError> {
         let Some(a) = load(tx, id)? else {
             return Ok(Err(ApprovalError::NotFound(id.to_string())));
         };
         if let Some(expired) = expire_if_due(tx, id)? {
             append_in(tx, vec![expiry_event(&expired)])?;
-            return Ok(Err(ApprovalError::Expired { id: a.id, at: if a.state == ApprovalState::Pending { a.expires_at } else { a.grant_expires_at.unwrap_or(a.expires_at) } }));
+            return Ok(Err(ApprovalError::Expired {
+                id: a.id,
+                at: if a.state == ApprovalState::Pending {
+                    a.expires_at
+                } else {
+                    a.grant_expires_at.unwrap_or(a.expires_at)
+                },
+            }));
         }
         match a.state {
             ApprovalState::Pending => Ok(Ok(a)),
-            ApprovalState::Expired => Ok(Err(ApprovalError::Expired { id: a.id, at: a.decided_at.unwrap_or(a.expires_at) })),
-            state => Ok(Err(ApprovalError::NotPending { id: a.id, state, by: a.decided_by, action })),
+            ApprovalState::Expired => Ok(Err(ApprovalError::Expired {
+                id: a.id,
+                at: a.decided_at.unwrap_or(a.expires_at),
+            })),
+            state => Ok(Err(ApprovalError::NotPending {
+                id: a.id,
+                state,
+                by: a.decided_by,
+                action,
+            })),
         }
     }
 
@@ -438,13 +534,22 @@ fn commit(tx: Transaction<'_>, events: Vec<AuditEvent>) -> Result<(), ApprovalEr
 }
 
 /// Moves a pending approval to a final state, conditionally.
-fn finish_pending(tx: &Transaction<'_>, a: &Approval, state: ApprovalState, by: &str, reason: &str) -> Result<Approval, ApprovalError> {
+fn finish_pending(
+    tx: &Transaction<'_>,
+    a: &Approval,
+    state: ApprovalState,
+    by: &str,
+    reason: &str,
+) -> Result<Approval, ApprovalError> {
     let n = tx.execute(
         "UPDATE approvals SET state = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5 WHERE id = ?1 AND state = 'pending'",
         params![a.id, state.as_str(), now(), by, reason],
     )?;
     if n != 1 {
-        return Err(ApprovalError::InvalidInput(format!("approval {} changed meanwhile; look again", a.id)));
+        return Err(ApprovalError::InvalidInput(format!(
+            "approval {} changed meanwhile; look again",
+            a.id
+        )));
     }
     load(tx, &a.id)?.ok_or_else(|| ApprovalError::NotFound(a.id.clone()))
 }
@@ -496,11 +601,18 @@ fn event(a: &Approval, actor: &str, outcome: &str) -> AuditEvent {
 }
 
 fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"), params![id], from_row).optional()
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+        params![id],
+        from_row,
+    )
+    .optional()
 }
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
-    let list = |i: usize| -> rusqlite::Result<Vec<String>> { Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or_default()) };
+    let list = |i: usize| -> rusqlite::Result<Vec<String>> {
+        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or_default())
+    };
     let state: String = r.get(1)?;
     Ok(Approval {
         id: r.get(0)?,
@@ -556,15 +668,21 @@ fn same_person(a: &str, b: &str) -> bool {
 }
 
 fn check_id(id: &str) -> Result<(), ApprovalError> {
-    if id.is_empty() || id.len() > MAX_ID_LEN || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(ApprovalError::InvalidInput(format!("'{}' is not an approval id (they look like apr-0123456789ab)", id.chars().take(MAX_ID_LEN).collect::<String>())));
+    if id.is_empty() || id.len() > MAX_ID_LEN || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApprovalError::InvalidInput(format!(
+            "'{}' is not an approval id (they look like apr-0123456789ab)",
+            id.chars().take(MAX_ID_LEN).collect::<String>()
+        )));
     }
     Ok(())
 }
 
 fn check_name(name: &str, what: &str) -> Result<(), ApprovalError> {
     if name.trim().is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(ApprovalError::InvalidInput(format!("{what} must be 1 to {MAX_NAME_LEN} printable characters")));
+        return Err(ApprovalError::InvalidInput(format!(
+            "{what} must be 1 to {MAX_NAME_LEN} printable characters"
+        )));
     }
     Ok(())
 }
@@ -572,7 +690,9 @@ fn check_name(name: &str, what: &str) -> Result<(), ApprovalError> {
 fn check_actor(actor: &Actor) -> Result<(), ApprovalError> {
     check_name(&actor.name, "the approver's name")?;
     if actor.name.eq_ignore_ascii_case(SYSTEM_ACTOR) {
-        return Err(ApprovalError::InvalidInput(format!("'{SYSTEM_ACTOR}' is reserved for Steward's own transitions")));
+        return Err(ApprovalError::InvalidInput(format!(
+            "'{SYSTEM_ACTOR}' is reserved for Steward's own transitions"
+        )));
     }
     if actor.roles.len() > MAX_ROLES {
         return Err(ApprovalError::InvalidInput(format!("at most {MAX_ROLES} roles")));
@@ -582,13 +702,19 @@ fn check_actor(actor: &Actor) -> Result<(), ApprovalError> {
 
 fn check_reason(reason: &str) -> Result<String, ApprovalError> {
     if reason.len() > MAX_REASON_LEN {
-        return Err(ApprovalError::InvalidInput(format!("the reason is longer than {MAX_REASON_LEN} bytes")));
+        return Err(ApprovalError::InvalidInput(format!(
+            "the reason is longer than {MAX_REASON_LEN} bytes"
+        )));
     }
     Ok(reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect())
 }
 
 fn roles_text(roles: &[String]) -> String {
-    if roles.is_empty() { String::new() } else { format!(" with role {}", roles.join(" or ")) }
+    if roles.is_empty() {
+        String::new()
+    } else {
+        format!(" with role {}", roles.join(" or "))
+    }
 }
 
 /// `90s`, `10m`, `2h`: how long, for messages.

@@ -100,13 +100,26 @@ pub fn run(cmd: ApprovalsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ApprovalsCommand::List { source, state, json } => list(&source, state.as_deref(), json),
         ApprovalsCommand::Show { id, source, json } => show(&source, &id, json),
-        ApprovalsCommand::Approve { id, source, actor, reason } => approve(&source, &id, actor, reason),
-        ApprovalsCommand::Deny { id, source, actor, reason } => deny(&source, &id, actor, &reason),
+        ApprovalsCommand::Approve {
+            id,
+            source,
+            actor,
+            reason,
+        } => approve(&source, &id, actor, reason),
+        ApprovalsCommand::Deny {
+            id,
+            source,
+            actor,
+            reason,
+        } => deny(&source, &id, actor, &reason),
     }
 }
 
 fn list(source: &Source, state: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let state = state.map(str::parse::<ApprovalState>).transpose().map_err(anyhow::Error::msg)?;
+    let state = state
+        .map(str::parse::<ApprovalState>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let opened = source.open()?;
     opened.store.expire_due()?;
     let approvals = opened.store.list(state, MAX_LIST)?;
@@ -118,10 +131,18 @@ fn list(source: &Source, state: Option<&str>, json: bool) -> anyhow::Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
     if approvals.is_empty() {
-        writeln!(out, "no approvals{}", state.map(|s| format!(" in state {s}")).unwrap_or_default())?;
+        writeln!(
+            out,
+            "no approvals{}",
+            state.map(|s| format!(" in state {s}")).unwrap_or_default()
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "{:<17}  {:<9}  {:<8}  {:<14}  {:<32}  {:<9}  {:<24}  REASON", "ID", "STATE", "RISK", "PRINCIPAL", "SERVER/TOOL", "APPROVALS", "EXPIRES")?;
+    writeln!(
+        out,
+        "{:<17}  {:<9}  {:<8}  {:<14}  {:<32}  {:<9}  {:<24}  REASON",
+        "ID", "STATE", "RISK", "PRINCIPAL", "SERVER/TOOL", "APPROVALS", "EXPIRES"
+    )?;
     for a in &approvals {
         writeln!(
             out,
@@ -142,7 +163,10 @@ fn list(source: &Source, state: Option<&str>, json: bool) -> anyhow::Result<Exit
 fn show(source: &Source, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let opened = source.open()?;
     opened.store.expire_due()?;
-    let a = opened.store.get(id)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+    let a = opened
+        .store
+        .get(id)?
+        .ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&a)?);
     } else {
@@ -154,7 +178,13 @@ fn show(source: &Source, id: &str, json: bool) -> anyhow::Result<ExitCode> {
 fn print_approval(a: &Approval) {
     println!("approval   {}", a.id);
     println!("state      {}", a.state);
-    println!("call       {} by {} (risk {}, {} mode)", a.target(), a.principal, a.risk, a.mode);
+    println!(
+        "call       {} by {} (risk {}, {} mode)",
+        a.target(),
+        a.principal,
+        a.risk,
+        a.mode
+    );
     println!("arguments  {}", a.args);
     println!("digest     {}", a.args_digest);
     for r in &a.reasons {
@@ -166,15 +196,34 @@ fn print_approval(a: &Approval) {
     if !a.flags.is_empty() {
         println!("flags      {}", a.flags.join(", "));
     }
-    let roles = if a.required_roles.is_empty() { "any role".to_string() } else { format!("role {}", a.required_roles.join(" or ")) };
-    println!("approvers  {} needed ({roles}); {} given", a.required_count, a.approvals.len());
+    let roles = if a.required_roles.is_empty() {
+        "any role".to_string()
+    } else {
+        format!("role {}", a.required_roles.join(" or "))
+    };
+    println!(
+        "approvers  {} needed ({roles}); {} given",
+        a.required_count,
+        a.approvals.len()
+    );
     for v in &a.approvals {
-        println!("           ✓ {} at {}{}", v.by, v.at, v.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+        println!(
+            "           ✓ {} at {}{}",
+            v.by,
+            v.at,
+            v.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+        );
     }
     println!("created    {}", a.created_at);
     println!("expires    {}", a.expires_at);
     if let (Some(at), Some(by)) = (&a.decided_at, &a.decided_by) {
-        println!("decided    {at} by {by}{}", a.decision_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+        println!(
+            "decided    {at} by {by}{}",
+            a.decision_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
     }
     if let Some(until) = &a.grant_expires_at {
         println!("grant      until {until}{}", if a.consumed() { " (used)" } else { "" });
@@ -195,9 +244,9 @@ fn actor(name: Option<String>, policy: Option<&Policy>) -> Actor {
 /// A refusal, with a hint when roles could not be resolved for lack of a policy.
 fn refusal(e: ApprovalError, policy: Option<&Policy>) -> anyhow::Error {
     match (&e, policy) {
-        (ApprovalError::MissingRole { .. }, None) => {
-            anyhow::Error::new(e).context("approver roles come from a policy's `principals:`; pass --policy FILE (with --db) or --config FILE")
-        }
+        (ApprovalError::MissingRole { .. }, None) => anyhow::Error::new(e).context(
+            "approver roles come from a policy's `principals:`; pass --policy FILE (with --db) or --config FILE",
+        ),
         _ => e.into(),
     }
 }
@@ -205,10 +254,20 @@ fn refusal(e: ApprovalError, policy: Option<&Policy>) -> anyhow::Error {
 fn approve(source: &Source, id: &str, name: Option<String>, reason: Option<String>) -> anyhow::Result<ExitCode> {
     let opened = source.open()?;
     let actor = actor(name, opened.policy.as_ref());
-    let done = opened.store.approve(id, &actor, reason.as_deref()).map_err(|e| refusal(e, opened.policy.as_ref()))?;
+    let done = opened
+        .store
+        .approve(id, &actor, reason.as_deref())
+        .map_err(|e| refusal(e, opened.policy.as_ref()))?;
     let a = &done.approval;
     if done.complete {
-        println!("approved {} ({}) by {}: {} may now run once for {}", a.id, a.progress(), actor.name, a.target(), a.principal);
+        println!(
+            "approved {} ({}) by {}: {} may now run once for {}",
+            a.id,
+            a.progress(),
+            actor.name,
+            a.target(),
+            a.principal
+        );
     } else {
         println!(
             "recorded {}'s approval of {} ({}); it needs {} more approver(s) other than {} and {}",
@@ -229,11 +288,18 @@ fn deny(source: &Source, id: &str, name: Option<String>, reason: &str) -> anyhow
     }
     let opened = source.open()?;
     let actor = actor(name, opened.policy.as_ref());
-    let a = opened.store.deny(id, &actor, reason).map_err(|e| refusal(e, opened.policy.as_ref()))?;
+    let a = opened
+        .store
+        .deny(id, &actor, reason)
+        .map_err(|e| refusal(e, opened.policy.as_ref()))?;
     println!("{} {} by {}: {reason}", a.id, a.state, actor.name);
     Ok(ExitCode::SUCCESS)
 }
 
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }

@@ -77,9 +77,13 @@ pub fn run(cmd: PinsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PinsCommand::List { store, server, json } => list(&open(&store)?, server.as_deref(), json),
         PinsCommand::Diff { target, store, json } => diff(&open(&store)?, target.as_deref(), json),
-        PinsCommand::Approve { target, store, by, fingerprint, json } => {
-            approve(&open(&store)?, &target, by, fingerprint.as_deref(), json)
-        }
+        PinsCommand::Approve {
+            target,
+            store,
+            by,
+            fingerprint,
+            json,
+        } => approve(&open(&store)?, &target, by, fingerprint.as_deref(), json),
         PinsCommand::Reset { target, store } => reset(&open(&store)?, &target),
     }
 }
@@ -91,7 +95,10 @@ fn open(args: &PinStoreArgs) -> anyhow::Result<PinStore> {
             let cfg = steward_gateway::config::GatewayConfig::from_file(config)
                 .with_context(|| format!("reading gateway config {}", config.display()))?;
             if cfg.postgres.is_some() {
-                bail!("{} keeps its state in PostgreSQL; `steward pins` reads SQLite stores only", config.display());
+                bail!(
+                    "{} keeps its state in PostgreSQL; `steward pins` reads SQLite stores only",
+                    config.display()
+                );
             }
             cfg.sqlite
         }
@@ -99,7 +106,10 @@ fn open(args: &PinStoreArgs) -> anyhow::Result<PinStore> {
     };
     // Reading must not create an empty database somewhere by mistake.
     if !path.exists() {
-        bail!("no database at {} (pins are recorded by `steward proxy` and `steward serve`; pass --db or --config)", path.display());
+        bail!(
+            "no database at {} (pins are recorded by `steward proxy` and `steward serve`; pass --db or --config)",
+            path.display()
+        );
     }
     PinStore::open_sqlite(&path).with_context(|| format!("opening {}", path.display()))
 }
@@ -123,7 +133,10 @@ fn list(store: &PinStore, server: Option<&str>, json: bool) -> anyhow::Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     if pins.is_empty() {
-        println!("no tool pins{}", server.map(|s| format!(" for server '{}'", safe(s))).unwrap_or_default());
+        println!(
+            "no tool pins{}",
+            server.map(|s| format!(" for server '{}'", safe(s))).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 6]> = pins.iter().map(row).collect();
@@ -144,7 +157,9 @@ fn list(store: &PinStore, server: Option<&str>, json: bool) -> anyhow::Result<Ex
     }
     let drifted = pins.iter().filter(|p| p.state == PinState::Drifted).count();
     if drifted > 0 {
-        println!("\n{drifted} drifted: review with `steward pins diff`, accept with `steward pins approve SERVER/TOOL`");
+        println!(
+            "\n{drifted} drifted: review with `steward pins diff`, accept with `steward pins approve SERVER/TOOL`"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -221,7 +236,11 @@ fn drifted(store: &PinStore, server: Option<&str>) -> anyhow::Result<Vec<PinDiff
 }
 
 fn print_diff(d: &PinDiff) {
-    let what = if d.changed.is_empty() { "differs from its declared fingerprint".to_string() } else { format!("{} changed", d.changed.join(", ")) };
+    let what = if d.changed.is_empty() {
+        "differs from its declared fingerprint".to_string()
+    } else {
+        format!("{} changed", d.changed.join(", "))
+    };
     println!("{}/{}: {what}", safe(&d.server), safe(&d.tool));
     println!("--- pinned  {}", d.pinned_fingerprint);
     println!("+++ current {}", d.current_fingerprint);
@@ -244,10 +263,21 @@ fn print_diff(d: &PinDiff) {
     } else {
         println!("description scan of the current version:");
         for f in findings {
-            println!("  {:<6} {} at {}: {}", f.severity.as_str(), f.kind, safe(&f.location), f.message);
+            println!(
+                "  {:<6} {} at {}: {}",
+                f.severity.as_str(),
+                f.kind,
+                safe(&f.location),
+                f.message
+            );
         }
     }
-    println!("accept with: steward pins approve {}/{} --fingerprint {}", safe(&d.server), safe(&d.tool), d.current_fingerprint);
+    println!(
+        "accept with: steward pins approve {}/{} --fingerprint {}",
+        safe(&d.server),
+        safe(&d.tool),
+        d.current_fingerprint
+    );
 }
 
 /// The members a fingerprint covers (shown in full when the pinned definition is unknown).
@@ -259,7 +289,11 @@ fn lines(v: Option<&Value>) -> Vec<String> {
     match v {
         None => Vec::new(),
         Some(Value::String(s)) => s.lines().map(safe).collect(),
-        Some(other) => serde_json::to_string_pretty(other).unwrap_or_default().lines().map(safe).collect(),
+        Some(other) => serde_json::to_string_pretty(other)
+            .unwrap_or_default()
+            .lines()
+            .map(safe)
+            .collect(),
     }
 }
 
@@ -268,13 +302,21 @@ fn lines(v: Option<&Value>) -> Vec<String> {
 fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
     const MAX_CELLS: usize = 4_000_000;
     if a.len().saturating_mul(b.len()) > MAX_CELLS {
-        return a.iter().map(|l| format!("- {l}")).chain(b.iter().map(|l| format!("+ {l}"))).collect();
+        return a
+            .iter()
+            .map(|l| format!("- {l}"))
+            .chain(b.iter().map(|l| format!("+ {l}")))
+            .collect();
     }
     let (n, m) = (a.len(), b.len());
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
@@ -294,11 +336,20 @@ fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
     out
 }
 
-fn approve(store: &PinStore, target: &str, by: Option<String>, fingerprint: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+fn approve(
+    store: &PinStore,
+    target: &str,
+    by: Option<String>,
+    fingerprint: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let (server, Some(tool)) = split_target(target)? else {
         bail!("approve one tool at a time: SERVER/TOOL");
     };
-    let by = by.or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("USERNAME").ok()).unwrap_or_else(|| "cli".into());
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .unwrap_or_else(|| "cli".into());
     let result = match fingerprint {
         Some(fp) => store.approve_fingerprint(server, tool, &by, fp),
         None => store.approve(server, tool, &by),
@@ -307,7 +358,14 @@ fn approve(store: &PinStore, target: &str, by: Option<String>, fingerprint: Opti
     if json {
         println!("{}", serde_json::to_string_pretty(&a)?);
     } else {
-        println!("approved {}/{}: {} -> {} (by {})", safe(&a.server), safe(&a.tool), short(&a.from), short(&a.to), safe(&a.by));
+        println!(
+            "approved {}/{}: {} -> {} (by {})",
+            safe(&a.server),
+            safe(&a.tool),
+            short(&a.from),
+            short(&a.to),
+            safe(&a.by)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -319,7 +377,11 @@ fn reset(store: &PinStore, target: &str) -> anyhow::Result<ExitCode> {
         eprintln!("steward: no pins matched '{}'", safe(target));
         return Ok(ExitCode::from(1));
     }
-    println!("removed {n} pin{}; {} will be pinned afresh the next time it is listed", if n == 1 { "" } else { "s" }, safe(target));
+    println!(
+        "removed {n} pin{}; {} will be pinned afresh the next time it is listed",
+        if n == 1 { "" } else { "s" },
+        safe(target)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -382,20 +444,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
         let store = PinStore::open_sqlite(&path).unwrap();
-        store.check("calc", &json!({"name": "add", "description": "Adds"})).unwrap();
-        store.check("calc", &json!({"name": "add", "description": "Adds\u{1b}[8m hidden"})).unwrap();
-        let args = PinStoreArgs { db: Some(path.clone()), config: None };
+        store
+            .check("calc", &json!({"name": "add", "description": "Adds"}))
+            .unwrap();
+        store
+            .check("calc", &json!({"name": "add", "description": "Adds\u{1b}[8m hidden"}))
+            .unwrap();
+        let args = PinStoreArgs {
+            db: Some(path.clone()),
+            config: None,
+        };
         let opened = open(&args).unwrap();
         assert_eq!(drifted(&opened, None).unwrap().len(), 1);
         assert_eq!(list(&opened, None, false).unwrap(), ExitCode::SUCCESS);
         assert_eq!(diff(&opened, Some("calc/add"), false).unwrap(), ExitCode::SUCCESS);
         assert!(approve(&opened, "calc", None, None, false).is_err());
         assert!(approve(&opened, "calc/add", Some("alice".into()), Some("sha256:00"), false).is_err());
-        assert_eq!(approve(&opened, "calc/add", Some("alice".into()), None, false).unwrap(), ExitCode::SUCCESS);
+        assert_eq!(
+            approve(&opened, "calc/add", Some("alice".into()), None, false).unwrap(),
+            ExitCode::SUCCESS
+        );
         assert!(drifted(&opened, None).unwrap().is_empty());
         assert_eq!(reset(&opened, "calc/add").unwrap(), ExitCode::SUCCESS);
         assert_eq!(reset(&opened, "calc/add").unwrap(), ExitCode::from(1));
-        let missing = PinStoreArgs { db: Some(dir.path().join("nope.db")), config: None };
+        let missing = PinStoreArgs {
+            db: Some(dir.path().join("nope.db")),
+            config: None,
+        };
         assert!(open(&missing).is_err());
         assert!(!dir.path().join("nope.db").exists());
     }
@@ -405,7 +480,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("steward.yaml");
         std::fs::write(&cfg, "store: { sqlite: ./data/gw.db }\n").unwrap();
-        let args = PinStoreArgs { db: None, config: Some(cfg) };
+        let args = PinStoreArgs {
+            db: None,
+            config: Some(cfg),
+        };
         let err = open(&args).err().unwrap().to_string();
         assert!(err.contains("gw.db"), "{err}");
         PinStore::open_sqlite(&dir.path().join("data/gw.db")).unwrap();

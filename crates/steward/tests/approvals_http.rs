@@ -10,7 +10,11 @@ use serde_json::json;
 fn approvers_decide_over_http_with_the_same_rules() {
     let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: queue }"));
     let (gw, config) = start_gateway(&env);
-    let (alice, bob, dave) = (key(&env, &config, "alice"), key(&env, &config, "bob"), key(&env, &config, "dave"));
+    let (alice, bob, dave) = (
+        key(&env, &config, "alice"),
+        key(&env, &config, "bob"),
+        key(&env, &config, "dave"),
+    );
     let p = gw.port;
     let call = json!({"server": "ops", "tool": "run", "args": {"command": "sudo systemctl restart nginx"}});
 
@@ -19,13 +23,20 @@ fn approvers_decide_over_http_with_the_same_rules() {
     assert_eq!(d["effect"], "approve");
     assert!(d["message"].as_str().is_some_and(|m| m.contains("apr-")), "{d}");
 
-    assert_eq!(http(p, "GET", "/v1/approvals", None, None, None).0, 401, "the API is authenticated");
+    assert_eq!(
+        http(p, "GET", "/v1/approvals", None, None, None).0,
+        401,
+        "the API is authenticated"
+    );
     let (status, listed) = http(p, "GET", "/v1/approvals?state=pending", Some(&bob), None, None);
     assert_eq!(status, 200, "{listed}");
     let approvals = listed["approvals"].as_array().cloned().unwrap_or_default();
     assert_eq!(approvals.len(), 1, "{listed}");
     let id = approvals[0]["id"].as_str().expect("id").to_string();
-    assert_eq!((approvals[0]["principal"].as_str(), approvals[0]["risk"].as_str()), (Some("alice"), Some("CRITICAL")));
+    assert_eq!(
+        (approvals[0]["principal"].as_str(), approvals[0]["risk"].as_str()),
+        (Some("alice"), Some("CRITICAL"))
+    );
     // dave can decide nothing here, so he sees nothing.
     let (_, for_dave) = http(p, "GET", "/v1/approvals", Some(&dave), None, None);
     assert_eq!(for_dave["approvals"], json!([]));
@@ -33,16 +44,33 @@ fn approvers_decide_over_http_with_the_same_rules() {
     let approve = format!("/v1/approvals/{id}/approve");
     let (status, r) = http(p, "POST", &approve, Some(&alice), None, None);
     assert_eq!(status, 403, "self-approval: {r}");
-    assert!(r["message"].as_str().is_some_and(|m| m.contains("cannot approve it")), "{r}");
+    assert!(
+        r["message"].as_str().is_some_and(|m| m.contains("cannot approve it")),
+        "{r}"
+    );
     let (status, r) = http(p, "POST", &approve, Some(&dave), None, None);
     assert_eq!(status, 403, "missing role: {r}");
     assert!(r["message"].as_str().is_some_and(|m| m.contains("role admin")), "{r}");
     let (status, _) = http(p, "POST", &approve, Some(&bob), None, Some("http://evil.example"));
     assert_eq!(status, 403, "a cross-site form cannot approve");
-    let (status, r) = http(p, "POST", &format!("/v1/approvals/{id}/deny"), Some(&bob), Some(json!({})), None);
+    let (status, r) = http(
+        p,
+        "POST",
+        &format!("/v1/approvals/{id}/deny"),
+        Some(&bob),
+        Some(json!({})),
+        None,
+    );
     assert_eq!(status, 400, "a denial needs a reason: {r}");
 
-    let (status, r) = http(p, "POST", &approve, Some(&bob), Some(json!({"reason": "planned restart"})), None);
+    let (status, r) = http(
+        p,
+        "POST",
+        &approve,
+        Some(&bob),
+        Some(json!({"reason": "planned restart"})),
+        None,
+    );
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["complete"], true);
     assert_eq!(r["approval"]["state"], "approved");

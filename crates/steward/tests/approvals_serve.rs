@@ -35,11 +35,17 @@ impl Streamed {
     }
 
     fn header(&mut self, name: &str) -> Option<String> {
-        self.head().1.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        self.head()
+            .1
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     }
 
     fn next(&self, what: &str) -> Value {
-        self.messages.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
+        self.messages
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
     }
 }
 
@@ -47,7 +53,11 @@ fn post_mcp(port: u16, key: &str, session: Option<&str>, body: &Value, sse: bool
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
     let body = body.to_string();
-    let accept = if sse { "application/json, text/event-stream" } else { "application/json" };
+    let accept = if sse {
+        "application/json, text/event-stream"
+    } else {
+        "application/json"
+    };
     let mut req = format!(
         "POST /mcp/ops HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nAccept: {accept}\r\nContent-Length: {}\r\n",
         body.len()
@@ -76,7 +86,12 @@ fn post_mcp(port: u16, key: &str, session: Option<&str>, body: &Value, sse: bool
                 headers.push((k.trim().to_string(), v.trim().to_string()));
             }
         }
-        let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.to_ascii_lowercase());
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.to_ascii_lowercase())
+        };
         let chunked = get("transfer-encoding").is_some_and(|v| v.contains("chunked"));
         let is_sse = get("content-type").is_some_and(|v| v.contains("text/event-stream"));
         let length: usize = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -90,7 +105,11 @@ fn post_mcp(port: u16, key: &str, session: Option<&str>, body: &Value, sse: bool
             pending.push_str(text);
             while let Some(end) = pending.find("\n\n") {
                 let event: String = pending.drain(..end + 2).collect();
-                let data: Vec<&str> = event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
                 if let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) {
                     let _ = tx.send(v);
                 }
@@ -122,7 +141,11 @@ fn post_mcp(port: u16, key: &str, session: Option<&str>, body: &Value, sse: bool
             let _ = tx.send(v);
         }
     });
-    Streamed { head_rx, head: None, messages }
+    Streamed {
+        head_rx,
+        head: None,
+        messages,
+    }
 }
 
 /// Opens a legacy-era MCP session as the key's principal; returns its id.
@@ -133,7 +156,13 @@ fn initialize(port: u16, key: &str) -> String {
     assert_eq!(r.status(), 200);
     let session = r.header("mcp-session-id").expect("a session id");
     r.next("the initialize result");
-    let mut done = post_mcp(port, key, Some(&session), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), true);
+    let mut done = post_mcp(
+        port,
+        key,
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        true,
+    );
     assert_eq!(done.status(), 202);
     session
 }
@@ -148,13 +177,18 @@ fn call(id: u64, command: &str, token: Option<&str>) -> Value {
 
 fn text(v: &Value) -> (String, bool) {
     let r = &v["result"];
-    (r["content"][0]["text"].as_str().unwrap_or_default().to_string(), r["isError"] == json!(true))
+    (
+        r["content"][0]["text"].as_str().unwrap_or_default().to_string(),
+        r["isError"] == json!(true),
+    )
 }
 
 #[test]
-#[ignore = "needs the hold wiring in serve/mcp.rs (docs/approvals.md, HTTP gateway)"]
 fn a_held_call_streams_progress_then_the_real_result() {
-    let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: hold, hold_timeout: 2m }"));
+    let env = Env::new(&policy(
+        "{ roles: [admin], count: 1 }",
+        "approvals: { mode: hold, hold_timeout: 2m }",
+    ));
     let (gw, config) = start_gateway(&env);
     let config = config.to_str().expect("utf-8").to_string();
     let alice = key(&env, std::path::Path::new(&config), "alice");
@@ -162,15 +196,25 @@ fn a_held_call_streams_progress_then_the_real_result() {
 
     let mut held = post_mcp(gw.port, &alice, Some(&session), &call(1, SUDO, Some("tok-7")), true);
     assert_eq!(held.status(), 200);
-    assert!(held.header("content-type").is_some_and(|c| c.contains("text/event-stream")));
+    assert!(
+        held.header("content-type")
+            .is_some_and(|c| c.contains("text/event-stream"))
+    );
     let progress = held.next("a progress notification");
     assert_eq!(progress["method"], "notifications/progress", "{progress}");
     assert_eq!(progress["params"]["progressToken"], "tok-7");
 
     // The approver acts from another process, against the gateway's config.
     let listed = env.steward(&["approvals", "list", "--config", &config, "--state", "pending", "--json"]);
-    let line = String::from_utf8_lossy(&listed.stdout).lines().next().map(str::to_string).expect("a pending approval");
-    let id = serde_json::from_str::<Value>(&line).expect("json")["id"].as_str().expect("id").to_string();
+    let line = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .next()
+        .map(str::to_string)
+        .expect("a pending approval");
+    let id = serde_json::from_str::<Value>(&line).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let out = env.steward(&["approvals", "approve", &id, "--as", "bob", "--config", &config]);
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -189,12 +233,25 @@ fn a_held_call_streams_progress_then_the_real_result() {
     let id2 = loop {
         let out = env.steward(&["approvals", "list", "--config", &config, "--state", "pending", "--json"]);
         if let Some(l) = String::from_utf8_lossy(&out.stdout).lines().next() {
-            break serde_json::from_str::<Value>(l).expect("json")["id"].as_str().expect("id").to_string();
+            break serde_json::from_str::<Value>(l).expect("json")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
         }
         assert!(std::time::Instant::now() < deadline, "no second pending approval");
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    let out = env.steward(&["approvals", "deny", &id2, "--as", "bob", "--config", &config, "--reason", "not today"]);
+    let out = env.steward(&[
+        "approvals",
+        "deny",
+        &id2,
+        "--as",
+        "bob",
+        "--config",
+        &config,
+        "--reason",
+        "not today",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(waiting.status(), 200);
     let (t, is_error) = text(&waiting.next("the denial"));
@@ -202,5 +259,9 @@ fn a_held_call_streams_progress_then_the_real_result() {
     assert_eq!(env.executions().len(), 1);
     drop(gw);
     let db = env.dir.path().join("gw.db");
-    assert!(env.steward(&["audit", "verify", "--db", db.to_str().expect("utf-8")]).status.success());
+    assert!(
+        env.steward(&["audit", "verify", "--db", db.to_str().expect("utf-8")])
+            .status
+            .success()
+    );
 }

@@ -40,8 +40,15 @@ fn listener() -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            let status = if n == 0 { "500 Internal Server Error" } else { "204 No Content" };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "204 No Content"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
             let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_string();
             let _ = tx.send((path, serde_json::from_slice(&body).unwrap_or(Value::Null)));
         }
@@ -54,25 +61,44 @@ fn a_pending_approval_is_posted_to_a_slack_webhook() {
     let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: queue }"));
     let (url, requests) = listener();
     let mut proxy = env.proxy(&["--webhook", &url, "--webhook-format", "slack"]);
-    proxy.call(1, "run", json!({"command": "sudo systemctl restart nginx", "token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789"}), None);
+    proxy.call(
+        1,
+        "run",
+        json!({"command": "sudo systemctl restart nginx", "token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789"}),
+        None,
+    );
     let (text, _) = result_text(&proxy.response(1));
     let id = env.wait_pending();
     assert!(text.contains(&id));
 
     // The first delivery is answered 500; the retry gets through.
     let (first_path, first) = requests.recv_timeout(WAIT).expect("a webhook request");
-    let (_, payload) = requests.recv_timeout(WAIT).expect("the webhook was retried after a 500");
+    let (_, payload) = requests
+        .recv_timeout(WAIT)
+        .expect("the webhook was retried after a 500");
     assert_eq!(first_path, "/hooks/T000/secret-path");
     assert_eq!(first, payload, "a retry sends the same payload");
 
     let summary = payload["text"].as_str().expect("Slack payloads have text");
-    assert!(summary.contains("alice wants to run ops/run") && summary.contains("CRITICAL") && summary.contains(&id), "{summary}");
+    assert!(
+        summary.contains("alice wants to run ops/run") && summary.contains("CRITICAL") && summary.contains(&id),
+        "{summary}"
+    );
     let blocks = payload["blocks"].as_array().expect("Slack payloads have blocks");
     let all = serde_json::to_string(blocks).unwrap_or_default();
     assert!(all.contains("*Risk*") && all.contains("CRITICAL"), "{all}");
-    assert!(all.contains("*Reasons*") && all.contains("CRITICAL risk calls need approval"), "the reasons are in the message: {all}");
-    assert!(all.contains(&format!("steward approvals show {id} --db")), "a link to the approval: {all}");
-    assert!(all.contains("sudo systemctl restart nginx"), "the arguments are shown: {all}");
+    assert!(
+        all.contains("*Reasons*") && all.contains("CRITICAL risk calls need approval"),
+        "the reasons are in the message: {all}"
+    );
+    assert!(
+        all.contains(&format!("steward approvals show {id} --db")),
+        "a link to the approval: {all}"
+    );
+    assert!(
+        all.contains("sudo systemctl restart nginx"),
+        "the arguments are shown: {all}"
+    );
     assert!(!all.contains("ghp_abc"), "secrets in arguments are redacted: {all}");
     proxy.close();
 }
@@ -81,7 +107,11 @@ fn a_pending_approval_is_posted_to_a_slack_webhook() {
 fn a_webhook_that_keeps_failing_is_audited_without_blocking_the_call() {
     let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: queue }"));
     // A port nothing listens on.
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let url = format!("http://127.0.0.1:{port}/secret-path");
     let mut proxy = env.proxy(&["--webhook", &url]);
     proxy.call(1, "run", json!({"command": "sudo reboot"}), None);
@@ -100,6 +130,9 @@ fn a_webhook_that_keeps_failing_is_audited_without_blocking_the_call() {
     proxy.close();
     assert_eq!(row["approval_id"], json!(id));
     let reason = row["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains(&format!("127.0.0.1:{port}")) && !reason.contains("secret-path"), "{reason}");
+    assert!(
+        reason.contains(&format!("127.0.0.1:{port}")) && !reason.contains("secret-path"),
+        "{reason}"
+    );
     env.verify();
 }

@@ -26,13 +26,23 @@ pub(crate) struct Asks {
 impl Asks {
     pub fn new() -> Asks {
         let random: [u8; 4] = rand::random();
-        let prefix = format!("{STEWARD_REQUEST_PREFIX}{}", random.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        Asks { prefix, seq: AtomicU64::new(0), waiting: Mutex::new(HashMap::new()), can_elicit: AtomicBool::new(false) }
+        let prefix = format!(
+            "{STEWARD_REQUEST_PREFIX}{}",
+            random.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        Asks {
+            prefix,
+            seq: AtomicU64::new(0),
+            waiting: Mutex::new(HashMap::new()),
+            can_elicit: AtomicBool::new(false),
+        }
     }
 
     /// Learns from `initialize` whether the client can show a form elicitation.
     pub fn note_capabilities(&self, params: Option<&RawValue>) {
-        let params: Value = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+        let params: Value = params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
         let form = match params.get("capabilities").and_then(|c| c.get("elicitation")) {
             // `{}` means form mode (backwards compatibility); otherwise form must be listed.
             Some(Value::Object(modes)) => modes.is_empty() || modes.contains_key("form"),
@@ -66,17 +76,29 @@ impl Asks {
     }
 
     /// Asks the user to confirm a call and waits for the answer, up to `timeout`.
-    pub async fn ask(&self, out: &LineWriter, target: &str, args: &Value, decision: &Decision, timeout: Duration) -> Confirmation {
+    pub async fn ask(
+        &self,
+        out: &LineWriter,
+        target: &str,
+        args: &Value,
+        decision: &Decision,
+        timeout: Duration,
+    ) -> Confirmation {
         let id = format!("{}-{}", self.prefix, self.seq.fetch_add(1, Ordering::Relaxed) + 1);
         let (tx, rx) = oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), tx);
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), tx);
         let answer = if !out.send(elicitation_request(&id, target, args, decision)) {
             Confirmation::Unanswered("the client is gone".into())
         } else {
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(response)) => Confirmation::from_response(&response),
                 Ok(Err(_)) => Confirmation::Unanswered("the client is gone".into()),
-                Err(_) => Confirmation::Unanswered(format!("no answer within {}", steward_store::human_duration(timeout))),
+                Err(_) => {
+                    Confirmation::Unanswered(format!("no answer within {}", steward_store::human_duration(timeout)))
+                }
             }
         };
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

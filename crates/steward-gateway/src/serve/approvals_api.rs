@@ -50,7 +50,11 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approv
     guard::check_origin(st, headers)?;
     let principal = guard::authenticate(st, headers, "/v1/approvals").await?;
     let Some(approvals) = st.pipeline.approvals().cloned() else {
-        return Err(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "approvals are not enabled on this gateway"));
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "approvals are not enabled on this gateway",
+        ));
     };
     Ok((actor(st, &principal), approvals))
 }
@@ -62,23 +66,34 @@ fn actor(st: &AppState, p: &Principal) -> Actor {
             roles.push(r);
         }
     }
-    Actor { name: p.id.clone(), roles }
+    Actor {
+        name: p.id.clone(),
+        roles,
+    }
 }
 
 /// Whether `actor` may see an approval: they asked for it, or they could decide it.
 fn visible(a: &Approval, actor: &Actor) -> bool {
-    a.principal.eq_ignore_ascii_case(&actor.name) || a.required_roles.is_empty() || a.required_roles.iter().any(|r| actor.roles.contains(r))
+    a.principal.eq_ignore_ascii_case(&actor.name)
+        || a.required_roles.is_empty()
+        || a.required_roles.iter().any(|r| actor.roles.contains(r))
 }
 
 fn refused(e: ApprovalError) -> Response {
     let (status, code) = match &e {
         ApprovalError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         ApprovalError::SelfApproval { .. } | ApprovalError::MissingRole { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-        ApprovalError::NotPending { .. } | ApprovalError::Expired { .. } | ApprovalError::AlreadyApproved { .. } => (StatusCode::CONFLICT, "conflict"),
+        ApprovalError::NotPending { .. } | ApprovalError::Expired { .. } | ApprovalError::AlreadyApproved { .. } => {
+            (StatusCode::CONFLICT, "conflict")
+        }
         ApprovalError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         ApprovalError::Store(_) => {
             tracing::error!(error = %e, "approval store error");
-            return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the approval store is unavailable");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the approval store is unavailable",
+            );
         }
     };
     problem(status, code, &e.to_string())
@@ -88,7 +103,13 @@ fn body(bytes: &Bytes) -> Result<DecideBody, Response> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(DecideBody::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid_request", &format!("expected {{\"reason\": \"...\"}}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("expected {{\"reason\": \"...\"}}: {e}"),
+        )
+    })
 }
 
 pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
@@ -122,7 +143,12 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id):
     }
 }
 
-pub async fn approve(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, bytes: Bytes) -> Response {
+pub async fn approve(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let (actor, approvals) = match caller(&st, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -135,20 +161,34 @@ pub async fn approve(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(i
     match approvals.approve(&id, actor, body.reason).await {
         Ok(done) => {
             tracing::info!(approval = %id, by = %name, complete = done.complete, "approval recorded over HTTP");
-            reply(StatusCode::OK, json!({ "approval": done.approval, "complete": done.complete }))
+            reply(
+                StatusCode::OK,
+                json!({ "approval": done.approval, "complete": done.complete }),
+            )
         }
         Err(e) => refused(e),
     }
 }
 
-pub async fn deny(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, bytes: Bytes) -> Response {
+pub async fn deny(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let (actor, approvals) = match caller(&st, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let reason = match body(&bytes) {
         Ok(DecideBody { reason: Some(r) }) if !r.trim().is_empty() => r,
-        Ok(_) => return problem(StatusCode::BAD_REQUEST, "invalid_request", "a denial needs a reason: {\"reason\": \"...\"}"),
+        Ok(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "a denial needs a reason: {\"reason\": \"...\"}",
+            );
+        }
         Err(r) => return r,
     };
     let name = actor.name.clone();

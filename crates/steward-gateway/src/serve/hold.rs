@@ -43,10 +43,20 @@ pub struct Held {
 impl Held {
     /// Waits for the decision in this request (JSON-only clients, the legacy SSE transport):
     /// `Ok` to forward the call as usual, `Err` with the refusal to answer instead.
-    pub async fn wait(self, st: &AppState, ctx: &CallContext, id: &str, progress: Option<Progress>) -> Result<Expect, Vec<u8>> {
+    pub async fn wait(
+        self,
+        st: &AppState,
+        ctx: &CallContext,
+        id: &str,
+        progress: Option<Progress>,
+    ) -> Result<Expect, Vec<u8>> {
         let verdict = st.pipeline.hold(ctx, &self.tool, self.verdict, progress).await;
         if verdict.forward {
-            Ok(Expect::ToolCall { decision_id: verdict.decision_id, tool: self.tool, _permit: self.permit })
+            Ok(Expect::ToolCall {
+                decision_id: verdict.decision_id,
+                tool: self.tool,
+                _permit: self.permit,
+            })
         } else {
             Err(refusal_result(id, &verdict.message, &verdict.decision_id, self.era))
         }
@@ -54,7 +64,17 @@ impl Held {
 
     /// Answers with an SSE stream at once; holds, then forwards `body` to `conn` when approved.
     #[allow(clippy::too_many_arguments)]
-    pub fn sse(self, st: Arc<AppState>, ctx: CallContext, id: IdKey, conn: Conn, body: Bytes, forward: Forward, timeout: Duration, extra: HeaderMap) -> Response {
+    pub fn sse(
+        self,
+        st: Arc<AppState>,
+        ctx: CallContext,
+        id: IdKey,
+        conn: Conn,
+        body: Bytes,
+        forward: Forward,
+        timeout: Duration,
+        extra: HeaderMap,
+    ) -> Response {
         let (tx, rx) = mpsc::channel::<Vec<u8>>(32);
         tokio::spawn(run(self, st, ctx, id, conn, body, forward, timeout, tx));
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -69,7 +89,17 @@ impl Held {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run(held: Held, st: Arc<AppState>, ctx: CallContext, id: IdKey, conn: Conn, body: Bytes, forward: Forward, timeout: Duration, tx: mpsc::Sender<Vec<u8>>) {
+async fn run(
+    held: Held,
+    st: Arc<AppState>,
+    ctx: CallContext,
+    id: IdKey,
+    conn: Conn,
+    body: Bytes,
+    forward: Forward,
+    timeout: Duration,
+    tx: mpsc::Sender<Vec<u8>>,
+) {
     let progress = held.progress_token.clone().map(|t| {
         let tx = tx.clone();
         Progress::new(t, move |line| tx.try_send(line).is_ok())
@@ -80,32 +110,74 @@ async fn run(held: Held, st: Arc<AppState>, ctx: CallContext, id: IdKey, conn: C
         _ = tx.closed() => return,
     };
     if !verdict.forward {
-        let _ = tx.send(refusal_result(id.as_json(), &verdict.message, &verdict.decision_id, held.era)).await;
+        let _ = tx
+            .send(refusal_result(
+                id.as_json(),
+                &verdict.message,
+                &verdict.decision_id,
+                held.era,
+            ))
+            .await;
         return;
     }
     let started = Instant::now();
     let mut replies = match conn.request(&body, &forward).await {
         Ok(r) => r,
         Err(e) => {
-            st.pipeline.outcome(&ctx, &verdict.decision_id, &held.tool, "upstream_unavailable", started);
-            let _ = tx.send(error_response(Some(id.as_json()), ErrorCode::UpstreamUnavailable, &e.to_string(), None)).await;
+            st.pipeline
+                .outcome(&ctx, &verdict.decision_id, &held.tool, "upstream_unavailable", started);
+            let _ = tx
+                .send(error_response(
+                    Some(id.as_json()),
+                    ErrorCode::UpstreamUnavailable,
+                    &e.to_string(),
+                    None,
+                ))
+                .await;
             return;
         }
     };
     let server = ctx.server.clone();
-    let mut reply = ReplyCtx { st, ctx, id, expect: Expect::ToolCall { decision_id: verdict.decision_id, tool: held.tool, _permit: held.permit }, started };
+    let mut reply = ReplyCtx {
+        st,
+        ctx,
+        id,
+        expect: Expect::ToolCall {
+            decision_id: verdict.decision_id,
+            tool: held.tool,
+            _permit: held.permit,
+        },
+        started,
+    };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let message = match tokio::time::timeout_at(deadline, replies.recv()).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 let text = format!("upstream server '{server}' closed the connection before answering");
-                let _ = tx.send(error_response(Some(reply.id.as_json()), ErrorCode::UpstreamUnavailable, &text, None)).await;
+                let _ = tx
+                    .send(error_response(
+                        Some(reply.id.as_json()),
+                        ErrorCode::UpstreamUnavailable,
+                        &text,
+                        None,
+                    ))
+                    .await;
                 return;
             }
             Err(_) => {
-                let text = format!("upstream server '{server}' did not answer within {}s", timeout.as_secs());
-                let _ = tx.send(error_response(Some(reply.id.as_json()), ErrorCode::UpstreamUnavailable, &text, None)).await;
+                let text = format!(
+                    "upstream server '{server}' did not answer within {}s",
+                    timeout.as_secs()
+                );
+                let _ = tx
+                    .send(error_response(
+                        Some(reply.id.as_json()),
+                        ErrorCode::UpstreamUnavailable,
+                        &text,
+                        None,
+                    ))
+                    .await;
                 return;
             }
         };

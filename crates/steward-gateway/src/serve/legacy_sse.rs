@@ -16,7 +16,7 @@ use steward_mcp::jsonrpc::{ErrorCode, error_response};
 use steward_mcp::{Kind, Message, sse};
 use tokio::sync::mpsc;
 
-use super::mcp::{govern_call, rpc_error};
+use super::mcp::{Governed, govern_call, rpc_error};
 use super::reply::{Expect, ReplyCtx, sse_response};
 use super::state::{AppState, new_session_id, session_label};
 use super::guard;
@@ -141,10 +141,24 @@ pub async fn message(
     let id_json = id.as_json().to_string();
     let expect = match method.as_str() {
         "tools/call" => match govern_call(&st, &ctx, &msg, &id_json).await {
-            Ok(e) => e,
-            Err(refusal) => {
+            Governed::Forward(e) => e,
+            Governed::Refuse(refusal) => {
                 let _ = out.send(refusal).await;
                 return StatusCode::ACCEPTED.into_response();
+            }
+            Governed::Hold(held) => {
+                // Answers go out on the session's stream: progress included.
+                let progress = held.progress_token.clone().map(|t| {
+                    let out = out.clone();
+                    crate::approval::Progress::new(t, move |line| out.try_send(line).is_ok())
+                });
+                match (*held).wait(&st, &ctx, &id_json, progress).await {
+                    Ok(e) => e,
+                    Err(refusal) => {
+                        let _ = out.send(refusal).await;
+                        return StatusCode::ACCEPTED.into_response();
+                    }
+                }
             }
         },
         "tools/list" => Expect::ToolsList,

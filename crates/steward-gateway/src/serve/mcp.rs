@@ -15,6 +15,8 @@ use steward_mcp::{Era, Kind, Message};
 use steward_policy::Principal;
 
 use super::guard;
+use super::hold::Held;
+use crate::approval::Progress;
 use super::reply::{self, Expect, ReplyCtx};
 use super::state::{AppState, Session, new_session_id, session_label};
 use crate::pipeline::CallContext;
@@ -120,8 +122,14 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
             let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
             let expect = match method.as_str() {
                 "tools/call" => match govern_call(&st, &ctx, &msg, id_json.as_deref().unwrap_or("null")).await {
-                    Ok(expect) => expect,
-                    Err(refusal) => return reply::json(refusal, extra),
+                    Governed::Forward(expect) => expect,
+                    Governed::Refuse(refusal) => return reply::json(refusal, extra),
+                    // SSE clients get the answer stream at once: progress while held, then the result.
+                    Governed::Hold(held) if accepts_sse => return (*held).sse(st.clone(), ctx, id, conn, body, forward, timeout, extra),
+                    Governed::Hold(held) => match (*held).wait(&st, &ctx, id_json.as_deref().unwrap_or("null"), None).await {
+                        Ok(expect) => expect,
+                        Err(refusal) => return reply::json(refusal, extra),
+                    },
                 },
                 "tools/list" => Expect::ToolsList,
                 _ => Expect::Other,
@@ -143,12 +151,21 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
     }
 }
 
-/// Decides a `tools/call`: `Ok` to forward it, `Err` with the refusal to send instead.
-pub(super) async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Message<'_>, id: &str) -> Result<Expect, Vec<u8>> {
+/// What to do with a `tools/call`.
+pub(super) enum Governed {
+    Forward(Expect),
+    /// The refusal to answer with.
+    Refuse(Vec<u8>),
+    /// Wait for a human's decision (see `hold`).
+    Hold(Box<Held>),
+}
+
+/// Decides a `tools/call`.
+pub(super) async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Message<'_>, id: &str) -> Governed {
     let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);
     let params = match CallParams::parse(msg.params) {
         Ok(p) => p,
-        Err(e) => return Err(error_response(Some(id), ErrorCode::InvalidParams, &e, None)),
+        Err(e) => return Governed::Refuse(error_response(Some(id), ErrorCode::InvalidParams, &e, None)),
     };
     let permit = match st.limiter.admit(&ctx.principal.id, &params.name) {
         Ok(p) => p,
@@ -162,17 +179,20 @@ pub(super) async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Mes
                 limited.reason,
                 limited.retry_after.as_secs()
             );
-            return Err(refusal_result(id, &text, &decision_id, era));
+            return Governed::Refuse(refusal_result(id, &text, &decision_id, era));
         }
     };
     let args = params.args();
     let annotations = st.annotations(&ctx.server, &params.name);
     let verdict = st.pipeline.tool_call(ctx, &params.name, &args, annotations.as_ref()).await;
     st.metrics.decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
+    if verdict.must_hold() {
+        return Governed::Hold(Box::new(Held { verdict, tool: params.name, era, permit, progress_token: Progress::token(msg.params) }));
+    }
     if verdict.forward {
-        Ok(Expect::ToolCall { decision_id: verdict.decision_id, tool: params.name, _permit: permit })
+        Governed::Forward(Expect::ToolCall { decision_id: verdict.decision_id, tool: params.name, _permit: permit })
     } else {
-        Err(refusal_result(id, &verdict.message, &verdict.decision_id, era))
+        Governed::Refuse(refusal_result(id, &verdict.message, &verdict.decision_id, era))
     }
 }
 

@@ -7,6 +7,7 @@ mod approvals_api;
 mod decide_api;
 mod federation;
 mod guard;
+mod hold;
 mod legacy_sse;
 mod limits;
 mod mcp;

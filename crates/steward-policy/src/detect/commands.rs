@@ -49,7 +49,7 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
                 out.nested(&line.join(" "));
             }
         }
-        if !cmd.words.is_empty() && cmd.words.iter().all(|w| is_assignment(w)) {
+        if cmd.words.first().is_some_and(|w| is_assignment(w)) && cmd.words.iter().all(|w| is_assignment(w)) {
             for w in cmd.words {
                 if let Some((k, v)) = w.split_once('=')
                     && state.vars.len() < 64
@@ -76,7 +76,7 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
         {
             out.push("remote-code", Risk::Critical, format!("{source} piped into {name}"));
         }
-        if FETCHERS.contains(&name) {
+        if is_fetcher(name) {
             state.pipe_source = Some("download");
             if let Some(file) = download_target(name, args) {
                 state.downloaded.push(file.to_string());
@@ -94,7 +94,7 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
         let ctx = Ctx { piped: cmd.join == Join::Pipe, nested: &script.nested };
         check(name, args, &ctx, out);
         for w in args {
-            if matches!(*w, "--force" | "--no-confirm" | "--noconfirm" | "--force-with-lease" | "--yes-i-really-mean-it") {
+            if w.starts_with("--") && matches!(*w, "--force" | "--no-confirm" | "--noconfirm" | "--force-with-lease" | "--yes-i-really-mean-it") {
                 out.push("force-flags", Risk::High, format!("{name} {w}"));
             }
             if let Some(p) = credential_path(w) {
@@ -114,7 +114,10 @@ struct Ctx<'a> {
 
 /// The program a word runs: `/usr/bin/rm` and `RM.exe` are `rm`.
 fn program_name(word: &str) -> Cow<'_, str> {
-    let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let base = match word.as_bytes().iter().rposition(|&b| b == b'/' || b == b'\\') {
+        Some(i) => &word[i + 1..],
+        None => word,
+    };
     let base = base.strip_suffix(".exe").unwrap_or(base);
     if base.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(base.to_ascii_lowercase()) } else { Cow::Borrowed(base) }
 }
@@ -143,6 +146,10 @@ fn same_file(word: &str, downloaded: &str) -> bool {
 fn download_target<'a>(name: &str, args: &[&'a str]) -> Option<&'a str> {
     let opts: &[&str] = if name == "wget" { &["-O", "--output-document"] } else { &["-o", "--output"] };
     args.windows(2).find(|w| opts.contains(&w[0])).map(|w| w[1]).filter(|f| *f != "-" && *f != "/dev/null")
+}
+
+fn is_fetcher(name: &str) -> bool {
+    matches!(name, "curl" | "wget" | "fetch" | "aria2c" | "iwr" | "invoke-webrequest")
 }
 
 fn is_decoder(name: &str, args: &[&str]) -> bool {
@@ -222,25 +229,26 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], bool) {
 }
 
 fn is_assignment(word: &str) -> bool {
-    match word.split_once('=') {
-        Some((name, _)) => {
-            !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-        }
+    let b = word.as_bytes();
+    if !b.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+        return false;
+    }
+    match b.iter().position(|&c| c == b'=') {
+        Some(eq) => b[..eq].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_'),
         None => false,
     }
 }
 
-/// Short flags (`-rf`) as a set of letters, and the long flags (`--recursive`).
+/// Short flags (`-rf`) as a set of ASCII characters, the long flags (`--recursive`) and the
+/// operands, of one command's arguments.
 struct Flags<'a> {
-    short: String,
+    short: u128,
     long: Vec<&'a str>,
     operands: Vec<&'a str>,
 }
 
 fn flags<'a>(args: &[&'a str]) -> Flags<'a> {
-    let mut f = Flags { short: String::new(), long: Vec::new(), operands: Vec::new() };
+    let mut f = Flags { short: 0, long: Vec::new(), operands: Vec::with_capacity(args.len()) };
     let mut end_of_flags = false;
     for a in args {
         if end_of_flags {
@@ -250,7 +258,11 @@ fn flags<'a>(args: &[&'a str]) -> Flags<'a> {
         } else if let Some(long) = a.strip_prefix("--") {
             f.long.push(long.split('=').next().unwrap_or(long));
         } else if a.len() > 1 && a.starts_with('-') {
-            f.short.push_str(&a[1..]);
+            for b in a.bytes().skip(1) {
+                if b < 128 {
+                    f.short |= 1u128 << b;
+                }
+            }
         } else {
             f.operands.push(a);
         }
@@ -259,8 +271,12 @@ fn flags<'a>(args: &[&'a str]) -> Flags<'a> {
 }
 
 impl Flags<'_> {
+    fn short(&self, c: char) -> bool {
+        (c as u32) < 128 && self.short & (1u128 << (c as u32)) != 0
+    }
+
     fn has(&self, short: char, long: &str) -> bool {
-        self.short.contains(short) || self.long.contains(&long)
+        self.short(short) || self.long.contains(&long)
     }
 
     fn sub(&self, i: usize) -> &str {
@@ -280,11 +296,13 @@ fn interesting(name: &str) -> bool {
             | "setenforce" | "eval" | "curl" | "wget" | "nc" | "ncat" | "netcat" | "socat" | "scp" | "rsync" | "git"
             | "terraform" | "tofu" | "pulumi" | "kubectl" | "oc" | "helm" | "aws" | "gcloud" | "az" | "doctl" | "docker"
             | "podman" | "ssh" | "truncate" | "crontab"
+            // shells and interpreters
+            | "sh" | "bash" | "zsh" | "dash" | "ksh" | "ash" | "fish" | "mksh" | "busybox" | "su" | "python" | "python2"
+            | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "source" | "." | "iex" | "pwsh" | "powershell" | "awk"
+            | "gawk" | "mawk"
+            // database clients
+            | "psql" | "mysql" | "mariadb" | "sqlite3" | "clickhouse-client" | "cockroach" | "sqlcmd"
     ) || name.starts_with("mkfs")
-        || SHELLS.contains(&name)
-        || INTERPRETERS.contains(&name)
-        || CODE_INTERPRETERS.contains(&name)
-        || DB_CLIENTS.contains(&name)
 }
 
 fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
@@ -297,7 +315,7 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         "rm" | "rmdir" | "unlink" => rm(name, &f, out),
         "shred" | "wipe" | "srm" => out.push("destructive-fs", Risk::High, line()),
         "truncate" if f.operands.iter().any(|p| is_system_path(p)) => out.push("destructive-fs", Risk::High, line()),
-        "crontab" if f.short.contains('r') => out.push("destructive-fs", Risk::High, line()),
+        "crontab" if f.short('r') => out.push("destructive-fs", Risk::High, line()),
         "find" if args.iter().any(|a| *a == "-delete") || args.windows(2).any(|w| matches!(w[0], "-exec" | "-execdir") && program_name(&w[1]) == "rm") => {
             out.push("destructive-fs", Risk::High, line())
         }
@@ -320,7 +338,7 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         },
         "service" if matches!(f.sub(1), "stop") => out.push("service-disruption", Risk::High, line()),
         "kill" => {
-            let sigkill = f.short.contains('9')
+            let sigkill = f.short('9')
                 || args.iter().any(|a| matches!(*a, "-KILL" | "-SIGKILL"))
                 || args.windows(2).any(|w| matches!(w[0], "-s" | "-n") && (w[1].contains("KILL") || w[1] == "9"));
             if sigkill || f.operands.contains(&"1") {
@@ -376,9 +394,9 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         }
         "wget" if f.long.iter().any(|l| *l == "post-file" || *l == "body-file") => out.push("exfiltration", Risk::High, line()),
         "nc" | "ncat" | "netcat" | "socat" => {
-            if f.short.contains('e') || f.short.contains('c') && name != "socat" || args.iter().any(|a| a.contains("EXEC:") || a.contains("SYSTEM:")) {
+            if f.short('e') || f.short('c') && name != "socat" || args.iter().any(|a| a.contains("EXEC:") || a.contains("SYSTEM:")) {
                 out.push("remote-code", Risk::Critical, line())
-            } else if (ctx.piped && !f.short.contains('z')) || f.short.contains('l') && f.short.contains('p') && ctx.piped {
+            } else if (ctx.piped && !f.short('z')) || f.short('l') && f.short('p') && ctx.piped {
                 out.push("exfiltration", Risk::High, line())
             }
         }
@@ -486,6 +504,9 @@ const EXEC_CALLS: &[&str] = &[
 /// Other string literals (`print("rm -rf / is bad")`) are not commands.
 fn code_commands(code: &str) -> Vec<String> {
     let mut out = Vec::new();
+    if !code.contains(['(', '`']) {
+        return out;
+    }
     for call in EXEC_CALLS {
         let mut from = 0;
         while let Some(i) = code[from..].find(call) {
@@ -602,7 +623,8 @@ fn rm(name: &str, f: &Flags<'_>, out: &mut Scan) {
             None
         };
         if let Some(risk) = flag {
-            let short = if f.short.is_empty() { String::new() } else { format!(" -{}", f.short) };
+            let short: String = (0u8..128).filter(|b| f.short & (1u128 << b) != 0).map(char::from).collect();
+            let short = if short.is_empty() { String::new() } else { format!(" -{short}") };
             out.push("destructive-fs", risk, format!("{name}{short} {target}"));
         }
     }
@@ -632,18 +654,18 @@ fn git(_: &Flags<'_>, args: &[&str], out: &mut Scan) {
     let dangerous = match f.sub(0) {
         "push" => {
             f.has('f', "force") || f.long.contains(&"force-with-lease") || f.long.contains(&"delete") || f.long.contains(&"mirror")
-                || f.short.contains('d')
+                || f.short('d')
                 || f.operands.iter().skip(1).any(|r| r.starts_with('+') || r.starts_with(':'))
         }
         "reset" => f.long.contains(&"hard"),
         "clean" => f.has('f', "force"),
-        "branch" => f.short.contains('D') || (f.short.contains('d') && f.short.contains('f')),
-        "checkout" | "restore" => f.operands.iter().skip(1).any(|p| *p == ".") && !f.short.contains('b'),
+        "branch" => f.short('D') || (f.short('d') && f.short('f')),
+        "checkout" | "restore" => f.operands.iter().skip(1).any(|p| *p == ".") && !f.short('b'),
         "filter-branch" | "filter-repo" => true,
         "reflog" => f.sub(1) == "expire",
         "gc" => f.long.contains(&"prune"),
         "stash" => matches!(f.sub(1), "clear" | "drop"),
-        "update-ref" => f.short.contains('d'),
+        "update-ref" => f.short('d'),
         _ => false,
     };
     if dangerous {

@@ -74,13 +74,25 @@ impl CustomDetector {
             return Some(format!("{}: /{}/", self.name, re.as_str()));
         }
         if !self.regexes.is_empty() {
-            let lines = lines.get_or_insert_with(|| commands.iter().map(|c| c.words.join(" ")).collect::<Vec<_>>().join("\n"));
+            let lines = lines.get_or_insert_with(|| {
+                let mut text = String::with_capacity(raw.len() + 16);
+                for c in commands {
+                    for (i, w) in c.words.iter().enumerate() {
+                        if i > 0 {
+                            text.push(' ');
+                        }
+                        text.push_str(w);
+                    }
+                    text.push('\n');
+                }
+                text
+            });
             if let Some(re) = self.regexes.iter().find(|re| re.is_match(lines)) {
                 return Some(format!("{}: /{}/", self.name, re.as_str()));
             }
         }
-        for cmd in commands {
-            for phrase in &self.words {
+        for phrase in &self.words {
+            for cmd in commands {
                 if cmd.words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(word, p)| same_word(word, p))) {
                     return Some(format!("{}: {}", self.name, phrase.join(" ")));
                 }
@@ -90,6 +102,11 @@ impl CustomDetector {
     }
 }
 
+/// `word` is `lower` ignoring ASCII case, or a path whose last component is.
 fn same_word(word: &str, lower: &str) -> bool {
-    word.eq_ignore_ascii_case(lower) || word.rsplit('/').next().is_some_and(|b| b.eq_ignore_ascii_case(lower))
+    if word.len() < lower.len() {
+        return false;
+    }
+    let tail = &word.as_bytes()[word.len() - lower.len()..];
+    tail.eq_ignore_ascii_case(lower.as_bytes()) && (word.len() == lower.len() || word.as_bytes()[word.len() - lower.len() - 1] == b'/')
 }

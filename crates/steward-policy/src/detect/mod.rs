@@ -13,7 +13,6 @@ pub mod shell;
 mod sql;
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
 
 pub use custom::{CustomDetector, CustomError};
 
@@ -164,11 +163,16 @@ impl Detectors {
                 scan.push("credential-access", Risk::High, format!("path {path}"));
             }
         }
-        let script = shell::lex(s);
+        // Most argument values (names, hosts, ids) are one plain word: no lexing needed.
+        let word = [s];
+        let plain = shell::is_plain_word(s);
+        let script = if plain { shell::Script::default() } else { shell::lex(s) };
         let texts = script.texts();
-        let cmds = script.commands(&texts);
+        let lexed = script.commands(&texts);
+        let one = [shell::Command { join: shell::Join::Sequence, words: &word, redirect_out: &[], redirect_in: &[] }];
+        let cmds: &[shell::Command<'_>] = if plain { &one } else { &lexed };
         if builtin {
-            commands::scan(&script, &cmds, scan);
+            commands::scan(&script, cmds, scan);
             for nested in &script.nested {
                 scan.nested(nested);
             }
@@ -182,7 +186,7 @@ impl Detectors {
         }
         let mut lines = None;
         for c in &self.custom {
-            c.scan(s, &cmds, &mut lines, scan);
+            c.scan(s, cmds, &mut lines, scan);
         }
     }
 }
@@ -227,22 +231,28 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-static CREDENTIAL_HINTS: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"(?i)id_|shadow|netrc|pgpass|credentials|npmrc|pypirc|master\.key|\.env|\.ssh/|\.kube/|\.docker/|\.gnupg/|environ|\.pem|\.key|vault-token|\.boto|gcloud/")
-        .expect("a valid constant pattern")
-});
-
 /// Files that hold credentials: reading, copying or sending them is credential access.
 pub(crate) fn credential_path(word: &str) -> Option<&str> {
-    if word.len() < 4 || word.len() > 4096 || word.contains(char::is_whitespace) {
+    let b = word.as_bytes();
+    if b.len() < 4 || b.len() > 4096 {
         return None;
     }
-    // Cheap gates: every pattern below has one of these characters, and names one of these.
-    if !word.bytes().any(|b| matches!(b, b'.' | b'/' | b'_')) || !CREDENTIAL_HINTS.is_match(word) {
+    // Cheap gate, one pass: every credential path has a `/`, starts with `.`, or is an `id_*`
+    // key or a `.key`/`.pem` file; none has white space.
+    let mut candidate = b[0] == b'.';
+    for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_whitespace() {
+            return None;
+        }
+        candidate |= c == b'/' || c == b'_' && i >= 2 && b[i - 2..i].eq_ignore_ascii_case(b"id");
+    }
+    let ends_ci = |suffix: &[u8]| b[b.len() - suffix.len()..].eq_ignore_ascii_case(suffix);
+    if !candidate && !ends_ci(b".key") && !ends_ci(b".pem") {
         return None;
     }
-    let lower = word.to_ascii_lowercase();
-    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    let lower: Cow<'_, str> = if b.iter().any(u8::is_ascii_uppercase) { Cow::Owned(word.to_ascii_lowercase()) } else { Cow::Borrowed(word) };
+    let lower = lower.as_ref();
+    let file = lower.rsplit('/').next().unwrap_or(lower);
     let sensitive_file = matches!(
         file,
         "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" | "shadow" | "gshadow" | ".netrc" | ".pgpass"
@@ -254,7 +264,11 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
             && !file.ends_with(".sample")
             && !file.ends_with(".template")
             && !file.ends_with(".dist")))
-        || (file.ends_with(".pem") || file.ends_with(".key")) && (lower.contains("private") || lower.starts_with("/etc/ssl/private") || lower.contains("/.ssh/"));
+        || (file.ends_with(".pem") || file.ends_with(".key")) && (lower.contains("private") || lower.contains("/.ssh/"));
+    let secret_dir = lower.split('/').any(|c| matches!(c, ".ssh" | ".aws" | ".kube" | ".docker" | ".gnupg" | "gcloud" | "proc"));
+    if !sensitive_file && !secret_dir {
+        return None;
+    }
     let sensitive_dir = lower.contains(".ssh/")
         && !file.ends_with(".pub")
         && file != "known_hosts"

@@ -106,7 +106,11 @@ pub fn lex(input: &str) -> Script {
         input: normalized.as_bytes(),
         pos: 0,
         buf: Vec::with_capacity(normalized.len()),
-        script: Script::default(),
+        script: Script {
+            words: Vec::with_capacity(normalized.len() / 6 + 2),
+            cmds: Vec::with_capacity(normalized.len() / 32 + 1),
+            ..Script::default()
+        },
         word_start: 0,
         in_word: false,
         join: Join::Sequence,
@@ -126,6 +130,12 @@ fn normalize(input: &str) -> Cow<'_, str> {
         return Cow::Borrowed(input);
     }
     Cow::Owned(input.replace("${IFS}", " ").replace("$IFS$9", " ").replace("$IFS", " "))
+}
+
+/// Whether `s` is one plain word: nothing a shell would treat specially, no white space. Such a
+/// string lexes to one command of one word, so it need not be lexed.
+pub fn is_plain_word(s: &str) -> bool {
+    !s.is_empty() && !s.bytes().any(|b| SPECIAL[b as usize])
 }
 
 /// Bytes the lexer treats specially somewhere; any other byte is part of a word.

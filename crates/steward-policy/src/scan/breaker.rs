@@ -46,7 +46,11 @@ pub struct Breaker {
 impl Breaker {
     /// Trips on the call that makes more than `limit` identical calls in a row; `0` disables.
     pub fn new(limit: u32) -> Breaker {
-        Breaker { limit, reset_after: None, runs: HashMap::new() }
+        Breaker {
+            limit,
+            reset_after: None,
+            runs: HashMap::new(),
+        }
     }
 
     /// Also forgets a run after `idle` without calls from the principal.
@@ -70,10 +74,12 @@ impl Breaker {
             self.prune(now);
         }
         let reset_after = self.reset_after;
-        let run = self
-            .runs
-            .entry(principal.to_string())
-            .or_insert_with(|| Run { tool: String::new(), digest: String::new(), count: 0, last: now });
+        let run = self.runs.entry(principal.to_string()).or_insert_with(|| Run {
+            tool: String::new(),
+            digest: String::new(),
+            count: 0,
+            last: now,
+        });
         let idle = reset_after.is_some_and(|d| now.saturating_duration_since(run.last) >= d);
         if run.tool == tool && run.digest == digest && !idle {
             run.count = run.count.saturating_add(1);

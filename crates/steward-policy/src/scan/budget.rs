@@ -62,7 +62,11 @@ impl Exceeded {
             Scope::Tool => format!("tool '{}'", self.key),
             Scope::PrincipalTool => format!("'{}'", self.key),
         };
-        let what = if self.what == "calls" { "calls" } else { "bytes of results" };
+        let what = if self.what == "calls" {
+            "calls"
+        } else {
+            "bytes of results"
+        };
         format!(
             "Stop: the budget of {} {what} per {} for {whose} is used up ({} used). Do not retry now; the budget frees up in {}. If the task needs more, ask the user.",
             self.limit,
@@ -114,21 +118,34 @@ struct Window {
 
 impl Window {
     fn new() -> Window {
-        Window { buckets: [Bucket { index: u64::MAX, calls: 0, bytes: 0 }; BUCKETS] }
+        Window {
+            buckets: [Bucket {
+                index: u64::MAX,
+                calls: 0,
+                bytes: 0,
+            }; BUCKETS],
+        }
     }
 
     fn live(&self, now_bucket: u64) -> impl Iterator<Item = &Bucket> {
-        self.buckets.iter().filter(move |b| b.index != u64::MAX && b.index <= now_bucket && now_bucket - b.index < BUCKETS as u64)
+        self.buckets
+            .iter()
+            .filter(move |b| b.index != u64::MAX && b.index <= now_bucket && now_bucket - b.index < BUCKETS as u64)
     }
 
     fn totals(&self, now_bucket: u64) -> (u64, u64) {
-        self.live(now_bucket).fold((0, 0), |(c, b), x| (c + x.calls, b.saturating_add(x.bytes)))
+        self.live(now_bucket)
+            .fold((0, 0), |(c, b), x| (c + x.calls, b.saturating_add(x.bytes)))
     }
 
     fn slot(&mut self, now_bucket: u64) -> &mut Bucket {
         let b = &mut self.buckets[(now_bucket % BUCKETS as u64) as usize];
         if b.index != now_bucket {
-            *b = Bucket { index: now_bucket, calls: 0, bytes: 0 };
+            *b = Bucket {
+                index: now_bucket,
+                calls: 0,
+                bytes: 0,
+            };
         }
         b
     }
@@ -165,8 +182,15 @@ pub struct Budgets {
 impl Budgets {
     /// Rules with neither limit, or a zero window, are ignored.
     pub fn new(rules: Vec<BudgetRule>) -> Budgets {
-        let rules = rules.into_iter().filter(|r| !r.window.is_zero() && (r.max_calls.is_some() || r.max_result_bytes.is_some())).collect();
-        Budgets { rules, windows: HashMap::new(), origin: None }
+        let rules = rules
+            .into_iter()
+            .filter(|r| !r.window.is_zero() && (r.max_calls.is_some() || r.max_result_bytes.is_some()))
+            .collect();
+        Budgets {
+            rules,
+            windows: HashMap::new(),
+            origin: None,
+        }
     }
 
     pub fn rules(&self) -> &[BudgetRule] {
@@ -180,20 +204,38 @@ impl Budgets {
         for (i, rule) in self.rules.iter().enumerate() {
             let key = key(rule.scope, principal, tool);
             let nb = bucket_of(origin, now, rule.window);
-            let Some(w) = self.windows.get(&(i, key.clone())) else { continue };
+            let Some(w) = self.windows.get(&(i, key.clone())) else {
+                continue;
+            };
             let (calls, bytes) = w.totals(nb);
             let step = rule.window / BUCKETS as u32;
             if let Some(max) = rule.max_calls
                 && calls >= max
             {
                 let n = w.buckets_until_below(nb, max, |b| b.calls);
-                return Err(Exceeded { scope: rule.scope, key, what: "calls", used: calls, limit: max, window: rule.window, retry_after: step * n as u32 });
+                return Err(Exceeded {
+                    scope: rule.scope,
+                    key,
+                    what: "calls",
+                    used: calls,
+                    limit: max,
+                    window: rule.window,
+                    retry_after: step * n as u32,
+                });
             }
             if let Some(max) = rule.max_result_bytes
                 && bytes >= max
             {
                 let n = w.buckets_until_below(nb, max, |b| b.bytes);
-                return Err(Exceeded { scope: rule.scope, key, what: "result_bytes", used: bytes, limit: max, window: rule.window, retry_after: step * n as u32 });
+                return Err(Exceeded {
+                    scope: rule.scope,
+                    key,
+                    what: "result_bytes",
+                    used: bytes,
+                    limit: max,
+                    window: rule.window,
+                    retry_after: step * n as u32,
+                });
             }
         }
         self.maybe_prune(now);
@@ -225,7 +267,8 @@ impl Budgets {
     pub fn prune(&mut self, now: Instant) {
         let Some(origin) = self.origin else { return };
         let rules = &self.rules;
-        self.windows.retain(|(i, _), w| !w.is_empty(bucket_of(origin, now, rules[*i].window)));
+        self.windows
+            .retain(|(i, _), w| !w.is_empty(bucket_of(origin, now, rules[*i].window)));
     }
 
     /// How many counters are kept (for metrics and tests).
@@ -259,7 +302,12 @@ mod tests {
     use super::*;
 
     fn rule(scope: Scope, secs: u64, calls: Option<u64>, bytes: Option<u64>) -> BudgetRule {
-        BudgetRule { scope, window: Duration::from_secs(secs), max_calls: calls, max_result_bytes: bytes }
+        BudgetRule {
+            scope,
+            window: Duration::from_secs(secs),
+            max_calls: calls,
+            max_result_bytes: bytes,
+        }
     }
 
     #[test]
@@ -269,11 +317,17 @@ mod tests {
         for i in 0..3 {
             b.check_call("alice", "srv/echo", t0 + Duration::from_secs(i)).unwrap();
         }
-        let e = b.check_call("alice", "srv/other", t0 + Duration::from_secs(10)).unwrap_err();
+        let e = b
+            .check_call("alice", "srv/other", t0 + Duration::from_secs(10))
+            .unwrap_err();
         assert_eq!((e.what, e.used, e.limit, e.scope), ("calls", 3, 3, Scope::Principal));
         // The first call leaves the window at 60s (bucket of 1s): 50s from now.
         assert_eq!(e.retry_after, Duration::from_secs(50));
-        assert!(e.message().starts_with("Stop:") && e.message().contains("3 calls per 1m"), "{}", e.message());
+        assert!(
+            e.message().starts_with("Stop:") && e.message().contains("3 calls per 1m"),
+            "{}",
+            e.message()
+        );
         // Another principal is unaffected; refused calls were not counted.
         b.check_call("bob", "srv/echo", t0 + Duration::from_secs(10)).unwrap();
         assert!(b.check_call("alice", "srv/echo", t0 + Duration::from_secs(59)).is_err());
@@ -285,7 +339,10 @@ mod tests {
     #[test]
     fn per_tool_and_per_principal_tool() {
         let t0 = Instant::now();
-        let mut b = Budgets::new(vec![rule(Scope::Tool, 60, Some(2), None), rule(Scope::PrincipalTool, 60, Some(1), None)]);
+        let mut b = Budgets::new(vec![
+            rule(Scope::Tool, 60, Some(2), None),
+            rule(Scope::PrincipalTool, 60, Some(1), None),
+        ]);
         b.check_call("alice", "srv/a", t0).unwrap();
         let e = b.check_call("alice", "srv/a", t0).unwrap_err();
         assert_eq!((e.scope, e.key.as_str()), (Scope::PrincipalTool, "alice/srv/a"));
@@ -314,7 +371,11 @@ mod tests {
     #[test]
     fn prune_forgets_idle_keys_and_bad_rules_are_ignored() {
         let t0 = Instant::now();
-        let mut b = Budgets::new(vec![rule(Scope::Principal, 10, Some(5), None), rule(Scope::Tool, 0, Some(1), None), rule(Scope::Tool, 10, None, None)]);
+        let mut b = Budgets::new(vec![
+            rule(Scope::Principal, 10, Some(5), None),
+            rule(Scope::Tool, 0, Some(1), None),
+            rule(Scope::Tool, 10, None, None),
+        ]);
         assert_eq!(b.rules().len(), 1);
         b.check_call("a", "t", t0).unwrap();
         b.check_call("b", "t", t0).unwrap();

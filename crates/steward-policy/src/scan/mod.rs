@@ -13,6 +13,7 @@ pub mod describe;
 mod instructions;
 pub mod output;
 mod pii;
+mod policy;
 mod secrets;
 mod text;
 mod urls;
@@ -26,9 +27,10 @@ pub use breaker::{Breaker, Tripped};
 pub use budget::{BudgetRule, Budgets, Exceeded, Scope};
 pub use describe::{Finding, ServerTools, ShadowFinding, max_severity, scan_tool, scan_tools_list, shadowing};
 pub use output::{
-    Class, OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, SECRET_KINDS, TextMatch, redact_result, scan_text,
-    strip_ansi,
+    Class, OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, SECRET_KINDS, TextMatch, redact_result,
+    scan_text, strip_ansi,
 };
+pub use policy::{DriftAction, ScanPolicy, ScanVerdict};
 
 /// Strings longer than this are scanned up to this many bytes only (the report says so).
 pub const MAX_SCAN_BYTES: usize = 1024 * 1024;

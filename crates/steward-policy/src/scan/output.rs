@@ -111,12 +111,20 @@ impl OutputPolicy {
 
     /// Nothing scanned, nothing changed.
     pub fn off() -> OutputPolicy {
-        OutputPolicy { secrets: false, strip_ansi: false, ..OutputPolicy::baseline() }
+        OutputPolicy {
+            secrets: false,
+            strip_ansi: false,
+            ..OutputPolicy::baseline()
+        }
     }
 
     /// Every secret and every personal data kind, with one action.
     pub fn all(action: OutputAction) -> OutputPolicy {
-        OutputPolicy { pii: PiiKind::ALL.to_vec(), action, ..OutputPolicy::baseline() }
+        OutputPolicy {
+            pii: PiiKind::ALL.to_vec(),
+            action,
+            ..OutputPolicy::baseline()
+        }
     }
 
     /// Whether this policy can find or change anything.
@@ -126,7 +134,11 @@ impl OutputPolicy {
 
     /// The action for `kind` of `class`.
     pub fn action_for(&self, kind: &str, class: Class) -> OutputAction {
-        self.kinds.get(kind).or_else(|| self.kinds.get(class.as_str())).copied().unwrap_or(self.action)
+        self.kinds
+            .get(kind)
+            .or_else(|| self.kinds.get(class.as_str()))
+            .copied()
+            .unwrap_or(self.action)
     }
 
     /// Checks the `kinds` keys name known kinds or classes.
@@ -136,7 +148,10 @@ impl OutputPolicy {
                 || k.parse::<PiiKind>().is_ok()
                 || matches!(k.as_str(), "secrets" | "pii");
             if !known {
-                return Err(format!("unknown output kind '{k}' (expected secrets, pii, a PII kind or one of {})", SECRET_KINDS.join(", ")));
+                return Err(format!(
+                    "unknown output kind '{k}' (expected secrets, pii, a PII kind or one of {})",
+                    SECRET_KINDS.join(", ")
+                ));
             }
         }
         Ok(())
@@ -202,7 +217,11 @@ impl OutputReport {
 
     /// The kinds whose action is `block`, sorted.
     pub fn blocking_kinds(&self) -> BTreeSet<&'static str> {
-        self.findings.iter().filter(|f| f.action == OutputAction::Block).map(|f| f.kind).collect()
+        self.findings
+            .iter()
+            .filter(|f| f.action == OutputAction::Block)
+            .map(|f| f.kind)
+            .collect()
     }
 
     /// The text of the error result that replaces a blocked result: it names the kinds, for
@@ -242,7 +261,11 @@ fn matches(text: &str, secrets: bool, pii: &[PiiKind]) -> Vec<TextMatch> {
     let mut out: Vec<TextMatch> = Vec::new();
     if secrets {
         for (kind, r) in SecretRules::get().find(hay) {
-            out.push(TextMatch { kind, class: Class::Secret, range: on_boundaries(text, r) });
+            out.push(TextMatch {
+                kind,
+                class: Class::Secret,
+                range: on_boundaries(text, r),
+            });
         }
     }
     if !pii.is_empty() {
@@ -250,7 +273,11 @@ fn matches(text: &str, secrets: bool, pii: &[PiiKind]) -> Vec<TextMatch> {
             let r = on_boundaries(text, r);
             // A secret already covers it (an email inside a database URL): keep the secret.
             if !out.iter().any(|m| m.range.start < r.end && r.start < m.range.end) {
-                out.push(TextMatch { kind: kind.as_str(), class: Class::Pii, range: r });
+                out.push(TextMatch {
+                    kind: kind.as_str(),
+                    class: Class::Pii,
+                    range: r,
+                });
             }
         }
     }
@@ -280,7 +307,12 @@ pub fn redact_result(result: &mut Value, policy: &OutputPolicy) -> OutputReport 
     if !policy.is_active() {
         return report;
     }
-    let mut pass = FirstPass { policy, report: &mut report, budget: policy.max_total_bytes, values: BTreeMap::new() };
+    let mut pass = FirstPass {
+        policy,
+        report: &mut report,
+        budget: policy.max_total_bytes,
+        values: BTreeMap::new(),
+    };
     walk(result, &mut String::new(), 0, &mut |s, loc| pass.string(s, loc));
     let values = std::mem::take(&mut pass.values);
 
@@ -288,7 +320,10 @@ pub fn redact_result(result: &mut Value, policy: &OutputPolicy) -> OutputReport 
         // Second pass: every occurrence of every value to redact, wherever it is, so a
         // secret found in the text is also gone from structuredContent and vice versa.
         let (needles, kinds): (Vec<String>, Vec<&'static str>) = values.into_iter().unzip();
-        if let Ok(ac) = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&needles) {
+        if let Ok(ac) = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&needles)
+        {
             let mut seen: BTreeSet<(&'static str, String)> =
                 report.findings.iter().map(|f| (f.kind, f.location.clone())).collect();
             let mut extra = Vec::new();
@@ -307,7 +342,12 @@ pub fn redact_result(result: &mut Value, policy: &OutputPolicy) -> OutputReport 
                     last = m.end();
                     report.redacted += 1;
                     if seen.insert((kind, loc.to_string())) {
-                        extra.push(OutputFinding { kind, class: class_of(kind), location: loc.to_string(), action: OutputAction::Redact });
+                        extra.push(OutputFinding {
+                            kind,
+                            class: class_of(kind),
+                            location: loc.to_string(),
+                            action: OutputAction::Redact,
+                        });
                     }
                 }
                 out.push_str(&s[last..]);
@@ -321,7 +361,11 @@ pub fn redact_result(result: &mut Value, policy: &OutputPolicy) -> OutputReport 
 }
 
 fn class_of(kind: &str) -> Class {
-    if kind.parse::<PiiKind>().is_ok() { Class::Pii } else { Class::Secret }
+    if kind.parse::<PiiKind>().is_ok() {
+        Class::Pii
+    } else {
+        Class::Secret
+    }
 }
 
 struct FirstPass<'a> {
@@ -361,10 +405,17 @@ impl FirstPass<'_> {
         for m in matches(scanned, self.policy.secrets, &self.policy.pii) {
             let action = self.policy.action_for(m.kind, m.class);
             if action == OutputAction::Redact && !m.range.is_empty() {
-                self.values.entry(scanned[m.range.clone()].to_string()).or_insert(m.kind);
+                self.values
+                    .entry(scanned[m.range.clone()].to_string())
+                    .or_insert(m.kind);
             }
             if kinds_here.insert(m.kind) {
-                self.report.findings.push(OutputFinding { kind: m.kind, class: m.class, location: location.to_string(), action });
+                self.report.findings.push(OutputFinding {
+                    kind: m.kind,
+                    class: m.class,
+                    location: location.to_string(),
+                    action,
+                });
             }
         }
     }
@@ -407,7 +458,11 @@ fn walk(v: &mut Value, path: &mut String, depth: usize, f: &mut dyn FnMut(&mut S
 /// Identifiers as they are; anything else quoted and escaped to ASCII, at most 64 bytes
 /// (keys come from the server, and locations go to logs and terminals).
 fn push_segment(path: &mut String, key: &str) {
-    let plain = !key.is_empty() && key.len() <= 64 && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | '@'));
+    let plain = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | '@'));
     if plain {
         path.push_str(key);
     } else {
@@ -438,9 +493,20 @@ mod tests {
         let report = redact_result(&mut result, &OutputPolicy::baseline());
         let text = result.to_string();
         assert!(!text.contains(&aws()) && !text.contains(&ghp()), "{text}");
-        assert_eq!(result["structuredContent"]["env"]["AWS_ACCESS_KEY_ID"], "[REDACTED:aws_access_key]");
-        assert_eq!(result["structuredContent"]["env"]["GITHUB_TOKEN"], "[REDACTED:github_token]");
-        assert!(result["content"][0]["text"].as_str().unwrap().contains("\"GITHUB_TOKEN\": \"[REDACTED:github_token]\""));
+        assert_eq!(
+            result["structuredContent"]["env"]["AWS_ACCESS_KEY_ID"],
+            "[REDACTED:aws_access_key]"
+        );
+        assert_eq!(
+            result["structuredContent"]["env"]["GITHUB_TOKEN"],
+            "[REDACTED:github_token]"
+        );
+        assert!(
+            result["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("\"GITHUB_TOKEN\": \"[REDACTED:github_token]\"")
+        );
         assert_eq!(result["structuredContent"]["env"]["HOME"], "/home/u");
         assert_eq!(report.kinds(), BTreeSet::from(["aws_access_key", "github_token"]));
         assert!(report.changed() && !report.blocked);
@@ -448,7 +514,11 @@ mod tests {
         let locations: BTreeSet<&str> = report.findings.iter().map(|f| f.location.as_str()).collect();
         assert_eq!(
             locations,
-            BTreeSet::from(["content[0].text", "structuredContent.env.AWS_ACCESS_KEY_ID", "structuredContent.env.GITHUB_TOKEN"])
+            BTreeSet::from([
+                "content[0].text",
+                "structuredContent.env.AWS_ACCESS_KEY_ID",
+                "structuredContent.env.GITHUB_TOKEN"
+            ])
         );
         // Findings never carry the value.
         assert!(!serde_json::to_string(&report).unwrap().contains(&aws()[4..]));
@@ -477,7 +547,12 @@ mod tests {
         assert_eq!(report.blocking_kinds(), BTreeSet::from(["aws_access_key"]));
         assert!(report.block_message().contains("aws_access_key") && !report.block_message().contains(&aws()));
         // The email (redact) is still redacted; the door replaces the result anyway.
-        assert!(result["content"][0]["text"].as_str().unwrap().contains("[REDACTED:email]"));
+        assert!(
+            result["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("[REDACTED:email]")
+        );
     }
 
     #[test]
@@ -486,7 +561,15 @@ mod tests {
         let before = result.clone();
         let report = redact_result(&mut result, &OutputPolicy::all(OutputAction::Audit));
         assert_eq!(result, before);
-        assert_eq!(report.findings, vec![OutputFinding { kind: "aws_access_key", class: Class::Secret, location: "content[0].text".into(), action: OutputAction::Audit }]);
+        assert_eq!(
+            report.findings,
+            vec![OutputFinding {
+                kind: "aws_access_key",
+                class: Class::Secret,
+                location: "content[0].text".into(),
+                action: OutputAction::Audit
+            }]
+        );
         assert!(!report.changed() && !report.blocked);
     }
 
@@ -500,7 +583,10 @@ mod tests {
             r["content"][0]["text"],
             "card [REDACTED:payment_card], order 4111111111111112, mail [REDACTED:email], ssn [REDACTED:ssn], iban [REDACTED:iban], tel [REDACTED:phone]"
         );
-        assert_eq!(report.kinds(), BTreeSet::from(["email", "iban", "payment_card", "phone", "ssn"]));
+        assert_eq!(
+            report.kinds(),
+            BTreeSet::from(["email", "iban", "payment_card", "phone", "ssn"])
+        );
     }
 
     #[test]
@@ -522,7 +608,12 @@ mod tests {
         assert_eq!(r["content"][3]["resource"]["blob"], secret.as_str());
         assert_eq!(r["_meta"]["k"], secret.as_str());
         assert_eq!(report.ansi_stripped, 2);
-        assert!(report.findings.iter().any(|f| f.kind == "ansi_escape" && f.location == "content[0].text"));
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.kind == "ansi_escape" && f.location == "content[0].text")
+        );
     }
 
     #[test]
@@ -538,7 +629,11 @@ mod tests {
     #[test]
     fn limits_are_reported_and_found_values_still_redacted() {
         let secret = aws();
-        let policy = OutputPolicy { max_string_bytes: 64, max_total_bytes: 100, ..OutputPolicy::baseline() };
+        let policy = OutputPolicy {
+            max_string_bytes: 64,
+            max_total_bytes: 100,
+            ..OutputPolicy::baseline()
+        };
         let mut r = json!({"content": [
             {"type": "text", "text": format!("{secret} {}", "x".repeat(200))},
             {"type": "text", "text": format!("{} {secret}", "y".repeat(200))},
@@ -558,18 +653,24 @@ mod tests {
 
     #[test]
     fn policy_parses_from_the_redact_block() {
-        let p: OutputPolicy = serde_json::from_value(json!({"secrets": true, "pii": ["email", "phone", "payment_card", "ssn", "iban"]})).unwrap();
+        let p: OutputPolicy =
+            serde_json::from_value(json!({"secrets": true, "pii": ["email", "phone", "payment_card", "ssn", "iban"]}))
+                .unwrap();
         assert_eq!(p.pii.len(), 5);
         assert_eq!(p.max_string_bytes, MAX_SCAN_BYTES);
         assert_eq!(p.action, OutputAction::Redact);
-        let p: OutputPolicy = serde_json::from_value(json!({"pii": ["email"], "action": "audit", "kinds": {"email": "block"}})).unwrap();
+        let p: OutputPolicy =
+            serde_json::from_value(json!({"pii": ["email"], "action": "audit", "kinds": {"email": "block"}})).unwrap();
         assert!(p.secrets);
         assert_eq!(p.action_for("email", Class::Pii), OutputAction::Block);
         assert_eq!(p.action_for("jwt", Class::Secret), OutputAction::Audit);
         assert!(p.validate().is_ok());
         assert!(serde_json::from_value::<OutputPolicy>(json!({"pii": ["card"]})).is_err());
         assert!(serde_json::from_value::<OutputPolicy>(json!({"secret": true})).is_err());
-        let bad = OutputPolicy { kinds: BTreeMap::from([("nope".to_string(), OutputAction::Block)]), ..OutputPolicy::baseline() };
+        let bad = OutputPolicy {
+            kinds: BTreeMap::from([("nope".to_string(), OutputAction::Block)]),
+            ..OutputPolicy::baseline()
+        };
         assert!(bad.validate().is_err());
     }
 
@@ -586,7 +687,14 @@ mod tests {
     fn secret_rule_kinds_are_listed() {
         // Every kind a rule can report is a valid `kinds` key.
         for k in SECRET_KINDS {
-            assert!(OutputPolicy { kinds: BTreeMap::from([(k.to_string(), OutputAction::Audit)]), ..OutputPolicy::baseline() }.validate().is_ok());
+            assert!(
+                OutputPolicy {
+                    kinds: BTreeMap::from([(k.to_string(), OutputAction::Audit)]),
+                    ..OutputPolicy::baseline()
+                }
+                .validate()
+                .is_ok()
+            );
         }
     }
 }

@@ -23,7 +23,13 @@ pub enum PiiKind {
 }
 
 impl PiiKind {
-    pub const ALL: [PiiKind; 5] = [PiiKind::Email, PiiKind::Phone, PiiKind::PaymentCard, PiiKind::Ssn, PiiKind::Iban];
+    pub const ALL: [PiiKind; 5] = [
+        PiiKind::Email,
+        PiiKind::Phone,
+        PiiKind::PaymentCard,
+        PiiKind::Ssn,
+        PiiKind::Iban,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,10 +51,9 @@ impl fmt::Display for PiiKind {
 impl FromStr for PiiKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PiiKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown personal data kind '{s}' (expected email, phone, payment_card, ssn or iban)"))
+        PiiKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown personal data kind '{s}' (expected email, phone, payment_card, ssn or iban)")
+        })
     }
 }
 
@@ -63,7 +68,12 @@ struct Regexes {
 fn regexes() -> &'static Regexes {
     static R: OnceLock<Regexes> = OnceLock::new();
     R.get_or_init(|| {
-        let b = |src: &str| RegexBuilder::new(src).unicode(false).build().unwrap_or_else(|e| panic!("built-in PII pattern {src:?} is invalid: {e}"));
+        let b = |src: &str| {
+            RegexBuilder::new(src)
+                .unicode(false)
+                .build()
+                .unwrap_or_else(|e| panic!("built-in PII pattern {src:?} is invalid: {e}"))
+        };
         Regexes {
             email: b(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}"),
             phone_intl: b(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,5}"),
@@ -143,11 +153,16 @@ fn memchr_at(hay: &[u8]) -> bool {
 fn standalone(hay: &[u8], r: Range<usize>) -> bool {
     let before_ok = r.start == 0 || {
         let b = hay[r.start - 1];
-        !(b.is_ascii_alphanumeric() || b == b'_' || b == b'+' || ((b == b'.' || b == b'-' || b == b'/') && r.start >= 2 && hay[r.start - 2].is_ascii_digit()))
+        !(b.is_ascii_alphanumeric()
+            || b == b'_'
+            || b == b'+'
+            || ((b == b'.' || b == b'-' || b == b'/') && r.start >= 2 && hay[r.start - 2].is_ascii_digit()))
     };
     let after_ok = r.end >= hay.len() || {
         let b = hay[r.end];
-        !(b.is_ascii_alphanumeric() || b == b'_' || ((b == b'.' || b == b'-' || b == b'/') && hay.get(r.end + 1).is_some_and(u8::is_ascii_digit)))
+        !(b.is_ascii_alphanumeric()
+            || b == b'_'
+            || ((b == b'.' || b == b'-' || b == b'/') && hay.get(r.end + 1).is_some_and(u8::is_ascii_digit)))
     };
     before_ok && after_ok
 }
@@ -162,17 +177,29 @@ fn trim_phone(hay: &[u8], mut r: Range<usize>) -> Range<usize> {
 
 fn email_valid(hay: &[u8], r: Range<usize>) -> bool {
     let s = &hay[r.clone()];
-    let Some(at) = s.iter().position(|b| *b == b'@') else { return false };
+    let Some(at) = s.iter().position(|b| *b == b'@') else {
+        return false;
+    };
     let (local, domain) = (&s[..at], &s[at + 1..]);
     if local.first() == Some(&b'.') || local.last() == Some(&b'.') || local == b"git" {
         return false;
     }
-    if domain.split(|b| *b == b'.').any(|l| l.is_empty() || l.first() == Some(&b'-') || l.last() == Some(&b'-')) {
+    if domain
+        .split(|b| *b == b'.')
+        .any(|l| l.is_empty() || l.first() == Some(&b'-') || l.last() == Some(&b'-'))
+    {
         return false;
     }
-    let tld = domain.rsplit(|b| *b == b'.').next().unwrap_or_default().to_ascii_lowercase();
+    let tld = domain
+        .rsplit(|b| *b == b'.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     // `icon@2x.png`, `logo@3x.webp`: asset names, not addresses.
-    const FILE_EXTENSIONS: &[&[u8]] = &[b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"css", b"js", b"ts", b"map", b"json", b"txt", b"md", b"py", b"rs", b"go", b"html", b"tsx", b"jsx"];
+    const FILE_EXTENSIONS: &[&[u8]] = &[
+        b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"css", b"js", b"ts", b"map", b"json", b"txt", b"md",
+        b"py", b"rs", b"go", b"html", b"tsx", b"jsx",
+    ];
     if FILE_EXTENSIONS.contains(&tld.as_slice()) {
         return false;
     }
@@ -218,7 +245,9 @@ fn cards(hay: &[u8]) -> Vec<Range<usize>> {
             }
         }
         let run_end = groups.last().map(|g| g.1).unwrap_or(j);
-        let glued_after = hay.get(run_end).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        let glued_after = hay
+            .get(run_end)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
         let mut g = 0;
         while g < groups.len() {
             let mut best: Option<usize> = None;
@@ -235,7 +264,10 @@ fn cards(hay: &[u8]) -> Vec<Range<usize>> {
                     break;
                 }
                 let last_of_run = h + 1 == groups.len();
-                if (13..=19).contains(&digits) && !(last_of_run && glued_after) && card_valid(hay, groups[g].0, groups[h].1) {
+                if (13..=19).contains(&digits)
+                    && !(last_of_run && glued_after)
+                    && card_valid(hay, groups[g].0, groups[h].1)
+                {
                     best = Some(h);
                 }
             }
@@ -253,7 +285,11 @@ fn cards(hay: &[u8]) -> Vec<Range<usize>> {
 }
 
 fn card_valid(hay: &[u8], start: usize, end: usize) -> bool {
-    let digits: Vec<u8> = hay[start..end].iter().filter(|b| b.is_ascii_digit()).map(|b| b - b'0').collect();
+    let digits: Vec<u8> = hay[start..end]
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| b - b'0')
+        .collect();
     starts_like_card(&digits) && luhn(&digits)
 }
 
@@ -311,7 +347,11 @@ pub(crate) fn iban_valid(s: &[u8]) -> bool {
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -319,16 +359,83 @@ pub(crate) fn iban_valid(s: &[u8]) -> bool {
 /// IBAN lengths of the registry's countries (SWIFT IBAN registry).
 fn iban_length(cc: &[u8]) -> Option<usize> {
     const TABLE: &[(&[u8; 2], usize)] = &[
-        (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16), (b"BG", 22),
-        (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22), (b"CY", 28), (b"CZ", 24), (b"DE", 22),
-        (b"DK", 18), (b"DO", 28), (b"EE", 20), (b"EG", 29), (b"ES", 24), (b"FI", 18), (b"FO", 18), (b"FR", 27),
-        (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18), (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28),
-        (b"IE", 22), (b"IL", 23), (b"IQ", 23), (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20),
-        (b"LB", 28), (b"LC", 32), (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24),
-        (b"ME", 22), (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18), (b"NO", 15), (b"PK", 24),
-        (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"SA", 24), (b"SC", 31),
-        (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28), (b"TL", 23), (b"TN", 24),
-        (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"BY", 28),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
     ];
     TABLE.iter().find(|(c, _)| c.as_slice() == cc).map(|(_, n)| *n)
 }
@@ -338,15 +445,30 @@ mod tests {
     use super::*;
 
     fn found(text: &str) -> Vec<(PiiKind, String)> {
-        find(text.as_bytes(), &PiiKind::ALL).into_iter().map(|(k, r)| (k, text[r].to_string())).collect()
+        find(text.as_bytes(), &PiiKind::ALL)
+            .into_iter()
+            .map(|(k, r)| (k, text[r].to_string()))
+            .collect()
     }
 
     #[test]
     fn luhn_decides_cards() {
-        assert_eq!(found("card 4111 1111 1111 1111 ok"), vec![(PiiKind::PaymentCard, "4111 1111 1111 1111".into())]);
-        assert_eq!(found("card 4111-1111-1111-1111"), vec![(PiiKind::PaymentCard, "4111-1111-1111-1111".into())]);
-        assert_eq!(found("amex 378282246310005."), vec![(PiiKind::PaymentCard, "378282246310005".into())]);
-        assert_eq!(found("mc 5555555555554444"), vec![(PiiKind::PaymentCard, "5555555555554444".into())]);
+        assert_eq!(
+            found("card 4111 1111 1111 1111 ok"),
+            vec![(PiiKind::PaymentCard, "4111 1111 1111 1111".into())]
+        );
+        assert_eq!(
+            found("card 4111-1111-1111-1111"),
+            vec![(PiiKind::PaymentCard, "4111-1111-1111-1111".into())]
+        );
+        assert_eq!(
+            found("amex 378282246310005."),
+            vec![(PiiKind::PaymentCard, "378282246310005".into())]
+        );
+        assert_eq!(
+            found("mc 5555555555554444"),
+            vec![(PiiKind::PaymentCard, "5555555555554444".into())]
+        );
         // A 16-digit order number that fails Luhn is not a card.
         assert_eq!(found("order 4111111111111112 shipped"), vec![]);
         assert_eq!(found("order number 1234567812345678"), vec![]);
@@ -359,7 +481,10 @@ mod tests {
         let k = found("4111111111111111 4012888888881881");
         assert_eq!(
             k,
-            vec![(PiiKind::PaymentCard, "4111111111111111".into()), (PiiKind::PaymentCard, "4012888888881881".into())]
+            vec![
+                (PiiKind::PaymentCard, "4111111111111111".into()),
+                (PiiKind::PaymentCard, "4012888888881881".into())
+            ]
         );
     }
 
@@ -372,10 +497,19 @@ mod tests {
 
     #[test]
     fn ibans_need_their_checksum() {
-        assert_eq!(found("pay GB82 WEST 1234 5698 7654 32 now"), vec![(PiiKind::Iban, "GB82 WEST 1234 5698 7654 32".into())]);
-        assert_eq!(found("DE89370400440532013000"), vec![(PiiKind::Iban, "DE89370400440532013000".into())]);
+        assert_eq!(
+            found("pay GB82 WEST 1234 5698 7654 32 now"),
+            vec![(PiiKind::Iban, "GB82 WEST 1234 5698 7654 32".into())]
+        );
+        assert_eq!(
+            found("DE89370400440532013000"),
+            vec![(PiiKind::Iban, "DE89370400440532013000".into())]
+        );
         assert_eq!(found("GB82WEST12345698765433"), vec![]);
-        assert_eq!(found("IBAN BE68 5390 0754 7034 CODE X"), vec![(PiiKind::Iban, "BE68 5390 0754 7034".into())]);
+        assert_eq!(
+            found("IBAN BE68 5390 0754 7034 CODE X"),
+            vec![(PiiKind::Iban, "BE68 5390 0754 7034".into())]
+        );
         // Right checksum arithmetic is not enough with the wrong length for the country.
         assert!(!iban_valid(b"DE8937040044053201300"));
     }
@@ -383,7 +517,13 @@ mod tests {
     #[test]
     fn ssn_ranges() {
         assert_eq!(found("ssn 078-05-1120"), vec![(PiiKind::Ssn, "078-05-1120".into())]);
-        for bad in ["000-12-3456", "666-12-3456", "912-12-3456", "123-00-4567", "123-45-0000"] {
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "912-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+        ] {
             assert_eq!(found(bad), vec![], "{bad}");
         }
         assert_eq!(found("v1.078-05-1120"), vec![]);
@@ -391,17 +531,39 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(found("mail alice.smith+x@example.co.uk."), vec![(PiiKind::Email, "alice.smith+x@example.co.uk".into())]);
+        assert_eq!(
+            found("mail alice.smith+x@example.co.uk."),
+            vec![(PiiKind::Email, "alice.smith+x@example.co.uk".into())]
+        );
         assert_eq!(found("icon@2x.png and git@github.com:org/repo"), vec![]);
     }
 
     #[test]
     fn phones() {
-        assert_eq!(found("call +1 415 555 2671 today"), vec![(PiiKind::Phone, "+1 415 555 2671".into())]);
-        assert_eq!(found("call (415) 555-2671"), vec![(PiiKind::Phone, "(415) 555-2671".into())]);
-        assert_eq!(found("call 415.555.2671."), vec![(PiiKind::Phone, "415.555.2671".into())]);
-        assert_eq!(found("tel +442079460958"), vec![(PiiKind::Phone, "+442079460958".into())]);
-        for ok in ["on 2024-01-15 at 10:30", "version 1.2.3", "ip 192.168.100.200", "port 8080", "12345", "uuid 123e4567-e89b-12d3"] {
+        assert_eq!(
+            found("call +1 415 555 2671 today"),
+            vec![(PiiKind::Phone, "+1 415 555 2671".into())]
+        );
+        assert_eq!(
+            found("call (415) 555-2671"),
+            vec![(PiiKind::Phone, "(415) 555-2671".into())]
+        );
+        assert_eq!(
+            found("call 415.555.2671."),
+            vec![(PiiKind::Phone, "415.555.2671".into())]
+        );
+        assert_eq!(
+            found("tel +442079460958"),
+            vec![(PiiKind::Phone, "+442079460958".into())]
+        );
+        for ok in [
+            "on 2024-01-15 at 10:30",
+            "version 1.2.3",
+            "ip 192.168.100.200",
+            "port 8080",
+            "12345",
+            "uuid 123e4567-e89b-12d3",
+        ] {
             assert_eq!(found(ok), vec![], "{ok}");
         }
     }

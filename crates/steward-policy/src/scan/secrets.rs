@@ -51,7 +51,13 @@ const RULES: &[(&str, &[&str], &str, usize, u8)] = &[
         0,
         0,
     ),
-    ("aws_access_key", &["akia", "asia", "abia", "acca", "a3t"], r"\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b", 1, 0),
+    (
+        "aws_access_key",
+        &["akia", "asia", "abia", "acca", "a3t"],
+        r"\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b",
+        1,
+        0,
+    ),
     (
         "aws_secret_key",
         &["aws"],
@@ -59,19 +65,51 @@ const RULES: &[(&str, &[&str], &str, usize, u8)] = &[
         1,
         0,
     ),
-    ("github_token", &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b", 1, 0),
-    ("github_token", &["github_pat_"], r"\b(github_pat_[A-Za-z0-9_]{60,255})\b", 1, 0),
+    (
+        "github_token",
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b",
+        1,
+        0,
+    ),
+    (
+        "github_token",
+        &["github_pat_"],
+        r"\b(github_pat_[A-Za-z0-9_]{60,255})\b",
+        1,
+        0,
+    ),
     (
         "gitlab_token",
-        &["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glft-", "glimt-", "glagent-", "glsoat-", "gloas-"],
+        &[
+            "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glft-", "glimt-", "glagent-", "glsoat-", "gloas-",
+        ],
         r"\b(gl(?:pat|dt|rt|ptt|cbt|ft|imt|agent|soat|oas)-[A-Za-z0-9_\-]{20,255})",
         1,
         0,
     ),
     ("slack_token", &["xox"], r"\b(xox[abposre]-[A-Za-z0-9-]{10,255})", 1, 0),
-    ("slack_webhook", &["hooks.slack.com"], r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,255})", 1, 0),
-    ("stripe_key", &["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"], r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,255}|whsec_[A-Za-z0-9]{24,255})", 1, 0),
-    ("anthropic_key", &["sk-ant-"], r"\b(sk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_\-]{40,255})", 1, 0),
+    (
+        "slack_webhook",
+        &["hooks.slack.com"],
+        r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,255})",
+        1,
+        0,
+    ),
+    (
+        "stripe_key",
+        &["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"],
+        r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,255}|whsec_[A-Za-z0-9]{24,255})",
+        1,
+        0,
+    ),
+    (
+        "anthropic_key",
+        &["sk-ant-"],
+        r"\b(sk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_\-]{40,255})",
+        1,
+        0,
+    ),
     (
         "openai_key",
         &["sk-"],
@@ -79,18 +117,56 @@ const RULES: &[(&str, &[&str], &str, usize, u8)] = &[
         1,
         0,
     ),
-    ("google_api_key", &["aiza"], r"\b(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)", 1, 0),
+    (
+        "google_api_key",
+        &["aiza"],
+        r"\b(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)",
+        1,
+        0,
+    ),
     ("npm_token", &["npm_"], r"\b(npm_[A-Za-z0-9]{36})\b", 1, 0),
-    ("pypi_token", &["pypi-"], r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,})", 1, 0),
-    ("jwt", &["eyj"], r"\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)", 1, 0),
+    (
+        "pypi_token",
+        &["pypi-"],
+        r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,})",
+        1,
+        0,
+    ),
+    (
+        "jwt",
+        &["eyj"],
+        r"\b(eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)",
+        1,
+        0,
+    ),
     (
         "database_url",
-        &["postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "mssql", "sqlserver", "clickhouse", "jdbc", "cockroach", "couchdb", "neo4j"],
+        &[
+            "postgres",
+            "mysql",
+            "mariadb",
+            "mongodb",
+            "redis",
+            "amqp",
+            "mssql",
+            "sqlserver",
+            "clickhouse",
+            "jdbc",
+            "cockroach",
+            "couchdb",
+            "neo4j",
+        ],
         r#"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|jdbc:[a-z]+|cockroachdb|couchdb|neo4j(?:\+s)?)://[^\s:/@'"`]{1,256}:([^\s@'"`/]{1,256})@"#,
         1,
         2,
     ),
-    ("bearer_token", &["bearer"], r"(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{20,4096}=*)", 1, 1),
+    (
+        "bearer_token",
+        &["bearer"],
+        r"(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{20,4096}=*)",
+        1,
+        1,
+    ),
     (
         "generic_secret",
         &["key", "secret", "token", "passw", "pwd", "credential", "auth"],
@@ -130,17 +206,28 @@ impl SecretRules {
                 2 => Check::NotPlaceholder,
                 _ => Check::None,
             };
-            rules.push(Rule { kind, keywords: kws, re, group: *group, check });
+            rules.push(Rule {
+                kind,
+                keywords: kws,
+                re,
+                group: *group,
+                check,
+            });
         }
-        // A DFA: a few dozen short keywords make a small automaton, and it is the fastest
-        // to run over large results.
+        // A DFA (a few dozen short keywords make a small one) searched leftmost-longest, not
+        // overlapping: it can skip ahead with its own prefilter, and a keyword inside a longer
+        // one (`sk-` in `sk-ant-`) belongs to a rule the longer one's rule covers.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("the secret keywords build an automaton");
-        SecretRules { rules, prefilter, keyword_rules }
+        SecretRules {
+            rules,
+            prefilter,
+            keyword_rules,
+        }
     }
 
     /// Every secret in `hay`: (kind, byte range of the secret itself), in text order, not
@@ -148,7 +235,7 @@ impl SecretRules {
     pub(crate) fn find(&self, hay: &[u8]) -> Vec<(&'static str, Range<usize>)> {
         let mut wanted = vec![false; self.rules.len()];
         let mut any = false;
-        for m in self.prefilter.find_overlapping_iter(hay) {
+        for m in self.prefilter.find_iter(hay) {
             for &r in &self.keyword_rules[m.pattern().as_usize()] {
                 wanted[r] = true;
                 any = true;
@@ -194,7 +281,11 @@ impl SecretRules {
 /// Shannon entropy of at least 3 bits per byte, and at least two of lower case, upper case
 /// and digits: keys and tokens, not words or `aaaaaaaaaaaaaaaa`.
 fn looks_random(v: &[u8]) -> bool {
-    let classes = [v.iter().any(u8::is_ascii_lowercase), v.iter().any(u8::is_ascii_uppercase), v.iter().any(u8::is_ascii_digit)];
+    let classes = [
+        v.iter().any(u8::is_ascii_lowercase),
+        v.iter().any(u8::is_ascii_uppercase),
+        v.iter().any(u8::is_ascii_digit),
+    ];
     if classes.iter().filter(|c| **c).count() < 2 {
         return false;
     }
@@ -210,16 +301,21 @@ pub(crate) fn shannon_entropy(v: &[u8]) -> f64 {
         counts[*b as usize] += 1;
     }
     let n = v.len() as f64;
-    counts.iter().filter(|c| **c > 0).map(|c| {
-        let p = *c as f64 / n;
-        -p * p.log2()
-    }).sum()
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 fn is_placeholder(v: &[u8]) -> bool {
     let lower = v.to_ascii_lowercase();
     let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
-    v.iter().all(|b| *b == b'*' || *b == b'x' || *b == b'X' || *b == b'.' || *b == b'-')
+    v.iter()
+        .all(|b| *b == b'*' || *b == b'x' || *b == b'X' || *b == b'.' || *b == b'-')
         || matches!(v.first(), Some(b'$' | b'{' | b'<' | b'%'))
         || has(b"your_")
         || has(b"your-")
@@ -235,7 +331,11 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<(&'static str, String)> {
-        SecretRules::get().find(text.as_bytes()).into_iter().map(|(k, r)| (k, text[r].to_string())).collect()
+        SecretRules::get()
+            .find(text.as_bytes())
+            .into_iter()
+            .map(|(k, r)| (k, text[r].to_string()))
+            .collect()
     }
 
     // Fake credentials, assembled at run time so this file does not trip secret scanners.
@@ -252,7 +352,10 @@ mod tests {
         let slack = fake("xoxb-", "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx");
         let stripe = fake("sk_live_", "4eC39HqLyjWDarjtT1zdp7dc");
         let openai = fake("sk-proj-", "abcdEFGH1234ijklMNOP5678qrstUVWX");
-        let anthropic = fake("sk-ant-api03-", &"aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2rS5uV8xY1".repeat(2));
+        let anthropic = fake(
+            "sk-ant-api03-",
+            &"aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2rS5uV8xY1".repeat(2),
+        );
         let google = fake("AIza", "SyD-1234567890abcdefghijklmnopqrstu");
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
         let text = format!(
@@ -285,12 +388,17 @@ mod tests {
         assert_eq!(k, vec![("private_key", block.to_string())]);
         // JSON-escaped newlines and a cut-off block.
         let escaped = r"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc";
-        assert_eq!(kinds(&format!("\"{escaped}\"")), vec![("private_key", escaped.to_string())]);
+        assert_eq!(
+            kinds(&format!("\"{escaped}\"")),
+            vec![("private_key", escaped.to_string())]
+        );
     }
 
     #[test]
     fn generic_rule_wants_a_keyword_and_randomness() {
-        let k = kinds(r#"{"api_key": "Zx9QpL2mN8vR4tY7wK1s", "token": "aaaaaaaaaaaaaaaaaaaa", "password": "${DB_PASSWORD}"}"#);
+        let k = kinds(
+            r#"{"api_key": "Zx9QpL2mN8vR4tY7wK1s", "token": "aaaaaaaaaaaaaaaaaaaa", "password": "${DB_PASSWORD}"}"#,
+        );
         assert_eq!(k, vec![("generic_secret", "Zx9QpL2mN8vR4tY7wK1s".to_string())]);
         assert!(kinds("the tokenizer splits text into tokens; max_tokens=4096").is_empty());
         assert!(kinds(r#"{"password": "your_password_here_123"}"#).is_empty());

@@ -83,17 +83,35 @@ impl Env {
 
     /// The commands the fixture ran, in order.
     pub fn executions(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Runs `steward ARGS` to completion.
     pub fn steward(&self, args: &[&str]) -> Output {
-        Command::new(STEWARD).args(args).env("RUST_LOG", "warn").output().expect("run steward")
+        Command::new(STEWARD)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run steward")
     }
 
     /// `steward approvals SUB ID --as NAME --db DB --policy POLICY [more]`.
     pub fn approvals(&self, sub: &str, id: &str, actor: &str, more: &[&str]) -> Output {
-        let mut args = vec!["approvals", sub, id, "--as", actor, "--db", self.db(), "--policy", self.policy_path()];
+        let mut args = vec![
+            "approvals",
+            sub,
+            id,
+            "--as",
+            actor,
+            "--db",
+            self.db(),
+            "--policy",
+            self.policy_path(),
+        ];
         args.extend_from_slice(more);
         self.steward(&args)
     }
@@ -105,8 +123,15 @@ impl Env {
             args.extend_from_slice(&["--state", s]);
         }
         let out = self.steward(&args);
-        assert!(out.status.success(), "approvals list failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+        assert!(
+            out.status.success(),
+            "approvals list failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
     }
 
     /// Waits for a pending approval to appear and returns its id.
@@ -118,7 +143,10 @@ impl Env {
             {
                 return a["id"].as_str().expect("id").to_string();
             }
-            assert!(Instant::now() < deadline, "no pending approval appeared within {WAIT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no pending approval appeared within {WAIT:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -126,28 +154,55 @@ impl Env {
     /// The audit log as `audit query --json` prints it.
     pub fn audit(&self) -> Vec<Value> {
         let out = self.steward(&["audit", "query", "--db", self.db(), "--json"]);
-        assert!(out.status.success(), "audit query failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+        assert!(
+            out.status.success(),
+            "audit query failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
     }
 
     pub fn verify(&self) {
         let out = self.steward(&["audit", "verify", "--db", self.db()]);
-        assert!(out.status.success(), "audit verify failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "audit verify failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `steward proxy` as `alice` around the fixture, with extra proxy flags.
     pub fn proxy(&self, extra: &[&str]) -> Proxy {
+        self.proxy_with(extra, json!({}))
+    }
+
+    /// [`Env::proxy`] for a client that declares `capabilities`.
+    pub fn proxy_with(&self, extra: &[&str], capabilities: Value) -> Proxy {
         let mut cmd = Command::new(STEWARD);
-        cmd.args(["proxy", "--policy", self.policy_path(), "--server", "ops", "--principal", "alice", "--audit-db", self.db()])
-            .args(extra)
-            .arg("--")
-            .arg("python3")
-            .arg(fixture())
-            .env("OPS_LOG", &self.log)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "proxy",
+            "--policy",
+            self.policy_path(),
+            "--server",
+            "ops",
+            "--principal",
+            "alice",
+            "--audit-db",
+            self.db(),
+        ])
+        .args(extra)
+        .arg("--")
+        .arg("python3")
+        .arg(fixture())
+        .env("OPS_LOG", &self.log)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn steward proxy");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
@@ -155,16 +210,21 @@ impl Env {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
                 }
             }
         });
-        let mut p = Proxy { child, stdin: Some(stdin), rx, notes: Vec::new() };
+        let mut p = Proxy {
+            child,
+            stdin: Some(stdin),
+            rx,
+            notes: Vec::new(),
+        };
         p.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "approvals-test", "version": "1"}}}));
+            "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "approvals-test", "version": "1"}}}));
         p.response(0);
         p.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         p
@@ -200,7 +260,9 @@ impl Proxy {
     pub fn next(&mut self, what: &str) -> Value {
         match self.rx.recv_timeout(WAIT) {
             Ok(v) => v,
-            Err(RecvTimeoutError::Timeout) => panic!("no message from the proxy within {WAIT:?} while waiting for {what}"),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("no message from the proxy within {WAIT:?} while waiting for {what}")
+            }
             Err(RecvTimeoutError::Disconnected) => panic!("the proxy closed its output while waiting for {what}"),
         }
     }
@@ -251,7 +313,13 @@ impl Drop for Proxy {
 /// The text of a tool result, and whether it is an error.
 pub fn result_text(response: &Value) -> (String, bool) {
     let result = &response["result"];
-    let text = result["content"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n");
+    let text = result["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     (text, result["isError"] == json!(true))
 }
 
@@ -284,11 +352,21 @@ impl Drop for Gateway {
 }
 
 /// One HTTP/1.1 request to the gateway; the status and the JSON body (Null when it is not JSON).
-pub fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: Option<Value>, origin: Option<&str>) -> (u16, Value) {
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+    origin: Option<&str>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the gateway");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some(k) = key {
         req.push_str(&format!("Authorization: Bearer {k}\r\n"));
     }
@@ -303,7 +381,11 @@ pub fn http(port: u16, method: &str, path: &str, key: Option<&str>, body: Option
     let text = String::from_utf8_lossy(&raw);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
@@ -321,7 +403,11 @@ pub fn dechunk(mut s: &str) -> String {
 }
 
 pub fn start_gateway(env: &Env) -> (Gateway, std::path::PathBuf) {
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = env.dir.path().join("steward.yaml");
     std::fs::write(
         &config,
@@ -351,8 +437,14 @@ pub fn start_gateway(env: &Env) -> (Gateway, std::path::PathBuf) {
 }
 
 pub fn key(env: &Env, config: &std::path::Path, principal: &str) -> String {
-    let out = env.steward(&["keys", "create", "--config", config.to_str().expect("utf-8"), "--principal", principal]);
+    let out = env.steward(&[
+        "keys",
+        "create",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--principal",
+        principal,
+    ]);
     assert!(out.status.success(), "keys create: {}", stderr(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
-
