@@ -155,6 +155,31 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Sends a security alert (a canary call) to every webhook; returns at once.
+    pub fn alert(&self, title: &str, fields: Value) {
+        if self.inner.hooks.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        for hook in &self.inner.hooks {
+            let body = match hook.format {
+                WebhookFormat::Json => serde_json::json!({ "event": "steward.alert", "title": title, "alert": fields }),
+                WebhookFormat::Slack => serde_json::json!({
+                    "text": format!(":rotating_light: {title}"),
+                    "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": format!("*{title}*\n```{}```", fields) } }],
+                }),
+            };
+            let (inner, url) = (self.inner.clone(), hook.url.clone());
+            runtime.spawn(async move {
+                if let Err(e) = deliver(&inner.http, &url, &body).await {
+                    tracing::error!(webhook = %redacted_url(&url), error = %e, "alert webhook failed");
+                }
+            });
+        }
+    }
+}
+
 /// POSTs `body`, retrying with backoff; the last error when every attempt failed.
 async fn deliver(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), String> {
     let mut last = String::new();

@@ -72,6 +72,9 @@ impl Verdict {
 pub struct Pipeline {
     policy: RwLock<Arc<Policy>>,
     audit: Result<AuditLog, String>,
+    inspector: crate::inspect::Inspector,
+    /// Tool annotations learnt from `tools/list`, by (server, tool), for classifying tools.
+    annotations: std::sync::Mutex<std::collections::HashMap<(String, String), ToolAnnotations>>,
     /// The approval flow; without it an `approve` decision is refused like a deny.
     approvals: Option<Arc<Approvals>>,
 }
@@ -80,7 +83,8 @@ impl Pipeline {
     /// `audit` is the opened audit log, or why it could not be opened: then every governed
     /// call is refused (fail closed) with that reason.
     pub fn new(policy: Arc<Policy>, audit: Result<AuditLog, String>) -> Pipeline {
-        Pipeline { policy: RwLock::new(policy), audit, approvals: None }
+        let inspector = crate::inspect::Inspector::new(audit.as_ref().ok().map(|a| a.path()));
+        Pipeline { policy: RwLock::new(policy), audit, inspector, annotations: Default::default(), approvals: None }
     }
 
     /// Enables the approval flow: `approve` decisions create approvals (see [`crate::approval`]).
@@ -106,6 +110,22 @@ impl Pipeline {
 
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a new policy in force (a hot reload) and records it: a `system` audit event
+    /// "policy reloaded" with the old and new versions. Calls already being decided finish with
+    /// the policy they started with.
+    pub fn replace_policy(&self, new: Arc<Policy>) {
+        let old = {
+            let mut slot = self.policy.write().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *slot, new.clone())
+        };
+        tracing::info!(old_version = %old.version(), new_version = %new.version(), source = %new.source_name(), "policy reloaded");
+        let mut event = AuditEvent::new(EventKind::System);
+        event.reason = Some("policy reloaded".into());
+        event.policy_version = Some(new.version().to_string());
+        event.detail = Some(json!({ "old_version": old.version(), "new_version": new.version(), "source": new.source_name() }));
+        self.append_nowait(event);
     }
 
     pub fn audit(&self) -> Option<&AuditLog> {
@@ -144,8 +164,21 @@ impl Pipeline {
             decision.reasons.push("the client cannot ask its user (no elicitation), so a human approves instead".into());
         }
 
-        // Approval flow: a grant of this exact call, or the approval it will wait for.
         let args_digest = digest::args_digest(args);
+        // Defences that stand before any policy verdict: canaries, blocked or drifted tools,
+        // the repeat breaker and budgets.
+        let mut canary = false;
+        if let Some(refusal) = self.inspector.precheck(&policy, &ctx.principal.id, &ctx.server, tool, &args_digest) {
+            canary = refusal.canary;
+            decision.effect = Effect::Deny;
+            if canary {
+                decision.risk = steward_policy::Risk::Critical;
+            }
+            decision.reasons = vec![refusal.reason];
+            decision.rule_ids = vec![refusal.rule.to_string()];
+        }
+
+        // Approval flow: a grant of this exact call, or the approval it will wait for.
         let plan = match (&self.approvals, decision.effect) {
             (Some(a), Effect::Approve) => Some(a.plan(ctx, tool, &args_digest, &decision.policy_version).await),
             _ => None,
@@ -160,6 +193,7 @@ impl Pipeline {
         event.reason = Some(redact::redact_text(&decision.reason()));
         event.rule_ids = decision.rule_ids.clone();
         event.policy_version = Some(decision.policy_version.clone());
+        event.operation = decision.operation.clone();
         if !decision.findings.is_empty() {
             let findings: Vec<Value> = decision
                 .findings
@@ -168,6 +202,7 @@ impl Pipeline {
                 .collect();
             event.detail = Some(json!({ "findings": findings }));
         }
+        record_shadow(&mut event, &decision);
         if let Some(Ok(plan)) = &plan {
             event.approval_id = Some(plan.id().to_string());
             let detail = event.detail.get_or_insert_with(|| json!({}));
@@ -179,6 +214,15 @@ impl Pipeline {
             Err(e) => Err(e.clone()),
         };
         let target = format!("{}/{}", ctx.server, tool);
+        if canary {
+            tracing::error!(%target, principal = %ctx.principal.id, decision = %decision_id, "canary tool called");
+            if let Some(a) = &self.approvals {
+                a.notifier().alert(
+                    &format!("Canary tool {target} called by {}", ctx.principal.id),
+                    json!({ "server": ctx.server, "tool": tool, "principal": ctx.principal.id, "decision_id": decision_id, "risk": "CRITICAL" }),
+                );
+            }
+        }
         match committed {
             Err(e) => {
                 tracing::error!(error = %e, %target, "audit log unavailable; refusing the call");
@@ -253,8 +297,13 @@ impl Pipeline {
 
     /// Records how a forwarded call ended. Never blocks the caller.
     pub fn outcome(&self, ctx: &CallContext, decision_id: &str, tool: &str, outcome: &str, started: Instant) {
+        self.outcome_with(ctx, decision_id, tool, outcome, started, None);
+    }
+
+    fn outcome_with(&self, ctx: &CallContext, decision_id: &str, tool: &str, outcome: &str, started: Instant, detail: Option<Value>) {
         let mut event = self.event(EventKind::Outcome, ctx, decision_id, tool, "tools/call");
         event.outcome = Some(outcome.to_string());
+        event.detail = detail;
         if let Some(approvals) = &self.approvals
             && let Some(approval_id) = approvals.take_running(decision_id)
         {
@@ -263,6 +312,89 @@ impl Pipeline {
         }
         event.duration_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0);
         self.append_nowait(event);
+    }
+
+    /// The annotations `tools/list` gave for a tool, for classifying it.
+    pub fn annotations(&self, server: &str, tool: &str) -> Option<ToolAnnotations> {
+        self.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&(server.to_string(), tool.to_string())).cloned()
+    }
+
+    /// Governs the tools of a `tools/list` answer in place: learns their annotations, hides what
+    /// the caller may never call, what description scanning blocks and what drifted from its pin,
+    /// offers canaries, and audits what it did.
+    pub fn govern_tools(&self, ctx: &CallContext, tools: &mut Vec<Value>) {
+        {
+            let mut cache = self.annotations.lock().unwrap_or_else(|e| e.into_inner());
+            for t in tools.iter() {
+                let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+                let key = (ctx.server.clone(), name.to_string());
+                match t.get("annotations").and_then(|a| serde_json::from_value::<ToolAnnotations>(a.clone()).ok()) {
+                    Some(a) => cache.insert(key, a),
+                    None => cache.remove(&key),
+                };
+            }
+        }
+        let policy = self.policy();
+        let report = self.inspector.tools(&policy, &ctx.server, tools, |name| policy.visible(&ctx.principal, &ctx.server, name));
+        if report.is_empty() {
+            return;
+        }
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let mut event = self.event(EventKind::Decision, ctx, &decision_id, "", "tools/list");
+        event.tool = None;
+        event.effect = Some("allow".into());
+        let mut why = Vec::new();
+        if !report.hidden_by_policy.is_empty() {
+            why.push(format!("{} tool(s) hidden: the principal may never call them", report.hidden_by_policy.len()));
+        }
+        if !report.blocked.is_empty() {
+            why.push(format!("{} tool(s) blocked for their definition (scan finding or drift)", report.blocked.len()));
+        }
+        if !report.warnings.is_empty() {
+            why.push(format!("{} tool(s) with warnings", report.warnings.len()));
+        }
+        event.reason = Some(why.join("; "));
+        event.policy_version = Some(policy.version().to_string());
+        event.detail = Some(json!({ "hidden": report.hidden_by_policy, "blocked": report.blocked, "warnings": report.warnings }));
+        for b in &report.blocked {
+            tracing::warn!(server = %ctx.server, tool = %b["tool"], reason = %b["reason"], "tool blocked");
+        }
+        self.append_nowait(event);
+    }
+
+    /// [`Pipeline::govern_tools`] on a `tools/list` response line; `None` means forward the
+    /// original bytes.
+    pub fn govern_tools_list(&self, ctx: &CallContext, line: &[u8]) -> Option<Vec<u8>> {
+        let mut msg: Value = serde_json::from_slice(line).ok()?;
+        let tools = msg.get_mut("result")?.get_mut("tools")?.as_array_mut()?;
+        let before = tools.clone();
+        self.govern_tools(ctx, tools);
+        if *tools == before {
+            return None;
+        }
+        serde_json::to_vec(&msg).ok()
+    }
+
+    /// Protects a forwarded call's response (sensitive data in results) and records its outcome.
+    /// Returns the line to send to the client.
+    pub fn govern_result(&self, ctx: &CallContext, decision_id: &str, tool: &str, line: Vec<u8>, started: Instant) -> Vec<u8> {
+        let policy = self.policy();
+        let (out, report) = self.inspector.result(&policy, &ctx.principal.id, &ctx.server, tool, line);
+        let outcome = match steward_mcp::Message::parse(&out) {
+            Ok(m) if m.error.is_some() => "error",
+            Ok(m) if m.result.is_some_and(|r| serde_json::from_str::<Value>(r.get()).ok().and_then(|v| v.get("isError").cloned()) == Some(Value::Bool(true))) => {
+                if report.blocked { "withheld" } else { "tool_error" }
+            }
+            _ => "ok",
+        };
+        let detail = (!report.findings.is_empty()).then(|| {
+            json!({
+                "output_findings": report.findings.iter().map(|f| json!({"kind": f.kind, "class": f.class.as_str(), "location": f.location, "action": f.action.as_str()})).collect::<Vec<_>>(),
+                "truncated": report.truncated,
+            })
+        });
+        self.outcome_with(ctx, decision_id, tool, outcome, started, detail);
+        out
     }
 
     /// Records that `tools/list` answered with some tools hidden from this principal.
@@ -327,6 +459,16 @@ impl Pipeline {
             tracing::error!(error = %e, "cannot record audit event");
         }
     }
+}
+
+/// Shadow mode: the call runs with the enforced effect; the audit event says what would have
+/// happened (`detail.shadow_effect`, `detail.shadow_rule_ids`) and why.
+fn record_shadow(event: &mut AuditEvent, decision: &Decision) {
+    let Some(shadow) = &decision.shadow else { return };
+    event.reason = Some(redact::redact_text(&format!("[shadow] would {}: {}", shadow.effect, shadow.reasons.join("; "))));
+    let detail = event.detail.get_or_insert_with(|| json!({}));
+    detail["shadow_effect"] = json!(shadow.effect.as_str());
+    detail["shadow_rule_ids"] = json!(shadow.rule_ids);
 }
 
 fn internal_error_decision(policy: &Policy) -> Decision {

@@ -15,6 +15,7 @@ mod index;
 mod load;
 mod model;
 mod native;
+pub mod protections;
 pub mod redact;
 pub mod scan;
 pub mod testing;

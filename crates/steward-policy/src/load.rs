@@ -44,6 +44,18 @@ struct PolicyDoc {
     detectors: Option<DetectorsDoc>,
     #[serde(default)]
     approvals: Option<ApprovalsDoc>,
+    #[serde(default)]
+    scan: Option<crate::scan::ScanPolicy>,
+    #[serde(default)]
+    on_drift: Option<crate::scan::DriftAction>,
+    #[serde(default)]
+    redact: Option<Spanned<crate::scan::OutputPolicy>>,
+    #[serde(default)]
+    breaker: Option<crate::protections::BreakerDoc>,
+    #[serde(default)]
+    budgets: Vec<Spanned<crate::protections::BudgetDoc>>,
+    #[serde(default)]
+    canaries: Vec<crate::protections::Canary>,
 }
 
 /// The policy-wide `approvals:` block.
@@ -336,6 +348,7 @@ impl Compiler<'_> {
         };
 
         let approvals = self.approval_settings(doc.approvals);
+        let protections = self.protections(doc.scan, doc.on_drift, doc.redact, doc.breaker, doc.budgets, doc.canaries);
         let tools = self.tools(doc.tools, &roles, &all_caps, &servers, &names);
         let rules = self.rules(doc.rules, &roles, &servers, &names);
 
@@ -353,8 +366,42 @@ impl Compiler<'_> {
             risk_effects: doc.risk_effects,
             detectors,
             approvals,
+            protections,
             index: Default::default(),
         }
+    }
+
+    fn protections(
+        &mut self,
+        scan: Option<crate::scan::ScanPolicy>,
+        on_drift: Option<crate::scan::DriftAction>,
+        redact: Option<Spanned<crate::scan::OutputPolicy>>,
+        breaker: Option<crate::protections::BreakerDoc>,
+        budgets: Vec<Spanned<crate::protections::BudgetDoc>>,
+        canaries: Vec<crate::protections::Canary>,
+    ) -> crate::protections::Protections {
+        let mut p = crate::protections::Protections::default();
+        if let Some(s) = scan {
+            p.scan = s;
+        }
+        if let Some(d) = on_drift {
+            p.on_drift = d;
+        }
+        if let Some(r) = redact {
+            if let Err(e) = r.value.validate() {
+                self.error(at(&r), format!("redact: {e}"), "see docs/threats.md for the `redact:` block");
+            }
+            p.redact = r.value;
+        }
+        p.breaker = breaker.map(|b| b.repeats).unwrap_or(0);
+        for b in budgets {
+            match b.value.rule() {
+                Ok(rule) => p.budgets.push(rule),
+                Err(e) => self.error(at(&b), format!("budget: {e}"), "e.g. `budgets: [{per: principal, window: 1h, calls: 500}]`"),
+            }
+        }
+        p.canaries = canaries;
+        p
     }
 
     fn known_role(&mut self, roles: &BTreeMap<String, BTreeSet<String>>, role: &Spanned<String>, whose: &str) {

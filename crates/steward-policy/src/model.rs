@@ -342,11 +342,17 @@ pub struct Policy {
     pub(crate) risk_effects: BTreeMap<Risk, RiskEffect>,
     pub(crate) detectors: Detectors,
     pub(crate) approvals: ApprovalSettings,
+    pub(crate) protections: crate::protections::Protections,
     /// Which `tools` entry and rules apply to a server/tool pair, computed on first use.
     pub(crate) index: crate::index::Index,
 }
 
 impl Policy {
+    /// Defences beyond the call itself: scanning, drift, output protection, budgets, canaries.
+    pub fn protections(&self) -> &crate::protections::Protections {
+        &self.protections
+    }
+
     /// A short content hash (SHA-256, 16 hex digits) that identifies this policy's text.
     pub fn version(&self) -> &str {
         &self.version

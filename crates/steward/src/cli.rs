@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
+use crate::{cmd_pins, cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
 #[derive(Parser)]
@@ -40,6 +40,9 @@ pub enum Command {
     /// The approved-server registry: lint it, check client configs against it, export it.
     #[command(subcommand)]
     Registry(cmd_registry::RegistryCommand),
+    /// Review and accept changed tools (tool pins against rug pulls).
+    #[command(subcommand)]
+    Pins(cmd_pins::PinsCommand),
     /// Claude Code hook: reads the hook event on stdin, answers with the hook decision.
     Hook(cmd_hook::HookArgs),
     /// Set up a project for a governance tier (Claude Code settings, policy, registry).

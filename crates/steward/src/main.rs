@@ -6,6 +6,7 @@ mod cmd_audit;
 mod cmd_hook;
 mod cmd_init;
 mod cmd_keys;
+mod cmd_pins;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_registry;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Approvals(cmd) => cmd_approvals::run(cmd),
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),
         cli::Command::Registry(cmd) => cmd_registry::run(cmd),
+        cli::Command::Pins(cmd) => cmd_pins::run(cmd),
         cli::Command::Hook(args) => cmd_hook::run(args),
         cli::Command::Init(args) => cmd_init::init(args),
         cli::Command::Doctor(args) => cmd_init::doctor(args),

@@ -103,7 +103,7 @@ async fn request(session: &Arc<Session>, msg: &Message<'_>, bytes: &[u8], upstre
                 }
             };
             let args = params.args();
-            let annotations = session.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&params.name).cloned();
+            let annotations = session.pipeline.annotations(&session.ctx().server, &params.name);
             let ctx = session.ctx();
             let verdict = session.pipeline.tool_call_with(&ctx, &params.name, &args, annotations.as_ref(), session.asks.can_elicit()).await;
             let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use steward_mcp::{LineReader, LineWriter};
-use steward_policy::{Policy, Principal, ToolAnnotations};
+use steward_policy::{Policy, Principal};
 use steward_store::AuditLog;
 use tokio::io::BufReader;
 
@@ -61,8 +61,6 @@ pub(crate) struct Session {
     pub pipeline: Pipeline,
     pub ctx: Mutex<CallContext>,
     pub pending: PendingRequests,
-    /// Tool annotations learnt from `tools/list`, for classifying unclassified tools.
-    pub annotations: Mutex<HashMap<String, ToolAnnotations>>,
     pub client_out: LineWriter,
     /// Tool calls held for approval, by request id: aborted when the client cancels them or
     /// goes away (their approvals stay pending and become grants if approved).
@@ -113,7 +111,6 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
             client_version: None,
         }),
         pending: PendingRequests::default(),
-        annotations: Mutex::new(HashMap::new()),
         client_out,
         held: Mutex::new(HashMap::new()),
         asks: ask::Asks::new(),

@@ -4,11 +4,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use steward_mcp::jsonrpc::{error_response, ErrorCode};
-use steward_mcp::tools::filter_tools_list;
 use steward_mcp::{Kind, Line, LineReader, Message};
-use steward_policy::ToolAnnotations;
 use tokio::io::AsyncBufRead;
 use tokio::process::{Child, Command};
 
@@ -62,72 +59,18 @@ pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut inpu
         };
         match pending.what {
             Waiting::ToolsList => {
-                let out = tools_list(&session, &bytes).unwrap_or(bytes);
+                let out = session.pipeline.govern_tools_list(&session.ctx(), &bytes).unwrap_or(bytes);
                 session.client_out.send(out);
             }
             Waiting::ToolCall { decision_id, tool } => {
-                let outcome = if msg.error.is_some() {
-                    "error"
-                } else if result_is_error(msg.result) {
-                    "tool_error"
-                } else {
-                    "ok"
-                };
-                session.client_out.send(bytes);
-                session.pipeline.outcome(&session.ctx(), &decision_id, &tool, outcome, pending.started);
+                let out = session.pipeline.govern_result(&session.ctx(), &decision_id, &tool, bytes, pending.started);
+                session.client_out.send(out);
             }
             Waiting::Other => {
                 session.client_out.send(bytes);
             }
         }
     }
-}
-
-/// Learns annotations from a `tools/list` answer and hides the tools this principal may never
-/// call. Returns the rewritten line, or `None` to forward the original bytes.
-fn tools_list(session: &Session, bytes: &[u8]) -> Option<Vec<u8>> {
-    let ctx = session.ctx();
-    let mut hidden = Vec::new();
-    let result = filter_tools_list(bytes, |tool| {
-        let visible = session.pipeline.visible(&ctx, &tool.name);
-        if !visible {
-            hidden.push(tool.name.clone());
-        }
-        visible
-    });
-    let (listed, rewritten) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read a tools/list answer; forwarded as is");
-            return None;
-        }
-    };
-    {
-        let mut cache = session.annotations.lock().unwrap_or_else(|e| e.into_inner());
-        for tool in listed {
-            match tool.annotations.and_then(|a| serde_json::from_value::<ToolAnnotations>(a).ok()) {
-                Some(a) => cache.insert(tool.name, a),
-                None => cache.remove(&tool.name),
-            };
-        }
-    }
-    if !hidden.is_empty() {
-        tracing::info!(hidden = ?hidden, "tools hidden from tools/list");
-        session.pipeline.tools_hidden(&ctx, &hidden);
-    }
-    rewritten
-}
-
-fn result_is_error(result: Option<&serde_json::value::RawValue>) -> bool {
-    #[derive(serde::Deserialize)]
-    struct R {
-        #[serde(rename = "isError", default)]
-        is_error: Option<Value>,
-    }
-    result
-        .and_then(|r| serde_json::from_str::<R>(r.get()).ok())
-        .and_then(|r| r.is_error)
-        .is_some_and(|v| v == Value::Bool(true))
 }
 
 /// Every request still waiting gets an error: its answer will never come.

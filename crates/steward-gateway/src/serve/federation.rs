@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use steward_mcp::jsonrpc::{ErrorCode, error_response, replace_id, result_response};
 use steward_mcp::tools::{CallParams, refusal_result};
 use steward_mcp::{Era, IdKey, Kind, Message};
-use steward_policy::{Principal, ToolAnnotations};
+use steward_policy::Principal;
 
 use super::guard;
 use super::mcp::{SESSION_HEADER, rpc_error};
@@ -254,21 +254,12 @@ async fn list_tools(st: &Arc<AppState>, ctx: &CallContext) -> Vec<Value> {
     for (server, tools) in lists {
         let mut sctx = ctx.clone();
         sctx.server = server.clone();
-        let mut learnt = Vec::new();
-        let mut hidden = Vec::new();
+        let mut tools = tools;
+        st.pipeline.govern_tools(&sctx, &mut tools);
         for mut tool in tools {
             let Some(name) = tool.get("name").and_then(Value::as_str).map(str::to_string) else { continue };
-            learnt.push((name.clone(), tool.get("annotations").cloned().and_then(|a| serde_json::from_value::<ToolAnnotations>(a).ok())));
-            if !st.pipeline.visible(&sctx, &name) {
-                hidden.push(name);
-                continue;
-            }
             tool["name"] = json!(format!("{server}{SEPARATOR}{name}"));
             out.push(tool);
-        }
-        st.learn_annotations(&server, learnt);
-        if !hidden.is_empty() {
-            st.pipeline.tools_hidden(&sctx, &hidden);
         }
     }
     out
@@ -299,7 +290,7 @@ async fn call_tool(st: &Arc<AppState>, ctx: &CallContext, session: Option<&Arc<F
         }
     };
     let args = params.args();
-    let annotations = st.annotations(server, tool);
+    let annotations = st.pipeline.annotations(server, tool);
     let verdict = st.pipeline.tool_call(&sctx, tool, &args, annotations.as_ref()).await;
     st.metrics.decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
     if !verdict.forward {

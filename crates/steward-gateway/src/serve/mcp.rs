@@ -183,7 +183,7 @@ pub(super) async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Mes
         }
     };
     let args = params.args();
-    let annotations = st.annotations(&ctx.server, &params.name);
+    let annotations = st.pipeline.annotations(&ctx.server, &params.name);
     let verdict = st.pipeline.tool_call(ctx, &params.name, &args, annotations.as_ref()).await;
     st.metrics.decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
     if verdict.must_hold() {

@@ -11,9 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use steward_mcp::jsonrpc::{ErrorCode, error_response};
-use steward_mcp::tools::filter_tools_list;
 use steward_mcp::{IdKey, Kind, Message, sse};
-use steward_policy::ToolAnnotations;
 
 use super::limits::Permit;
 use super::state::AppState;
@@ -44,41 +42,11 @@ impl ReplyCtx {
         }
         self.st.metrics.upstream_latency(&self.ctx.server, self.started.elapsed());
         let out = match &self.expect {
-            Expect::ToolsList => self.tools_list(&bytes).unwrap_or(bytes),
-            Expect::ToolCall { decision_id, tool, .. } => {
-                let outcome = if msg.error.is_some() {
-                    "error"
-                } else if msg.result.is_some_and(|r| r.get().contains("\"isError\"") && is_error(r.get())) {
-                    "tool_error"
-                } else {
-                    "ok"
-                };
-                self.st.pipeline.outcome(&self.ctx, decision_id, tool, outcome, self.started);
-                bytes
-            }
+            Expect::ToolsList => self.st.pipeline.govern_tools_list(&self.ctx, &bytes).unwrap_or(bytes),
+            Expect::ToolCall { decision_id, tool, .. } => self.st.pipeline.govern_result(&self.ctx, decision_id, tool, bytes, self.started),
             Expect::Other => bytes,
         };
         (out, true)
-    }
-
-    fn tools_list(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut hidden = Vec::new();
-        let (listed, rewritten) = filter_tools_list(bytes, |t| {
-            let visible = self.st.pipeline.visible(&self.ctx, &t.name);
-            if !visible {
-                hidden.push(t.name.clone());
-            }
-            visible
-        })
-        .ok()?;
-        self.st.learn_annotations(
-            &self.ctx.server,
-            listed.into_iter().map(|t| (t.name, t.annotations.and_then(|a| serde_json::from_value::<ToolAnnotations>(a).ok()))).collect(),
-        );
-        if !hidden.is_empty() {
-            self.st.pipeline.tools_hidden(&self.ctx, &hidden);
-        }
-        rewritten
     }
 
     fn timeout_error(&self, after: Duration) -> Vec<u8> {
@@ -93,10 +61,6 @@ impl ReplyCtx {
     fn closed_error(&self) -> Vec<u8> {
         error_response(Some(self.id.as_json()), ErrorCode::UpstreamUnavailable, &format!("upstream server '{}' closed the connection before answering", self.ctx.server), None)
     }
-}
-
-fn is_error(result: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(result).ok().and_then(|v| v.get("isError").cloned()) == Some(serde_json::Value::Bool(true))
 }
 
 /// A JSON-RPC message as an HTTP 200 JSON answer.

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use steward_policy::{Principal, ToolAnnotations};
+use steward_policy::Principal;
 
 use super::limits::Limiter;
 use super::metrics::Metrics;
@@ -27,8 +27,6 @@ pub struct AppState {
     /// Turns true when the gateway starts shutting down: open streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
     pub legacy_sse: super::legacy_sse::SseStreams,
-    /// Tool annotations learnt from `tools/list`, by (server, tool).
-    annotations: Mutex<HashMap<(String, String), ToolAnnotations>>,
 }
 
 impl AppState {
@@ -42,7 +40,6 @@ impl AppState {
             metrics: Metrics::default(),
             federation: Default::default(),
             legacy_sse: Default::default(),
-            annotations: Mutex::new(HashMap::new()),
             cfg,
             pipeline,
             auth,
@@ -54,21 +51,6 @@ impl AppState {
         let mut rx = self.stopping.subscribe();
         async move {
             let _ = rx.wait_for(|stopping| *stopping).await;
-        }
-    }
-
-    pub fn annotations(&self, server: &str, tool: &str) -> Option<ToolAnnotations> {
-        self.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&(server.to_string(), tool.to_string())).cloned()
-    }
-
-    pub fn learn_annotations(&self, server: &str, tools: Vec<(String, Option<ToolAnnotations>)>) {
-        let mut map = self.annotations.lock().unwrap_or_else(|e| e.into_inner());
-        for (tool, a) in tools {
-            let key = (server.to_string(), tool);
-            match a {
-                Some(a) => map.insert(key, a),
-                None => map.remove(&key),
-            };
         }
     }
 }
