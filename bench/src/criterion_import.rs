@@ -41,43 +41,50 @@ struct Estimate {
     point_estimate: f64,
 }
 
-/// Every result under `criterion_dir` whose id starts with one of `prefixes`.
+/// Every result under `criterion_dir` whose id starts with one of `prefixes`. Results of a
+/// benchmark group sit one directory deeper (`criterion/<group>/<function>/new`).
 pub fn load(criterion_dir: &Path, prefixes: &[&str]) -> Vec<CriterionEntry> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(criterion_dir) else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let new = entry.path().join("new");
-        let Ok(bench) = std::fs::read(new.join("benchmark.json")) else {
-            continue;
-        };
-        let Ok(bench) = serde_json::from_slice::<Benchmark>(&bench) else {
-            continue;
-        };
-        if !prefixes.iter().any(|p| bench.full_id.starts_with(p)) {
-            continue;
+    let mut dirs = vec![(criterion_dir.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir()
+                || path
+                    .file_name()
+                    .is_some_and(|n| n == "report" || n == "new" || n == "base" || n == "change")
+            {
+                continue;
+            }
+            match read_result(&path.join("new"), prefixes) {
+                Some(e) => out.push(e),
+                None if depth < 1 => dirs.push((path, depth + 1)),
+                None => {}
+            }
         }
-        let estimates_path = new.join("estimates.json");
-        let Ok(est) = std::fs::read(&estimates_path) else {
-            continue;
-        };
-        let Ok(est) = serde_json::from_slice::<Estimates>(&est) else {
-            continue;
-        };
-        let age_s = std::fs::metadata(&estimates_path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .map_or(0, |d| d.as_secs());
-        out.push(CriterionEntry {
-            id: bench.full_id,
-            median_ns: est.median.point_estimate,
-            mean_ns: est.mean.point_estimate,
-            elements: bench.throughput.and_then(|t| t.elements),
-            age_s,
-        });
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+fn read_result(new: &Path, prefixes: &[&str]) -> Option<CriterionEntry> {
+    let bench: Benchmark = serde_json::from_slice(&std::fs::read(new.join("benchmark.json")).ok()?).ok()?;
+    if !prefixes.iter().any(|p| bench.full_id.starts_with(p)) {
+        return None;
+    }
+    let estimates_path = new.join("estimates.json");
+    let est: Estimates = serde_json::from_slice(&std::fs::read(&estimates_path).ok()?).ok()?;
+    let age_s = std::fs::metadata(&estimates_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map_or(0, |d| d.as_secs());
+    Some(CriterionEntry {
+        id: bench.full_id,
+        median_ns: est.median.point_estimate,
+        mean_ns: est.mean.point_estimate,
+        elements: bench.throughput.and_then(|t| t.elements),
+        age_s,
+    })
 }

@@ -261,7 +261,7 @@ impl Report {
                 };
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {:.0} | {vs} | {:.0} µs | {:.0} µs | {added} | {:.0} µs | {:.1} | {} |",
+                    "| {} | {} | {:.0} | {vs} | {:.0} µs | {:.0} µs | {added} | {:.0} µs | {:.1} | {:.0} µs | {} |",
                     r.label,
                     r.concurrency,
                     r.requests_per_s,
@@ -269,12 +269,13 @@ impl Report {
                     r.latency.p99_us,
                     r.server_cpu_us_per_req,
                     r.server_context_switches_per_req,
+                    r.loadgen_cpu_us_per_req,
                     r.errors
                 );
             }
             let _ = writeln!(
                 o,
-                "\nServer CPU/req counts the gateway, its stdio children and (for the HTTP upstream) the fixture. Gateway audit log after the run: {} `tools/call` decisions for {} calls sent; chain {}.\n",
+                "\nServer CPU/req counts the gateway, its stdio children and (for the HTTP upstream) the fixture; ctx sw/req counts context switches over the server-side threads; load-gen CPU/req is this harness's own. Gateway audit log after the run: {} `tools/call` decisions for {} calls sent; chain {}.\n",
                 h.gateway_audited_decisions,
                 h.gateway_calls_sent,
                 if h.gateway_audit_chain_ok { "verified" } else { "BROKEN" }

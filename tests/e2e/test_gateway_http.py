@@ -914,3 +914,27 @@ def test_federated_and_sse_endpoints_check_origin_and_credentials(gateway) -> No
     ans = http_request("GET", f"{gw.base}/sse/everything")
     assert ans.status == 401 and "resource_metadata=" in ans.headers.get("www-authenticate", ""), ans.status
     assert http_request("POST", f"{gw.base}/messages/everything?sessionId=nope", headers=auth, body={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status == 404
+
+
+# --------------------------------------------------------------------------- output protection (issue 7)
+
+
+@pytest.mark.parametrize("client", ["py", "ts"])
+def test_get_env_secrets_are_redacted(client: str, gateway, steward_bin: Path) -> None:
+    """server-everything's get-env, run with a fake AWS key and GitHub token in the upstream's
+    declared environment, returns them redacted; the audit event names the kinds, not the values."""
+    aws, gh = "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
+    server = stdio(everything_cmd())
+    server["env"] = {"AWS_ACCESS_KEY_ID": aws, "GITHUB_TOKEN": gh}
+    gw = gateway({"servers": {"everything": server}}, keys={"alice": ["user"]})
+    doc = ok_doc(run_client(client, HttpTarget.of(f"{gw.base}/mcp/everything", bearer(gw.keys["alice"])), [("get-env", {})]))
+    text = json.dumps(doc["calls"][0])
+    assert aws not in text and gh not in text, text[:2000]
+    assert "REDACTED" in text, text[:2000]
+    gw.stop()
+    rows = audit_rows(steward_bin, gw.db_path)
+    dumped = json.dumps(rows)
+    assert aws not in dumped and gh not in dumped, "a secret reached the audit log"
+    outcome = [r for r in rows if r.get("kind") == "outcome" and r.get("tool") == "get-env"]
+    kinds = {f["kind"] for r in outcome for f in ((r.get("detail") or {}).get("output_findings") or [])}
+    assert {"aws_access_key", "github_token"} <= kinds, outcome

@@ -36,7 +36,11 @@ pub struct Reloader {
 impl Reloader {
     /// `version` is the version of the policy in force (loaded from `path`).
     pub fn new(path: PathBuf, version: String, apply: impl Fn(Arc<Policy>) + Send + Sync + 'static) -> Reloader {
-        Reloader { path, version, apply: Box::new(apply) }
+        Reloader {
+            path,
+            version,
+            apply: Box::new(apply),
+        }
     }
 
     /// Reads the file now and applies it when it loads and differs from the policy in force.
@@ -49,7 +53,10 @@ impl Reloader {
                 (self.apply)(Arc::new(p));
                 let old_version = std::mem::replace(&mut self.version, new_version.clone());
                 tracing::info!(policy = %path, %old_version, %new_version, "policy reloaded");
-                ReloadOutcome::Applied { old_version, new_version }
+                ReloadOutcome::Applied {
+                    old_version,
+                    new_version,
+                }
             }
             Err(e) => {
                 tracing::error!(policy = %path, version_in_force = %self.version, "policy reload rejected; the previous policy stays in force:\n{e}");
@@ -110,7 +117,10 @@ pub fn spawn_with(mut reloader: Reloader, observe: impl Fn(&ReloadOutcome) + Sen
         }
         drop(hup);
     });
-    PolicyWatcher { task, _watcher: watcher }
+    PolicyWatcher {
+        task,
+        _watcher: watcher,
+    }
 }
 
 /// Watches the directory of `path`; events that touch the file (by name, or any event when the
@@ -127,11 +137,17 @@ fn watch_dir(path: &Path, tx: mpsc::Sender<()>) -> Option<::notify::RecommendedW
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
-        if linked || event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name) {
+        if linked
+            || event
+                .paths
+                .iter()
+                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+        {
             let _ = tx.try_send(());
         }
     };
-    let watched = ::notify::recommended_watcher(handler).and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+    let watched =
+        ::notify::recommended_watcher(handler).and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
     match watched {
         Ok(w) => Some(w),
         Err(e) => {
@@ -163,7 +179,9 @@ mod tests {
         std::fs::write(&path, V1).unwrap();
         let applied = Arc::new(Mutex::new(Vec::new()));
         let sink = applied.clone();
-        let reloader = Reloader::new(path.clone(), Policy::version_of(V1), move |p| sink.lock().unwrap().push(p.version().to_string()));
+        let reloader = Reloader::new(path.clone(), Policy::version_of(V1), move |p| {
+            sink.lock().unwrap().push(p.version().to_string())
+        });
         (dir, path, applied, reloader)
     }
 
@@ -174,15 +192,28 @@ mod tests {
         save(&path, V2);
         assert_eq!(
             reloader.reload(),
-            ReloadOutcome::Applied { old_version: Policy::version_of(V1), new_version: Policy::version_of(V2) }
+            ReloadOutcome::Applied {
+                old_version: Policy::version_of(V1),
+                new_version: Policy::version_of(V2)
+            }
         );
         save(&path, BROKEN);
-        let ReloadOutcome::Rejected(why) = reloader.reload() else { panic!("a broken policy must be rejected") };
+        let ReloadOutcome::Rejected(why) = reloader.reload() else {
+            panic!("a broken policy must be rejected")
+        };
         assert!(why.contains("CEL syntax error"), "{why}");
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(reloader.reload(), ReloadOutcome::Rejected(_)));
         // Only the valid policy was ever handed over.
         assert_eq!(*applied.lock().unwrap(), vec![Policy::version_of(V2)]);
+    }
+
+    /// The next reload outcome; no test waits longer than 20 s for one.
+    async fn next(rx: &mut mpsc::UnboundedReceiver<ReloadOutcome>) -> ReloadOutcome {
+        tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a reload within 20 s")
+            .expect("the watcher runs")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,10 +224,6 @@ mod tests {
             let _ = tx.send(o.clone());
         });
         // The watch is in place when spawn_with returns; the assertions wait on events.
-        let next = |rx: &mut mpsc::UnboundedReceiver<ReloadOutcome>| {
-            let fut = rx.recv();
-            async move { tokio::time::timeout(Duration::from_secs(20), fut).await.expect("a reload within 20 s").expect("the watcher runs") }
-        };
         save(&path, V2);
         let mut outcome = next(&mut rx).await;
         while outcome == ReloadOutcome::Unchanged {
@@ -223,7 +250,10 @@ mod tests {
         let db = dir.path().join("audit.db");
         let path = dir.path().join("policy.yaml");
         std::fs::write(&path, V1).unwrap();
-        let pipeline = Arc::new(Pipeline::new(Arc::new(Policy::from_file(&path).unwrap()), Ok(AuditLog::open_sqlite(&db).unwrap())));
+        let pipeline = Arc::new(Pipeline::new(
+            Arc::new(Policy::from_file(&path).unwrap()),
+            Ok(AuditLog::open_sqlite(&db).unwrap()),
+        ));
         let target = pipeline.clone();
         let mut reloader = Reloader::new(path.clone(), Policy::version_of(V1), move |p| target.replace_policy(p));
         let who = Principal::new("alice", "test");
@@ -240,10 +270,22 @@ mod tests {
 
         let log = pipeline.audit().unwrap();
         log.flush().await;
-        let rows = AuditReader::open(&db).unwrap().query(&QueryFilter { kind: Some("system".into()), ..Default::default() }).unwrap();
-        let reloads: Vec<_> = rows.iter().filter(|r| r.reason.as_deref() == Some("policy reloaded")).collect();
+        let rows = AuditReader::open(&db)
+            .unwrap()
+            .query(&QueryFilter {
+                kind: Some("system".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let reloads: Vec<_> = rows
+            .iter()
+            .filter(|r| r.reason.as_deref() == Some("policy reloaded"))
+            .collect();
         assert_eq!(reloads.len(), 1, "{rows:?}");
-        assert_eq!(reloads[0].policy_version.as_deref(), Some(Policy::version_of(V2).as_str()));
+        assert_eq!(
+            reloads[0].policy_version.as_deref(),
+            Some(Policy::version_of(V2).as_str())
+        );
         let detail: serde_json::Value = serde_json::from_str(reloads[0].detail.as_deref().unwrap()).unwrap();
         assert_eq!(detail["old_version"], Policy::version_of(V1));
         log.close();

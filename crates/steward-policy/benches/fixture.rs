@@ -80,12 +80,25 @@ rules:
         let server = format!("srv{:02}", i % 22);
         let (pattern, when) = match i % 4 {
             0 => (format!("{server}/create_*"), format!("args.amount > {}", 100 * i)),
-            1 => (format!("{server}/delete_item"), "!(\"admin\" in principal.roles)".to_string()),
-            2 => (format!("{server}/*"), format!("principal.attributes.department == \"dept{i}\"")),
-            _ => (format!("{server}/export"), format!("request.client_name == \"client{i}\" && time.hour > 8")),
+            1 => (
+                format!("{server}/delete_item"),
+                "!(\"admin\" in principal.roles)".to_string(),
+            ),
+            2 => (
+                format!("{server}/*"),
+                format!("principal.attributes.department == \"dept{i}\""),
+            ),
+            _ => (
+                format!("{server}/export"),
+                format!("request.client_name == \"client{i}\" && time.hour > 8"),
+            ),
         };
         let effect = ["allow", "deny", "approve"][i % 3];
-        writeln!(y, "  - id: rule-{i}\n    match: \"{pattern}\"\n    when: '{when}'\n    effect: {effect}").unwrap();
+        writeln!(
+            y,
+            "  - id: rule-{i}\n    match: \"{pattern}\"\n    when: '{when}'\n    effect: {effect}"
+        )
+        .unwrap();
     }
     y.push_str(
         r#"risk_effects: { LOW: allow, MEDIUM: allow, HIGH: approve_if_dangerous, CRITICAL: approve }
@@ -132,4 +145,3 @@ pub fn command(dangerous: bool) -> String {
     }
     s
 }
-

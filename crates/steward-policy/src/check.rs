@@ -16,11 +16,46 @@ use crate::vars::{VARIABLES, WEEKDAYS, fields_of};
 
 /// CEL functions and macros conditions may call (the standard library as `cel` implements it).
 pub(crate) const FUNCTIONS: &[&str] = &[
-    "size", "contains", "startsWith", "endsWith", "matches", "has", "all", "exists", "exists_one", "map", "filter",
-    "int", "uint", "double", "string", "bytes", "bool", "type", "dyn", "duration", "timestamp", "max", "min",
-    "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours", "getMinutes",
-    "getSeconds", "getMilliseconds", "optional.of", "optional.none", "optional.ofNonZeroValue", "or", "orValue",
-    "hasValue", "value",
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "type",
+    "dyn",
+    "duration",
+    "timestamp",
+    "max",
+    "min",
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+    "optional.of",
+    "optional.none",
+    "optional.ofNonZeroValue",
+    "or",
+    "orValue",
+    "hasValue",
+    "value",
 ];
 
 /// What the policy defines, for checking the names conditions mention.
@@ -82,7 +117,10 @@ impl Ty {
     }
 
     fn str_in(d: Domain) -> Ty {
-        Ty { kind: Kind::Str, domain: Some(d) }
+        Ty {
+            kind: Kind::Str,
+            domain: Some(d),
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -119,14 +157,20 @@ fn field_type(var: &'static str, field: &str) -> Ty {
         ("principal", "capabilities") => Ty::of(Kind::List(Box::new(Ty::str_in(Capabilities)))),
         ("principal", "attributes") => Ty::of(Kind::Map),
         ("server", "name") => Ty::of(Kind::Str),
-        ("server", "risk") => Ty { kind: Kind::StrOrNull, domain: Some(Risks) },
+        ("server", "risk") => Ty {
+            kind: Kind::StrOrNull,
+            domain: Some(Risks),
+        },
         ("server", _) => Ty::of(Kind::StrOrNull),
         ("tool", "name") => Ty::of(Kind::Str),
         ("tool", "annotations") => Ty::of(Kind::Map),
         ("call", "method") => Ty::str_in(Methods),
         ("call", "risk") => Ty::str_in(Risks),
         ("call", "flags") => Ty::of(Kind::List(Box::new(Ty::str_in(Flags)))),
-        ("call", "operation") => Ty { kind: Kind::StrOrNull, domain: Some(Operations) },
+        ("call", "operation") => Ty {
+            kind: Kind::StrOrNull,
+            domain: Some(Operations),
+        },
         ("time", "now") => Ty::of(Kind::Timestamp),
         ("time", "hour" | "minute") => Ty::of(Kind::Int),
         ("time", "weekday") => Ty::str_in(Weekdays),
@@ -145,13 +189,25 @@ struct Checker<'n, 'a> {
 
 /// Checks one condition; returns its problems.
 pub(crate) fn check(root: &IdedExpr, names: &Names<'_>) -> Vec<Problem> {
-    let mut c = Checker { names, scope: Vec::new(), out: Vec::new() };
+    let mut c = Checker {
+        names,
+        scope: Vec::new(),
+        out: Vec::new(),
+    };
     let ty = c.ty(root);
     if !matches!(ty.kind, Kind::Bool | Kind::Dyn) {
-        c.error(root.id, format!("a condition must be a bool, but this is {}", an(ty.name())), "compare it, e.g. `args.dry_run == true` or `size(args.hosts) > 3`");
+        c.error(
+            root.id,
+            format!("a condition must be a bool, but this is {}", an(ty.name())),
+            "compare it, e.g. `args.dry_run == true` or `size(args.hosts) > 3`",
+        );
     }
     if matches!(&root.expr, Expr::Literal(LiteralValue::Boolean(b)) if !*b.inner()) {
-        c.warn(root.id, "this condition is always false: the rule never matches".into(), "remove the rule, or write the condition it should have");
+        c.warn(
+            root.id,
+            "this condition is always false: the rule never matches".into(),
+            "remove the rule, or write the condition it should have",
+        );
     }
     c.out
 }
@@ -187,7 +243,11 @@ impl Checker<'_, '_> {
                     Some(&"args") => Ty::dyn_(),
                     Some(v) => Ty::of(Kind::Var(v)),
                     None => {
-                        self.error(e.id, format!("unknown variable '{name}'"), format!("conditions can use: {}", VARIABLES.join(", ")));
+                        self.error(
+                            e.id,
+                            format!("unknown variable '{name}'"),
+                            format!("conditions can use: {}", VARIABLES.join(", ")),
+                        );
                         Ty::dyn_()
                     }
                 }
@@ -197,14 +257,22 @@ impl Checker<'_, '_> {
                 if let Kind::Var(var) = operand.kind {
                     let fields = fields_of(var).unwrap_or(&[]);
                     if !fields.contains(&sel.field.as_str()) {
-                        self.error(e.id, format!("'{var}' has no field '{}'", sel.field), format!("fields of {var}: {}", fields.join(", ")));
+                        self.error(
+                            e.id,
+                            format!("'{var}' has no field '{}'", sel.field),
+                            format!("fields of {var}: {}", fields.join(", ")),
+                        );
                         return Ty::dyn_();
                     }
                     if sel.test {
                         return Ty::of(Kind::Bool);
                     }
                     if self.names.in_operation && var == "call" && sel.field == "operation" {
-                        self.error(e.id, "call.operation is always null in an operation's own condition".into(), "operations are chosen by their `when`; test the arguments instead");
+                        self.error(
+                            e.id,
+                            "call.operation is always null in an operation's own condition".into(),
+                            "operations are chosen by their `when`; test the arguments instead",
+                        );
                     }
                     return field_type(var, &sel.field);
                 }
@@ -212,8 +280,18 @@ impl Checker<'_, '_> {
                     return Ty::of(Kind::Bool);
                 }
                 match operand.kind {
-                    Kind::Str | Kind::Int | Kind::UInt | Kind::Double | Kind::Bool | Kind::Timestamp | Kind::List(_) => {
-                        self.error(e.id, format!("{} has no fields (.{})", an(operand.name()), sel.field), "only maps (args, principal.attributes, …) have fields");
+                    Kind::Str
+                    | Kind::Int
+                    | Kind::UInt
+                    | Kind::Double
+                    | Kind::Bool
+                    | Kind::Timestamp
+                    | Kind::List(_) => {
+                        self.error(
+                            e.id,
+                            format!("{} has no fields (.{})", an(operand.name()), sel.field),
+                            "only maps (args, principal.attributes, …) have fields",
+                        );
                         Ty::dyn_()
                     }
                     Kind::Map if self.is_annotations(&sel.operand) => Ty::of(Kind::Bool),
@@ -292,7 +370,11 @@ impl Checker<'_, '_> {
         let args: Vec<Ty> = call.args.iter().map(|a| self.ty(a)).collect();
         let operator = f.starts_with('_') || f.starts_with('@') || f.starts_with("!_") || f.starts_with("-_");
         if !operator && !FUNCTIONS.contains(&f) {
-            self.error(id, format!("unknown function '{f}'"), "see docs/policy.md for the functions conditions can call");
+            self.error(
+                id,
+                format!("unknown function '{f}'"),
+                "see docs/policy.md for the functions conditions can call",
+            );
             return Ty::dyn_();
         }
         match f {
@@ -307,7 +389,11 @@ impl Checker<'_, '_> {
             operators::LOGICAL_AND | operators::LOGICAL_OR | operators::LOGICAL_NOT => {
                 for (a, t) in call.args.iter().zip(&args) {
                     if !matches!(t.kind, Kind::Bool | Kind::Dyn) {
-                        self.error(a.id, format!("`&&`, `||` and `!` take bools, but this is {}", an(t.name())), "compare the value, e.g. `x == 'y'`");
+                        self.error(
+                            a.id,
+                            format!("`&&`, `||` and `!` take bools, but this is {}", an(t.name())),
+                            "compare the value, e.g. `x == 'y'`",
+                        );
                     }
                 }
                 Ty::of(Kind::Bool)
@@ -322,7 +408,10 @@ impl Checker<'_, '_> {
                 _ => Ty::dyn_(),
             },
             "contains" | "startsWith" | "endsWith" | "matches" => {
-                let subject = target.clone().or_else(|| args.first().cloned()).unwrap_or_else(Ty::dyn_);
+                let subject = target
+                    .clone()
+                    .or_else(|| args.first().cloned())
+                    .unwrap_or_else(Ty::dyn_);
                 if !matches!(subject.kind, Kind::Str | Kind::StrOrNull | Kind::Dyn) {
                     let hint = if matches!(subject.kind, Kind::List(_)) {
                         "for a list, write `'x' in list` (or `list.exists(e, e.contains('x'))`)".to_string()
@@ -332,25 +421,50 @@ impl Checker<'_, '_> {
                     self.error(id, format!("{f}() on {}", an(subject.name())), hint);
                 }
                 if f == "matches" {
-                    let pattern = if call.target.is_some() { call.args.first() } else { call.args.get(1) };
-                    if let Some(IdedExpr { expr: Expr::Literal(LiteralValue::String(p)), id: pid }) = pattern
+                    let pattern = if call.target.is_some() {
+                        call.args.first()
+                    } else {
+                        call.args.get(1)
+                    };
+                    if let Some(IdedExpr {
+                        expr: Expr::Literal(LiteralValue::String(p)),
+                        id: pid,
+                    }) = pattern
                         && let Err(e) = regex::Regex::new(p.inner())
                     {
-                        let first = e.to_string().lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
-                        self.error(*pid, format!("invalid regular expression: {first}"), "matches() takes a regular expression in the syntax of the Rust regex crate");
+                        let first = e
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim()
+                            .trim_start_matches("error: ")
+                            .to_string();
+                        self.error(
+                            *pid,
+                            format!("invalid regular expression: {first}"),
+                            "matches() takes a regular expression in the syntax of the Rust regex crate",
+                        );
                     }
                 }
                 Ty::of(Kind::Bool)
             }
             "size" => {
                 let subject = target.or_else(|| args.first().cloned()).unwrap_or_else(Ty::dyn_);
-                if matches!(subject.kind, Kind::Int | Kind::UInt | Kind::Double | Kind::Bool | Kind::Null | Kind::Timestamp) {
-                    self.error(id, format!("size() of {}", an(subject.name())), "size() counts the characters of a string or the items of a list or map");
+                if matches!(
+                    subject.kind,
+                    Kind::Int | Kind::UInt | Kind::Double | Kind::Bool | Kind::Null | Kind::Timestamp
+                ) {
+                    self.error(
+                        id,
+                        format!("size() of {}", an(subject.name())),
+                        "size() counts the characters of a string or the items of a list or map",
+                    );
                 }
                 Ty::of(Kind::Int)
             }
-            "int" | "getFullYear" | "getMonth" | "getDate" | "getDayOfMonth" | "getDayOfWeek" | "getDayOfYear" | "getHours"
-            | "getMinutes" | "getSeconds" | "getMilliseconds" => Ty::of(Kind::Int),
+            "int" | "getFullYear" | "getMonth" | "getDate" | "getDayOfMonth" | "getDayOfWeek" | "getDayOfYear"
+            | "getHours" | "getMinutes" | "getSeconds" | "getMilliseconds" => Ty::of(Kind::Int),
             "uint" => Ty::of(Kind::UInt),
             "double" => Ty::of(Kind::Double),
             "string" => Ty::of(Kind::Str),
@@ -362,7 +476,9 @@ impl Checker<'_, '_> {
 
     /// `a == b`, `a < b`: the two sides must be able to compare; literals must name real values.
     fn comparable(&mut self, id: u64, exprs: &[IdedExpr], tys: &[Ty], ordering: bool) {
-        let (Some(a), Some(b)) = (tys.first(), tys.get(1)) else { return };
+        let (Some(a), Some(b)) = (tys.first(), tys.get(1)) else {
+            return;
+        };
         if a.kind == Kind::Dyn || b.kind == Kind::Dyn {
             return;
         }
@@ -379,15 +495,27 @@ impl Checker<'_, '_> {
             } else {
                 "compare values of the same type".to_string()
             };
-            self.error(id, format!("comparing {} with {}: this is never true", an(a.name()), an(b.name())), hint);
+            self.error(
+                id,
+                format!("comparing {} with {}: this is never true", an(a.name()), an(b.name())),
+                hint,
+            );
             return;
         }
         if ordering && (a.domain == Some(Domain::Risks) || b.domain == Some(Domain::Risks)) {
-            self.error(id, "risks are strings and compare as text ('LOW' > 'HIGH')".into(), "write `call.risk in ['HIGH', 'CRITICAL']`");
+            self.error(
+                id,
+                "risks are strings and compare as text ('LOW' > 'HIGH')".into(),
+                "write `call.risk in ['HIGH', 'CRITICAL']`",
+            );
             return;
         }
         if ordering && matches!(a.kind, Kind::List(_) | Kind::Map | Kind::Var(_) | Kind::Null) {
-            self.error(id, format!("{} cannot be ordered", an(a.name())), "use `==`, `in` or size()");
+            self.error(
+                id,
+                format!("{} cannot be ordered", an(a.name())),
+                "use `==`, `in` or size()",
+            );
             return;
         }
         for (typed, other) in [(a, &exprs[1]), (b, &exprs[0])] {
@@ -399,15 +527,45 @@ impl Checker<'_, '_> {
 
     /// `x in list`: the right side must be a list or map, and literals must name real values.
     fn membership(&mut self, _id: u64, exprs: &[IdedExpr], tys: &[Ty]) {
-        let (Some(needle), Some(hay)) = (tys.first(), tys.get(1)) else { return };
+        let (Some(needle), Some(hay)) = (tys.first(), tys.get(1)) else {
+            return;
+        };
         match &hay.kind {
-            Kind::Str | Kind::StrOrNull | Kind::Int | Kind::UInt | Kind::Double | Kind::Bool | Kind::Timestamp | Kind::Null => {
-                let hint = if hay.stringy() { "for a substring, write `s.contains('x')`" } else { "`in` looks in a list or a map" };
-                self.error(exprs[1].id, format!("`in` needs a list or map on the right, but this is {}", an(hay.name())), hint);
+            Kind::Str
+            | Kind::StrOrNull
+            | Kind::Int
+            | Kind::UInt
+            | Kind::Double
+            | Kind::Bool
+            | Kind::Timestamp
+            | Kind::Null => {
+                let hint = if hay.stringy() {
+                    "for a substring, write `s.contains('x')`"
+                } else {
+                    "`in` looks in a list or a map"
+                };
+                self.error(
+                    exprs[1].id,
+                    format!("`in` needs a list or map on the right, but this is {}", an(hay.name())),
+                    hint,
+                );
             }
             Kind::List(elem) => {
-                if needle.kind != Kind::Dyn && elem.kind != Kind::Dyn && !(needle.stringy() && elem.stringy()) && !(needle.numeric() && elem.numeric()) && needle.kind != elem.kind {
-                    self.error(exprs[0].id, format!("looking for {} in a list of {}s: this is never true", an(needle.name()), elem.name()), "compare values of the same type");
+                if needle.kind != Kind::Dyn
+                    && elem.kind != Kind::Dyn
+                    && !(needle.stringy() && elem.stringy())
+                    && !(needle.numeric() && elem.numeric())
+                    && needle.kind != elem.kind
+                {
+                    self.error(
+                        exprs[0].id,
+                        format!(
+                            "looking for {} in a list of {}s: this is never true",
+                            an(needle.name()),
+                            elem.name()
+                        ),
+                        "compare values of the same type",
+                    );
                     return;
                 }
                 if let Some(d) = elem.domain {
@@ -427,29 +585,63 @@ impl Checker<'_, '_> {
 
     /// A string literal compared with a value from a known set must be in the set.
     fn literal_in(&mut self, domain: Domain, e: &IdedExpr) {
-        let Expr::Literal(LiteralValue::String(s)) = &e.expr else { return };
+        let Expr::Literal(LiteralValue::String(s)) = &e.expr else {
+            return;
+        };
         let value = s.inner();
         let n = self.names;
         let (known, what, severity): (Vec<String>, &str, Severity) = match domain {
-            Domain::Risks => (Risk::ALL.iter().map(|r| r.as_str().to_string()).collect(), "risk", Severity::Error),
-            Domain::Methods => (GOVERNED_METHODS.iter().map(|m| m.to_string()).collect(), "governed method", Severity::Error),
-            Domain::Weekdays => (WEEKDAYS.iter().map(|m| m.to_string()).collect(), "weekday", Severity::Error),
+            Domain::Risks => (
+                Risk::ALL.iter().map(|r| r.as_str().to_string()).collect(),
+                "risk",
+                Severity::Error,
+            ),
+            Domain::Methods => (
+                GOVERNED_METHODS.iter().map(|m| m.to_string()).collect(),
+                "governed method",
+                Severity::Error,
+            ),
+            Domain::Weekdays => (
+                WEEKDAYS.iter().map(|m| m.to_string()).collect(),
+                "weekday",
+                Severity::Error,
+            ),
             Domain::Flags => (n.flags.iter().cloned().collect(), "detector flag", Severity::Error),
-            Domain::Operations => (n.operations.iter().map(|s| s.to_string()).collect(), "operation", Severity::Error),
-            Domain::Capabilities => (n.capabilities.iter().map(|s| s.to_string()).collect(), "capability granted by a role", Severity::Error),
+            Domain::Operations => (
+                n.operations.iter().map(|s| s.to_string()).collect(),
+                "operation",
+                Severity::Error,
+            ),
+            Domain::Capabilities => (
+                n.capabilities.iter().map(|s| s.to_string()).collect(),
+                "capability granted by a role",
+                Severity::Error,
+            ),
             // Roles may also come from the door (a token's claims): only a warning.
-            Domain::Roles => (n.roles.iter().map(|s| s.to_string()).collect(), "role defined under `roles:`", Severity::Warning),
+            Domain::Roles => (
+                n.roles.iter().map(|s| s.to_string()).collect(),
+                "role defined under `roles:`",
+                Severity::Warning,
+            ),
         };
         if known.iter().any(|k| k == value) {
             return;
         }
-        let suggestion = crate::load::closest(value, known.iter().map(String::as_str)).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default();
-        let hint = format!("{suggestion}known: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") });
+        let suggestion = crate::load::closest(value, known.iter().map(String::as_str))
+            .map(|s| format!("did you mean '{s}'? "))
+            .unwrap_or_default();
+        let hint = format!(
+            "{suggestion}known: {}",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
         let message = format!("'{value}' is not {}: the comparison is never true", an(what));
         self.out.push((e.id, severity, message, hint));
     }
 }
-
 
 /// "a string", "an int".
 fn an(word: &str) -> String {

@@ -26,7 +26,11 @@ pub(crate) enum Outcome {
 impl Condition {
     pub fn new(source: String, program: cel::Program) -> Condition {
         let native = native::compile(program.expression());
-        Condition { source, program, native }
+        Condition {
+            source,
+            program,
+            native,
+        }
     }
 
     /// Whether the fast path evaluates this condition (for tests and benchmarks).
@@ -92,30 +96,111 @@ mod tests {
 
     /// Fixtures: several principals and argument shapes, so generated conditions meet strings,
     /// numbers of every kind, lists, maps, nulls and missing keys.
-    fn scenarios() -> Vec<(Principal, serde_json::Value, Option<ToolAnnotations>, &'static [&'static str], Option<&'static str>)> {
+    #[allow(clippy::type_complexity)]
+    fn scenarios() -> Vec<(
+        Principal,
+        serde_json::Value,
+        Option<ToolAnnotations>,
+        &'static [&'static str],
+        Option<&'static str>,
+    )> {
         let mut alice = Principal::new("alice", "jwt");
         alice.attributes.insert("department".into(), json!("finance"));
         alice.attributes.insert("level".into(), json!(3));
         alice.attributes.insert("tags".into(), json!(["a", "b"]));
         let bob = Principal::new("bob", "");
         vec![
-            (alice.clone(), json!({"amount": 499, "command": "sudo rm -rf /", "host": "prod-1", "tags": ["a", 1, null], "nested": {"x": "y", "n": 2.5}}), Some(ToolAnnotations { read_only_hint: Some(true), ..Default::default() }), &["destructive-fs", "privilege-escalation"], Some("sudo")),
-            (bob.clone(), json!({"amount": 500.5, "command": "uptime", "host": null, "tags": [], "nested": [1, 2]}), None, &[], None),
-            (alice, json!({"amount": 18446744073709551615u64, "command": "", "tags": "x"}), None, &["force-flags"], Some("")),
+            (
+                alice.clone(),
+                json!({"amount": 499, "command": "sudo rm -rf /", "host": "prod-1", "tags": ["a", 1, null], "nested": {"x": "y", "n": 2.5}}),
+                Some(ToolAnnotations {
+                    read_only_hint: Some(true),
+                    ..Default::default()
+                }),
+                &["destructive-fs", "privilege-escalation"],
+                Some("sudo"),
+            ),
+            (
+                bob.clone(),
+                json!({"amount": 500.5, "command": "uptime", "host": null, "tags": [], "nested": [1, 2]}),
+                None,
+                &[],
+                None,
+            ),
+            (
+                alice,
+                json!({"amount": 18446744073709551615u64, "command": "", "tags": "x"}),
+                None,
+                &["force-flags"],
+                Some(""),
+            ),
             (bob, json!("just a string"), None, &[], None),
         ]
     }
 
     const ATOMS: &[&str] = &[
-        "principal.id", "principal.roles", "principal.capabilities", "principal.attributes", "principal.attributes.department",
-        "principal.attributes.level", "principal.attributes.tags", "principal.auth", "server.name", "server.version",
-        "server.data_scope", "server.risk", "tool.name", "tool.annotations", "tool.annotations.readOnlyHint", "args",
-        "args.amount", "args.command", "args.host", "args.tags", "args.tags[0]", "args.tags[1]", "args.nested", "args.nested.x",
-        "args.nested.n", "args['command']", "args.missing", "call.method", "call.risk", "call.flags", "call.flags[0]",
-        "call.operation", "time.hour", "time.weekday", "time.minute", "time.date", "time.now", "request.client_name",
-        "request.door", "request.source", "'finance'", "'alice'", "'HIGH'", "'sudo'", "'destructive-fs'", "'a'", "''",
-        "500", "499", "0", "3", "500.0", "2.5", "500u", "true", "false", "null", "['a', 'b']", "['alice', 1, null]", "[]",
-        "{'a': 1}", "b'x'",
+        "principal.id",
+        "principal.roles",
+        "principal.capabilities",
+        "principal.attributes",
+        "principal.attributes.department",
+        "principal.attributes.level",
+        "principal.attributes.tags",
+        "principal.auth",
+        "server.name",
+        "server.version",
+        "server.data_scope",
+        "server.risk",
+        "tool.name",
+        "tool.annotations",
+        "tool.annotations.readOnlyHint",
+        "args",
+        "args.amount",
+        "args.command",
+        "args.host",
+        "args.tags",
+        "args.tags[0]",
+        "args.tags[1]",
+        "args.nested",
+        "args.nested.x",
+        "args.nested.n",
+        "args['command']",
+        "args.missing",
+        "call.method",
+        "call.risk",
+        "call.flags",
+        "call.flags[0]",
+        "call.operation",
+        "time.hour",
+        "time.weekday",
+        "time.minute",
+        "time.date",
+        "time.now",
+        "request.client_name",
+        "request.door",
+        "request.source",
+        "'finance'",
+        "'alice'",
+        "'HIGH'",
+        "'sudo'",
+        "'destructive-fs'",
+        "'a'",
+        "''",
+        "500",
+        "499",
+        "0",
+        "3",
+        "500.0",
+        "2.5",
+        "500u",
+        "true",
+        "false",
+        "null",
+        "['a', 'b']",
+        "['alice', 1, null]",
+        "[]",
+        "{'a': 1}",
+        "b'x'",
     ];
 
     fn generated() -> Vec<String> {
@@ -182,7 +267,9 @@ mod tests {
                 source: None,
             };
             for src in generated() {
-                let Ok(program) = cel::Program::compile(&src) else { continue };
+                let Ok(program) = cel::Program::compile(&src) else {
+                    continue;
+                };
                 let c = Condition::new(src.clone(), program);
                 if !c.is_native() {
                     continue;
@@ -191,7 +278,12 @@ mod tests {
                     native_ok += 1;
                 }
                 let (a, b) = (fast(&c, &vars), interpret_only(&c, &vars));
-                let same = matches!((&a, &b), (Outcome::True, Outcome::True) | (Outcome::False, Outcome::False) | (Outcome::Error(_), Outcome::Error(_)));
+                let same = matches!(
+                    (&a, &b),
+                    (Outcome::True, Outcome::True)
+                        | (Outcome::False, Outcome::False)
+                        | (Outcome::Error(_), Outcome::Error(_))
+                );
                 assert!(same, "{src}: fast path {a:?}, interpreter {b:?} (args {args})");
                 compared += 1;
             }

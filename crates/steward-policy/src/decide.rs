@@ -8,7 +8,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::cond::{Condition, Outcome};
 use crate::detect::Finding;
-use crate::model::{Approval, Approvers, Effect, Mode, Operation, Policy, Risk, RiskEffect, Rule, ToolAnnotations, ToolClass};
+use crate::model::{
+    Approval, Approvers, Effect, Mode, Operation, Policy, Risk, RiskEffect, Rule, ToolAnnotations, ToolClass,
+};
 use crate::vars::{Resolver, Vars};
 
 /// Who is calling, as the door identified them.
@@ -58,7 +60,12 @@ pub struct Call<'a> {
 
 impl<'a> Call<'a> {
     /// A `tools/call` with no request details; fill in the rest with struct update syntax.
-    pub fn tool_call(principal: &'a Principal, server: &'a str, tool: &'a str, args: &'a serde_json::Value) -> Call<'a> {
+    pub fn tool_call(
+        principal: &'a Principal,
+        server: &'a str,
+        tool: &'a str,
+        args: &'a serde_json::Value,
+    ) -> Call<'a> {
         Call {
             principal,
             server,
@@ -161,7 +168,10 @@ impl Trace<'_> {
 
     fn step(&mut self, stage: &'static str, detail: impl FnOnce() -> String) {
         if let Some(steps) = self.0.as_deref_mut() {
-            steps.push(Step { stage, detail: detail() });
+            steps.push(Step {
+                stage,
+                detail: detail(),
+            });
         }
     }
 }
@@ -195,7 +205,13 @@ impl Policy {
         {
             return false;
         }
-        let rules = || applicable.rules.iter().map(|&i| &self.rules[i]).filter(|r| !r.shadow && r.effect == Effect::Deny);
+        let rules = || {
+            applicable
+                .rules
+                .iter()
+                .map(|&i| &self.rules[i])
+                .filter(|r| !r.shadow && r.effect == Effect::Deny)
+        };
         if rules().any(|r| r.when.is_none() && r.applies_to_method("tools/call")) {
             return false;
         }
@@ -230,7 +246,11 @@ impl Policy {
         let resolver = Resolver::new(vars);
         let mut cel = None;
         // A listing rule whose condition fails hides the tool: fail closed.
-        !listing.iter().any(|r| r.when.as_ref().is_none_or(|c| c.eval(&vars, &mut cel, &resolver) != Outcome::False))
+        !listing.iter().any(|r| {
+            r.when
+                .as_ref()
+                .is_none_or(|c| c.eval(&vars, &mut cel, &resolver) != Outcome::False)
+        })
     }
 
     /// The principal's roles (the door's and the policy's) and the capabilities they grant,
@@ -242,7 +262,12 @@ impl Policy {
         }
         roles.sort_unstable();
         roles.dedup();
-        let mut caps: Vec<&str> = roles.iter().filter_map(|r| self.roles.get(*r)).flatten().map(String::as_str).collect();
+        let mut caps: Vec<&str> = roles
+            .iter()
+            .filter_map(|r| self.roles.get(*r))
+            .flatten()
+            .map(String::as_str)
+            .collect();
         caps.sort_unstable();
         caps.dedup();
         (roles, caps)
@@ -278,7 +303,11 @@ impl Policy {
             format!(
                 "{} ({}): roles [{}], capabilities [{}]",
                 call.principal.id,
-                if call.principal.auth.is_empty() { "unauthenticated" } else { &call.principal.auth },
+                if call.principal.auth.is_empty() {
+                    "unauthenticated"
+                } else {
+                    &call.principal.auth
+                },
                 roles.join(", "),
                 caps.join(", ")
             )
@@ -288,13 +317,27 @@ impl Policy {
         // Only tool calls are classified; reading a resource or a prompt starts at LOW.
         let is_tool_call = call.method == "tools/call";
         let applicable = self.index.lookup(&self.tools, &self.rules, call.server, call.tool);
-        let class: Option<&ToolClass> = if is_tool_call { applicable.class.map(|i| &self.tools[i]) } else { None };
+        let class: Option<&ToolClass> = if is_tool_call {
+            applicable.class.map(|i| &self.tools[i])
+        } else {
+            None
+        };
         let declared = if !is_tool_call {
-            trace.step("classify", || format!("{} {}/{}: not a tool call; risk LOW", call.method, call.server, call.tool));
+            trace.step("classify", || {
+                format!(
+                    "{} {}/{}: not a tool call; risk LOW",
+                    call.method, call.server, call.tool
+                )
+            });
             Risk::Low
         } else if let Some(r) = class.and_then(|c| c.risk) {
             trace.step("classify", || {
-                format!("{}/{} matches tools entry '{}': risk {r}", call.server, call.tool, class.map(ToolClass::label).unwrap_or_default())
+                format!(
+                    "{}/{} matches tools entry '{}': risk {r}",
+                    call.server,
+                    call.tool,
+                    class.map(ToolClass::label).unwrap_or_default()
+                )
             });
             r
         } else {
@@ -306,7 +349,12 @@ impl Policy {
                     _ => "no classification or risk annotation",
                 };
                 match class {
-                    Some(c) => format!("{}/{} matches tools entry '{}' (no risk): risk {r} from {why}", call.server, call.tool, c.label()),
+                    Some(c) => format!(
+                        "{}/{} matches tools entry '{}' (no risk): risk {r} from {why}",
+                        call.server,
+                        call.tool,
+                        c.label()
+                    ),
                     None => format!("{}/{}: risk {r} from {why}", call.server, call.tool),
                 }
             });
@@ -320,7 +368,12 @@ impl Policy {
         flags.dedup();
         let floor = findings.iter().map(|f| f.risk).max();
 
-        let (version, data_scope, server_risk) = self.server_info(call.server, call.server_version, call.server_data_scope, call.server_risk);
+        let (version, data_scope, server_risk) = self.server_info(
+            call.server,
+            call.server_version,
+            call.server_data_scope,
+            call.server_risk,
+        );
         let now = self.local_time(call.now);
         let mut vars = Vars {
             principal: call.principal,
@@ -349,13 +402,27 @@ impl Policy {
         let operation = class.and_then(|c| self.operation(c, &vars, &mut trace));
         let declared = operation.and_then(|o| o.risk).unwrap_or(declared);
         let approval = operation.and_then(|o| o.approval).or(class.and_then(|c| c.approval));
-        let obligation_approvers = operation.and_then(|o| o.approvers.as_ref()).or(class.and_then(|c| c.approvers.as_ref()));
+        let obligation_approvers = operation
+            .and_then(|o| o.approvers.as_ref())
+            .or(class.and_then(|c| c.approvers.as_ref()));
 
         let mut risk = declared;
         match floor {
-            None => trace.step("detectors", || if self.detectors.enabled() { "no dangerous arguments".into() } else { "detectors are off".into() }),
+            None => trace.step("detectors", || {
+                if self.detectors.enabled() {
+                    "no dangerous arguments".into()
+                } else {
+                    "detectors are off".into()
+                }
+            }),
             Some(floor) => {
-                let seen = || findings.iter().map(|f| format!("{} ({})", f.flag, f.detail)).collect::<Vec<_>>().join(", ");
+                let seen = || {
+                    findings
+                        .iter()
+                        .map(|f| format!("{} ({})", f.flag, f.detail))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 if floor > risk {
                     trace.step("detectors", || format!("{}; risk raised {risk} → {floor}", seen()));
                     risk = floor;
@@ -383,7 +450,12 @@ impl Policy {
 
         // 4. Capabilities: a tool (or operation) that requires what the principal lacks is denied.
         if let Some(class) = class {
-            let required = || class.requires.iter().chain(operation.into_iter().flat_map(|o| o.requires.iter()));
+            let required = || {
+                class
+                    .requires
+                    .iter()
+                    .chain(operation.into_iter().flat_map(|o| o.requires.iter()))
+            };
             let missing: Vec<&str> = required().map(String::as_str).filter(|r| !caps.contains(r)).collect();
             if !missing.is_empty() {
                 let what = match operation {
@@ -393,7 +465,11 @@ impl Policy {
                 trace.step("capabilities", || format!("missing [{}] → deny", missing.join(", ")));
                 let verdict = Verdict {
                     effect: Effect::Deny,
-                    reasons: vec![format!("{} lacks capability {} required by {what}", call.principal.id, missing.join(", "))],
+                    reasons: vec![format!(
+                        "{} lacks capability {} required by {what}",
+                        call.principal.id,
+                        missing.join(", ")
+                    )],
                     rule_ids: Vec::new(),
                     approvers: None,
                 };
@@ -402,18 +478,41 @@ impl Policy {
                 return decision;
             }
             if required().next().is_some() {
-                trace.step("capabilities", || format!("has every required capability [{}]", required().map(String::as_str).collect::<Vec<_>>().join(", ")));
+                trace.step("capabilities", || {
+                    format!(
+                        "has every required capability [{}]",
+                        required().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    )
+                });
             }
         }
 
         // 5. Rules: every matching rule votes; deny overrides approve overrides allow.
         let (enforced, shadowed) = self.vote(&applicable.rules, &vars, &mut trace);
         let flagged = !flags.is_empty();
-        let verdict = self.verdict(&enforced, risk, declared, flagged, approval, obligation_approvers, operation, &mut trace);
+        let verdict = self.verdict(
+            &enforced,
+            risk,
+            declared,
+            flagged,
+            approval,
+            obligation_approvers,
+            operation,
+            &mut trace,
+        );
         // What shadow rules would have made of it.
         let would = (!shadowed.is_empty()).then(|| {
             let all: Vec<Vote<'_>> = enforced.iter().chain(&shadowed).cloned().collect();
-            self.verdict(&all, risk, declared, flagged, approval, obligation_approvers, operation, &mut Trace(None))
+            self.verdict(
+                &all,
+                risk,
+                declared,
+                flagged,
+                approval,
+                obligation_approvers,
+                operation,
+                &mut Trace(None),
+            )
         });
         self.finish(&mut decision, verdict, would, &mut trace);
         decision.findings = findings;
@@ -435,18 +534,33 @@ impl Policy {
             match outcome {
                 Outcome::True => {
                     trace.step("operation", || match &op.when {
-                        Some(c) => format!("'{}': `{}` is true → risk {}", op.name, c.source, op.risk.unwrap_or(vars.risk)),
+                        Some(c) => format!(
+                            "'{}': `{}` is true → risk {}",
+                            op.name,
+                            c.source,
+                            op.risk.unwrap_or(vars.risk)
+                        ),
                         None => format!("'{}' (no condition) → risk {}", op.name, op.risk.unwrap_or(vars.risk)),
                     });
                     return Some(op);
                 }
-                Outcome::False => trace.step("operation", || format!("'{}': `{}` is false", op.name, source(&op.when))),
+                Outcome::False => trace.step("operation", || {
+                    format!("'{}': `{}` is false", op.name, source(&op.when))
+                }),
                 // Fail closed: an operation that would make the call stricter applies when its
                 // condition cannot be evaluated; one that would relax it does not.
                 Outcome::Error(e) => {
                     let stricter = op.risk.is_none_or(|r| r >= vars.risk);
                     trace.step("operation", || {
-                        format!("'{}': condition error ({e}) → {}", op.name, if stricter { "applies (fail closed)" } else { "does not apply" })
+                        format!(
+                            "'{}': condition error ({e}) → {}",
+                            op.name,
+                            if stricter {
+                                "applies (fail closed)"
+                            } else {
+                                "does not apply"
+                            }
+                        )
                     });
                     if stricter {
                         return Some(op);
@@ -454,20 +568,34 @@ impl Policy {
                 }
             }
         }
-        trace.step("operation", || "no operation matches; the tools entry applies as it is".into());
+        trace.step("operation", || {
+            "no operation matches; the tools entry applies as it is".into()
+        });
         None
     }
 
     /// Evaluates the rules that cover the call: the votes of enforced rules and of shadow rules.
-    fn vote<'p>(&'p self, applicable: &[usize], vars: &Vars<'_>, trace: &mut Trace<'_>) -> (Vec<Vote<'p>>, Vec<Vote<'p>>) {
+    fn vote<'p>(
+        &'p self,
+        applicable: &[usize],
+        vars: &Vars<'_>,
+        trace: &mut Trace<'_>,
+    ) -> (Vec<Vote<'p>>, Vec<Vote<'p>>) {
         let resolver = Resolver::new(*vars);
         let mut cel = None;
         let mut enforced: Vec<Vote<'p>> = Vec::new();
         let mut shadowed: Vec<Vote<'p>> = Vec::new();
-        let rules = applicable.iter().map(|&i| &self.rules[i]).filter(|r| r.applies_to_method(vars.method));
+        let rules = applicable
+            .iter()
+            .map(|&i| &self.rules[i])
+            .filter(|r| r.applies_to_method(vars.method));
         let mut consider = |rule: &'p Rule, trace: &mut Trace<'_>, enforced: &mut Vec<Vote<'p>>| {
             if let Some(vote) = evaluate(rule, vars, &mut cel, &resolver, trace) {
-                if rule.shadow { shadowed.push(vote) } else { enforced.push(vote) }
+                if rule.shadow {
+                    shadowed.push(vote)
+                } else {
+                    enforced.push(vote)
+                }
             }
         };
         if trace.on() {
@@ -475,9 +603,14 @@ impl Policy {
         } else {
             // Deny rules first: once an enforced deny holds, allow and approve rules cannot change
             // the effect (nor what shadow rules would make of it), so they are not evaluated.
-            rules.clone().filter(|r| r.effect == Effect::Deny).for_each(|r| consider(r, trace, &mut enforced));
+            rules
+                .clone()
+                .filter(|r| r.effect == Effect::Deny)
+                .for_each(|r| consider(r, trace, &mut enforced));
             if enforced.is_empty() {
-                rules.filter(|r| r.effect != Effect::Deny).for_each(|r| consider(r, trace, &mut enforced));
+                rules
+                    .filter(|r| r.effect != Effect::Deny)
+                    .for_each(|r| consider(r, trace, &mut enforced));
             }
         }
         (enforced, shadowed)
@@ -498,7 +631,12 @@ impl Policy {
         trace: &mut Trace<'_>,
     ) -> Verdict {
         let mut v = if let Some(effect) = votes.iter().map(|(r, _)| r.effect).max() {
-            let mut v = Verdict { effect, reasons: Vec::new(), rule_ids: Vec::new(), approvers: None };
+            let mut v = Verdict {
+                effect,
+                reasons: Vec::new(),
+                rule_ids: Vec::new(),
+                approvers: None,
+            };
             for (rule, err) in votes.iter().filter(|(r, _)| r.effect == effect) {
                 v.rule_ids.push(rule.id.clone());
                 let mut reason = rule.reason.clone().unwrap_or_else(|| format!("rule {}", rule.id));
@@ -512,7 +650,12 @@ impl Policy {
                     v.approvers = Some(Approvers::merge(v.approvers.take(), a));
                 }
             }
-            trace.step("rules", || format!("rules decide {effect} (deny overrides approve overrides allow): {}", v.rule_ids.join(", ")));
+            trace.step("rules", || {
+                format!(
+                    "rules decide {effect} (deny overrides approve overrides allow): {}",
+                    v.rule_ids.join(", ")
+                )
+            });
             v
         } else if approval == Some(Approval::Never) {
             // Detectors alone never make this call need approval: the risk effect is the one of
@@ -524,24 +667,42 @@ impl Policy {
                         e => e,
                     };
                     trace.step("risk", || format!("no rule matched; approval: never → risk_effects.{declared} ({}) without detectors → {effect}", re.as_str()));
-                    Verdict { effect, reasons: vec![format!("{declared} risk calls are {} (approval: never)", past(effect))], rule_ids: Vec::new(), approvers: None }
+                    Verdict {
+                        effect,
+                        reasons: vec![format!("{declared} risk calls are {} (approval: never)", past(effect))],
+                        rule_ids: Vec::new(),
+                        approvers: None,
+                    }
                 }
                 None => self.default_verdict(risk, trace),
             }
         } else if let Some(re) = self.risk_effects.get(&risk) {
             let effect = risk_effect(*re, flagged);
             let reason = match (re, effect) {
-                (RiskEffect::ApproveIfDangerous, Effect::Approve) => format!("{risk} risk call with dangerous arguments needs approval"),
+                (RiskEffect::ApproveIfDangerous, Effect::Approve) => {
+                    format!("{risk} risk call with dangerous arguments needs approval")
+                }
                 (_, Effect::Approve) => format!("{risk} risk calls need approval"),
                 (_, e) => format!("{risk} risk calls are {}", past(e)),
             };
-            trace.step("risk", || format!("no rule matched; risk_effects.{risk} is {} → {effect}", re.as_str()));
-            Verdict { effect, reasons: vec![reason], rule_ids: Vec::new(), approvers: None }
+            trace.step("risk", || {
+                format!("no rule matched; risk_effects.{risk} is {} → {effect}", re.as_str())
+            });
+            Verdict {
+                effect,
+                reasons: vec![reason],
+                rule_ids: Vec::new(),
+                approvers: None,
+            }
         } else {
             self.default_verdict(risk, trace)
         };
 
-        let what = || operation.map(|o| format!("operation '{}'", o.name)).unwrap_or_else(|| "this tool".into());
+        let what = || {
+            operation
+                .map(|o| format!("operation '{}'", o.name))
+                .unwrap_or_else(|| "this tool".into())
+        };
         let forced = match approval {
             Some(Approval::Always) => true,
             Some(Approval::IfDangerous) => flagged,
@@ -555,15 +716,30 @@ impl Policy {
                     Some(Approval::IfDangerous) => format!("{} needs approval when its arguments are flagged", what()),
                     _ => format!("{} always needs approval", what()),
                 });
-                trace.step("approval", || format!("{} has approval: {} → approve", what(), approval.map(Approval::as_str).unwrap_or_default()));
+                trace.step("approval", || {
+                    format!(
+                        "{} has approval: {} → approve",
+                        what(),
+                        approval.map(Approval::as_str).unwrap_or_default()
+                    )
+                });
             } else {
-                trace.step("approval", || format!("{} has approval: {}; the effect is already {}", what(), approval.map(Approval::as_str).unwrap_or_default(), v.effect));
+                trace.step("approval", || {
+                    format!(
+                        "{} has approval: {}; the effect is already {}",
+                        what(),
+                        approval.map(Approval::as_str).unwrap_or_default(),
+                        v.effect
+                    )
+                });
             }
         }
         // Ask is for low-risk calls: a riskier call needs an approver, out of band.
         if v.effect == Effect::Ask && risk >= Risk::High {
             v.effect = Effect::Approve;
-            v.reasons.push(format!("ask is never accepted for {risk} calls: a human approves out of band"));
+            v.reasons.push(format!(
+                "ask is never accepted for {risk} calls: a human approves out of band"
+            ));
             trace.step("ask", || format!("effect ask on a {risk} call → approve"));
         }
         if v.effect == Effect::Approve
@@ -576,10 +752,18 @@ impl Policy {
     }
 
     fn default_verdict(&self, risk: Risk, trace: &mut Trace<'_>) -> Verdict {
-        trace.step("default", || format!("no rule matched and no risk effect for {risk}; default is {}", self.default));
+        trace.step("default", || {
+            format!(
+                "no rule matched and no risk effect for {risk}; default is {}",
+                self.default
+            )
+        });
         Verdict {
             effect: self.default,
-            reasons: vec![format!("no rule or risk effect decided; the policy default is {}", self.default)],
+            reasons: vec![format!(
+                "no rule or risk effect decided; the policy default is {}",
+                self.default
+            )],
             rule_ids: Vec::new(),
             approvers: None,
         }
@@ -589,10 +773,25 @@ impl Policy {
     /// change the effect, and a shadow-mode policy that allows whatever it would have decided.
     fn finish(&self, decision: &mut Decision, verdict: Verdict, would: Option<Verdict>, trace: &mut Trace<'_>) {
         decision.effect = verdict.effect;
-        decision.approvers = if matches!(verdict.effect, Effect::Approve | Effect::Ask) { verdict.approvers.clone() } else { None };
+        decision.approvers = if matches!(verdict.effect, Effect::Approve | Effect::Ask) {
+            verdict.approvers.clone()
+        } else {
+            None
+        };
         if let Some(w) = would.filter(|w| w.effect != verdict.effect) {
-            trace.step("shadow", || format!("shadow rules ({}) would make it {}; enforced: {}", w.rule_ids.join(", "), w.effect, verdict.effect));
-            decision.shadow = Some(Shadow { effect: w.effect, reasons: w.reasons, rule_ids: w.rule_ids });
+            trace.step("shadow", || {
+                format!(
+                    "shadow rules ({}) would make it {}; enforced: {}",
+                    w.rule_ids.join(", "),
+                    w.effect,
+                    verdict.effect
+                )
+            });
+            decision.shadow = Some(Shadow {
+                effect: w.effect,
+                reasons: w.reasons,
+                rule_ids: w.rule_ids,
+            });
         }
         decision.reasons = verdict.reasons;
         decision.rule_ids = verdict.rule_ids;
@@ -602,7 +801,9 @@ impl Policy {
                 reasons: std::mem::take(&mut decision.reasons),
                 rule_ids: std::mem::take(&mut decision.rule_ids),
             });
-            trace.step("shadow", || format!("the policy is in shadow mode: would {} → allow", would.effect));
+            trace.step("shadow", || {
+                format!("the policy is in shadow mode: would {} → allow", would.effect)
+            });
             decision.effect = Effect::Allow;
             decision.approvers = None;
             decision.reasons = vec!["the policy is in shadow mode: calls are allowed and audited".into()];
@@ -628,22 +829,35 @@ fn evaluate<'p, 'r>(
     match outcome {
         Outcome::True => {
             trace.step("rule", || {
-                let why = rule.when.as_ref().map(|c| format!("`{}` is true", c.source)).unwrap_or_else(|| "no condition".into());
+                let why = rule
+                    .when
+                    .as_ref()
+                    .map(|c| format!("`{}` is true", c.source))
+                    .unwrap_or_else(|| "no condition".into());
                 format!("{}{mode}: matches ({why}) → {}", rule.id, rule.effect)
             });
             Some((rule, None))
         }
         Outcome::False => {
-            trace.step("rule", || format!("{}{mode}: `{}` is false", rule.id, source(&rule.when)));
+            trace.step("rule", || {
+                format!("{}{mode}: `{}` is false", rule.id, source(&rule.when))
+            });
             None
         }
         // Fail closed: a deny or approve rule whose condition cannot be evaluated applies.
         Outcome::Error(err) if rule.effect != Effect::Allow => {
-            trace.step("rule", || format!("{}{mode}: condition error ({err}) → applies ({}, fail closed)", rule.id, rule.effect));
+            trace.step("rule", || {
+                format!(
+                    "{}{mode}: condition error ({err}) → applies ({}, fail closed)",
+                    rule.id, rule.effect
+                )
+            });
             Some((rule, Some(err)))
         }
         Outcome::Error(err) => {
-            trace.step("rule", || format!("{}{mode}: condition error ({err}) → does not allow", rule.id));
+            trace.step("rule", || {
+                format!("{}{mode}: condition error ({err}) → does not allow", rule.id)
+            });
             None
         }
     }

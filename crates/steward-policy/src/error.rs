@@ -48,10 +48,7 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!(
-            "{file}:{}:{}: {level}: {}",
-            self.line, self.column, self.message
-        );
+        let mut out = format!("{file}:{}:{}: {level}: {}", self.line, self.column, self.message);
         if let Some(hint) = &self.hint {
             out.push_str("\n  hint: ");
             out.push_str(hint);
@@ -70,10 +67,7 @@ pub enum PolicyError {
         source: std::io::Error,
     },
     #[error("{}", render_all(.file, .diagnostics))]
-    Invalid {
-        file: String,
-        diagnostics: Vec<Diagnostic>,
-    },
+    Invalid { file: String, diagnostics: Vec<Diagnostic> },
 }
 
 impl PolicyError {
@@ -87,10 +81,7 @@ impl PolicyError {
 }
 
 fn render_all(file: &str, diagnostics: &[Diagnostic]) -> String {
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     let mut out = String::new();
     for d in diagnostics {
         out.push_str(&d.render(file));

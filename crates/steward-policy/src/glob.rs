@@ -33,7 +33,11 @@ impl ToolPattern {
 
     /// `*/*`: every tool of every server.
     pub fn any() -> ToolPattern {
-        ToolPattern { server: "*".into(), tool: "*".into(), source: "*/*".into() }
+        ToolPattern {
+            server: "*".into(),
+            tool: "*".into(),
+            source: "*/*".into(),
+        }
     }
 
     pub fn matches_server(&self, server: &str) -> bool {
@@ -45,8 +49,7 @@ impl ToolPattern {
     }
 
     pub fn matches(&self, server: &str, tool: &str) -> bool {
-        glob_match(self.server.as_bytes(), server.as_bytes())
-            && glob_match(self.tool.as_bytes(), tool.as_bytes())
+        glob_match(self.server.as_bytes(), server.as_bytes()) && glob_match(self.tool.as_bytes(), tool.as_bytes())
     }
 
     /// Whether the server part is a literal name (no wildcard).

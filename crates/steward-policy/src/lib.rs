@@ -24,7 +24,9 @@ mod vars;
 pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
-pub use model::{Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations};
+pub use model::{
+    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations,
+};
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,
 /// dangerous HIGH calls and every CRITICAL call need approval.
@@ -33,7 +35,6 @@ pub const BASELINE_POLICY_YAML: &str = include_str!("baseline.yaml");
 impl Policy {
     /// The built-in baseline policy (see [`BASELINE_POLICY_YAML`]).
     pub fn baseline() -> Policy {
-        Policy::from_yaml(BASELINE_POLICY_YAML, "<built-in baseline>")
-            .expect("the built-in baseline policy is valid")
+        Policy::from_yaml(BASELINE_POLICY_YAML, "<built-in baseline>").expect("the built-in baseline policy is valid")
     }
 }

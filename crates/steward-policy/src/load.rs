@@ -12,7 +12,8 @@ use crate::detect::{BUILTIN_SETS, CustomDetector, Detectors};
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
-    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Operation, Policy, PrincipalDef, Risk, RiskEffect, Rule, ServerDef, ToolClass,
+    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Operation, Policy, PrincipalDef, Risk,
+    RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.
@@ -214,24 +215,65 @@ pub(crate) const GOVERNED_METHODS: [&str; 4] = ["tools/call", "tools/list", "res
 
 /// The keys each part of a policy may have, for "did you mean" hints.
 const KEYS: &[&str] = &[
-    "version", "default", "mode", "timezone", "roles", "principals", "servers", "tools", "rules", "risk_effects",
-    "detectors", "attributes", "match", "risk", "requires", "approval", "approvers", "operations", "name", "when",
-    "id", "method", "effect", "reason", "count", "builtin", "custom", "flag", "regex", "words", "data_scope",
-    "approvals", "hold_timeout", "grant_window", "expiry",
+    "version",
+    "default",
+    "mode",
+    "timezone",
+    "roles",
+    "principals",
+    "servers",
+    "tools",
+    "rules",
+    "risk_effects",
+    "detectors",
+    "attributes",
+    "match",
+    "risk",
+    "requires",
+    "approval",
+    "approvers",
+    "operations",
+    "name",
+    "when",
+    "id",
+    "method",
+    "effect",
+    "reason",
+    "count",
+    "builtin",
+    "custom",
+    "flag",
+    "regex",
+    "words",
+    "data_scope",
+    "approvals",
+    "hold_timeout",
+    "grant_window",
+    "expiry",
 ];
 
 impl Policy {
     /// Reads and validates a policy file.
     pub fn from_file(path: &std::path::Path) -> Result<Policy, PolicyError> {
         let name = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| PolicyError::Io { path: name.clone(), source })?;
+        let meta = std::fs::metadata(path).map_err(|source| PolicyError::Io {
+            path: name.clone(),
+            source,
+        })?;
         if meta.len() > MAX_POLICY_BYTES as u64 {
             return Err(invalid(
                 &name,
-                vec![Diagnostic::error(1, 1, format!("policy file is {} bytes; the limit is {MAX_POLICY_BYTES}", meta.len()))],
+                vec![Diagnostic::error(
+                    1,
+                    1,
+                    format!("policy file is {} bytes; the limit is {MAX_POLICY_BYTES}", meta.len()),
+                )],
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io { path: name.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: name.clone(),
+            source,
+        })?;
         Policy::from_yaml(&text, &name)
     }
 
@@ -257,7 +299,10 @@ impl Policy {
 }
 
 fn invalid(name: &str, diagnostics: Vec<Diagnostic>) -> PolicyError {
-    PolicyError::Invalid { file: name.to_string(), diagnostics }
+    PolicyError::Invalid {
+        file: name.to_string(),
+        diagnostics,
+    }
 }
 
 /// Where a spanned value is.
@@ -272,9 +317,13 @@ struct Compiler<'t> {
 }
 
 fn compile(text: &str, name: &str) -> (Option<Policy>, Vec<Diagnostic>) {
-    let mut c = Compiler { text, diags: Vec::new() };
+    let mut c = Compiler {
+        text,
+        diags: Vec::new(),
+    };
     if text.len() > MAX_POLICY_BYTES {
-        c.diags.push(Diagnostic::error(1, 1, "policy text is larger than 4 MiB"));
+        c.diags
+            .push(Diagnostic::error(1, 1, "policy text is larger than 4 MiB"));
         return (None, c.diags);
     }
     let doc: PolicyDoc = match serde_saphyr::from_str(text) {
@@ -282,7 +331,8 @@ fn compile(text: &str, name: &str) -> (Option<Policy>, Vec<Diagnostic>) {
         Err(e) => {
             let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             let message = strip_location(e.without_snippet().to_string().lines().next().unwrap_or("invalid YAML"));
-            c.diags.push(Diagnostic::error(line, column, message.clone()).hint(yaml_hint(&message)));
+            c.diags
+                .push(Diagnostic::error(line, column, message.clone()).hint(yaml_hint(&message)));
             return (None, c.diags);
         }
     };
@@ -301,19 +351,33 @@ impl Compiler<'_> {
 
     fn build(&mut self, doc: PolicyDoc, name: &str) -> Policy {
         if doc.version.value != 1 {
-            self.error(at(&doc.version), format!("unsupported policy version {}", doc.version.value), "this Steward reads `version: 1` policies");
+            self.error(
+                at(&doc.version),
+                format!("unsupported policy version {}", doc.version.value),
+                "this Steward reads `version: 1` policies",
+            );
         }
 
-        let timezone = doc.timezone.as_ref().and_then(|tz| match tz.value.parse::<chrono_tz::Tz>() {
-            Ok(t) => Some(t),
-            Err(_) => {
-                self.error(at(tz), format!("unknown time zone '{}'", tz.value), "use an IANA name such as Europe/Paris, America/New_York or UTC");
-                None
-            }
-        });
+        let timezone = doc
+            .timezone
+            .as_ref()
+            .and_then(|tz| match tz.value.parse::<chrono_tz::Tz>() {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    self.error(
+                        at(tz),
+                        format!("unknown time zone '{}'", tz.value),
+                        "use an IANA name such as Europe/Paris, America/New_York or UTC",
+                    );
+                    None
+                }
+            });
 
-        let roles: BTreeMap<String, BTreeSet<String>> =
-            doc.roles.iter().map(|(role, caps)| (role.clone(), caps.iter().map(|c| c.value.clone()).collect())).collect();
+        let roles: BTreeMap<String, BTreeSet<String>> = doc
+            .roles
+            .iter()
+            .map(|(role, caps)| (role.clone(), caps.iter().map(|c| c.value.clone()).collect()))
+            .collect();
         let all_caps: BTreeSet<String> = roles.values().flatten().cloned().collect();
 
         let mut principals = BTreeMap::new();
@@ -321,14 +385,30 @@ impl Compiler<'_> {
             for role in &p.roles {
                 self.known_role(&roles, role, &format!("principal '{id}'"));
             }
-            principals.insert(id, PrincipalDef { roles: p.roles.into_iter().map(|r| r.value).collect(), attributes: p.attributes });
+            principals.insert(
+                id,
+                PrincipalDef {
+                    roles: p.roles.into_iter().map(|r| r.value).collect(),
+                    attributes: p.attributes,
+                },
+            );
         }
 
         let mut servers_sorted: Vec<(Spanned<String>, ServerDoc)> = doc.servers.into_iter().collect();
         servers_sorted.sort_by_key(|(k, _)| (k.referenced.line(), k.referenced.column()));
         let servers: BTreeMap<String, ServerDef> = servers_sorted
             .into_iter()
-            .map(|(k, s)| (k.value, ServerDef { tools: s.tools, version: s.version, data_scope: s.data_scope, risk: s.risk }))
+            .map(|(k, s)| {
+                (
+                    k.value,
+                    ServerDef {
+                        tools: s.tools,
+                        version: s.version,
+                        data_scope: s.data_scope,
+                        risk: s.risk,
+                    },
+                )
+            })
             .collect();
 
         let detectors = self.detectors(doc.detectors);
@@ -337,8 +417,11 @@ impl Compiler<'_> {
         // Flags of built-in sets that are switched off are still names a condition may test.
         flags.extend(BUILTIN_SETS.iter().map(|s| s.to_string()));
 
-        let operation_names: BTreeSet<String> =
-            doc.tools.iter().flat_map(|t| t.operations.iter().map(|o| o.name.value.clone())).collect();
+        let operation_names: BTreeSet<String> = doc
+            .tools
+            .iter()
+            .flat_map(|t| t.operations.iter().map(|o| o.name.value.clone()))
+            .collect();
         let names = Names {
             roles: roles.keys().map(String::as_str).collect(),
             capabilities: all_caps.iter().map(String::as_str).collect(),
@@ -348,7 +431,14 @@ impl Compiler<'_> {
         };
 
         let approvals = self.approval_settings(doc.approvals);
-        let protections = self.protections(doc.scan, doc.on_drift, doc.redact, doc.breaker, doc.budgets, doc.canaries);
+        let protections = self.protections(
+            doc.scan,
+            doc.on_drift,
+            doc.redact,
+            doc.breaker,
+            doc.budgets,
+            doc.canaries,
+        );
         let tools = self.tools(doc.tools, &roles, &all_caps, &servers, &names);
         let rules = self.rules(doc.rules, &roles, &servers, &names);
 
@@ -389,7 +479,11 @@ impl Compiler<'_> {
         }
         if let Some(r) = redact {
             if let Err(e) = r.value.validate() {
-                self.error(at(&r), format!("redact: {e}"), "see docs/threats.md for the `redact:` block");
+                self.error(
+                    at(&r),
+                    format!("redact: {e}"),
+                    "see docs/threats.md for the `redact:` block",
+                );
             }
             p.redact = r.value;
         }
@@ -397,7 +491,11 @@ impl Compiler<'_> {
         for b in budgets {
             match b.value.rule() {
                 Ok(rule) => p.budgets.push(rule),
-                Err(e) => self.error(at(&b), format!("budget: {e}"), "e.g. `budgets: [{per: principal, window: 1h, calls: 500}]`"),
+                Err(e) => self.error(
+                    at(&b),
+                    format!("budget: {e}"),
+                    "e.g. `budgets: [{per: principal, window: 1h, calls: 500}]`",
+                ),
             }
         }
         p.canaries = canaries;
@@ -410,7 +508,11 @@ impl Compiler<'_> {
                 Some(s) => format!("did you mean '{s}'? roles are defined under `roles:`"),
                 None => format!("define it under `roles:` (known roles: {})", join(roles.keys())),
             };
-            self.error(at(role), format!("{whose} names role '{}' which is not defined", role.value), hint);
+            self.error(
+                at(role),
+                format!("{whose} names role '{}' which is not defined", role.value),
+                hint,
+            );
         }
     }
 
@@ -421,20 +523,36 @@ impl Compiler<'_> {
                     Some(s) => format!("did you mean '{s}'? Nobody can call this until a role grants it"),
                     None => "nobody can call this; add the capability to a role under `roles:`".to_string(),
                 };
-                self.warn(at(req), format!("capability '{}' is required but no role grants it", req.value), hint);
+                self.warn(
+                    at(req),
+                    format!("capability '{}' is required but no role grants it", req.value),
+                    hint,
+                );
             }
         }
     }
 
-    fn approvers(&mut self, a: Option<Spanned<ApproversDoc>>, roles: &BTreeMap<String, BTreeSet<String>>) -> Option<Approvers> {
+    fn approvers(
+        &mut self,
+        a: Option<Spanned<ApproversDoc>>,
+        roles: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Option<Approvers> {
         let a = a?;
         if a.value.count == 0 {
-            self.error(at(&a), "approvers.count is 0", "count is how many distinct people must approve: at least 1");
+            self.error(
+                at(&a),
+                "approvers.count is 0",
+                "count is how many distinct people must approve: at least 1",
+            );
         }
         for r in &a.value.roles {
             self.known_role(roles, r, "approvers");
         }
-        let hold_timeout = a.value.hold_timeout.as_ref().and_then(|t| self.duration(t, "approvers.hold_timeout"));
+        let hold_timeout = a
+            .value
+            .hold_timeout
+            .as_ref()
+            .and_then(|t| self.duration(t, "approvers.hold_timeout"));
         Some(Approvers {
             roles: a.value.roles.into_iter().map(|r| r.value).collect(),
             count: a.value.count.max(1),
@@ -465,7 +583,11 @@ impl Compiler<'_> {
         match parse_duration(&value.value) {
             Some(d) if !d.is_zero() => Some(d),
             _ => {
-                self.error(at(value), format!("{what}: '{}' is not a duration", value.value), "write a positive duration such as 30s, 10m, 2h or 1d");
+                self.error(
+                    at(value),
+                    format!("{what}: '{}' is not a duration", value.value),
+                    "write a positive duration such as 30s, 10m, 2h or 1d",
+                );
                 None
             }
         }
@@ -477,14 +599,24 @@ impl Compiler<'_> {
         for pat in p.value.into_vec() {
             match ToolPattern::parse(&pat) {
                 Ok(pat) => out.push(pat),
-                Err(e) => self.error(loc, format!("bad {what} pattern: {e}"), "patterns are \"server/tool\" globs: \"it-ops/ssh-*\", \"*/echo\", \"db/*\""),
+                Err(e) => self.error(
+                    loc,
+                    format!("bad {what} pattern: {e}"),
+                    "patterns are \"server/tool\" globs: \"it-ops/ssh-*\", \"*/echo\", \"db/*\"",
+                ),
             }
         }
         (out, loc)
     }
 
     /// A `match` that matches nothing the `servers:` inventory lists can never apply.
-    fn reachable(&mut self, patterns: &[ToolPattern], loc: (u64, u64), servers: &BTreeMap<String, ServerDef>, what: &str) {
+    fn reachable(
+        &mut self,
+        patterns: &[ToolPattern],
+        loc: (u64, u64),
+        servers: &BTreeMap<String, ServerDef>,
+        what: &str,
+    ) {
         if servers.is_empty() {
             return;
         }
@@ -497,17 +629,33 @@ impl Compiler<'_> {
             }
             let (message, hint) = match p.literal_server().and_then(|s| servers.get(s).map(|d| (s, d))) {
                 Some((s, def)) => (
-                    format!("{what} '{}' can never match: server '{s}' has no tool matching '{}'", p.as_str(), p.tool_part()),
+                    format!(
+                        "{what} '{}' can never match: server '{s}' has no tool matching '{}'",
+                        p.as_str(),
+                        p.tool_part()
+                    ),
                     match closest(p.tool_part(), def.tools.iter().map(String::as_str)) {
                         Some(t) => format!("did you mean '{s}/{t}'? tools of {s}: {}", def.tools.join(", ")),
                         None => format!("tools of {s}: {}", def.tools.join(", ")),
                     },
                 ),
                 None => (
-                    format!("{what} '{}' can never match: no server of the `servers:` inventory matches", p.as_str()),
-                    match p.literal_server().and_then(|s| closest(s, servers.keys().map(String::as_str))) {
-                        Some(s) => format!("did you mean server '{s}'? The inventory lists: {}", join(servers.keys())),
-                        None => format!("the inventory lists: {}; add the server there or fix the pattern", join(servers.keys())),
+                    format!(
+                        "{what} '{}' can never match: no server of the `servers:` inventory matches",
+                        p.as_str()
+                    ),
+                    match p
+                        .literal_server()
+                        .and_then(|s| closest(s, servers.keys().map(String::as_str)))
+                    {
+                        Some(s) => format!(
+                            "did you mean server '{s}'? The inventory lists: {}",
+                            join(servers.keys())
+                        ),
+                        None => format!(
+                            "the inventory lists: {}; add the server there or fix the pattern",
+                            join(servers.keys())
+                        ),
                     },
                 ),
             };
@@ -524,7 +672,11 @@ impl Compiler<'_> {
             Err(errors) => {
                 for e in errors.errors.iter().take(3) {
                     // The parser reports a 1-based line and column within the expression.
-                    let loc = if e.pos.0 == 1 && e.pos.1 >= 1 { locate(e.pos.1 as usize - 1) } else { base };
+                    let loc = if e.pos.0 == 1 && e.pos.1 >= 1 {
+                        locate(e.pos.1 as usize - 1)
+                    } else {
+                        base
+                    };
                     self.error(loc, format!("CEL syntax error: {}", e.msg), "conditions are CEL expressions, e.g. 'args.message.contains(\"x\")'; quote the whole expression in YAML");
                 }
                 return None;
@@ -533,7 +685,11 @@ impl Compiler<'_> {
         let problems = check::check(program.expression(), names);
         let mut ok = true;
         for (id, severity, message, hint) in problems {
-            let offset = program.source_info().offset_for(id).map(|(start, _)| start as usize).unwrap_or(0);
+            let offset = program
+                .source_info()
+                .offset_for(id)
+                .map(|(start, _)| start as usize)
+                .unwrap_or(0);
             let loc = locate(offset);
             match severity {
                 Severity::Error => {
@@ -555,14 +711,27 @@ impl Compiler<'_> {
         names: &Names<'_>,
     ) -> Vec<ToolClass> {
         let mut tools: Vec<ToolClass> = Vec::new();
-        let op_names = Names { in_operation: true, ..names.clone_names() };
+        let op_names = Names {
+            in_operation: true,
+            ..names.clone_names()
+        };
         for t in docs {
             self.required(&t.requires, all_caps);
             let (patterns, loc) = self.patterns(t.pattern, "tools entry");
             self.reachable(&patterns, loc, servers, "tools entry");
             // An entry after one whose patterns cover everything it matches is never used.
-            if let Some(earlier) = tools.iter().find(|e| patterns.iter().all(|p| e.patterns.iter().any(|q| covers(q, p)))) {
-                self.warn(loc, format!("this tools entry is never used: the earlier entry '{}' matches every tool it matches", earlier.label()), "the first matching tools entry classifies a tool; move this entry up or remove it");
+            if let Some(earlier) = tools
+                .iter()
+                .find(|e| patterns.iter().all(|p| e.patterns.iter().any(|q| covers(q, p))))
+            {
+                self.warn(
+                    loc,
+                    format!(
+                        "this tools entry is never used: the earlier entry '{}' matches every tool it matches",
+                        earlier.label()
+                    ),
+                    "the first matching tools entry classifies a tool; move this entry up or remove it",
+                );
             }
             let mut operations: Vec<Operation> = Vec::new();
             let mut catch_all: Option<String> = None;
@@ -572,7 +741,11 @@ impl Compiler<'_> {
                     self.error(loc, format!("duplicate operation name '{}'", o.name.value), "operation names appear in audit events and `call.operation`; make each unique within its tools entry");
                 }
                 if o.name.value.trim().is_empty() {
-                    self.error(loc, "operation name is empty", "name every operation, e.g. `name: sudo`");
+                    self.error(
+                        loc,
+                        "operation name is empty",
+                        "name every operation, e.g. `name: sudo`",
+                    );
                 }
                 if let Some(first) = &catch_all {
                     self.error(loc, format!("operation '{}' can never match: '{first}' before it has no `when`", o.name.value), "the first operation whose `when` holds applies; give the earlier one a condition or move it last");
@@ -623,7 +796,11 @@ impl Compiler<'_> {
                 self.error(id_loc, "rule id is empty", "give every rule a unique `id`");
             }
             if !seen_ids.insert(r.id.value.clone()) {
-                self.error(id_loc, format!("duplicate rule id '{}'", r.id.value), "rule ids name rules in audit events and explanations; make each one unique");
+                self.error(
+                    id_loc,
+                    format!("duplicate rule id '{}'", r.id.value),
+                    "rule ids name rules in audit events and explanations; make each one unique",
+                );
             }
             let patterns = match r.pattern {
                 Some(p) => {
@@ -640,14 +817,24 @@ impl Compiler<'_> {
                     for method in &methods {
                         if !GOVERNED_METHODS.contains(&method.as_str()) {
                             let hint = match closest(method, GOVERNED_METHODS.iter().copied()) {
-                                Some(s) => format!("did you mean '{s}'? Governed methods: {}", GOVERNED_METHODS.join(", ")),
+                                Some(s) => {
+                                    format!("did you mean '{s}'? Governed methods: {}", GOVERNED_METHODS.join(", "))
+                                }
                                 None => format!("use one of: {}", GOVERNED_METHODS.join(", ")),
                             };
-                            self.error(loc, format!("'{method}' is not a governed method: the rule can never match"), hint);
+                            self.error(
+                                loc,
+                                format!("'{method}' is not a governed method: the rule can never match"),
+                                hint,
+                            );
                         }
                     }
                     if methods.iter().any(|m| m == "tools/list") && r.effect != Effect::Deny {
-                        self.warn(loc, format!("a {} rule on tools/list has no effect", r.effect), "tools/list rules can only hide tools (effect: deny)");
+                        self.warn(
+                            loc,
+                            format!("a {} rule on tools/list has no effect", r.effect),
+                            "tools/list rules can only hide tools (effect: deny)",
+                        );
                     }
                     methods
                 }
@@ -657,7 +844,11 @@ impl Compiler<'_> {
             if let Some(a) = &r.approvers
                 && !matches!(r.effect, Effect::Approve | Effect::Ask)
             {
-                self.warn(at(a), format!("approvers on a rule whose effect is {}", r.effect), "approvers only matter when the effect is approve");
+                self.warn(
+                    at(a),
+                    format!("approvers on a rule whose effect is {}", r.effect),
+                    "approvers only matter when the effect is approve",
+                );
             }
             let approvers = self.approvers(r.approvers, roles);
             rules.push(Rule {
@@ -700,13 +891,25 @@ impl Compiler<'_> {
         for d in doc.custom {
             let loc = at(&d.name);
             if !seen.insert(d.name.value.clone()) {
-                self.error(loc, format!("duplicate detector name '{}'", d.name.value), "name every custom detector uniquely");
+                self.error(
+                    loc,
+                    format!("duplicate detector name '{}'", d.name.value),
+                    "name every custom detector uniquely",
+                );
             }
             if BUILTIN_SETS.contains(&d.name.value.as_str()) {
-                self.error(loc, format!("'{}' is the name of a built-in detector set", d.name.value), "choose another name (a custom detector may still raise that flag with `flag:`)");
+                self.error(
+                    loc,
+                    format!("'{}' is the name of a built-in detector set", d.name.value),
+                    "choose another name (a custom detector may still raise that flag with `flag:`)",
+                );
             }
             if d.regex.is_empty() && d.words.is_empty() {
-                self.error(loc, format!("detector '{}' has neither `regex` nor `words`", d.name.value), "give it a list of regular expressions or of words");
+                self.error(
+                    loc,
+                    format!("detector '{}' has neither `regex` nor `words`", d.name.value),
+                    "give it a list of regular expressions or of words",
+                );
                 continue;
             }
             let regexes: Vec<String> = d.regex.iter().map(|r| r.value.clone()).collect();
@@ -715,8 +918,19 @@ impl Compiler<'_> {
                 Ok(c) => custom.push(c),
                 Err(e) => {
                     let loc = d.regex.get(e.index).map(at).unwrap_or(loc);
-                    let first = e.message.lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
-                    self.error(loc, format!("invalid regular expression in detector '{}': {first}", d.name.value), "detectors use the syntax of the Rust regex crate");
+                    let first = e
+                        .message
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim()
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    self.error(
+                        loc,
+                        format!("invalid regular expression in detector '{}': {first}", d.name.value),
+                        "detectors use the syntax of the Rust regex crate",
+                    );
                 }
             }
         }
@@ -766,11 +980,27 @@ fn yaml_hint(message: &str) -> String {
             .split("expected one of ")
             .nth(1)
             .map(|e| e.split(',').map(|x| x.trim().trim_matches('`')).collect())
-            .or_else(|| message.split("expected `").nth(1).map(|e| vec![e.split('`').next().unwrap_or_default()]))
+            .or_else(|| {
+                message
+                    .split("expected `")
+                    .nth(1)
+                    .map(|e| vec![e.split('`').next().unwrap_or_default()])
+            })
             .unwrap_or_default();
-        let candidates: Vec<&str> = if expected.is_empty() { KEYS.to_vec() } else { expected.clone() };
+        let candidates: Vec<&str> = if expected.is_empty() {
+            KEYS.to_vec()
+        } else {
+            expected.clone()
+        };
         return match closest(field, candidates.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`? Allowed here: {}", if expected.is_empty() { "see docs/policy.md".to_string() } else { expected.join(", ") }),
+            Some(s) => format!(
+                "did you mean `{s}`? Allowed here: {}",
+                if expected.is_empty() {
+                    "see docs/policy.md".to_string()
+                } else {
+                    expected.join(", ")
+                }
+            ),
             None if !expected.is_empty() => format!("allowed here: {}", expected.join(", ")),
             None => "check the spelling; docs/policy.md lists every key a policy may have".to_string(),
         };

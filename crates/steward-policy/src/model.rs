@@ -303,7 +303,11 @@ pub(crate) struct ToolClass {
 
 impl ToolClass {
     pub fn label(&self) -> String {
-        self.patterns.iter().map(ToolPattern::as_str).collect::<Vec<_>>().join(", ")
+        self.patterns
+            .iter()
+            .map(ToolPattern::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -106,7 +106,12 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             LiteralValue::String(s) => Lit::Str(s.inner().to_string()),
             LiteralValue::Bytes(_) => return None,
         }),
-        Expr::List(list) => NExpr::List(list.elements.iter().map(|x| compile_in(x, scope)).collect::<Option<Vec<_>>>()?),
+        Expr::List(list) => NExpr::List(
+            list.elements
+                .iter()
+                .map(|x| compile_in(x, scope))
+                .collect::<Option<Vec<_>>>()?,
+        ),
         Expr::Ident(name) if scope.contains(name) => NExpr::Local(scope.iter().rposition(|v| v == name)?),
         Expr::Ident(name) => NExpr::Var(match name.as_str() {
             "principal" => Var::Principal,
@@ -143,7 +148,10 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             let args = &call.args;
             let mut pair = || -> Option<(Box<NExpr>, Box<NExpr>)> {
                 if args.len() == 2 && call.target.is_none() {
-                    Some((Box::new(compile_in(&args[0], scope)?), Box::new(compile_in(&args[1], scope)?)))
+                    Some((
+                        Box::new(compile_in(&args[0], scope)?),
+                        Box::new(compile_in(&args[1], scope)?),
+                    ))
                 } else {
                     None
                 }
@@ -178,13 +186,19 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
                     _ => return None,
                 },
                 name @ ("contains" | "startsWith" | "endsWith") => {
-                    let (Some(t), 1) = (&call.target, args.len()) else { return None };
+                    let (Some(t), 1) = (&call.target, args.len()) else {
+                        return None;
+                    };
                     let op = match name {
                         "contains" => StrOp::Contains,
                         "startsWith" => StrOp::StartsWith,
                         _ => StrOp::EndsWith,
                     };
-                    NExpr::Str(op, Box::new(compile_in(t, scope)?), Box::new(compile_in(&args[0], scope)?))
+                    NExpr::Str(
+                        op,
+                        Box::new(compile_in(t, scope)?),
+                        Box::new(compile_in(&args[0], scope)?),
+                    )
                 }
                 "matches" => {
                     let (subject, pattern) = match (&call.target, args.len()) {
@@ -192,7 +206,9 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
                         (None, 2) => (&args[0], &args[1]),
                         _ => return None,
                     };
-                    let Expr::Literal(LiteralValue::String(p)) = &pattern.expr else { return None };
+                    let Expr::Literal(LiteralValue::String(p)) = &pattern.expr else {
+                        return None;
+                    };
                     let re = regex::Regex::new(p.inner()).ok()?;
                     NExpr::Matches(Box::new(compile_in(subject, scope)?), re)
                 }
@@ -206,11 +222,21 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             scope.push(c.iter_var.clone());
             scope.push(c.accu_var.clone());
             let body = (|| {
-                Some((compile_in(&c.loop_cond, scope)?, compile_in(&c.loop_step, scope)?, compile_in(&c.result, scope)?))
+                Some((
+                    compile_in(&c.loop_cond, scope)?,
+                    compile_in(&c.loop_step, scope)?,
+                    compile_in(&c.result, scope)?,
+                ))
             })();
             scope.truncate(depth);
             let (cond, step, result) = body?;
-            NExpr::Fold(Box::new(Fold { range, init, cond, step, result }))
+            NExpr::Fold(Box::new(Fold {
+                range,
+                init,
+                cond,
+                step,
+                result,
+            }))
         }
         _ => return None,
     })
@@ -296,8 +322,12 @@ fn eval<'a>(e: &'a NExpr, v: &Vars<'a>, l: &mut Locals<'a>) -> R<V<'a>> {
         NExpr::Index(operand, index) => {
             let target = eval(operand, v, l)?;
             match (target, eval(index, v, l)?) {
-                (V::Json(serde_json::Value::Array(a)), V::Int(i)) => from_json(usize::try_from(i).ok().and_then(|i| a.get(i)).ok_or(Unsupported)?),
-                (V::Strs(s), V::Int(i)) => V::Str(Cow::Borrowed(usize::try_from(i).ok().and_then(|i| s.get(i)).ok_or(Unsupported)?)),
+                (V::Json(serde_json::Value::Array(a)), V::Int(i)) => {
+                    from_json(usize::try_from(i).ok().and_then(|i| a.get(i)).ok_or(Unsupported)?)
+                }
+                (V::Strs(s), V::Int(i)) => V::Str(Cow::Borrowed(
+                    usize::try_from(i).ok().and_then(|i| s.get(i)).ok_or(Unsupported)?,
+                )),
                 (target, V::Str(key)) => select(target, &key, v)?,
                 _ => return Err(Unsupported),
             }
@@ -370,7 +400,12 @@ fn select<'a>(target: V<'a>, field: &str, v: &Vars<'a>) -> R<V<'a>> {
     Ok(match target {
         V::Json(serde_json::Value::Object(o)) => from_json(o.get(field).ok_or(Unsupported)?),
         V::Attributes => from_json(v.attribute(field).ok_or(Unsupported)?),
-        V::Annotations => V::Bool(annotation_entries(v.annotations).find(|(k, _)| *k == field).ok_or(Unsupported)?.1),
+        V::Annotations => V::Bool(
+            annotation_entries(v.annotations)
+                .find(|(k, _)| *k == field)
+                .ok_or(Unsupported)?
+                .1,
+        ),
         V::Var(var) => match (var, field) {
             (Var::Principal, "id") => V::Str(Cow::Borrowed(&v.principal.id)),
             (Var::Principal, "roles") => V::Strs(v.roles),
@@ -435,7 +470,10 @@ fn equal(a: &V<'_>, b: &V<'_>) -> R<bool> {
         (Double(x), Double(y)) => x == y,
         (Str(x), Str(y)) => x == y,
         (Int(_) | UInt(_) | Double(_), Int(_) | UInt(_) | Double(_)) => return Err(Unsupported),
-        (Null | Bool(_) | Int(_) | UInt(_) | Double(_) | Str(_), Null | Bool(_) | Int(_) | UInt(_) | Double(_) | Str(_)) => false,
+        (
+            Null | Bool(_) | Int(_) | UInt(_) | Double(_) | Str(_),
+            Null | Bool(_) | Int(_) | UInt(_) | Double(_) | Str(_),
+        ) => false,
         _ => return Err(Unsupported),
     })
 }
@@ -454,7 +492,12 @@ fn order(a: &V<'_>, b: &V<'_>) -> R<std::cmp::Ordering> {
 
 /// Calls `f` on each item of a list until it returns `Some`; `Unsupported` for anything that is
 /// not a list (maps included: their iteration order is the interpreter's hash order).
-fn each<'a, T>(list: &V<'a>, v: &Vars<'a>, l: &mut Locals<'a>, mut f: impl FnMut(V<'a>, &mut Locals<'a>) -> R<Option<T>>) -> R<Option<T>> {
+fn each<'a, T>(
+    list: &V<'a>,
+    v: &Vars<'a>,
+    l: &mut Locals<'a>,
+    mut f: impl FnMut(V<'a>, &mut Locals<'a>) -> R<Option<T>>,
+) -> R<Option<T>> {
     match list {
         V::Strs(s) => {
             for x in s.iter() {

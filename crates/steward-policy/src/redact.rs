@@ -8,8 +8,21 @@ const MAX_DEPTH: usize = 32;
 fn secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', '_'], "");
     [
-        "password", "passwd", "pwd", "secret", "token", "apikey", "accesskey", "privatekey",
-        "authorization", "auth", "credential", "credentials", "cookie", "sessionid", "clientsecret",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "accesskey",
+        "privatekey",
+        "authorization",
+        "auth",
+        "credential",
+        "credentials",
+        "cookie",
+        "sessionid",
+        "clientsecret",
     ]
     .iter()
     .any(|s| k == *s || k.ends_with(s))
@@ -22,10 +35,19 @@ pub fn secret_kind(s: &str) -> Option<&'static str> {
     if t.contains("-----BEGIN") && t.contains("PRIVATE KEY") {
         return Some("private_key");
     }
-    if (starts("AKIA") || starts("ASIA")) && t.len() >= 20 && t.as_bytes()[..20].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+    if (starts("AKIA") || starts("ASIA"))
+        && t.len() >= 20
+        && t.as_bytes()[..20]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
         return Some("aws_access_key");
     }
-    if ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"].iter().any(|p| starts(p)) && t.len() >= 30 {
+    if ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]
+        .iter()
+        .any(|p| starts(p))
+        && t.len() >= 30
+    {
         return Some("github_token");
     }
     if ["xoxb-", "xoxp-", "xoxa-", "xoxs-"].iter().any(|p| starts(p)) {
@@ -64,7 +86,11 @@ fn redact(v: &Value, depth: usize) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let value = if secret_key(k) && !matches!(v, Value::Null | Value::Bool(_)) && !v.is_object() && !v.is_array() {
+                    let value = if secret_key(k)
+                        && !matches!(v, Value::Null | Value::Bool(_))
+                        && !v.is_object()
+                        && !v.is_array()
+                    {
                         Value::String("[REDACTED:secret]".into())
                     } else {
                         redact(v, depth + 1)
@@ -105,6 +131,14 @@ fn redact_inline(s: &str) -> String {
     if changed { out.join(" ") } else { s.to_string() }
 }
 
+/// Redacts secret-looking words in free text (reasons, detector details) before it is stored.
+pub fn redact_text(s: &str) -> String {
+    match secret_kind(s) {
+        Some(kind) => format!("[REDACTED:{kind}]"),
+        None => redact_inline(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,13 +161,5 @@ mod tests {
         assert_eq!(r["url"], "[REDACTED:url_password]");
         let text = r.to_string();
         assert!(!text.contains("hunter2") && !text.contains("s3cret") && !text.contains("AKIA"));
-    }
-}
-
-/// Redacts secret-looking words in free text (reasons, detector details) before it is stored.
-pub fn redact_text(s: &str) -> String {
-    match secret_kind(s) {
-        Some(kind) => format!("[REDACTED:{kind}]"),
-        None => redact_inline(s),
     }
 }

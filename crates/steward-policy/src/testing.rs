@@ -166,20 +166,38 @@ impl TestFile {
         })?;
         for case in &doc.tests {
             if let Err(e) = case.target() {
-                return Err(fail(case.name.referenced.line(), case.name.referenced.column(), e, "write the tool as server/tool"));
+                return Err(fail(
+                    case.name.referenced.line(),
+                    case.name.referenced.column(),
+                    e,
+                    "write the tool as server/tool",
+                ));
             }
             if let Some(t) = &case.time
                 && chrono::DateTime::parse_from_rfc3339(t).is_err()
             {
-                return Err(fail(case.name.referenced.line(), case.name.referenced.column(), format!("time '{t}' is not RFC 3339"), "e.g. 2026-03-02T09:30:00+01:00"));
+                return Err(fail(
+                    case.name.referenced.line(),
+                    case.name.referenced.column(),
+                    format!("time '{t}' is not RFC 3339"),
+                    "e.g. 2026-03-02T09:30:00+01:00",
+                ));
             }
             if let Some(m) = &case.method
                 && !crate::load::GOVERNED_METHODS.contains(&m.as_str())
             {
-                return Err(fail(case.name.referenced.line(), case.name.referenced.column(), format!("'{m}' is not a governed method"), "tools/call, tools/list, resources/read or prompts/get"));
+                return Err(fail(
+                    case.name.referenced.line(),
+                    case.name.referenced.column(),
+                    format!("'{m}' is not a governed method"),
+                    "tools/call, tools/list, resources/read or prompts/get",
+                ));
             }
         }
-        Ok(TestFile { policy: doc.policy, cases: doc.tests })
+        Ok(TestFile {
+            policy: doc.policy,
+            cases: doc.tests,
+        })
     }
 }
 
@@ -249,14 +267,25 @@ impl TestCase {
             want.sort();
             want.dedup();
             if want != d.flags {
-                failures.push(format!("flags: expected [{}], got [{}]", want.join(", "), d.flags.join(", ")));
+                failures.push(format!(
+                    "flags: expected [{}], got [{}]",
+                    want.join(", "),
+                    d.flags.join(", ")
+                ));
             }
         }
-        let deciding: Vec<&String> = d.rule_ids.iter().chain(d.shadow.iter().flat_map(|s| s.rule_ids.iter())).collect();
+        let deciding: Vec<&String> = d
+            .rule_ids
+            .iter()
+            .chain(d.shadow.iter().flat_map(|s| s.rule_ids.iter()))
+            .collect();
         if let Some(rule) = &e.rule
             && !deciding.contains(&rule)
         {
-            failures.push(format!("rule: expected '{rule}' among the deciding rules, got [{}]", join(&deciding)));
+            failures.push(format!(
+                "rule: expected '{rule}' among the deciding rules, got [{}]",
+                join(&deciding)
+            ));
         }
         if let Some(rules) = &e.rules {
             let mut want: Vec<&String> = rules.iter().collect();
@@ -286,12 +315,19 @@ impl TestCase {
             w.sort();
             g.sort();
             if w != g {
-                failures.push(format!("approvers: expected [{}], got [{}]", w.join(", "), g.join(", ")));
+                failures.push(format!(
+                    "approvers: expected [{}], got [{}]",
+                    w.join(", "),
+                    g.join(", ")
+                ));
             }
         }
         if let Some(text) = &e.reason
             && !d.reason().contains(text.as_str())
-            && !d.shadow.as_ref().is_some_and(|s| s.reasons.join("; ").contains(text.as_str()))
+            && !d
+                .shadow
+                .as_ref()
+                .is_some_and(|s| s.reasons.join("; ").contains(text.as_str()))
         {
             failures.push(format!("reason: expected it to contain {text:?}, got {:?}", d.reason()));
         }

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelTimestamp, CelUInt};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelTimestamp, CelUInt,
+};
 use cel::common::value::{CowVal, Val};
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
@@ -118,7 +120,10 @@ pub(crate) struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     pub fn new(vars: Vars<'a>) -> Resolver<'a> {
-        Resolver { vars, cache: Default::default() }
+        Resolver {
+            vars,
+            cache: Default::default(),
+        }
     }
 
     fn build(&self, slot: usize) -> Boxed<'a> {
@@ -133,7 +138,12 @@ impl<'a> Resolver<'a> {
         match slot {
             0 => {
                 let mut attributes: HashMap<CelMapKey<'a>, Boxed<'a>> = HashMap::new();
-                for (k, val) in v.principal.attributes.iter().chain(v.policy_attributes.into_iter().flatten()) {
+                for (k, val) in v
+                    .principal
+                    .attributes
+                    .iter()
+                    .chain(v.policy_attributes.into_iter().flatten())
+                {
                     attributes.insert(CelMapKey::from(k.as_str()), json(val, 1));
                 }
                 map([
@@ -155,7 +165,10 @@ impl<'a> Resolver<'a> {
                 for (k, val) in annotation_entries(v.annotations) {
                     annotations.insert(CelMapKey::from(k), Box::new(CelBool::from(val)));
                 }
-                map([("name", s(v.tool)), ("annotations", Box::new(CelMap::from(annotations)))])
+                map([
+                    ("name", s(v.tool)),
+                    ("annotations", Box::new(CelMap::from(annotations))),
+                ])
             }
             3 => json(v.args, 0),
             4 => map([
@@ -208,7 +221,11 @@ fn map<'a, const N: usize>(entries: [(&'static str, Boxed<'a>); N]) -> Boxed<'a>
 }
 
 fn strs<'a>(items: impl Iterator<Item = &'a str>) -> Boxed<'a> {
-    Box::new(CelList::from(items.map(|x| Box::new(CelString::from(x)) as Boxed<'a>).collect::<Vec<_>>()))
+    Box::new(CelList::from(
+        items
+            .map(|x| Box::new(CelString::from(x)) as Boxed<'a>)
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// A JSON value as a CEL value, strings borrowed.
@@ -229,10 +246,14 @@ pub(crate) fn json(v: &serde_json::Value, depth: usize) -> Boxed<'_> {
             }
         }
         serde_json::Value::String(s) => Box::new(CelString::from(s.as_str())),
-        serde_json::Value::Array(a) => Box::new(CelList::from(a.iter().map(|x| json(x, depth + 1)).collect::<Vec<_>>())),
+        serde_json::Value::Array(a) => {
+            Box::new(CelList::from(a.iter().map(|x| json(x, depth + 1)).collect::<Vec<_>>()))
+        }
         serde_json::Value::Object(o) => {
-            let map: HashMap<CelMapKey<'_>, Boxed<'_>> =
-                o.iter().map(|(k, x)| (CelMapKey::from(k.as_str()), json(x, depth + 1))).collect();
+            let map: HashMap<CelMapKey<'_>, Boxed<'_>> = o
+                .iter()
+                .map(|(k, x)| (CelMapKey::from(k.as_str()), json(x, depth + 1)))
+                .collect();
             Box::new(CelMap::from(map))
         }
     }

@@ -29,7 +29,11 @@ fn detectors_meet_their_precision_and_recall_floors() {
             ("D", true) => {
                 tp += 1;
                 if !found.iter().any(|f| f.flag == flag) {
-                    wrong_flag.push(format!("line {}: {text:?} expected {flag}, got {:?}", n + 1, found.iter().map(|f| f.flag.as_ref()).collect::<Vec<_>>()));
+                    wrong_flag.push(format!(
+                        "line {}: {text:?} expected {flag}, got {:?}",
+                        n + 1,
+                        found.iter().map(|f| f.flag.as_ref()).collect::<Vec<_>>()
+                    ));
                 }
             }
             ("D", false) => {
@@ -48,15 +52,24 @@ fn detectors_meet_their_precision_and_recall_floors() {
     let recall = f64::from(tp) / f64::from(tp + fn_);
     println!("detector corpus: {} dangerous, {} benign", tp + fn_, tn + fp);
     println!("  true positives {tp}, false negatives {fn_}, false positives {fp}, true negatives {tn}");
-    println!("  precision {precision:.3}, recall {recall:.3}, right flag on {} of {tp} detections", tp as usize - wrong_flag.len());
+    println!(
+        "  precision {precision:.3}, recall {recall:.3}, right flag on {} of {tp} detections",
+        tp as usize - wrong_flag.len()
+    );
     for m in &misses {
         println!("  {m}");
     }
     for w in &wrong_flag {
         println!("  wrong flag: {w}");
     }
-    assert!(tp + fn_ + tn + fp >= 150, "the corpus must keep at least 150 labelled lines");
+    assert!(
+        tp + fn_ + tn + fp >= 150,
+        "the corpus must keep at least 150 labelled lines"
+    );
     assert!(precision >= MIN_PRECISION, "precision {precision:.3} < {MIN_PRECISION}");
     assert!(recall >= MIN_RECALL, "recall {recall:.3} < {MIN_RECALL}");
-    assert!(wrong_flag.is_empty(), "detections under the wrong flag: {wrong_flag:#?}");
+    assert!(
+        wrong_flag.is_empty(),
+        "detections under the wrong flag: {wrong_flag:#?}"
+    );
 }

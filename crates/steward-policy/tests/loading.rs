@@ -10,8 +10,15 @@ fn findings(yaml: &str) -> Vec<Diagnostic> {
 /// The single finding at `line`, which must say `says`.
 fn at(yaml: &str, line: u64, says: &str) -> Diagnostic {
     let all = findings(yaml);
-    let found: Vec<&Diagnostic> = all.iter().filter(|d| d.line == line && d.message.contains(says)).collect();
-    assert_eq!(found.len(), 1, "expected one finding at line {line} saying {says:?}, got {all:#?}");
+    let found: Vec<&Diagnostic> = all
+        .iter()
+        .filter(|d| d.line == line && d.message.contains(says))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one finding at line {line} saying {says:?}, got {all:#?}"
+    );
     found[0].clone()
 }
 
@@ -33,7 +40,11 @@ fn unknown_variables_fields_and_functions() {
     let yaml = "version: 1\nrules:\n  - id: r\n    when: 'user.name == \"x\" || principal.nme == \"y\" || frobnicate(args.x)'\n    effect: deny\n";
     let d = at(yaml, 4, "unknown variable 'user'");
     assert_eq!(d.column, 12);
-    assert!(d.hint.unwrap().contains("principal, server, tool, args, call, time, request"));
+    assert!(
+        d.hint
+            .unwrap()
+            .contains("principal, server, tool, args, call, time, request")
+    );
     let d = at(yaml, 4, "'principal' has no field 'nme'");
     assert!(d.hint.unwrap().contains("id, roles, capabilities, attributes, auth"));
     at(yaml, 4, "unknown function 'frobnicate'");
@@ -53,7 +64,11 @@ fn unknown_keys_get_a_did_you_mean() {
 #[test]
 fn rules_that_can_never_match_a_listed_server() {
     let yaml = "version: 1\nservers:\n  it-ops: { tools: [ssh-exec, system-overview] }\n  db: {}\nrules:\n  - id: typo\n    match: it-ops/ssh-exc\n    effect: deny\n  - id: unknown-server\n    match: crm/*\n    effect: deny\n  - id: fine\n    match: [it-ops/ssh-*, 'db/anything', '*/system-overview']\n    effect: deny\n";
-    let d = at(yaml, 7, "can never match: server 'it-ops' has no tool matching 'ssh-exc'");
+    let d = at(
+        yaml,
+        7,
+        "can never match: server 'it-ops' has no tool matching 'ssh-exc'",
+    );
     assert_eq!(d.column, 12);
     assert!(d.hint.unwrap().contains("did you mean 'it-ops/ssh-exec'?"));
     let d = at(yaml, 10, "no server of the `servers:` inventory matches");
@@ -93,8 +108,18 @@ fn type_errors_that_can_be_seen() {
 #[test]
 fn names_that_do_not_exist() {
     let yaml = "version: 1\nroles: { admin: [sudo] }\ntools:\n  - match: s/t\n    operations: [{ name: sudo, when: 'true' }]\nrules:\n  - id: r\n    when: 'call.risk == \"HGH\" || \"destructive-f\" in call.flags || call.operation == \"sudoo\" || \"sudoo\" in principal.capabilities || time.weekday == \"Monday\" || call.method == \"tools/cal\"'\n    effect: deny\n  - id: s\n    when: '\"admn\" in principal.roles'\n    effect: allow\n";
-    assert!(at(yaml, 8, "'HGH' is not a risk").hint.unwrap().contains("did you mean 'HIGH'?"));
-    assert!(at(yaml, 8, "'destructive-f' is not a detector flag").hint.unwrap().contains("did you mean 'destructive-fs'?"));
+    assert!(
+        at(yaml, 8, "'HGH' is not a risk")
+            .hint
+            .unwrap()
+            .contains("did you mean 'HIGH'?")
+    );
+    assert!(
+        at(yaml, 8, "'destructive-f' is not a detector flag")
+            .hint
+            .unwrap()
+            .contains("did you mean 'destructive-fs'?")
+    );
     at(yaml, 8, "'sudoo' is not an operation");
     at(yaml, 8, "'sudoo' is not a capability");
     at(yaml, 8, "'Monday' is not a weekday");
@@ -108,14 +133,46 @@ fn names_that_do_not_exist() {
 fn other_mistakes() {
     at("version: 2\n", 1, "unsupported policy version 2");
     at("version: 1\ntimezone: Mars/Olympus\n", 2, "unknown time zone");
-    at("version: 1\nprincipals: { a: { roles: [ghost] } }\n", 2, "role 'ghost' which is not defined");
-    at("version: 1\nrules:\n  - { id: r, method: tools/cal, effect: deny }\n", 3, "'tools/cal' is not a governed method");
-    at("version: 1\nrules:\n  - { id: r, effect: approve, approvers: { roles: [ghost] } }\n", 3, "role 'ghost'");
-    at("version: 1\ndetectors: { builtin: [disk, fs] }\n", 2, "unknown detector set 'fs'");
-    at("version: 1\ndetectors:\n  custom:\n    - name: x\n      regex: ['ok', '(unclosed']\n", 5, "invalid regular expression in detector 'x'");
-    at("version: 1\nrules:\n  - id: r\n    when: 'args.x.matches(\"[a-\")'\n    effect: deny\n", 4, "invalid regular expression");
-    at("version: 1\ntools:\n  - match: s/t\n    operations:\n      - { name: all }\n      - { name: never, when: 'true' }\n", 6, "can never match: 'all' before it has no `when`");
-    at("version: 1\ntools:\n  - match: s/t\n    operations: [{ name: o, when: 'call.operation == \"o\"' }]\n", 4, "call.operation is always null");
+    at(
+        "version: 1\nprincipals: { a: { roles: [ghost] } }\n",
+        2,
+        "role 'ghost' which is not defined",
+    );
+    at(
+        "version: 1\nrules:\n  - { id: r, method: tools/cal, effect: deny }\n",
+        3,
+        "'tools/cal' is not a governed method",
+    );
+    at(
+        "version: 1\nrules:\n  - { id: r, effect: approve, approvers: { roles: [ghost] } }\n",
+        3,
+        "role 'ghost'",
+    );
+    at(
+        "version: 1\ndetectors: { builtin: [disk, fs] }\n",
+        2,
+        "unknown detector set 'fs'",
+    );
+    at(
+        "version: 1\ndetectors:\n  custom:\n    - name: x\n      regex: ['ok', '(unclosed']\n",
+        5,
+        "invalid regular expression in detector 'x'",
+    );
+    at(
+        "version: 1\nrules:\n  - id: r\n    when: 'args.x.matches(\"[a-\")'\n    effect: deny\n",
+        4,
+        "invalid regular expression",
+    );
+    at(
+        "version: 1\ntools:\n  - match: s/t\n    operations:\n      - { name: all }\n      - { name: never, when: 'true' }\n",
+        6,
+        "can never match: 'all' before it has no `when`",
+    );
+    at(
+        "version: 1\ntools:\n  - match: s/t\n    operations: [{ name: o, when: 'call.operation == \"o\"' }]\n",
+        4,
+        "call.operation is always null",
+    );
 }
 
 #[test]
@@ -123,8 +180,18 @@ fn warnings_do_not_block_loading() {
     let yaml = "version: 1\ntools:\n  - { match: '*/*', requires: [nobody-has-this] }\n  - { match: s/t, risk: LOW }\nrules:\n  - { id: r, when: 'false', effect: deny }\n  - { id: s, method: tools/list, effect: allow }\n  - { id: t, effect: allow, approvers: { roles: [] } }\n";
     let all = findings(yaml);
     assert!(all.iter().all(|d| d.severity == Severity::Warning), "{all:#?}");
-    for says in ["no role grants it", "never used", "always false", "has no effect", "approvers only matter"] {
-        assert!(all.iter().any(|d| d.message.contains(says) || d.hint.as_deref().unwrap_or("").contains(says)), "{says}: {all:#?}");
+    for says in [
+        "no role grants it",
+        "never used",
+        "always false",
+        "has no effect",
+        "approvers only matter",
+    ] {
+        assert!(
+            all.iter()
+                .any(|d| d.message.contains(says) || d.hint.as_deref().unwrap_or("").contains(says)),
+            "{says}: {all:#?}"
+        );
     }
     assert!(Policy::from_yaml(yaml, "p.yaml").is_ok());
 }
@@ -141,7 +208,10 @@ fn the_version_is_a_hash_of_the_text() {
 
 #[test]
 fn the_examples_load_without_findings() {
-    for file in ["../../examples/it-ops/policy.yaml", "../../examples/expenses/policy.yaml"] {
+    for file in [
+        "../../examples/it-ops/policy.yaml",
+        "../../examples/expenses/policy.yaml",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(Policy::check_yaml(&text, file), vec![], "{file}");

@@ -23,7 +23,9 @@ pub enum PolicyCommand {
 }
 
 #[derive(Args)]
-#[command(after_help = "Example:\n  steward policy test examples/it-ops/policy.test.yaml examples/expenses/policy.test.yaml")]
+#[command(
+    after_help = "Example:\n  steward policy test examples/it-ops/policy.test.yaml examples/expenses/policy.test.yaml"
+)]
 pub struct TestArgs {
     /// Test files: `policy: FILE` (relative to the test file) and `tests: [...]`.
     #[arg(required = true, value_name = "FILE")]
@@ -101,8 +103,16 @@ fn check(files: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
         } else {
             let policy = Policy::from_yaml(&text, &name)?;
             let warnings = diagnostics.len();
-            println!("{name}: ok ({} rule(s), version {}{})", policy.rule_count(), policy.version(),
-                if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() });
+            println!(
+                "{name}: ok ({} rule(s), version {}{})",
+                policy.rule_count(),
+                policy.version(),
+                if warnings > 0 {
+                    format!(", {warnings} warning(s)")
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -114,7 +124,10 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         None => Policy::baseline(),
     };
     let Some((server, tool)) = args.tool.split_once('/') else {
-        bail!("--tool must be SERVER/TOOL, e.g. --tool it-ops/ssh-exec (got '{}')", args.tool);
+        bail!(
+            "--tool must be SERVER/TOOL, e.g. --tool it-ops/ssh-exec (got '{}')",
+            args.tool
+        );
     };
     let call_args: serde_json::Value = serde_json::from_str(&args.args).context("--args is not valid JSON")?;
     if !call_args.is_object() {
@@ -125,11 +138,17 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let now = match &args.time {
-        Some(t) => SystemTime::from(chrono::DateTime::parse_from_rfc3339(t).with_context(|| format!("--time '{t}' is not RFC 3339, e.g. 2026-03-02T09:30:00+01:00"))?),
+        Some(t) => SystemTime::from(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("--time '{t}' is not RFC 3339, e.g. 2026-03-02T09:30:00+01:00"))?,
+        ),
         None => SystemTime::now(),
     };
     if !["tools/call", "tools/list", "resources/read", "prompts/get"].contains(&args.method.as_str()) {
-        bail!("--method must be tools/call, tools/list, resources/read or prompts/get (got '{}')", args.method);
+        bail!(
+            "--method must be tools/call, tools/list, resources/read or prompts/get (got '{}')",
+            args.method
+        );
     }
     let mut principal = Principal::new(args.principal.clone().unwrap_or_else(os_user), "cli");
     principal.roles = args.roles.clone();
@@ -172,19 +191,45 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
 fn print_summary(d: &Decision, indent: &str) {
     println!("{indent}decision:  {}", d.effect.as_str().to_uppercase());
     println!("{indent}risk:      {}", d.risk);
-    println!("{indent}flags:     {}", if d.flags.is_empty() { "none".into() } else { d.flags.join(", ") });
+    println!(
+        "{indent}flags:     {}",
+        if d.flags.is_empty() {
+            "none".into()
+        } else {
+            d.flags.join(", ")
+        }
+    );
     if let Some(op) = &d.operation {
         println!("{indent}operation: {op}");
     }
-    println!("{indent}rules:     {}", if d.rule_ids.is_empty() { "none".into() } else { d.rule_ids.join(", ") });
+    println!(
+        "{indent}rules:     {}",
+        if d.rule_ids.is_empty() {
+            "none".into()
+        } else {
+            d.rule_ids.join(", ")
+        }
+    );
     if let Some(a) = &d.approvers {
-        let roles = if a.roles.is_empty() { "any role".to_string() } else { a.roles.join(" or ") };
+        let roles = if a.roles.is_empty() {
+            "any role".to_string()
+        } else {
+            a.roles.join(" or ")
+        };
         println!("{indent}approvers: {} of {roles}", a.count);
     }
     println!("{indent}reason:    {}", d.reason());
     if let Some(s) = &d.shadow {
-        println!("{indent}shadow:    would {} ({}){}", s.effect, s.reasons.join("; "),
-            if s.rule_ids.is_empty() { String::new() } else { format!(" [rules {}]", s.rule_ids.join(", ")) });
+        println!(
+            "{indent}shadow:    would {} ({}){}",
+            s.effect,
+            s.reasons.join("; "),
+            if s.rule_ids.is_empty() {
+                String::new()
+            } else {
+                format!(" [rules {}]", s.rule_ids.join(", "))
+            }
+        );
     }
 }
 
@@ -240,7 +285,11 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        println!("{name} (policy {}, version {})", policy_path.display(), policy.version());
+        println!(
+            "{name} (policy {}, version {})",
+            policy_path.display(),
+            policy.version()
+        );
         for case in &suite.cases {
             let result = case.run(&policy);
             if result.passed() {
@@ -260,7 +309,15 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let broken_note = if broken > 0 { format!(", {broken} file(s) could not run") } else { String::new() };
+    let broken_note = if broken > 0 {
+        format!(", {broken} file(s) could not run")
+    } else {
+        String::new()
+    };
     println!("{passed} passed, {failed} failed{broken_note}");
-    Ok(if failed > 0 || broken > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 || broken > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -77,6 +77,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         max_upstream_message: ProxyOptions::DEFAULT_MAX_UPSTREAM_MESSAGE,
         shutdown_grace: Duration::from_secs(2),
         webhooks,
+        policy_path: args.policy.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -40,6 +40,8 @@ pub struct ProxyOptions {
     pub shutdown_grace: Duration,
     /// Where new pending approvals are announced (`--webhook`).
     pub webhooks: Vec<crate::notify::Webhook>,
+    /// The file `policy` was loaded from: watched, and re-read on change or SIGHUP.
+    pub policy_path: Option<PathBuf>,
 }
 
 impl ProxyOptions {
@@ -114,6 +116,15 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         client_out,
         held: Mutex::new(HashMap::new()),
         asks: ask::Asks::new(),
+    });
+
+    // Hot reload: a new policy that loads replaces the one in force; one that does not is
+    // rejected and logged (see crate::reload). Dropped (and stopped) when the proxy returns.
+    let _policy_watch = opts.policy_path.clone().map(|path| {
+        let target = session.clone();
+        crate::reload::spawn(crate::reload::Reloader::new(path, opts.policy.version().to_string(), move |p| {
+            target.pipeline.replace_policy(p)
+        }))
     });
 
     let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);

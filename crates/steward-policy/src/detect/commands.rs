@@ -7,16 +7,47 @@ use super::shell::{Command, Join, Script};
 use super::{Scan, credential_path};
 use crate::model::Risk;
 
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "busybox", "su"];
+const SHELLS: &[&str] = &[
+    "sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "busybox", "su",
+];
 const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "mksh", "python", "python2", "python3", "perl", "ruby", "node",
-    "php", "lua", "source", ".", "iex", "pwsh", "powershell",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "ash",
+    "fish",
+    "mksh",
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "php",
+    "lua",
+    "source",
+    ".",
+    "iex",
+    "pwsh",
+    "powershell",
 ];
 /// Interpreters whose `-c`/`-e` code is a program text, not a shell script: the string literals
 /// in it (what `os.system("…")` or `system("…")` would run) are scanned as scripts.
-const CODE_INTERPRETERS: &[&str] = &["python", "python2", "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk"];
+const CODE_INTERPRETERS: &[&str] = &[
+    "python", "python2", "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk",
+];
 const FETCHERS: &[&str] = &["curl", "wget", "fetch", "aria2c", "iwr", "invoke-webrequest"];
-const DB_CLIENTS: &[&str] = &["psql", "mysql", "mariadb", "sqlite3", "clickhouse-client", "cockroach", "sqlcmd"];
+const DB_CLIENTS: &[&str] = &[
+    "psql",
+    "mysql",
+    "mariadb",
+    "sqlite3",
+    "clickhouse-client",
+    "cockroach",
+    "sqlcmd",
+];
 /// Directories whose loss breaks the machine or the user's home.
 const SYSTEM_DIRS: &[&str] = &[
     "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/sbin", "/srv", "/sys",
@@ -86,15 +117,32 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
         }
         // Running what was just downloaded: `curl -o x.sh URL && sh x.sh`, `./x.sh`.
         let runs_download = state.downloaded.iter().any(|d| {
-            same_file(&words[0], d) || INTERPRETERS.contains(&name) && args.iter().find(|a| !a.starts_with('-')).is_some_and(|a| same_file(a, d))
+            same_file(words[0], d)
+                || INTERPRETERS.contains(&name)
+                    && args
+                        .iter()
+                        .find(|a| !a.starts_with('-'))
+                        .is_some_and(|a| same_file(a, d))
         });
         if runs_download {
-            out.push("remote-code", Risk::Critical, format!("runs a downloaded file ({name})"));
+            out.push(
+                "remote-code",
+                Risk::Critical,
+                format!("runs a downloaded file ({name})"),
+            );
         }
-        let ctx = Ctx { piped: cmd.join == Join::Pipe, nested: &script.nested };
+        let ctx = Ctx {
+            piped: cmd.join == Join::Pipe,
+            nested: &script.nested,
+        };
         check(name, args, &ctx, out);
         for w in args {
-            if w.starts_with("--") && matches!(*w, "--force" | "--no-confirm" | "--noconfirm" | "--force-with-lease" | "--yes-i-really-mean-it") {
+            if w.starts_with("--")
+                && matches!(
+                    *w,
+                    "--force" | "--no-confirm" | "--noconfirm" | "--force-with-lease" | "--yes-i-really-mean-it"
+                )
+            {
                 out.push("force-flags", Risk::High, format!("{name} {w}"));
             }
             if let Some(p) = credential_path(w) {
@@ -119,7 +167,11 @@ fn program_name(word: &str) -> Cow<'_, str> {
         None => word,
     };
     let base = base.strip_suffix(".exe").unwrap_or(base);
-    if base.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(base.to_ascii_lowercase()) } else { Cow::Borrowed(base) }
+    if base.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(base.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(base)
+    }
 }
 
 fn privileged_detail(words: &[&str]) -> String {
@@ -144,8 +196,15 @@ fn same_file(word: &str, downloaded: &str) -> bool {
 }
 
 fn download_target<'a>(name: &str, args: &[&'a str]) -> Option<&'a str> {
-    let opts: &[&str] = if name == "wget" { &["-O", "--output-document"] } else { &["-o", "--output"] };
-    args.windows(2).find(|w| opts.contains(&w[0])).map(|w| w[1]).filter(|f| *f != "-" && *f != "/dev/null")
+    let opts: &[&str] = if name == "wget" {
+        &["-O", "--output-document"]
+    } else {
+        &["-o", "--output"]
+    };
+    args.windows(2)
+        .find(|w| opts.contains(&w[0]))
+        .map(|w| w[1])
+        .filter(|f| *f != "-" && *f != "/dev/null")
 }
 
 fn is_fetcher(name: &str) -> bool {
@@ -156,7 +215,7 @@ fn is_decoder(name: &str, args: &[&str]) -> bool {
     match name {
         "base64" | "base32" | "basenc" => args.iter().any(|a| *a == "-d" || *a == "--decode" || *a == "-D"),
         "xxd" => args.iter().any(|a| *a == "-r" || *a == "-revert"),
-        "openssl" => args.iter().any(|a| *a == "-d") && args.iter().any(|a| *a == "base64" || *a == "enc"),
+        "openssl" => args.contains(&"-d") && args.iter().any(|a| *a == "base64" || *a == "enc"),
         "uudecode" | "gunzip" | "zcat" | "rev" => true,
         _ => false,
     }
@@ -176,7 +235,9 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], bool) {
         let takes_arg: &[&str] = match wrapper.as_ref() {
             "sudo" | "doas" => {
                 privileged = true;
-                &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group"]
+                &[
+                    "-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group",
+                ]
             }
             "pkexec" | "runas" | "run0" => {
                 privileged = true;
@@ -189,8 +250,8 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], bool) {
             "xargs" => &["-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a"],
             "watch" => &["-n", "--interval", "-d"],
             "stdbuf" => &["-i", "-o", "-e"],
-            "nohup" | "time" | "exec" | "command" | "builtin" | "unbuffer" | "caffeinate" | "setsid" | "chrt" | "taskset"
-            | "torsocks" | "proxychains" | "proxychains4" => &[],
+            "nohup" | "time" | "exec" | "command" | "builtin" | "unbuffer" | "caffeinate" | "setsid" | "chrt"
+            | "taskset" | "torsocks" | "proxychains" | "proxychains4" => &[],
             "chroot" => {
                 w = &w[1..];
                 // The new root directory comes first.
@@ -210,7 +271,7 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], bool) {
                 break;
             }
             if x.starts_with('-') {
-                let needs_value = takes_arg.contains(&x);
+                let needs_value = takes_arg.contains(x);
                 w = &w[1..];
                 if needs_value && !w.is_empty() {
                     w = &w[1..];
@@ -221,7 +282,10 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], bool) {
                 break;
             }
         }
-        if is_timeout && w.first().is_some_and(|x| x.chars().next().is_some_and(|c| c.is_ascii_digit())) {
+        if is_timeout
+            && w.first()
+                .is_some_and(|x| x.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        {
             w = &w[1..];
         }
     }
@@ -248,7 +312,11 @@ struct Flags<'a> {
 }
 
 fn flags<'a>(args: &[&'a str]) -> Flags<'a> {
-    let mut f = Flags { short: 0, long: Vec::new(), operands: Vec::with_capacity(args.len()) };
+    let mut f = Flags {
+        short: 0,
+        long: Vec::new(),
+        operands: Vec::with_capacity(args.len()),
+    };
     let mut end_of_flags = false;
     for a in args {
         if end_of_flags {
@@ -310,16 +378,31 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         return;
     }
     let f = flags(args);
-    let line = || format!("{name} {}", args.join(" ")).chars().take(120).collect::<String>();
+    let line = || {
+        format!("{name} {}", args.join(" "))
+            .chars()
+            .take(120)
+            .collect::<String>()
+    };
     match name {
         "rm" | "rmdir" | "unlink" => rm(name, &f, out),
         "shred" | "wipe" | "srm" => out.push("destructive-fs", Risk::High, line()),
         "truncate" if f.operands.iter().any(|p| is_system_path(p)) => out.push("destructive-fs", Risk::High, line()),
         "crontab" if f.short('r') => out.push("destructive-fs", Risk::High, line()),
-        "find" if args.iter().any(|a| *a == "-delete") || args.windows(2).any(|w| matches!(w[0], "-exec" | "-execdir") && program_name(&w[1]) == "rm") => {
+        "find"
+            if args.contains(&"-delete")
+                || args
+                    .windows(2)
+                    .any(|w| matches!(w[0], "-exec" | "-execdir") && program_name(w[1]) == "rm") =>
+        {
             out.push("destructive-fs", Risk::High, line())
         }
-        "mv" if f.operands.last().is_some_and(|d| *d == "/dev/null") || f.operands.len() >= 2 && f.operands[..f.operands.len() - 1].iter().any(|p| is_system_path(p) || matches!(*p, "~" | "$HOME" | "/")) => {
+        "mv" if f.operands.last().is_some_and(|d| *d == "/dev/null")
+            || f.operands.len() >= 2
+                && f.operands[..f.operands.len() - 1]
+                    .iter()
+                    .any(|p| is_system_path(p) || matches!(*p, "~" | "$HOME" | "/")) =>
+        {
             out.push("destructive-fs", Risk::High, line())
         }
         "dd" => {
@@ -328,11 +411,28 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
                 out.push("disk", if to_device { Risk::Critical } else { Risk::High }, line());
             }
         }
-        n if n.starts_with("mkfs") || matches!(n, "mke2fs" | "mkswap" | "fdisk" | "sfdisk" | "gdisk" | "cfdisk" | "parted" | "wipefs" | "blkdiscard" | "diskpart" | "format") => {
+        n if n.starts_with("mkfs")
+            || matches!(
+                n,
+                "mke2fs"
+                    | "mkswap"
+                    | "fdisk"
+                    | "sfdisk"
+                    | "gdisk"
+                    | "cfdisk"
+                    | "parted"
+                    | "wipefs"
+                    | "blkdiscard"
+                    | "diskpart"
+                    | "format"
+            ) =>
+        {
             out.push("disk", Risk::Critical, line())
         }
         "systemctl" => match f.sub(0) {
-            "stop" | "disable" | "mask" | "kill" | "isolate" | "rescue" | "emergency" => out.push("service-disruption", Risk::High, line()),
+            "stop" | "disable" | "mask" | "kill" | "isolate" | "rescue" | "emergency" => {
+                out.push("service-disruption", Risk::High, line())
+            }
             "poweroff" | "reboot" | "halt" | "kexec" => out.push("service-disruption", Risk::Critical, line()),
             _ => {}
         },
@@ -340,28 +440,46 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         "kill" => {
             let sigkill = f.short('9')
                 || args.iter().any(|a| matches!(*a, "-KILL" | "-SIGKILL"))
-                || args.windows(2).any(|w| matches!(w[0], "-s" | "-n") && (w[1].contains("KILL") || w[1] == "9"));
+                || args
+                    .windows(2)
+                    .any(|w| matches!(w[0], "-s" | "-n") && (w[1].contains("KILL") || w[1] == "9"));
             if sigkill || f.operands.contains(&"1") {
                 out.push("service-disruption", Risk::High, line())
             }
         }
         "killall" | "pkill" | "killall5" => out.push("service-disruption", Risk::High, line()),
         "shutdown" | "reboot" | "halt" | "poweroff" => out.push("service-disruption", Risk::Critical, line()),
-        "init" | "telinit" if matches!(f.sub(0), "0" | "6" | "1" | "s") => out.push("service-disruption", Risk::Critical, line()),
-        "iptables" | "ip6tables" | "iptables-legacy" | "iptables-nft" => {
-            if f.has('F', "flush") || f.has('X', "delete-chain") || f.has('D', "delete") || f.has('P', "policy") || f.has('Z', "zero") {
-                out.push("firewall", Risk::High, line())
-            }
+        "init" | "telinit" if matches!(f.sub(0), "0" | "6" | "1" | "s") => {
+            out.push("service-disruption", Risk::Critical, line())
+        }
+        "iptables" | "ip6tables" | "iptables-legacy" | "iptables-nft"
+            if f.has('F', "flush")
+                || f.has('X', "delete-chain")
+                || f.has('D', "delete")
+                || f.has('P', "policy")
+                || f.has('Z', "zero") =>
+        {
+            out.push("firewall", Risk::High, line())
         }
         "nft" if matches!(f.sub(0), "flush" | "delete") => out.push("firewall", Risk::High, line()),
         "ufw" if matches!(f.sub(0), "disable" | "delete" | "reset") => out.push("firewall", Risk::High, line()),
-        "firewall-cmd" if f.long.iter().any(|l| l.starts_with("remove") || *l == "panic-off" || *l == "set-default-zone") => {
+        "firewall-cmd"
+            if f.long
+                .iter()
+                .any(|l| l.starts_with("remove") || *l == "panic-off" || *l == "set-default-zone") =>
+        {
             out.push("firewall", Risk::High, line())
         }
         "chmod" => {
             let mode = f.sub(0);
-            let world_writable = mode.len() >= 3 && mode.chars().all(|c| c.is_ascii_digit()) && matches!(mode.chars().last(), Some('7' | '6' | '3' | '2'))
-                || mode.contains("o+w") || mode.contains("a+w") || mode.contains("+s") || mode == "+w" || mode.starts_with('4') && mode.len() == 4;
+            let world_writable = mode.len() >= 3
+                && mode.chars().all(|c| c.is_ascii_digit())
+                && matches!(mode.chars().last(), Some('7' | '6' | '3' | '2'))
+                || mode.contains("o+w")
+                || mode.contains("a+w")
+                || mode.contains("+s")
+                || mode == "+w"
+                || mode.starts_with('4') && mode.len() == 4;
             let recursive_system = f.has('R', "recursive") && f.operands.iter().skip(1).any(|p| is_system_path(p));
             if world_writable || recursive_system {
                 out.push("permissions", Risk::High, line())
@@ -375,8 +493,12 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
                 out.push("permissions", Risk::High, line())
             }
         }
-        "setfacl" | "chattr" | "visudo" | "passwd" | "usermod" | "useradd" | "userdel" => out.push("permissions", Risk::High, line()),
-        "setenforce" if matches!(f.sub(0), "0" | "permissive" | "Permissive") => out.push("permissions", Risk::High, line()),
+        "setfacl" | "chattr" | "visudo" | "passwd" | "usermod" | "useradd" | "userdel" => {
+            out.push("permissions", Risk::High, line())
+        }
+        "setenforce" if matches!(f.sub(0), "0" | "permissive" | "Permissive") => {
+            out.push("permissions", Risk::High, line())
+        }
         "eval" => {
             out.push("remote-code", Risk::High, line());
             out.nested(&args.join(" "));
@@ -386,15 +508,22 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
             let upload = args.windows(2).any(|w| {
                 matches!(w[0], "-d" | "--data" | "--data-binary" | "--data-urlencode") && w[1].starts_with('@')
                     || matches!(w[0], "-F" | "--form") && (w[1].contains("=@") || w[1].contains("=<"))
-            }) || args.iter().any(|a| a.starts_with("--data-binary=@") || a.starts_with("-d@") || a.starts_with("--data=@"))
+            }) || args
+                .iter()
+                .any(|a| a.starts_with("--data-binary=@") || a.starts_with("-d@") || a.starts_with("--data=@"))
                 || f.has('T', "upload-file");
             if upload {
                 out.push("exfiltration", Risk::High, line())
             }
         }
-        "wget" if f.long.iter().any(|l| *l == "post-file" || *l == "body-file") => out.push("exfiltration", Risk::High, line()),
+        "wget" if f.long.iter().any(|l| *l == "post-file" || *l == "body-file") => {
+            out.push("exfiltration", Risk::High, line())
+        }
         "nc" | "ncat" | "netcat" | "socat" => {
-            if f.short('e') || f.short('c') && name != "socat" || args.iter().any(|a| a.contains("EXEC:") || a.contains("SYSTEM:")) {
+            if f.short('e')
+                || f.short('c') && name != "socat"
+                || args.iter().any(|a| a.contains("EXEC:") || a.contains("SYSTEM:"))
+            {
                 out.push("remote-code", Risk::Critical, line())
             } else if (ctx.piped && !f.short('z')) || f.short('l') && f.short('p') && ctx.piped {
                 out.push("exfiltration", Risk::High, line())
@@ -408,45 +537,99 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
             }
         }
         "git" => git(&f, args, out),
-        "terraform" | "tofu" | "pulumi" => {
-            if f.sub(0) == "destroy" || args.iter().any(|a| *a == "-destroy") {
-                out.push("infra-destroy", Risk::Critical, line())
-            }
+        "terraform" | "tofu" | "pulumi" if f.sub(0) == "destroy" || args.contains(&"-destroy") => {
+            out.push("infra-destroy", Risk::Critical, line())
         }
         // The subcommand may follow options with values (`kubectl -n prod delete …`).
-        "kubectl" | "oc" if f.operands.iter().take(3).any(|s| matches!(*s, "delete" | "drain" | "cordon")) => {
+        "kubectl" | "oc"
+            if f.operands
+                .iter()
+                .take(3)
+                .any(|s| matches!(*s, "delete" | "drain" | "cordon")) =>
+        {
             out.push("infra-destroy", Risk::High, line())
         }
         "helm" if matches!(f.sub(0), "uninstall" | "delete") => out.push("infra-destroy", Risk::High, line()),
-        "aws" | "gcloud" | "az" | "doctl" => {
-            if f.operands.iter().any(|s| s.starts_with("delete") || s.starts_with("terminate") || s.starts_with("remove") || *s == "rb" || *s == "purge" || (*s == "rm" && f.has('r', "recursive"))) {
-                out.push("infra-destroy", Risk::High, line())
-            }
+        "aws" | "gcloud" | "az" | "doctl"
+            if f.operands.iter().any(|s| {
+                s.starts_with("delete")
+                    || s.starts_with("terminate")
+                    || s.starts_with("remove")
+                    || *s == "rb"
+                    || *s == "purge"
+                    || (*s == "rm" && f.has('r', "recursive"))
+            }) =>
+        {
+            out.push("infra-destroy", Risk::High, line())
         }
         "docker" | "podman" => {
             let sub = f.sub(0);
-            if matches!(sub, "rm" | "rmi" | "prune") || (matches!(sub, "system" | "volume" | "container" | "image" | "network") && matches!(f.sub(1), "prune" | "rm")) {
+            if matches!(sub, "rm" | "rmi" | "prune")
+                || (matches!(sub, "system" | "volume" | "container" | "image" | "network")
+                    && matches!(f.sub(1), "prune" | "rm"))
+            {
                 out.push("infra-destroy", Risk::Medium, line())
             }
             if matches!(sub, "run" | "create")
-                && (f.long.iter().any(|l| *l == "privileged" || *l == "pid" && args.iter().any(|a| *a == "--pid=host"))
-                    || args.windows(2).any(|w| matches!(w[0], "-v" | "--volume") && (w[1].starts_with("/:") || w[1].starts_with("/var/run/docker.sock")))
-                    || args.iter().any(|a| a.starts_with("--cap-add=SYS_ADMIN") || *a == "--cap-add=ALL"))
+                && (f
+                    .long
+                    .iter()
+                    .any(|l| *l == "privileged" || *l == "pid" && args.contains(&"--pid=host"))
+                    || args.windows(2).any(|w| {
+                        matches!(w[0], "-v" | "--volume")
+                            && (w[1].starts_with("/:") || w[1].starts_with("/var/run/docker.sock"))
+                    })
+                    || args
+                        .iter()
+                        .any(|a| a.starts_with("--cap-add=SYS_ADMIN") || *a == "--cap-add=ALL"))
             {
                 out.push("privilege-escalation", Risk::High, line())
             }
             if matches!(sub, "exec" | "run") {
-                let after = args.iter().position(|a| *a == sub).map(|i| &args[i + 1..]).unwrap_or_default();
-                let with_value = ["-e", "--env", "-u", "--user", "-w", "--workdir", "--name", "-v", "--volume", "-p", "--publish", "--network", "--entrypoint", "--env-file", "-l", "--label", "--mount", "--platform"];
+                let after = args
+                    .iter()
+                    .position(|a| *a == sub)
+                    .map(|i| &args[i + 1..])
+                    .unwrap_or_default();
+                let with_value = [
+                    "-e",
+                    "--env",
+                    "-u",
+                    "--user",
+                    "-w",
+                    "--workdir",
+                    "--name",
+                    "-v",
+                    "--volume",
+                    "-p",
+                    "--publish",
+                    "--network",
+                    "--entrypoint",
+                    "--env-file",
+                    "-l",
+                    "--label",
+                    "--mount",
+                    "--platform",
+                ];
                 nested_command(after, &with_value, true, out);
             }
         }
-        "ssh" => nested_command(args, &["-p", "-i", "-l", "-o", "-F", "-J", "-b", "-c", "-D", "-E", "-e", "-L", "-m", "-O", "-Q", "-R", "-S", "-W", "-w", "-B", "-I"], false, out),
+        "ssh" => nested_command(
+            args,
+            &[
+                "-p", "-i", "-l", "-o", "-F", "-J", "-b", "-c", "-D", "-E", "-e", "-L", "-m", "-O", "-Q", "-R", "-S",
+                "-W", "-w", "-B", "-I",
+            ],
+            false,
+            out,
+        ),
         _ => {}
     }
     if SHELLS.contains(&name) {
         // `sh -c SCRIPT`: the script runs too.
-        if let Some(pos) = args.iter().position(|a| *a == "-c" || (a.starts_with('-') && !a.starts_with("--") && a.ends_with('c')))
+        if let Some(pos) = args
+            .iter()
+            .position(|a| *a == "-c" || (a.starts_with('-') && !a.starts_with("--") && a.ends_with('c')))
             && let Some(script) = args.get(pos + 1)
         {
             out.nested(script);
@@ -454,15 +637,29 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
                 out.push("remote-code", Risk::Critical, format!("{name} -c with a download"));
             }
         }
-        if args.iter().any(|a| FETCHERS.iter().any(|f| a.contains(&format!("{f} ")))) && args.iter().any(|a| a.contains("$(")) {
+        if args
+            .iter()
+            .any(|a| FETCHERS.iter().any(|f| a.contains(&format!("{f} "))))
+            && args.iter().any(|a| a.contains("$("))
+        {
             out.push("remote-code", Risk::Critical, format!("{name} runs a download"));
         }
     }
     if INTERPRETERS.contains(&name) {
         // `bash <(curl …)`: process substitution feeding a download to an interpreter.
         let substituted = args.iter().any(|a| a.contains('\u{1}'));
-        if substituted && ctx.nested.iter().any(|n| n.split_whitespace().next().is_some_and(|p| FETCHERS.contains(&program_name(p).as_ref()))) {
-            out.push("remote-code", Risk::Critical, format!("{name} runs a download (process substitution)"));
+        if substituted
+            && ctx.nested.iter().any(|n| {
+                n.split_whitespace()
+                    .next()
+                    .is_some_and(|p| FETCHERS.contains(&program_name(p).as_ref()))
+            })
+        {
+            out.push(
+                "remote-code",
+                Risk::Critical,
+                format!("{name} runs a download (process substitution)"),
+            );
         }
         if matches!(name, "source" | ".") && args.iter().any(|a| a.starts_with("http")) {
             out.push("remote-code", Risk::Critical, line());
@@ -474,7 +671,11 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
             .windows(2)
             .find(|w| matches!(w[0], "-c" | "-e" | "-E" | "-r" | "--eval"))
             .map(|w| w[1])
-            .or_else(|| matches!(name, "awk" | "gawk" | "mawk").then(|| f.operands.first().copied()).flatten());
+            .or_else(|| {
+                matches!(name, "awk" | "gawk" | "mawk")
+                    .then(|| f.operands.first().copied())
+                    .flatten()
+            });
         if let Some(code) = code {
             for command in code_commands(code) {
                 out.nested(&command);
@@ -487,7 +688,7 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         }
         for w in args.windows(2) {
             if matches!(w[0], "-c" | "-e" | "--command" | "--execute" | "-Q") {
-                out.nested(&w[1]);
+                out.nested(w[1]);
             }
         }
     }
@@ -495,8 +696,24 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
 
 /// Calls in program text that run a command line.
 const EXEC_CALLS: &[&str] = &[
-    "system(", "exec(", "popen(", "spawn(", "execSync(", "spawnSync(", "check_output(", "check_call(", "call(", "run(",
-    "Popen(", "getoutput(", "getstatusoutput(", "shell_exec(", "passthru(", "proc_open(", "exec_command(", "%x(",
+    "system(",
+    "exec(",
+    "popen(",
+    "spawn(",
+    "execSync(",
+    "spawnSync(",
+    "check_output(",
+    "check_call(",
+    "call(",
+    "run(",
+    "Popen(",
+    "getoutput(",
+    "getstatusoutput(",
+    "shell_exec(",
+    "passthru(",
+    "proc_open(",
+    "exec_command(",
+    "%x(",
 ];
 
 /// The command lines program text runs: the string arguments of `system(…)`, `os.popen(…)`,
@@ -517,9 +734,17 @@ fn code_commands(code: &str) -> Vec<String> {
                 Some(rest) => (true, rest),
                 None => (false, trimmed),
             };
-            let end = if list { body.find(']').unwrap_or(body.len()) } else { body.find(')').unwrap_or(body.len()) };
+            let end = if list {
+                body.find(']').unwrap_or(body.len())
+            } else {
+                body.find(')').unwrap_or(body.len())
+            };
             let literals = string_literals(&body[..end]);
-            let command = if list { literals.join(" ") } else { literals.first().map(|s| s.to_string()).unwrap_or_default() };
+            let command = if list {
+                literals.join(" ")
+            } else {
+                literals.first().map(|s| s.to_string()).unwrap_or_default()
+            };
             if !command.is_empty() && out.len() < 32 {
                 out.push(command);
             }
@@ -594,7 +819,11 @@ fn nested_command(args: &[&str], with_value: &[&str], argv: bool, out: &mut Scan
 
 /// A word quoted for a POSIX shell when it needs to be.
 fn quote(word: &str) -> Cow<'_, str> {
-    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b)) {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
+    {
         Cow::Borrowed(word)
     } else {
         Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
@@ -609,22 +838,33 @@ fn rm(name: &str, f: &Flags<'_>, out: &mut Scan) {
         let t = target.trim_end_matches('/');
         let t = if t.is_empty() { "/" } else { t };
         let catastrophic = no_preserve
-            || matches!(t, "/" | "/*" | "~" | "~/*" | "$HOME" | "${HOME}" | "$HOME/*" | "*" | "." | ".." | "./*" | "../*")
+            || matches!(
+                t,
+                "/" | "/*" | "~" | "~/*" | "$HOME" | "${HOME}" | "$HOME/*" | "*" | "." | ".." | "./*" | "../*"
+            )
             || SYSTEM_DIRS.contains(&t)
-            || SYSTEM_DIRS.iter().any(|d| *d != "/" && t.strip_prefix(d).is_some_and(|rest| rest == "/*"));
-        let outside_project = t.starts_with('/') || t.starts_with('~') || t.starts_with('$') || t.split('/').any(|c| c == "..");
+            || SYSTEM_DIRS
+                .iter()
+                .any(|d| *d != "/" && t.strip_prefix(d).is_some_and(|rest| rest == "/*"));
+        let outside_project =
+            t.starts_with('/') || t.starts_with('~') || t.starts_with('$') || t.split('/').any(|c| c == "..");
         let flag = if catastrophic && (recursive || force || t.ends_with('*')) {
             Some(Risk::Critical)
-        } else if outside_project && recursive && !t.starts_with("/tmp/") {
-            Some(Risk::High)
-        } else if is_system_path(t) {
+        } else if outside_project && recursive && !t.starts_with("/tmp/") || is_system_path(t) {
             Some(Risk::High)
         } else {
             None
         };
         if let Some(risk) = flag {
-            let short: String = (0u8..128).filter(|b| f.short & (1u128 << b) != 0).map(char::from).collect();
-            let short = if short.is_empty() { String::new() } else { format!(" -{short}") };
+            let short: String = (0u8..128)
+                .filter(|b| f.short & (1u128 << b) != 0)
+                .map(char::from)
+                .collect();
+            let short = if short.is_empty() {
+                String::new()
+            } else {
+                format!(" -{short}")
+            };
             out.push("destructive-fs", risk, format!("{name}{short} {target}"));
         }
     }
@@ -653,9 +893,15 @@ fn git(_: &Flags<'_>, args: &[&str], out: &mut Scan) {
     let f = &flags(rest);
     let dangerous = match f.sub(0) {
         "push" => {
-            f.has('f', "force") || f.long.contains(&"force-with-lease") || f.long.contains(&"delete") || f.long.contains(&"mirror")
+            f.has('f', "force")
+                || f.long.contains(&"force-with-lease")
+                || f.long.contains(&"delete")
+                || f.long.contains(&"mirror")
                 || f.short('d')
-                || f.operands.iter().skip(1).any(|r| r.starts_with('+') || r.starts_with(':'))
+                || f.operands
+                    .iter()
+                    .skip(1)
+                    .any(|r| r.starts_with('+') || r.starts_with(':'))
         }
         "reset" => f.long.contains(&"hard"),
         "clean" => f.has('f', "force"),
@@ -675,9 +921,27 @@ fn git(_: &Flags<'_>, args: &[&str], out: &mut Scan) {
 
 fn redirections(cmd: &Command<'_>, program: &str, out: &mut Scan) {
     for &t in cmd.redirect_out {
-        if ["/dev/sd", "/dev/nvme", "/dev/hd", "/dev/vd", "/dev/xvd", "/dev/mmcblk", "/dev/disk"].iter().any(|d| t.starts_with(d)) {
+        if [
+            "/dev/sd",
+            "/dev/nvme",
+            "/dev/hd",
+            "/dev/vd",
+            "/dev/xvd",
+            "/dev/mmcblk",
+            "/dev/disk",
+        ]
+        .iter()
+        .any(|d| t.starts_with(d))
+        {
             out.push("disk", Risk::Critical, format!("> {t}"));
-        } else if t != "/dev/null" && t != "/dev/stdout" && t != "/dev/stderr" && !t.starts_with("/dev/fd/") && !t.starts_with("/dev/tcp/") && !t.starts_with("/dev/udp/") && is_system_path(t) {
+        } else if t != "/dev/null"
+            && t != "/dev/stdout"
+            && t != "/dev/stderr"
+            && !t.starts_with("/dev/fd/")
+            && !t.starts_with("/dev/tcp/")
+            && !t.starts_with("/dev/udp/")
+            && is_system_path(t)
+        {
             out.push("destructive-fs", Risk::High, format!("> {t}"));
         }
         if t.starts_with("/dev/tcp/") || t.starts_with("/dev/udp/") {

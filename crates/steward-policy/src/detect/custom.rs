@@ -34,7 +34,13 @@ impl CustomDetector {
     /// Compiles a detector. `regexes` match the raw string and each command of it after quote
     /// removal (words joined by one space); `words` are phrases matched against consecutive shell
     /// words, ignoring ASCII case (a program also matches by its base name: `/sbin/reboot`).
-    pub fn new(name: &str, flag: &str, risk: Risk, regexes: &[String], words: &[String]) -> Result<CustomDetector, CustomError> {
+    pub fn new(
+        name: &str,
+        flag: &str,
+        risk: Risk,
+        regexes: &[String],
+        words: &[String],
+    ) -> Result<CustomDetector, CustomError> {
         let regexes = regexes
             .iter()
             .enumerate()
@@ -42,7 +48,10 @@ impl CustomDetector {
                 regex::RegexBuilder::new(r)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|e| CustomError { index, message: e.to_string() })
+                    .map_err(|e| CustomError {
+                        index,
+                        message: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let words = words
@@ -50,7 +59,13 @@ impl CustomDetector {
             .map(|p| p.split_whitespace().map(str::to_ascii_lowercase).collect::<Vec<_>>())
             .filter(|p| !p.is_empty())
             .collect();
-        Ok(CustomDetector { name: name.to_string(), flag: flag.to_string(), risk, regexes, words })
+        Ok(CustomDetector {
+            name: name.to_string(),
+            flag: flag.to_string(),
+            risk,
+            regexes,
+            words,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -93,7 +108,11 @@ impl CustomDetector {
         }
         for phrase in &self.words {
             for cmd in commands {
-                if cmd.words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(word, p)| same_word(word, p))) {
+                if cmd
+                    .words
+                    .windows(phrase.len())
+                    .any(|w| w.iter().zip(phrase).all(|(word, p)| same_word(word, p)))
+                {
                     return Some(format!("{}: {}", self.name, phrase.join(" ")));
                 }
             }
@@ -108,5 +127,6 @@ fn same_word(word: &str, lower: &str) -> bool {
         return false;
     }
     let tail = &word.as_bytes()[word.len() - lower.len()..];
-    tail.eq_ignore_ascii_case(lower.as_bytes()) && (word.len() == lower.len() || word.as_bytes()[word.len() - lower.len() - 1] == b'/')
+    tail.eq_ignore_ascii_case(lower.as_bytes())
+        && (word.len() == lower.len() || word.as_bytes()[word.len() - lower.len() - 1] == b'/')
 }

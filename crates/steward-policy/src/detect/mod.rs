@@ -68,7 +68,10 @@ pub struct Detectors {
 impl Detectors {
     /// Every built-in set, no custom detector.
     pub fn builtin() -> Detectors {
-        Detectors { builtin: (1 << BUILTIN_SETS.len()) - 1, custom: Vec::new() }
+        Detectors {
+            builtin: (1 << BUILTIN_SETS.len()) - 1,
+            custom: Vec::new(),
+        }
     }
 
     pub fn none() -> Detectors {
@@ -82,7 +85,10 @@ impl Detectors {
             .enumerate()
             .filter(|(_, s)| sets.contains(s))
             .fold(0, |m, (i, _)| m | (1 << i));
-        Detectors { builtin, custom: Vec::new() }
+        Detectors {
+            builtin,
+            custom: Vec::new(),
+        }
     }
 
     /// Adds custom detectors.
@@ -97,7 +103,11 @@ impl Detectors {
 
     /// The enabled built-in sets.
     pub fn builtin_sets(&self) -> impl Iterator<Item = &'static str> + '_ {
-        BUILTIN_SETS.iter().enumerate().filter(|(i, _)| self.builtin & (1 << i) != 0).map(|(_, s)| *s)
+        BUILTIN_SETS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.builtin & (1 << i) != 0)
+            .map(|(_, s)| *s)
     }
 
     /// The flags custom detectors raise.
@@ -169,7 +179,12 @@ impl Detectors {
         let script = if plain { shell::Script::default() } else { shell::lex(s) };
         let texts = script.texts();
         let lexed = script.commands(&texts);
-        let one = [shell::Command { join: shell::Join::Sequence, words: &word, redirect_out: &[], redirect_in: &[] }];
+        let one = [shell::Command {
+            join: shell::Join::Sequence,
+            words: &word,
+            redirect_out: &[],
+            redirect_in: &[],
+        }];
         let cmds: &[shell::Command<'_>] = if plain { &one } else { &lexed };
         if builtin {
             commands::scan(&script, cmds, scan);
@@ -180,7 +195,10 @@ impl Detectors {
                 let on = self.builtin;
                 let found = scan.out.split_off(start);
                 scan.out.extend(found.into_iter().filter(|f| {
-                    BUILTIN_SETS.iter().position(|b| *b == f.flag).is_none_or(|i| on & (1 << i) != 0)
+                    BUILTIN_SETS
+                        .iter()
+                        .position(|b| *b == f.flag)
+                        .is_none_or(|i| on & (1 << i) != 0)
                 }));
             }
         }
@@ -250,22 +268,44 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
     if !candidate && !ends_ci(b".key") && !ends_ci(b".pem") {
         return None;
     }
-    let lower: Cow<'_, str> = if b.iter().any(u8::is_ascii_uppercase) { Cow::Owned(word.to_ascii_lowercase()) } else { Cow::Borrowed(word) };
+    let lower: Cow<'_, str> = if b.iter().any(u8::is_ascii_uppercase) {
+        Cow::Owned(word.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    };
     let lower = lower.as_ref();
     let file = lower.rsplit('/').next().unwrap_or(lower);
     let sensitive_file = matches!(
         file,
-        "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" | "shadow" | "gshadow" | ".netrc" | ".pgpass"
-            | ".git-credentials" | "credentials" | ".npmrc" | ".pypirc" | "master.key" | ".vault-token"
-            | ".boto" | "credentials.db" | "access_tokens.db" | "application_default_credentials.json"
+        "id_rsa"
+            | "id_dsa"
+            | "id_ecdsa"
+            | "id_ed25519"
+            | "shadow"
+            | "gshadow"
+            | ".netrc"
+            | ".pgpass"
+            | ".git-credentials"
+            | "credentials"
+            | ".npmrc"
+            | ".pypirc"
+            | "master.key"
+            | ".vault-token"
+            | ".boto"
+            | "credentials.db"
+            | "access_tokens.db"
+            | "application_default_credentials.json"
     ) || (file == ".env"
         || (file.starts_with(".env.")
             && !file.ends_with(".example")
             && !file.ends_with(".sample")
             && !file.ends_with(".template")
             && !file.ends_with(".dist")))
-        || (file.ends_with(".pem") || file.ends_with(".key")) && (lower.contains("private") || lower.contains("/.ssh/"));
-    let secret_dir = lower.split('/').any(|c| matches!(c, ".ssh" | ".aws" | ".kube" | ".docker" | ".gnupg" | "gcloud" | "proc"));
+        || (file.ends_with(".pem") || file.ends_with(".key"))
+            && (lower.contains("private") || lower.contains("/.ssh/"));
+    let secret_dir = lower
+        .split('/')
+        .any(|c| matches!(c, ".ssh" | ".aws" | ".kube" | ".docker" | ".gnupg" | "gcloud" | "proc"));
     if !sensitive_file && !secret_dir {
         return None;
     }

@@ -269,7 +269,11 @@ impl Lexer<'_> {
                             }
                             _ => {
                                 let rest = &self.input[self.pos..];
-                                let run = rest.iter().position(|&b| matches!(b, b'"' | b'\\' | b'$' | b'`')).unwrap_or(rest.len()).max(1);
+                                let run = rest
+                                    .iter()
+                                    .position(|&b| matches!(b, b'"' | b'\\' | b'$' | b'`'))
+                                    .unwrap_or(rest.len())
+                                    .max(1);
                                 self.buf.extend_from_slice(&rest[..run]);
                                 self.pos += run;
                             }
@@ -390,7 +394,12 @@ impl Lexer<'_> {
         self.end_word();
         self.redirect = None;
         let s = &mut self.script;
-        let ends = CommandEnds { join: self.join, words: s.words.len() as u32, outs: s.outs.len() as u32, ins: s.ins.len() as u32 };
+        let ends = CommandEnds {
+            join: self.join,
+            words: s.words.len() as u32,
+            outs: s.outs.len() as u32,
+            ins: s.ins.len() as u32,
+        };
         let previous = s.cmds.last().map(|c| (c.words, c.outs, c.ins)).unwrap_or((0, 0, 0));
         if (ends.words, ends.outs, ends.ins) != previous {
             s.cmds.push(ends);
@@ -402,14 +411,21 @@ impl Lexer<'_> {
 /// What `echo WORDS` or `printf WORD` prints, when the script is only that.
 fn echoed(script: &str) -> Option<String> {
     let t = script.trim();
-    if !(t.starts_with("echo ") || t.starts_with("printf ")) || t.len() > 256 || t.contains(['$', '`', ';', '|', '&', '<', '>']) {
+    if !(t.starts_with("echo ") || t.starts_with("printf "))
+        || t.len() > 256
+        || t.contains(['$', '`', ';', '|', '&', '<', '>'])
+    {
         return None;
     }
     let inner = lex(t);
     let texts = inner.texts();
     let commands = inner.commands(&texts);
     let [cmd] = commands.as_slice() else { return None };
-    let words: Vec<&str> = cmd.words[1..].iter().copied().skip_while(|w| matches!(*w, "-n" | "-e" | "-ne" | "-en")).collect();
+    let words: Vec<&str> = cmd.words[1..]
+        .iter()
+        .copied()
+        .skip_while(|w| matches!(*w, "-n" | "-e" | "-ne" | "-en"))
+        .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
 
@@ -458,7 +474,11 @@ mod tests {
     fn words(s: &str) -> Vec<Vec<String>> {
         let script = lex(s);
         let texts = script.texts();
-        script.commands(&texts).iter().map(|c| c.words.iter().map(|w| w.to_string()).collect()).collect()
+        script
+            .commands(&texts)
+            .iter()
+            .map(|c| c.words.iter().map(|w| w.to_string()).collect())
+            .collect()
     }
 
     #[test]
@@ -491,7 +511,10 @@ mod tests {
 
     #[test]
     fn multibyte_text_survives() {
-        assert_eq!(words("echo 'héllo wörld' ünïcode\\é"), vec![vec!["echo", "héllo wörld", "ünïcodeé"]]);
+        assert_eq!(
+            words("echo 'héllo wörld' ünïcode\\é"),
+            vec![vec!["echo", "héllo wörld", "ünïcodeé"]]
+        );
     }
 
     #[test]

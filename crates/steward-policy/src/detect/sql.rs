@@ -6,8 +6,9 @@ use crate::model::Risk;
 
 /// The destructive keywords as whole words, in any case: a gate that keeps most strings from
 /// being split into statements (a literal search, so the regex engine's SIMD prefilter runs it).
-static KEYWORDS: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"(?i)\b(drop|truncate|delete|alter|update)\b").expect("a valid constant pattern"));
+static KEYWORDS: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)\b(drop|truncate|delete|alter|update)\b").expect("a valid constant pattern")
+});
 
 /// `KEYWORDS` without the regex engine, for short strings.
 fn mentions_keyword(s: &str) -> bool {
@@ -16,17 +17,23 @@ fn mentions_keyword(s: &str) -> bool {
     (0..b.len()).any(|i| {
         matches!(b[i] | 0x20, b'd' | b't' | b'a' | b'u')
             && (i == 0 || !word(b[i - 1]))
-            && [&b"drop"[..], b"delete", b"truncate", b"alter", b"update"].iter().any(|k| {
-                let end = i + k.len();
-                end <= b.len() && b[i..end].eq_ignore_ascii_case(k) && (end == b.len() || !word(b[end]))
-            })
+            && [&b"drop"[..], b"delete", b"truncate", b"alter", b"update"]
+                .iter()
+                .any(|k| {
+                    let end = i + k.len();
+                    end <= b.len() && b[i..end].eq_ignore_ascii_case(k) && (end == b.len() || !word(b[end]))
+                })
     })
 }
 
 pub(crate) fn scan(s: &str, out: &mut super::Scan) {
     // Cheap gate: only strings that mention a destructive keyword are split into statements.
     // Short strings: a plain loop beats the regex engine's per-search setup.
-    let mentioned = if s.len() < 64 { mentions_keyword(s) } else { KEYWORDS.is_match(s) };
+    let mentioned = if s.len() < 64 {
+        mentions_keyword(s)
+    } else {
+        KEYWORDS.is_match(s)
+    };
     if !mentioned {
         return;
     }

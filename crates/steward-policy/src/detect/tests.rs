@@ -1,7 +1,11 @@
 use super::*;
 
 fn flags(s: &str) -> Vec<String> {
-    let mut f: Vec<String> = Detectors::builtin().scan_str(s).into_iter().map(|f| f.flag.into_owned()).collect();
+    let mut f: Vec<String> = Detectors::builtin()
+        .scan_str(s)
+        .into_iter()
+        .map(|f| f.flag.into_owned())
+        .collect();
     f.sort();
     f.dedup();
     f
@@ -37,7 +41,11 @@ fn classic_list_is_detected() {
         ("apt-get remove foo --no-confirm", "force-flags"),
     ];
     for (cmd, flag) in cases {
-        assert!(flags(cmd).iter().any(|f| f == flag), "{cmd:?} should raise {flag}, got {:?}", flags(cmd));
+        assert!(
+            flags(cmd).iter().any(|f| f == flag),
+            "{cmd:?} should raise {flag}, got {:?}",
+            flags(cmd)
+        );
     }
 }
 
@@ -56,7 +64,12 @@ fn quoting_tricks_do_not_hide_commands() {
         "true && $'\\x72\\x6d' -rf ~",
         "xargs rm -rf / < list",
     ] {
-        assert_eq!(max_risk(cmd), Some(Risk::Critical), "{cmd:?}: {:?}", Detectors::builtin().scan_str(cmd));
+        assert_eq!(
+            max_risk(cmd),
+            Some(Risk::Critical),
+            "{cmd:?}: {:?}",
+            Detectors::builtin().scan_str(cmd)
+        );
     }
 }
 
@@ -77,7 +90,11 @@ fn benign_look_alikes_pass() {
         "cat .env.example",
         "SELECT * FROM users WHERE id = 1",
     ] {
-        assert!(flags(cmd).is_empty(), "{cmd:?} should pass, got {:?}", Detectors::builtin().scan_str(cmd));
+        assert!(
+            flags(cmd).is_empty(),
+            "{cmd:?} should pass, got {:?}",
+            Detectors::builtin().scan_str(cmd)
+        );
     }
 }
 
