@@ -135,15 +135,27 @@ fn default_max_body() -> usize {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_body_bytes: default_max_body(), calls_per_minute: 0, tool_calls_per_minute: 0, concurrent_calls: 0 }
+        LimitsConfig {
+            max_body_bytes: default_max_body(),
+            calls_per_minute: 0,
+            tool_calls_per_minute: 0,
+            concurrent_calls: 0,
+        }
     }
 }
 
 /// How an upstream server is reached.
 #[derive(Debug, Clone)]
 pub enum Transport {
-    Stdio { command: String, args: Vec<String>, env: BTreeMap<String, String> },
-    Http { url: String, headers: BTreeMap<String, String> },
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    Http {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
     Demo,
 }
 
@@ -201,7 +213,10 @@ impl GatewayConfig {
             policy: None,
             registry: None,
             // No configuration at all: a loopback demo, open to local callers (said loudly at start).
-            auth: crate::auth::AuthConfig { none: true, ..crate::auth::AuthConfig::default() },
+            auth: crate::auth::AuthConfig {
+                none: true,
+                ..crate::auth::AuthConfig::default()
+            },
             servers,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
@@ -214,7 +229,10 @@ impl GatewayConfig {
 
     pub fn from_file(path: &Path) -> Result<GatewayConfig, ConfigError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: display.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: display.clone(),
+            source,
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut cfg = GatewayConfig::from_yaml(&text, &display, &base)?;
         cfg.source = Some(path.to_path_buf());
@@ -231,17 +249,38 @@ impl GatewayConfig {
             hint: hint.to_string(),
         };
         if text.len() > 4 * 1024 * 1024 {
-            return Err(invalid(1, 1, "config is larger than 4 MiB".into(), "a gateway config is small YAML"));
+            return Err(invalid(
+                1,
+                1,
+                "config is larger than 4 MiB".into(),
+                "a gateway config is small YAML",
+            ));
         }
         let doc: ConfigDoc = serde_saphyr::from_str(text).map_err(|e| {
             let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-            let message = e.without_snippet().to_string().lines().next().unwrap_or("invalid YAML").to_string();
-            invalid(line, column, message, "see docs/gateway.md for every key steward.yaml may have")
+            let message = e
+                .without_snippet()
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_string();
+            invalid(
+                line,
+                column,
+                message,
+                "see docs/gateway.md for every key steward.yaml may have",
+            )
         })?;
         let mut cfg = GatewayConfig::embedded();
         if let Some(listen) = doc.listen {
             cfg.listen = listen.value.parse().map_err(|e| {
-                invalid(listen.referenced.line(), listen.referenced.column(), format!("listen address '{}': {e}", listen.value), "write HOST:PORT, e.g. 127.0.0.1:8787 or 0.0.0.0:8787")
+                invalid(
+                    listen.referenced.line(),
+                    listen.referenced.column(),
+                    format!("listen address '{}': {e}", listen.value),
+                    "write HOST:PORT, e.g. 127.0.0.1:8787 or 0.0.0.0:8787",
+                )
             })?;
         }
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
@@ -256,61 +295,161 @@ impl GatewayConfig {
         cfg.policy = doc.policy.map(resolve);
         cfg.registry = doc.registry.map(resolve);
         // A config file without `auth:` requires API keys: open access must be asked for.
-        cfg.auth = doc.auth.unwrap_or(crate::auth::AuthConfig { api_keys: true, ..crate::auth::AuthConfig::default() });
+        cfg.auth = doc.auth.unwrap_or(crate::auth::AuthConfig {
+            api_keys: true,
+            ..crate::auth::AuthConfig::default()
+        });
         if !doc.servers.is_empty() || cfg.registry.is_some() {
             cfg.servers.clear();
         }
         for (name, server) in doc.servers {
             let (line, column) = (server.referenced.line(), server.referenced.column());
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || name.contains("__") {
-                return Err(invalid(line, column, format!("server name '{name}' is not usable in a URL path"), "use letters, digits, '-', '_' and '.', and no '__' (it separates server and tool in federation)"));
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                || name.contains("__")
+            {
+                return Err(invalid(
+                    line,
+                    column,
+                    format!("server name '{name}' is not usable in a URL path"),
+                    "use letters, digits, '-', '_' and '.', and no '__' (it separates server and tool in federation)",
+                ));
             }
             let s = server.value;
             let expand_all = |m: &BTreeMap<String, SecretValue>| -> Result<BTreeMap<String, String>, ConfigError> {
                 m.iter()
-                    .map(|(k, v)| resolve_secret(v, base).map(|v| (k.clone(), v)).map_err(|e| invalid(line, column, format!("server '{name}', {k}: {e}"), "set the environment variable or fix the file path")))
+                    .map(|(k, v)| {
+                        resolve_secret(v, base).map(|v| (k.clone(), v)).map_err(|e| {
+                            invalid(
+                                line,
+                                column,
+                                format!("server '{name}', {k}: {e}"),
+                                "set the environment variable or fix the file path",
+                            )
+                        })
+                    })
                     .collect()
             };
             let transport = match (&s.command, &s.url) {
-                (Some(command), None) => Transport::Stdio { command: command.clone(), args: s.args.clone(), env: expand_all(&s.env)? },
+                (Some(command), None) => Transport::Stdio {
+                    command: command.clone(),
+                    args: s.args.clone(),
+                    env: expand_all(&s.env)?,
+                },
                 (None, Some(url)) => {
-                    let url = expand(url).map_err(|e| invalid(line, column, format!("server '{name}' url: {e}"), "set the environment variable"))?;
+                    let url = expand(url).map_err(|e| {
+                        invalid(
+                            line,
+                            column,
+                            format!("server '{name}' url: {e}"),
+                            "set the environment variable",
+                        )
+                    })?;
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(invalid(line, column, format!("server '{name}' url must start with http:// or https://"), "e.g. url: http://127.0.0.1:3001/mcp"));
+                        return Err(invalid(
+                            line,
+                            column,
+                            format!("server '{name}' url must start with http:// or https://"),
+                            "e.g. url: http://127.0.0.1:3001/mcp",
+                        ));
                     }
-                    if s.transport.as_deref().is_some_and(|t| t != "streamable_http" && t != "http") {
-                        return Err(invalid(line, column, format!("server '{name}': transport '{}' is not supported", s.transport.as_deref().unwrap_or_default()), "HTTP upstreams speak streamable HTTP (transport: streamable_http)"));
+                    if s.transport
+                        .as_deref()
+                        .is_some_and(|t| t != "streamable_http" && t != "http")
+                    {
+                        return Err(invalid(
+                            line,
+                            column,
+                            format!(
+                                "server '{name}': transport '{}' is not supported",
+                                s.transport.as_deref().unwrap_or_default()
+                            ),
+                            "HTTP upstreams speak streamable HTTP (transport: streamable_http)",
+                        ));
                     }
-                    Transport::Http { url, headers: expand_all(&s.headers)? }
+                    Transport::Http {
+                        url,
+                        headers: expand_all(&s.headers)?,
+                    }
                 }
-                (Some(_), Some(_)) => return Err(invalid(line, column, format!("server '{name}' has both command and url"), "a server is either a stdio command or an HTTP url")),
-                (None, None) => return Err(invalid(line, column, format!("server '{name}' has neither command nor url"), "add `command: ...` (stdio) or `url: http://...` (HTTP)")),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        line,
+                        column,
+                        format!("server '{name}' has both command and url"),
+                        "a server is either a stdio command or an HTTP url",
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        line,
+                        column,
+                        format!("server '{name}' has neither command nor url"),
+                        "add `command: ...` (stdio) or `url: http://...` (HTTP)",
+                    ));
+                }
             };
             let shared = match s.mode.as_deref() {
                 None | Some("per_session") => false,
                 Some("shared") => true,
-                Some(other) => return Err(invalid(line, column, format!("server '{name}': unknown mode '{other}'"), "mode is per_session (default) or shared")),
+                Some(other) => {
+                    return Err(invalid(
+                        line,
+                        column,
+                        format!("server '{name}': unknown mode '{other}'"),
+                        "mode is per_session (default) or shared",
+                    ));
+                }
             };
             let dur = |v: &Option<String>, default: u64, what: &str| -> Result<Duration, ConfigError> {
                 match v {
                     None => Ok(Duration::from_secs(default)),
-                    Some(t) => parse_duration(t).map_err(|e| invalid(line, column, format!("server '{name}' {what}: {e}"), "durations look like 30s, 5m, 1h")),
+                    Some(t) => parse_duration(t).map_err(|e| {
+                        invalid(
+                            line,
+                            column,
+                            format!("server '{name}' {what}: {e}"),
+                            "durations look like 30s, 5m, 1h",
+                        )
+                    }),
                 }
             };
             cfg.servers.insert(
                 name.clone(),
-                ServerConfig { name: name.clone(), transport, shared, idle_timeout: dur(&s.idle_timeout, 1800, "idle_timeout")?, timeout: dur(&s.timeout, 300, "timeout")? },
+                ServerConfig {
+                    name: name.clone(),
+                    transport,
+                    shared,
+                    idle_timeout: dur(&s.idle_timeout, 1800, "idle_timeout")?,
+                    timeout: dur(&s.timeout, 300, "timeout")?,
+                },
             );
         }
         cfg.allowed_hosts = doc.allowed_hosts;
         cfg.allowed_origins = doc.allowed_origins;
         cfg.limits = doc.limits;
         if let Some(t) = doc.session_idle_timeout {
-            cfg.session_idle_timeout = parse_duration(&t).map_err(|e| invalid(0, 0, format!("session_idle_timeout: {e}"), "durations look like 30s, 5m, 1h"))?;
+            cfg.session_idle_timeout = parse_duration(&t).map_err(|e| {
+                invalid(
+                    0,
+                    0,
+                    format!("session_idle_timeout: {e}"),
+                    "durations look like 30s, 5m, 1h",
+                )
+            })?;
         }
         cfg.public_url = doc.public_url;
         for hook in &doc.approvals.webhooks {
-            hook.validate().map_err(|e| invalid(0, 0, format!("approvals.webhooks: {e}"), "webhooks are {url: https://..., format: json|slack}"))?;
+            hook.validate().map_err(|e| {
+                invalid(
+                    0,
+                    0,
+                    format!("approvals.webhooks: {e}"),
+                    "webhooks are {url: https://..., format: json|slack}",
+                )
+            })?;
         }
         cfg.approvals = doc.approvals;
         Ok(cfg)
@@ -328,12 +467,25 @@ pub fn server_from_registry(name: &str, c: &steward_registry::ServerConfig) -> R
         (Some(command), _) => Transport::Stdio {
             command: command.clone(),
             args: c.args.clone(),
-            env: c.env.iter().map(|(k, v)| expand(v).map(|v| (k.clone(), v))).collect::<Result<_, _>>()?,
+            env: c
+                .env
+                .iter()
+                .map(|(k, v)| expand(v).map(|v| (k.clone(), v)))
+                .collect::<Result<_, _>>()?,
         },
-        (None, Some(url)) => Transport::Http { url: expand(url)?, headers: BTreeMap::new() },
+        (None, Some(url)) => Transport::Http {
+            url: expand(url)?,
+            headers: BTreeMap::new(),
+        },
         (None, None) => return Err("the registry entry has no command or url".into()),
     };
-    Ok(ServerConfig { name: name.to_string(), transport, shared: false, idle_timeout: Duration::from_secs(1800), timeout: Duration::from_secs(300) })
+    Ok(ServerConfig {
+        name: name.to_string(),
+        transport,
+        shared: false,
+        idle_timeout: Duration::from_secs(1800),
+        timeout: Duration::from_secs(300),
+    })
 }
 
 /// Expands `${NAME}` references from the environment; a missing variable is an error, not "".
@@ -358,12 +510,18 @@ fn resolve_secret(v: &SecretValue, base: &Path) -> Result<String, String> {
         SecretValue::Text(t) => expand(t),
         SecretValue::Env { env } => std::env::var(env).map_err(|_| format!("environment variable {env} is not set")),
         SecretValue::File { file } => {
-            let path = if file.is_absolute() { file.clone() } else { base.join(file) };
+            let path = if file.is_absolute() {
+                file.clone()
+            } else {
+                base.join(file)
+            };
             let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             if meta.len() > 64 * 1024 {
                 return Err(format!("{} is larger than 64 KiB", path.display()));
             }
-            std::fs::read_to_string(&path).map(|s| s.trim_end_matches(['\n', '\r']).to_string()).map_err(|e| format!("{}: {e}", path.display()))
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("{}: {e}", path.display()))
         }
     }
 }
@@ -415,13 +573,25 @@ servers:
 
     #[test]
     fn errors_point_at_the_problem() {
-        let err = GatewayConfig::from_yaml("listen: nowhere\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        let err = GatewayConfig::from_yaml("listen: nowhere\n", "s.yaml", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("s.yaml:1:"), "{err}");
-        let err = GatewayConfig::from_yaml("servers:\n  x: { args: [a] }\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        let err = GatewayConfig::from_yaml("servers:\n  x: { args: [a] }\n", "s.yaml", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("neither command nor url"), "{err}");
-        let err = GatewayConfig::from_yaml("srevers: {}\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        let err = GatewayConfig::from_yaml("srevers: {}\n", "s.yaml", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{err}");
-        let err = GatewayConfig::from_yaml("servers:\n  x: { command: a, env: { T: \"${STEWARD_SURELY_UNSET_VAR}\" } }\n", "s.yaml", Path::new(".")).unwrap_err().to_string();
+        let err = GatewayConfig::from_yaml(
+            "servers:\n  x: { command: a, env: { T: \"${STEWARD_SURELY_UNSET_VAR}\" } }\n",
+            "s.yaml",
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("STEWARD_SURELY_UNSET_VAR"), "{err}");
     }
 }

@@ -1,7 +1,9 @@
 /// Why a door could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("no upstream command given; put it after `--`, e.g. `steward proxy -- npx -y @modelcontextprotocol/server-everything`")]
+    #[error(
+        "no upstream command given; put it after `--`, e.g. `steward proxy -- npx -y @modelcontextprotocol/server-everything`"
+    )]
     NoCommand,
     #[error("cannot start upstream server `{command}`: {source}")]
     Spawn {

@@ -10,19 +10,24 @@ pub fn os_user() -> String {
         if pw.is_null() || (*pw).pw_name.is_null() {
             None
         } else {
-            std::ffi::CStr::from_ptr((*pw).pw_name).to_str().ok().map(str::to_string)
+            std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_str()
+                .ok()
+                .map(str::to_string)
         }
     };
     name.or_else(|| {
-        ["USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
     })
     .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 /// Launchers whose first operand is the real server: `npx -y @scope/server-x` is `server-x`.
 const LAUNCHERS: &[&str] = &[
-    "npx", "bunx", "pnpx", "uvx", "pipx", "node", "bun", "deno", "python", "python3", "uv", "pnpm",
-    "yarn", "npm", "docker", "podman", "env", "steward",
+    "npx", "bunx", "pnpx", "uvx", "pipx", "node", "bun", "deno", "python", "python3", "uv", "pnpm", "yarn", "npm",
+    "docker", "podman", "env", "steward",
 ];
 /// Words after a launcher that are sub-commands, not the server.
 const LAUNCHER_WORDS: &[&str] = &["run", "exec", "dlx", "x", "tool", "proxy", "-m", "--"];
@@ -69,7 +74,13 @@ fn clean_name(raw: &str) -> String {
     }
     let cleaned: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if cleaned.is_empty() { "upstream".into() } else { cleaned }
 }
@@ -85,12 +96,18 @@ mod tests {
     #[test]
     fn derives_names() {
         assert_eq!(name("npx -y @modelcontextprotocol/server-github"), "server-github");
-        assert_eq!(name("npx -y @modelcontextprotocol/server-everything@2026.8.31 stdio"), "server-everything");
+        assert_eq!(
+            name("npx -y @modelcontextprotocol/server-everything@2026.8.31 stdio"),
+            "server-everything"
+        );
         assert_eq!(name("uvx mcp-server-time"), "mcp-server-time");
         assert_eq!(name("python -m mcp_server_time"), "mcp_server_time");
         assert_eq!(name("/opt/venv/bin/mcp-server-git --repository ."), "mcp-server-git");
         assert_eq!(name("node /srv/servers/build/index.js"), "index");
-        assert_eq!(name("docker run -i --rm ghcr.io/github/github-mcp-server"), "github-mcp-server");
+        assert_eq!(
+            name("docker run -i --rm ghcr.io/github/github-mcp-server"),
+            "github-mcp-server"
+        );
         assert_eq!(name("github-mcp-server stdio"), "github-mcp-server");
     }
 }

@@ -161,7 +161,9 @@ impl Notifier {
         if self.inner.hooks.is_empty() {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         for hook in &self.inner.hooks {
             let body = match hook.format {
                 WebhookFormat::Json => serde_json::json!({ "event": "steward.alert", "title": title, "alert": fields }),

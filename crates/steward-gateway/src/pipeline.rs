@@ -58,7 +58,11 @@ impl Verdict {
     /// Whether the door should hold the request until an approver decides
     /// ([`Pipeline::hold`]); a door that cannot hold sends `message` (it names the approval).
     pub fn must_hold(&self) -> bool {
-        !self.forward && self.approval.as_ref().is_some_and(|t| !t.granted && t.mode == steward_policy::ApprovalMode::Hold)
+        !self.forward
+            && self
+                .approval
+                .as_ref()
+                .is_some_and(|t| !t.granted && t.mode == steward_policy::ApprovalMode::Hold)
     }
 
     /// Whether the door should ask its user to confirm the call (an `ask` decision, at a door
@@ -84,7 +88,13 @@ impl Pipeline {
     /// call is refused (fail closed) with that reason.
     pub fn new(policy: Arc<Policy>, audit: Result<AuditLog, String>) -> Pipeline {
         let inspector = crate::inspect::Inspector::new(audit.as_ref().ok().map(|a| a.path()));
-        Pipeline { policy: RwLock::new(policy), audit, inspector, annotations: Default::default(), approvals: None }
+        Pipeline {
+            policy: RwLock::new(policy),
+            audit,
+            inspector,
+            annotations: Default::default(),
+            approvals: None,
+        }
     }
 
     /// Enables the approval flow: `approve` decisions create approvals (see [`crate::approval`]).
@@ -124,7 +134,8 @@ impl Pipeline {
         let mut event = AuditEvent::new(EventKind::System);
         event.reason = Some("policy reloaded".into());
         event.policy_version = Some(new.version().to_string());
-        event.detail = Some(json!({ "old_version": old.version(), "new_version": new.version(), "source": new.source_name() }));
+        event.detail =
+            Some(json!({ "old_version": old.version(), "new_version": new.version(), "source": new.source_name() }));
         self.append_nowait(event);
     }
 
@@ -134,14 +145,27 @@ impl Pipeline {
 
     /// Decides a `tools/call`, records the decision, and returns what to do. An `ask` decision
     /// becomes `approve` here: this door cannot ask the user (see [`Pipeline::tool_call_with`]).
-    pub async fn tool_call(&self, ctx: &CallContext, tool: &str, args: &Value, annotations: Option<&ToolAnnotations>) -> Verdict {
+    pub async fn tool_call(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        args: &Value,
+        annotations: Option<&ToolAnnotations>,
+    ) -> Verdict {
         self.tool_call_with(ctx, tool, args, annotations, false).await
     }
 
     /// [`Pipeline::tool_call`] for a door that can ask its user through the client's
     /// elicitation (`can_ask`): an `ask` decision then comes back with [`Verdict::must_ask`], and
     /// the door reports the user's answer with [`Pipeline::confirm`].
-    pub async fn tool_call_with(&self, ctx: &CallContext, tool: &str, args: &Value, annotations: Option<&ToolAnnotations>, can_ask: bool) -> Verdict {
+    pub async fn tool_call_with(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        args: &Value,
+        annotations: Option<&ToolAnnotations>,
+        can_ask: bool,
+    ) -> Verdict {
         let decision_id = uuid::Uuid::now_v7().to_string();
         let policy = self.policy();
         let call = Call {
@@ -161,14 +185,19 @@ impl Pipeline {
         };
         if decision.effect == Effect::Ask && !can_ask {
             decision.effect = Effect::Approve;
-            decision.reasons.push("the client cannot ask its user (no elicitation), so a human approves instead".into());
+            decision
+                .reasons
+                .push("the client cannot ask its user (no elicitation), so a human approves instead".into());
         }
 
         let args_digest = digest::args_digest(args);
         // Defences that stand before any policy verdict: canaries, blocked or drifted tools,
         // the repeat breaker and budgets.
         let mut canary = false;
-        if let Some(refusal) = self.inspector.precheck(&policy, &ctx.principal.id, &ctx.server, tool, &args_digest) {
+        if let Some(refusal) = self
+            .inspector
+            .precheck(&policy, &ctx.principal.id, &ctx.server, tool, &args_digest)
+        {
             canary = refusal.canary;
             decision.effect = Effect::Deny;
             if canary {
@@ -239,18 +268,42 @@ impl Pipeline {
             Ok(_) => match (plan, &self.approvals) {
                 (Some(Ok(plan)), Some(approvals)) => {
                     let terms = Terms::of(&decision, &policy);
-                    approvals.settle(plan, ctx, tool, args, Decided { decision_id, decision, terms }).await
+                    approvals
+                        .settle(
+                            plan,
+                            ctx,
+                            tool,
+                            args,
+                            Decided {
+                                decision_id,
+                                decision,
+                                terms,
+                            },
+                        )
+                        .await
                 }
                 (Some(Err(e)), _) => {
                     tracing::error!(error = %e, %target, "approval store unavailable; refusing the call");
                     let message = format!(
                         "Steward refused the call to {target}: it needs human approval, and the approval store cannot be read ({e}). The call was not run. Decision {decision_id}."
                     );
-                    Verdict { forward: false, decision_id, decision, message, approval: None }
+                    Verdict {
+                        forward: false,
+                        decision_id,
+                        decision,
+                        message,
+                        approval: None,
+                    }
                 }
                 _ => {
                     let message = refusal_message(&target, &decision, &decision_id);
-                    Verdict { forward: decision.effect == Effect::Allow, decision_id, decision, message, approval: None }
+                    Verdict {
+                        forward: decision.effect == Effect::Allow,
+                        decision_id,
+                        decision,
+                        message,
+                        approval: None,
+                    }
                 }
             },
         }
@@ -300,7 +353,15 @@ impl Pipeline {
         self.outcome_with(ctx, decision_id, tool, outcome, started, None);
     }
 
-    fn outcome_with(&self, ctx: &CallContext, decision_id: &str, tool: &str, outcome: &str, started: Instant, detail: Option<Value>) {
+    fn outcome_with(
+        &self,
+        ctx: &CallContext,
+        decision_id: &str,
+        tool: &str,
+        outcome: &str,
+        started: Instant,
+        detail: Option<Value>,
+    ) {
         let mut event = self.event(EventKind::Outcome, ctx, decision_id, tool, "tools/call");
         event.outcome = Some(outcome.to_string());
         event.detail = detail;
@@ -316,7 +377,11 @@ impl Pipeline {
 
     /// The annotations `tools/list` gave for a tool, for classifying it.
     pub fn annotations(&self, server: &str, tool: &str) -> Option<ToolAnnotations> {
-        self.annotations.lock().unwrap_or_else(|e| e.into_inner()).get(&(server.to_string(), tool.to_string())).cloned()
+        self.annotations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(server.to_string(), tool.to_string()))
+            .cloned()
     }
 
     /// Governs the tools of a `tools/list` answer in place: learns their annotations, hides what
@@ -326,16 +391,23 @@ impl Pipeline {
         {
             let mut cache = self.annotations.lock().unwrap_or_else(|e| e.into_inner());
             for t in tools.iter() {
-                let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+                let Some(name) = t.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
                 let key = (ctx.server.clone(), name.to_string());
-                match t.get("annotations").and_then(|a| serde_json::from_value::<ToolAnnotations>(a.clone()).ok()) {
+                match t
+                    .get("annotations")
+                    .and_then(|a| serde_json::from_value::<ToolAnnotations>(a.clone()).ok())
+                {
                     Some(a) => cache.insert(key, a),
                     None => cache.remove(&key),
                 };
             }
         }
         let policy = self.policy();
-        let report = self.inspector.tools(&policy, &ctx.server, tools, |name| policy.visible(&ctx.principal, &ctx.server, name));
+        let report = self.inspector.tools(&policy, &ctx.server, tools, |name| {
+            policy.visible(&ctx.principal, &ctx.server, name)
+        });
         if report.is_empty() {
             return;
         }
@@ -345,17 +417,24 @@ impl Pipeline {
         event.effect = Some("allow".into());
         let mut why = Vec::new();
         if !report.hidden_by_policy.is_empty() {
-            why.push(format!("{} tool(s) hidden: the principal may never call them", report.hidden_by_policy.len()));
+            why.push(format!(
+                "{} tool(s) hidden: the principal may never call them",
+                report.hidden_by_policy.len()
+            ));
         }
         if !report.blocked.is_empty() {
-            why.push(format!("{} tool(s) blocked for their definition (scan finding or drift)", report.blocked.len()));
+            why.push(format!(
+                "{} tool(s) blocked for their definition (scan finding or drift)",
+                report.blocked.len()
+            ));
         }
         if !report.warnings.is_empty() {
             why.push(format!("{} tool(s) with warnings", report.warnings.len()));
         }
         event.reason = Some(why.join("; "));
         event.policy_version = Some(policy.version().to_string());
-        event.detail = Some(json!({ "hidden": report.hidden_by_policy, "blocked": report.blocked, "warnings": report.warnings }));
+        event.detail =
+            Some(json!({ "hidden": report.hidden_by_policy, "blocked": report.blocked, "warnings": report.warnings }));
         for b in &report.blocked {
             tracing::warn!(server = %ctx.server, tool = %b["tool"], reason = %b["reason"], "tool blocked");
         }
@@ -377,13 +456,33 @@ impl Pipeline {
 
     /// Protects a forwarded call's response (sensitive data in results) and records its outcome.
     /// Returns the line to send to the client.
-    pub fn govern_result(&self, ctx: &CallContext, decision_id: &str, tool: &str, line: Vec<u8>, started: Instant) -> Vec<u8> {
+    pub fn govern_result(
+        &self,
+        ctx: &CallContext,
+        decision_id: &str,
+        tool: &str,
+        line: Vec<u8>,
+        started: Instant,
+    ) -> Vec<u8> {
         let policy = self.policy();
-        let (out, report) = self.inspector.result(&policy, &ctx.principal.id, &ctx.server, tool, line);
+        let (out, report) = self
+            .inspector
+            .result(&policy, &ctx.principal.id, &ctx.server, tool, line);
         let outcome = match steward_mcp::Message::parse(&out) {
             Ok(m) if m.error.is_some() => "error",
-            Ok(m) if m.result.is_some_and(|r| serde_json::from_str::<Value>(r.get()).ok().and_then(|v| v.get("isError").cloned()) == Some(Value::Bool(true))) => {
-                if report.blocked { "withheld" } else { "tool_error" }
+            Ok(m)
+                if m.result.is_some_and(|r| {
+                    serde_json::from_str::<Value>(r.get())
+                        .ok()
+                        .and_then(|v| v.get("isError").cloned())
+                        == Some(Value::Bool(true))
+                }) =>
+            {
+                if report.blocked {
+                    "withheld"
+                } else {
+                    "tool_error"
+                }
             }
             _ => "ok",
         };
@@ -403,7 +502,10 @@ impl Pipeline {
         let mut event = self.event(EventKind::Decision, ctx, &decision_id, "", "tools/list");
         event.tool = None;
         event.effect = Some("allow".into());
-        event.reason = Some(format!("{} tool(s) hidden: the principal may never call them", hidden.len()));
+        event.reason = Some(format!(
+            "{} tool(s) hidden: the principal may never call them",
+            hidden.len()
+        ));
         event.policy_version = Some(self.policy().version().to_string());
         event.detail = Some(json!({ "hidden": hidden }));
         self.append_nowait(event);
@@ -465,19 +567,30 @@ impl Pipeline {
 /// happened (`detail.shadow_effect`, `detail.shadow_rule_ids`) and why.
 fn record_shadow(event: &mut AuditEvent, decision: &Decision) {
     let Some(shadow) = &decision.shadow else { return };
-    event.reason = Some(redact::redact_text(&format!("[shadow] would {}: {}", shadow.effect, shadow.reasons.join("; "))));
+    event.reason = Some(redact::redact_text(&format!(
+        "[shadow] would {}: {}",
+        shadow.effect,
+        shadow.reasons.join("; ")
+    )));
     let detail = event.detail.get_or_insert_with(|| json!({}));
     detail["shadow_effect"] = json!(shadow.effect.as_str());
     detail["shadow_rule_ids"] = json!(shadow.rule_ids);
 }
 
 fn internal_error_decision(policy: &Policy) -> Decision {
-    Decision::fail_closed("internal error while evaluating the policy; denied (fail closed)", policy.version())
+    Decision::fail_closed(
+        "internal error while evaluating the policy; denied (fail closed)",
+        policy.version(),
+    )
 }
 
 /// The text a model reads when its call is refused: what, why, and what not to do next.
 fn refusal_message(target: &str, d: &Decision, decision_id: &str) -> String {
-    let rules = if d.rule_ids.is_empty() { String::new() } else { format!(" (rule {})", d.rule_ids.join(", ")) };
+    let rules = if d.rule_ids.is_empty() {
+        String::new()
+    } else {
+        format!(" (rule {})", d.rule_ids.join(", "))
+    };
     let reason = redact::redact_text(&d.reason());
     match d.effect {
         Effect::Ask => format!(

@@ -290,4 +290,46 @@ mod tests {
         assert_eq!(detail["old_version"], Policy::version_of(V1));
         log.close();
     }
+
+    /// Not a reload, but the pipeline's other policy hook: a shadow decision runs the call and
+    /// the audit event says what would have happened.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shadow_decisions_forward_and_are_audited_as_such() {
+        use crate::pipeline::{CallContext, Pipeline};
+        use steward_policy::Principal;
+        use steward_store::{AuditLog, AuditReader, QueryFilter};
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let yaml = "version: 1\ndefault: allow\nrules:\n  - { id: trial, match: s/t, mode: shadow, when: 'args.x == 1', effect: deny, reason: x is one }\n";
+        let policy = Arc::new(Policy::from_yaml(yaml, "p.yaml").unwrap());
+        let pipeline = Pipeline::new(policy, Ok(AuditLog::open_sqlite(&db).unwrap()));
+        let ctx = CallContext {
+            principal: Principal::new("alice", "test"),
+            server: "s".into(),
+            server_info: Default::default(),
+            door: "proxy",
+            session: "session".into(),
+            client_name: None,
+            client_version: None,
+        };
+        let verdict = pipeline.tool_call(&ctx, "t", &serde_json::json!({"x": 1}), None).await;
+        assert!(verdict.forward, "{verdict:?}");
+        let log = pipeline.audit().unwrap();
+        log.flush().await;
+        let rows = AuditReader::open(&db)
+            .unwrap()
+            .query(&QueryFilter {
+                kind: Some("decision".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let row = rows.iter().find(|r| r.tool.as_deref() == Some("t")).unwrap();
+        assert_eq!(row.effect.as_deref(), Some("allow"));
+        assert_eq!(row.reason.as_deref(), Some("[shadow] would deny: x is one"));
+        let detail: serde_json::Value = serde_json::from_str(row.detail.as_deref().unwrap()).unwrap();
+        assert_eq!(detail["shadow_effect"], "deny");
+        assert_eq!(detail["shadow_rule_ids"], serde_json::json!(["trial"]));
+        log.close();
+    }
 }

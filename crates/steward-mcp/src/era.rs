@@ -19,7 +19,11 @@ pub enum Era {
 impl Era {
     /// The era of a protocol version string (`YYYY-MM-DD`).
     pub fn of_version(version: &str) -> Era {
-        if version >= "2026-07-28" { Era::Stateless } else { Era::Legacy }
+        if version >= "2026-07-28" {
+            Era::Stateless
+        } else {
+            Era::Legacy
+        }
     }
 
     /// The era a request's params declare, if they declare one (2026-07-28 requests do, in `_meta`).

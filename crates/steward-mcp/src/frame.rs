@@ -63,7 +63,11 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             let consumed = done.unwrap_or(chunk.len());
             self.inner.consume(consumed);
             if done.is_some() {
-                return Ok(Some(if discarding { Line::TooLong { bytes: total } } else { Line::Message(trim_cr(buf)) }));
+                return Ok(Some(if discarding {
+                    Line::TooLong { bytes: total }
+                } else {
+                    Line::Message(trim_cr(buf))
+                }));
             }
         }
     }
@@ -90,7 +94,9 @@ pub struct LineWriter {
 impl LineWriter {
     /// Starts a task that writes queued lines to `out`, flushing whenever the queue is empty.
     /// The task ends when every handle is dropped or the output fails.
-    pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(mut out: W) -> (LineWriter, tokio::task::JoinHandle<std::io::Result<()>>) {
+    pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(
+        mut out: W,
+    ) -> (LineWriter, tokio::task::JoinHandle<std::io::Result<()>>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
         let task = tokio::spawn(async move {
             'outer: while let Some(msg) = rx.recv().await {

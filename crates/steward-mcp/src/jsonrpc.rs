@@ -96,12 +96,16 @@ impl<'a> Message<'a> {
             Some(b'{') => {}
             Some(b'[') => {
                 // Validate it is JSON at all, to pick the right error code.
-                serde_json::from_slice::<serde::de::IgnoredAny>(line).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
-                return Err(ParseError::InvalidMessage("batches are not supported by MCP; send one message per line".into()));
+                serde_json::from_slice::<serde::de::IgnoredAny>(line)
+                    .map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+                return Err(ParseError::InvalidMessage(
+                    "batches are not supported by MCP; send one message per line".into(),
+                ));
             }
             None => return Err(ParseError::InvalidJson("empty message".into())),
             _ => {
-                serde_json::from_slice::<serde::de::IgnoredAny>(line).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(line)
+                    .map_err(|e| ParseError::InvalidJson(e.to_string()))?;
                 return Err(ParseError::InvalidMessage("a message must be a JSON object".into()));
             }
         }
@@ -130,19 +134,36 @@ impl<'a> Message<'a> {
             None => None,
         };
         let kind = match (&method, env.id, env.result.is_some() || env.error.is_some()) {
-            (Some(_), _, true) => return Err(ParseError::InvalidMessage("a message cannot have both a method and a result or error".into())),
+            (Some(_), _, true) => {
+                return Err(ParseError::InvalidMessage(
+                    "a message cannot have both a method and a result or error".into(),
+                ));
+            }
             (Some(_), Some(_), false) => Kind::Request,
             (Some(_), None, false) => Kind::Notification,
             (None, Some(_), true) => {
                 if env.result.is_some() && env.error.is_some() {
-                    return Err(ParseError::InvalidMessage("a response cannot have both result and error".into()));
+                    return Err(ParseError::InvalidMessage(
+                        "a response cannot have both result and error".into(),
+                    ));
                 }
                 Kind::Response
             }
             (None, None, true) => Kind::Response,
-            (None, _, false) => return Err(ParseError::InvalidMessage("a message needs a \"method\" (request) or a \"result\"/\"error\" (response)".into())),
+            (None, _, false) => {
+                return Err(ParseError::InvalidMessage(
+                    "a message needs a \"method\" (request) or a \"result\"/\"error\" (response)".into(),
+                ));
+            }
         };
-        Ok(Message { kind, id: env.id, method, params: env.params, result: env.result, error: env.error })
+        Ok(Message {
+            kind,
+            id: env.id,
+            method,
+            params: env.params,
+            result: env.result,
+            error: env.error,
+        })
     }
 
     pub fn method(&self) -> Option<&str> {
@@ -217,11 +238,23 @@ mod tests {
         let code = |s: &[u8]| Message::parse(s).unwrap_err().code();
         assert_eq!(code(b"{not json"), ErrorCode::ParseError);
         assert_eq!(code(b""), ErrorCode::ParseError);
-        assert_eq!(code(br#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(br#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#),
+            ErrorCode::InvalidRequest
+        );
         assert_eq!(code(br#"{"id":1,"method":"x"}"#), ErrorCode::InvalidRequest);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#), ErrorCode::InvalidRequest);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#), ErrorCode::InvalidRequest);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#),
+            ErrorCode::InvalidRequest
+        );
         assert_eq!(code(br#"{"jsonrpc":"2.0","id":1}"#), ErrorCode::InvalidRequest);
         assert_eq!(code(b"42"), ErrorCode::InvalidRequest);
     }
@@ -260,6 +293,9 @@ mod replace_tests {
         let line = br#"{"jsonrpc":"2.0", "id" : "abc","method":"x","params":{"id":"abc"}}"#;
         let msg = Message::parse(line).unwrap();
         let out = replace_id(line, &msg, "17").unwrap();
-        assert_eq!(out, br#"{"jsonrpc":"2.0", "id" : 17,"method":"x","params":{"id":"abc"}}"#.to_vec());
+        assert_eq!(
+            out,
+            br#"{"jsonrpc":"2.0", "id" : 17,"method":"x","params":{"id":"abc"}}"#.to_vec()
+        );
     }
 }

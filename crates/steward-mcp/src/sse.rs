@@ -32,7 +32,10 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(max_event: usize) -> Decoder {
-        Decoder { buf: Vec::new(), max_event }
+        Decoder {
+            buf: Vec::new(),
+            max_event,
+        }
     }
 
     /// Feeds bytes; returns the complete events they finish. Errors when an event exceeds the limit.
@@ -108,7 +111,10 @@ mod tests {
         let (a, b) = enc.split_at(10);
         assert!(d.push(a).unwrap().is_empty());
         let mut events = d.push(b).unwrap();
-        events.extend(d.push(b": ping\n\nevent: endpoint\r\ndata: /messages?x=1\r\n\r\n").unwrap());
+        events.extend(
+            d.push(b": ping\n\nevent: endpoint\r\ndata: /messages?x=1\r\n\r\n")
+                .unwrap(),
+        );
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].data, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_vec());
         assert_eq!(events[1].event.as_deref(), Some("endpoint"));

@@ -33,7 +33,9 @@ impl CallParams {
 
     /// The arguments, `{}` when absent.
     pub fn args(&self) -> Value {
-        self.arguments.clone().unwrap_or_else(|| Value::Object(Default::default()))
+        self.arguments
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default()))
     }
 }
 
@@ -60,9 +62,16 @@ pub fn refusal_result(id: &str, text: &str, decision_id: &str, era: Era) -> Vec<
 /// Reads the tools of a `tools/list` response line and drops those `keep` refuses.
 /// Returns the tools listed, and the rewritten line when anything was dropped (`None` means
 /// forward the original bytes unchanged).
-pub fn filter_tools_list(line: &[u8], mut keep: impl FnMut(&ListedTool) -> bool) -> Result<(Vec<ListedTool>, Option<Vec<u8>>), String> {
+pub fn filter_tools_list(
+    line: &[u8],
+    mut keep: impl FnMut(&ListedTool) -> bool,
+) -> Result<(Vec<ListedTool>, Option<Vec<u8>>), String> {
     let mut msg: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    let Some(tools) = msg.get_mut("result").and_then(|r| r.get_mut("tools")).and_then(Value::as_array_mut) else {
+    let Some(tools) = msg
+        .get_mut("result")
+        .and_then(|r| r.get_mut("tools"))
+        .and_then(Value::as_array_mut)
+    else {
         return Ok((Vec::new(), None));
     };
     let mut listed = Vec::with_capacity(tools.len());
@@ -72,7 +81,10 @@ pub fn filter_tools_list(line: &[u8], mut keep: impl FnMut(&ListedTool) -> bool)
             // A tool without a name cannot be governed: leave it out.
             return false;
         };
-        let tool = ListedTool { name: name.to_string(), annotations: t.get("annotations").cloned() };
+        let tool = ListedTool {
+            name: name.to_string(),
+            annotations: t.get("annotations").cloned(),
+        };
         let kept = keep(&tool);
         listed.push(tool);
         kept
@@ -94,7 +106,10 @@ mod tests {
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[1].annotations, Some(json!({"destructiveHint": true})));
         let out = String::from_utf8(rewritten.unwrap()).unwrap();
-        assert_eq!(out, r#"{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"echo","x-extra":1}],"nextCursor":"c","_meta":{"k":"v"}}}"#);
+        assert_eq!(
+            out,
+            r#"{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"echo","x-extra":1}],"nextCursor":"c","_meta":{"k":"v"}}}"#
+        );
         let (_, untouched) = filter_tools_list(line, |_| true).unwrap();
         assert!(untouched.is_none());
     }

@@ -59,7 +59,12 @@ impl BudgetDoc {
         if self.calls.is_none() && self.result_bytes.is_none() {
             return Err("a budget needs `calls`, `result_bytes` or both".into());
         }
-        Ok(BudgetRule { scope: self.per, window, max_calls: self.calls, max_result_bytes: self.result_bytes })
+        Ok(BudgetRule {
+            scope: self.per,
+            window,
+            max_calls: self.calls,
+            max_result_bytes: self.result_bytes,
+        })
     }
 }
 
@@ -67,7 +72,9 @@ fn parse_window(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("cannot read window '{s}'; write e.g. 60s, 15m, 1h, 1d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("cannot read window '{s}'; write e.g. 60s, 15m, 1h, 1d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,

@@ -47,10 +47,7 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn violations(&self) -> usize {
-        self.results
-            .iter()
-            .filter(|r| r.status.is_violation())
-            .count()
+        self.results.iter().filter(|r| r.status.is_violation()).count()
     }
 
     /// `N APPROVED, M UNAPPROVED, ...` for the statuses present.
@@ -83,12 +80,7 @@ pub struct CheckOptions {
 }
 
 /// Classifies every server discovery found (and reports every unreadable config).
-pub fn check(
-    registry: &Registry,
-    discovery: &Discovery,
-    today: NaiveDate,
-    opts: &CheckOptions,
-) -> CheckReport {
+pub fn check(registry: &Registry, discovery: &Discovery, today: NaiveDate, opts: &CheckOptions) -> CheckReport {
     let gateway = opts
         .gateway
         .clone()
@@ -117,11 +109,7 @@ pub fn check(
     CheckReport {
         results,
         skipped: discovery.skipped.clone(),
-        files: discovery
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect(),
+        files: discovery.files.iter().map(|f| f.display().to_string()).collect(),
     }
 }
 
@@ -155,12 +143,7 @@ impl Effective<'_> {
     }
 }
 
-fn classify(
-    reg: &Registry,
-    s: &FoundServer,
-    today: NaiveDate,
-    gateway: Option<&str>,
-) -> CheckResult {
+fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&str>) -> CheckResult {
     let mut result = CheckResult {
         client: s.client,
         scope: s.scope,
@@ -196,25 +179,14 @@ fn classify(
                 &mut result,
                 Status::Approved,
                 Some(sv.name),
-                format!(
-                    "served by the Steward gateway from approved entry '{}'",
-                    sv.name
-                ),
+                format!("served by the Steward gateway from approved entry '{}'", sv.name),
             ),
-            Err(e) => set(
-                &mut result,
-                e.status,
-                reg.lookup(name).map(|_| name),
-                e.message,
-            ),
+            Err(e) => set(&mut result, e.status, reg.lookup(name).map(|_| name), e.message),
         }
         return result;
     }
 
-    let wrapped = s
-        .command
-        .as_deref()
-        .and_then(|c| unwrap_steward_proxy(c, &s.args));
+    let wrapped = s.command.as_deref().and_then(|c| unwrap_steward_proxy(c, &s.args));
     let mut eff = Effective {
         names: Vec::new(),
         command: s.command.as_deref(),
@@ -261,9 +233,7 @@ fn classify(
     let by_name = eff.names.iter().find_map(|n| reg.approved(n));
     let by_config = || {
         reg.approved.iter().find(|a| {
-            eff.argv_equals(a)
-                || (eff.url.is_some()
-                    && a.config.as_ref().and_then(|c| c.url.as_deref()) == eff.url)
+            eff.argv_equals(a) || (eff.url.is_some() && a.config.as_ref().and_then(|c| c.url.as_deref()) == eff.url)
         })
     };
     let by_package = || {
@@ -293,10 +263,7 @@ fn classify(
             &mut result,
             Status::Pending,
             Some(&p.name),
-            format!(
-                "pending review in the registry (entry '{}'); not approved yet",
-                p.name
-            ),
+            format!("pending review in the registry (entry '{}'); not approved yet", p.name),
         );
         return result;
     }
@@ -316,24 +283,12 @@ fn set(r: &mut CheckResult, status: Status, entry: Option<&str>, detail: String)
 }
 
 /// An approved entry against what is configured: EXPIRED, DRIFT or APPROVED.
-fn evaluate(
-    a: &ApprovedServer,
-    eff: &Effective<'_>,
-    s: &FoundServer,
-    today: NaiveDate,
-) -> (Status, String) {
+fn evaluate(a: &ApprovedServer, eff: &Effective<'_>, s: &FoundServer, today: NaiveDate) -> (Status, String) {
     if a.is_expired(today) {
         let on = a.expires.map(|e| e.to_string()).unwrap_or_default();
-        return (
-            Status::Expired,
-            format!("the approval of '{}' expired on {on}", a.name),
-        );
+        return (Status::Expired, format!("the approval of '{}' expired on {on}", a.name));
     }
-    let approved_line = a
-        .config
-        .as_ref()
-        .map(|c| c.command_line())
-        .unwrap_or_default();
+    let approved_line = a.config.as_ref().map(|c| c.command_line()).unwrap_or_default();
     if let Some(url) = eff.url.filter(|_| eff.command.is_none()) {
         return match a.config.as_ref().and_then(|c| c.url.as_deref()) {
             Some(approved) if approved != url => (
@@ -343,9 +298,7 @@ fn evaluate(
             Some(_) => (Status::Approved, approved_detail(a, s, eff)),
             None if a.config.as_ref().is_some_and(|c| c.command.is_some()) => (
                 Status::Drift,
-                format!(
-                    "approved as a stdio server (`{approved_line}`), configured as remote {url}"
-                ),
+                format!("approved as a stdio server (`{approved_line}`), configured as remote {url}"),
             ),
             None => (Status::Approved, approved_detail(a, s, eff)),
         };
@@ -354,32 +307,20 @@ fn evaluate(
         && config.command.is_some()
         && !eff.argv_equals(a)
     {
-        let approved_pkg = config
-            .command
-            .as_deref()
-            .and_then(|c| package_of(c, &config.args));
+        let approved_pkg = config.command.as_deref().and_then(|c| package_of(c, &config.args));
         let detail = match (&eff.pkg, &approved_pkg) {
             (Some(p), Some(ap)) if p.name == ap.name && !p.is_pinned() => format!(
                 "runs {}{} without a pinned version; the approved version is {} (approved: `{approved_line}`, configured: `{}`)",
                 p.name,
-                p.version
-                    .as_deref()
-                    .map(|v| format!("@{v}"))
-                    .unwrap_or_default(),
-                ap.version
-                    .as_deref()
-                    .or(a.version.as_deref())
-                    .unwrap_or("?"),
+                p.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default(),
+                ap.version.as_deref().or(a.version.as_deref()).unwrap_or("?"),
                 eff.line()
             ),
             (Some(p), Some(ap)) if p.name == ap.name && p.version != ap.version => format!(
                 "runs {}@{} but the approved version is {} (approved: `{approved_line}`, configured: `{}`)",
                 p.name,
                 p.version.as_deref().unwrap_or("<unpinned>"),
-                ap.version
-                    .as_deref()
-                    .or(a.version.as_deref())
-                    .unwrap_or("?"),
+                ap.version.as_deref().or(a.version.as_deref()).unwrap_or("?"),
                 eff.line()
             ),
             _ => format!(
@@ -409,10 +350,7 @@ fn evaluate(
                 format!(
                     "runs {}{} without a pinned version (approved version {})",
                     p.name,
-                    p.version
-                        .as_deref()
-                        .map(|v| format!("@{v}"))
-                        .unwrap_or_default(),
+                    p.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default(),
                     a.version.as_deref().unwrap_or("?")
                 ),
             );

@@ -9,8 +9,7 @@ use serde_json::Value;
 
 use crate::discover::{Locations, discover};
 use crate::tier::{
-    CLAUDE_MD_PATH, HOOK_EVENTS, POLICY_PATH, REGISTRY_PATH, SETTINGS_PATH, Tier, hook_commands,
-    tier_in_claude_md,
+    CLAUDE_MD_PATH, HOOK_EVENTS, POLICY_PATH, REGISTRY_PATH, SETTINGS_PATH, Tier, hook_commands, tier_in_claude_md,
 };
 use crate::{CheckOptions, Registry, check, has_errors, lint};
 
@@ -81,13 +80,7 @@ const CREDENTIAL_WORDS: &[&str] = &[
 pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
     let dir = &opts.dir;
     let mut out = Vec::new();
-    let mut add = |level: Level, check: &'static str, message: String| {
-        out.push(Finding {
-            level,
-            check,
-            message,
-        })
-    };
+    let mut add = |level: Level, check: &'static str, message: String| out.push(Finding { level, check, message });
 
     // Settings: present, valid, committed.
     let settings_path = dir.join(SETTINGS_PATH);
@@ -101,28 +94,16 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
             None
         }
         Err(e) => {
-            add(
-                Level::Fail,
-                "settings",
-                format!("cannot read {SETTINGS_PATH}: {e}"),
-            );
+            add(Level::Fail, "settings", format!("cannot read {SETTINGS_PATH}: {e}"));
             None
         }
         Ok(text) => match serde_json::from_str::<Value>(&text) {
             Ok(v) if v.is_object() => {
-                add(
-                    Level::Pass,
-                    "settings",
-                    format!("{SETTINGS_PATH} is present"),
-                );
+                add(Level::Pass, "settings", format!("{SETTINGS_PATH} is present"));
                 Some(v)
             }
             Ok(_) => {
-                add(
-                    Level::Fail,
-                    "settings",
-                    format!("{SETTINGS_PATH} is not a JSON object"),
-                );
+                add(Level::Fail, "settings", format!("{SETTINGS_PATH} is not a JSON object"));
                 None
             }
             Err(e) => {
@@ -137,11 +118,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
     };
     if settings.is_some() {
         match git_tracked(dir, SETTINGS_PATH) {
-            GitState::Tracked => add(
-                Level::Pass,
-                "committed",
-                format!("{SETTINGS_PATH} is committed"),
-            ),
+            GitState::Tracked => add(Level::Pass, "committed", format!("{SETTINGS_PATH} is committed")),
             GitState::Untracked => add(
                 Level::Warn,
                 "committed",
@@ -160,12 +137,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
     let s = settings.as_ref().unwrap_or(&empty);
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default()
     };
     let permissions = s.get("permissions");
@@ -201,11 +173,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
         // Allow rules that re-open credentials.
         let reopening: Vec<&String> = allow
             .iter()
-            .filter(|r| {
-                CREDENTIAL_WORDS
-                    .iter()
-                    .any(|w| r.to_ascii_lowercase().contains(w))
-            })
+            .filter(|r| CREDENTIAL_WORDS.iter().any(|w| r.to_ascii_lowercase().contains(w)))
             .collect();
         if reopening.is_empty() {
             add(
@@ -227,16 +195,11 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
                 ),
             );
         }
-        if permissions
-            .and_then(|p| p.get("defaultMode"))
-            .and_then(Value::as_str)
-            == Some("bypassPermissions")
-        {
+        if permissions.and_then(|p| p.get("defaultMode")).and_then(Value::as_str) == Some("bypassPermissions") {
             add(
                 Level::Fail,
                 "bypass",
-                "permissions.defaultMode is bypassPermissions: every permission check is skipped"
-                    .into(),
+                "permissions.defaultMode is bypassPermissions: every permission check is skipped".into(),
             );
         }
     }
@@ -244,11 +207,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
     // Hooks: present, wired to an existing program.
     if settings.is_some() {
         if s.get("disableAllHooks").and_then(Value::as_bool) == Some(true) {
-            add(
-                Level::Fail,
-                "hooks",
-                "disableAllHooks is true: no hook runs".into(),
-            );
+            add(Level::Fail, "hooks", "disableAllHooks is true: no hook runs".into());
         }
         let hooks = s.get("hooks");
         let commands_for = |event: &str| -> Vec<String> {
@@ -263,24 +222,16 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
             add(
                 Level::Fail,
                 "hooks",
-                "no PreToolUse hook: built-in tools (Bash, Read, Edit, WebFetch) are not governed"
-                    .into(),
+                "no PreToolUse hook: built-in tools (Bash, Read, Edit, WebFetch) are not governed".into(),
             );
-        } else if !pre
-            .iter()
-            .any(|c| c.contains("steward") && c.contains("hook"))
-        {
+        } else if !pre.iter().any(|c| c.contains("steward") && c.contains("hook")) {
             add(
                 Level::Warn,
                 "hooks",
                 "PreToolUse hooks are present but none runs `steward hook`".into(),
             );
         } else {
-            add(
-                Level::Pass,
-                "hooks",
-                "PreToolUse runs `steward hook`".into(),
-            );
+            add(Level::Pass, "hooks", "PreToolUse runs `steward hook`".into());
         }
         let missing_events: Vec<&str> = HOOK_EVENTS[1..]
             .iter()
@@ -329,9 +280,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
                 add(
                     Level::Fail,
                     "bypass",
-                    format!(
-                        "the {t} tier needs permissions.disableBypassPermissionsMode: \"disable\""
-                    ),
+                    format!("the {t} tier needs permissions.disableBypassPermissionsMode: \"disable\""),
                 );
             }
         }
@@ -340,14 +289,8 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
     // Registry: present and lint-clean; the repository's own MCP configs approved.
     let registry_path = dir.join(REGISTRY_PATH);
     match crate::read_registry_text(&registry_path) {
-        Err(crate::RegistryError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            add(
-                Level::Fail,
-                "registry",
-                format!("{REGISTRY_PATH} is missing"),
-            )
+        Err(crate::RegistryError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            add(Level::Fail, "registry", format!("{REGISTRY_PATH} is missing"))
         }
         Err(e) => add(Level::Fail, "registry", e.to_string()),
         Ok(text) => {
@@ -363,10 +306,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
                 add(
                     Level::Fail,
                     "registry",
-                    format!(
-                        "{REGISTRY_PATH} has lint errors:\n    {}",
-                        first.join("\n    ")
-                    ),
+                    format!("{REGISTRY_PATH} has lint errors:\n    {}", first.join("\n    ")),
                 );
             } else if !diags.is_empty() {
                 add(
@@ -430,11 +370,7 @@ pub fn doctor(opts: &DoctorOptions) -> Vec<Finding> {
                 p.display()
             ),
         ),
-        Some((_, len)) => add(
-            Level::Pass,
-            "claude-md",
-            format!("CLAUDE.md is present ({len} bytes)"),
-        ),
+        Some((_, len)) => add(Level::Pass, "claude-md", format!("CLAUDE.md is present ({len} bytes)")),
     }
     out
 }
@@ -516,11 +452,7 @@ fn git_tracked(dir: &Path, rel: &str) -> GitState {
 }
 
 /// Finds the program a hook command runs: a path (with `$CLAUDE_PROJECT_DIR` expanded) or a name on `PATH`.
-pub fn resolve_program(
-    command: &str,
-    project: &Path,
-    path_env: Option<&std::ffi::OsStr>,
-) -> Result<PathBuf, String> {
+pub fn resolve_program(command: &str, project: &Path, path_env: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
     let first = first_word(command).ok_or_else(|| "empty command".to_string())?;
     let project_str = project.to_string_lossy();
     let expanded = first
@@ -535,10 +467,7 @@ pub fn resolve_program(
         return if is_executable(&p) {
             Ok(p)
         } else {
-            Err(format!(
-                "{} does not exist or is not executable",
-                p.display()
-            ))
+            Err(format!("{} does not exist or is not executable", p.display()))
         };
     }
     let path = path_env.ok_or_else(|| format!("{expanded} is not on PATH (PATH is not set)"))?;

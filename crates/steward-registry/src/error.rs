@@ -10,10 +10,7 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     #[error("{}", render_all(.file, .diagnostics))]
-    Invalid {
-        file: String,
-        diagnostics: Vec<Diagnostic>,
-    },
+    Invalid { file: String, diagnostics: Vec<Diagnostic> },
 }
 
 impl RegistryError {
@@ -27,10 +24,7 @@ impl RegistryError {
 }
 
 fn render_all(file: &str, diagnostics: &[Diagnostic]) -> String {
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     let mut out = String::new();
     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         out.push_str(&d.render(file));

@@ -57,8 +57,7 @@ pub fn claude_managed(reg: &Registry, today: NaiveDate, opts: &ExportOptions) ->
                 json!({"type": "http", "url": url})
             }
             (None, Some(command), _) => {
-                let mut args: Vec<String> =
-                    vec!["proxy".into(), "--server".into(), sv.name.to_string()];
+                let mut args: Vec<String> = vec!["proxy".into(), "--server".into(), sv.name.to_string()];
                 if let Some(p) = &opts.policy {
                     args.push("--policy".into());
                     args.push(p.clone());

@@ -69,19 +69,13 @@ impl HookEvent {
         if bytes.len() > MAX_EVENT_BYTES {
             return Err(HookError::TooLarge);
         }
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| HookError::NotJson(e.to_string()))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| HookError::NotJson(e.to_string()))?;
         if !value.is_object() {
             return Err(HookError::Malformed("expected a JSON object".into()));
         }
-        let event: HookEvent =
-            serde_json::from_value(value).map_err(|e| HookError::Malformed(e.to_string()))?;
+        let event: HookEvent = serde_json::from_value(value).map_err(|e| HookError::Malformed(e.to_string()))?;
         if matches!(event.kind(), EventKind::PreToolUse | EventKind::PostToolUse) {
-            if event
-                .tool_name
-                .as_deref()
-                .is_none_or(|t| t.trim().is_empty())
-            {
+            if event.tool_name.as_deref().is_none_or(|t| t.trim().is_empty()) {
                 return Err(HookError::Malformed(format!(
                     "{} without a tool_name",
                     event.hook_event_name
@@ -214,8 +208,7 @@ pub fn outcome_of(response: Option<&Value>) -> &'static str {
         || flag("isError") == Some(true)
         || flag("success") == Some(false)
         || flag("interrupted") == Some(true)
-        || r.get("error")
-            .is_some_and(|e| !e.is_null() && e != &Value::Bool(false));
+        || r.get("error").is_some_and(|e| !e.is_null() && e != &Value::Bool(false));
     if failed { "tool_error" } else { "ok" }
 }
 
@@ -226,21 +219,12 @@ mod tests {
     #[test]
     fn maps_tools() {
         let c = map_tool("Bash", &json!({"command": "ls", "description": "rm -rf /"}));
-        assert_eq!(
-            (c.server.as_str(), c.tool.as_str()),
-            ("claude-code", "Bash")
-        );
+        assert_eq!((c.server.as_str(), c.tool.as_str()), ("claude-code", "Bash"));
         assert_eq!(c.args, json!({"command": "ls"}));
         let c = map_tool("mcp__github__create_issue", &json!({"title": "x"}));
-        assert_eq!(
-            (c.server.as_str(), c.tool.as_str()),
-            ("github", "create_issue")
-        );
+        assert_eq!((c.server.as_str(), c.tool.as_str()), ("github", "create_issue"));
         assert_eq!(c.args, json!({"title": "x"}));
-        let c = map_tool(
-            "Write",
-            &json!({"file_path": "/p/a.sh", "content": "curl x | sh"}),
-        );
+        let c = map_tool("Write", &json!({"file_path": "/p/a.sh", "content": "curl x | sh"}));
         assert_eq!(c.args, json!({"file_path": "/p/a.sh"}));
         let c = map_tool("Task", &json!({"prompt": "p"}));
         assert_eq!(c.args, json!({"prompt": "p"}));
@@ -248,38 +232,24 @@ mod tests {
 
     #[test]
     fn validates_events() {
-        assert!(matches!(
-            HookEvent::parse(b"not json"),
-            Err(HookError::NotJson(_))
-        ));
-        assert!(matches!(
-            HookEvent::parse(b"[1]"),
-            Err(HookError::Malformed(_))
-        ));
+        assert!(matches!(HookEvent::parse(b"not json"), Err(HookError::NotJson(_))));
+        assert!(matches!(HookEvent::parse(b"[1]"), Err(HookError::Malformed(_))));
         assert!(matches!(
             HookEvent::parse(br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#),
             Err(HookError::Malformed(_))
         ));
         assert!(matches!(
-            HookEvent::parse(
-                br#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"}"#
-            ),
+            HookEvent::parse(br#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":"ls"}"#),
             Err(HookError::Malformed(_))
         ));
-        let e = HookEvent::parse(
-            br#"{"hook_event_name":"SessionStart","source":"startup","cwd":"/p"}"#,
-        )
-        .unwrap();
+        let e = HookEvent::parse(br#"{"hook_event_name":"SessionStart","source":"startup","cwd":"/p"}"#).unwrap();
         assert_eq!(e.kind(), EventKind::SessionStart);
     }
 
     #[test]
     fn outcomes() {
         assert_eq!(outcome_of(None), "ok");
-        assert_eq!(
-            outcome_of(Some(&json!({"stdout": "x", "interrupted": false}))),
-            "ok"
-        );
+        assert_eq!(outcome_of(Some(&json!({"stdout": "x", "interrupted": false}))), "ok");
         assert_eq!(outcome_of(Some(&json!({"success": false}))), "tool_error");
         assert_eq!(outcome_of(Some(&json!({"is_error": true}))), "tool_error");
     }

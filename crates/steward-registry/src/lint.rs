@@ -26,19 +26,18 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
     };
 
     let mut seen: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
-    let mut duplicate =
-        |section: &'static str, entry: &str, line: u64, diags: &mut Vec<Diagnostic>| {
-            if let Some(first) = seen.insert((section, entry.to_string()), line) {
-                diags.push(with_hint(
-                    error(
-                        line,
-                        1,
-                        format!("'{entry}' is listed twice in {section} (first at line {first})"),
-                    ),
-                    "keep one entry per server",
-                ));
-            }
-        };
+    let mut duplicate = |section: &'static str, entry: &str, line: u64, diags: &mut Vec<Diagnostic>| {
+        if let Some(first) = seen.insert((section, entry.to_string()), line) {
+            diags.push(with_hint(
+                error(
+                    line,
+                    1,
+                    format!("'{entry}' is listed twice in {section} (first at line {first})"),
+                ),
+                "keep one entry per server",
+            ));
+        }
+    };
     for a in &registry.approved {
         duplicate("approved", &a.name, a.line, &mut diags);
     }
@@ -48,11 +47,7 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
     for d in &registry.denied {
         duplicate("denied", &d.name, d.line, &mut diags);
         if d.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            diags.push(warning(
-                d.line,
-                1,
-                format!("denied server '{}' has no reason", d.name),
-            ));
+            diags.push(warning(d.line, 1, format!("denied server '{}' has no reason", d.name)));
         }
         if let Some(alt) = &d.alternative
             && registry.approved(alt).is_none()
@@ -85,10 +80,7 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
             diags.push(warning(
                 spans.name.0,
                 spans.name.1,
-                format!(
-                    "'{}' is both approved and pending review (line {})",
-                    a.name, p.line
-                ),
+                format!("'{}' is both approved and pending review (line {})", a.name, p.line),
             ));
         }
     }
@@ -96,12 +88,7 @@ pub fn lint(text: &str, name: &str, today: NaiveDate) -> Vec<Diagnostic> {
     diags
 }
 
-fn approved_findings(
-    a: &ApprovedServer,
-    spans: &EntrySpans,
-    today: NaiveDate,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn approved_findings(a: &ApprovedServer, spans: &EntrySpans, today: NaiveDate, diags: &mut Vec<Diagnostic>) {
     let (line, column) = spans.name;
     let name = &a.name;
     match (&a.version, spans.version) {
@@ -139,10 +126,7 @@ fn approved_findings(
                     format!(
                         "config of '{name}' runs {}{} without a pinned version",
                         pkg.name,
-                        pkg.version
-                            .as_deref()
-                            .map(|v| format!("@{v}"))
-                            .unwrap_or_default()
+                        pkg.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default()
                     ),
                 ),
                 format!(
@@ -168,20 +152,13 @@ fn approved_findings(
             diags.push(warning(
                 l,
                 c,
-                format!(
-                    "config of '{name}' runs package {} but npm_package is {npm}",
-                    pkg.name
-                ),
+                format!("config of '{name}' runs package {} but npm_package is {npm}", pkg.name),
             ));
         }
     }
     match (a.expires, spans.expires) {
         (None, _) => diags.push(with_hint(
-            warning(
-                line,
-                column,
-                format!("approved server '{name}' has no expires date"),
-            ),
+            warning(line, column, format!("approved server '{name}' has no expires date")),
             "approvals should be reviewed; add `expires: YYYY-MM-DD`",
         )),
         (Some(e), at) => {
@@ -207,11 +184,7 @@ fn approved_findings(
     }
     if a.rationale.is_none() {
         diags.push(with_hint(
-            warning(
-                line,
-                column,
-                format!("approved server '{name}' has no rationale"),
-            ),
+            warning(line, column, format!("approved server '{name}' has no rationale")),
             "say why it is needed; reviewers and auditors read it",
         ));
     }

@@ -10,9 +10,7 @@ use serde_saphyr::Spanned;
 use steward_policy::{Diagnostic, Risk, Severity};
 
 use crate::error::{RegistryError, error, warning, with_hint};
-use crate::model::{
-    ApprovedServer, DataScope, DeniedServer, PendingServer, Registry, ServerConfig,
-};
+use crate::model::{ApprovedServer, DataScope, DeniedServer, PendingServer, Registry, ServerConfig};
 
 /// Registry files larger than this are refused: a registry is configuration, not data.
 pub const MAX_REGISTRY_BYTES: u64 = 4 * 1024 * 1024;
@@ -154,9 +152,7 @@ impl Registry {
     /// Parses registry YAML. `name` is used in diagnostics (`name:line:col`).
     pub fn from_yaml(text: &str, name: &str) -> Result<Registry, RegistryError> {
         let Parsed {
-            registry,
-            diagnostics,
-            ..
+            registry, diagnostics, ..
         } = parse(text, name);
         match registry {
             Some(r) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => Ok(r),
@@ -226,16 +222,10 @@ pub(crate) fn parse(text: &str, name: &str) -> Parsed {
     let doc: RegistryDoc = match serde_saphyr::from_str(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             let message = e.without_snippet().to_string();
             let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-            diags.push(with_hint(
-                error(line, column, message),
-                yaml_hint(&e.to_string()),
-            ));
+            diags.push(with_hint(error(line, column, message), yaml_hint(&e.to_string())));
             return Parsed {
                 registry: None,
                 diagnostics: diags,
@@ -312,11 +302,7 @@ pub(crate) fn parse(text: &str, name: &str) -> Parsed {
     }
 }
 
-fn approved_entry(
-    a: ApprovedDoc,
-    entry_line: u64,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<ApprovedServer> {
+fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) -> Option<ApprovedServer> {
     let (line, column) = (a.name.referenced.line(), a.name.referenced.column());
     let name = a.name.value.trim().to_string();
     if name.is_empty() {
@@ -328,11 +314,7 @@ fn approved_entry(
     let data_scope = match &a.data_scope {
         None => {
             diags.push(with_hint(
-                error(
-                    line,
-                    column,
-                    format!("approved server '{name}' has no data_scope"),
-                ),
+                error(line, column, format!("approved server '{name}' has no data_scope")),
                 "add `data_scope: PUBLIC|INTERNAL|CONFIDENTIAL|RESTRICTED`",
             ));
             None
@@ -348,11 +330,7 @@ fn approved_entry(
     let risk = match &a.risk {
         None => {
             diags.push(with_hint(
-                error(
-                    line,
-                    column,
-                    format!("approved server '{name}' has no risk"),
-                ),
+                error(line, column, format!("approved server '{name}' has no risk")),
                 "add `risk: LOW|MEDIUM|HIGH|CRITICAL`",
             ));
             None
@@ -365,10 +343,7 @@ fn approved_entry(
             }
         },
     };
-    let approved_date = a
-        .approved_date
-        .as_ref()
-        .and_then(|d| date(d, "approved_date", diags));
+    let approved_date = a.approved_date.as_ref().and_then(|d| date(d, "approved_date", diags));
     let expires = a.expires.as_ref().and_then(|d| date(d, "expires", diags));
     let config = match a.config {
         None => None,
@@ -377,11 +352,7 @@ fn approved_entry(
             let cfg = c.value;
             match (&cfg.command, &cfg.url) {
                 (None, None) => diags.push(with_hint(
-                    error(
-                        cl,
-                        cc,
-                        format!("config of '{name}' has neither command nor url"),
-                    ),
+                    error(cl, cc, format!("config of '{name}' has neither command nor url")),
                     "stdio servers need `command` (and `args`); remote servers need `url`",
                 )),
                 (Some(_), Some(_)) => diags.push(error(
@@ -389,11 +360,9 @@ fn approved_entry(
                     cc,
                     format!("config of '{name}' has both command and url; give one"),
                 )),
-                (Some(cmd), None) if cmd.trim().is_empty() => diags.push(error(
-                    cl,
-                    cc,
-                    format!("config of '{name}' has an empty command"),
-                )),
+                (Some(cmd), None) if cmd.trim().is_empty() => {
+                    diags.push(error(cl, cc, format!("config of '{name}' has an empty command")))
+                }
                 _ => {}
             }
             Some(server_config(cfg))
@@ -467,10 +436,7 @@ fn date(d: &Spanned<String>, field: &str, diags: &mut Vec<Diagnostic>) -> Option
 /// Finds top-level keys the schema does not know, by their `key:` line at column 1.
 fn unknown_top_level_keys(text: &str, diags: &mut Vec<Diagnostic>) {
     for (i, line) in text.lines().enumerate() {
-        if line.starts_with([' ', '\t', '#', '-'])
-            || line.starts_with("---")
-            || line.starts_with("...")
-        {
+        if line.starts_with([' ', '\t', '#', '-']) || line.starts_with("---") || line.starts_with("...") {
             continue;
         }
         let Some((key, _)) = line.split_once(':') else {
@@ -479,11 +445,7 @@ fn unknown_top_level_keys(text: &str, diags: &mut Vec<Diagnostic>) {
         let key = key.trim().trim_matches(['"', '\'']);
         if !key.is_empty() && !TOP_LEVEL_KEYS.contains(&key) {
             diags.push(with_hint(
-                warning(
-                    i as u64 + 1,
-                    1,
-                    format!("unknown top-level key '{key}' is ignored"),
-                ),
+                warning(i as u64 + 1, 1, format!("unknown top-level key '{key}' is ignored")),
                 format!("a registry has: {}", TOP_LEVEL_KEYS.join(", ")),
             ));
         }

@@ -48,9 +48,7 @@ impl FromStr for DataScope {
         DataScope::ALL
             .into_iter()
             .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!("unknown data_scope '{s}' (expected PUBLIC, INTERNAL, CONFIDENTIAL or RESTRICTED)")
-            })
+            .ok_or_else(|| format!("unknown data_scope '{s}' (expected PUBLIC, INTERNAL, CONFIDENTIAL or RESTRICTED)"))
     }
 }
 
@@ -85,11 +83,9 @@ impl ServerConfig {
 
     /// The exact argv (`command` then `args`), for stdio servers.
     pub fn argv(&self) -> Option<Vec<String>> {
-        self.command.as_ref().map(|c| {
-            std::iter::once(c.clone())
-                .chain(self.args.iter().cloned())
-                .collect()
-        })
+        self.command
+            .as_ref()
+            .map(|c| std::iter::once(c.clone()).chain(self.args.iter().cloned()).collect())
     }
 }
 

@@ -42,16 +42,7 @@ pub fn is_exact_version(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "latest"
-            | "next"
-            | "stable"
-            | "edge"
-            | "nightly"
-            | "main"
-            | "master"
-            | "canary"
-            | "beta"
-            | "alpha"
+        "latest" | "next" | "stable" | "edge" | "nightly" | "main" | "master" | "canary" | "beta" | "alpha"
     ) {
         return false;
     }
@@ -60,9 +51,7 @@ pub fn is_exact_version(v: &str) -> bool {
     }
     // A version starts with a digit; `1.x`, `1.2.X` are ranges.
     v.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && !v
-            .split(['.', '-', '+'])
-            .any(|p| p.eq_ignore_ascii_case("x"))
+        && !v.split(['.', '-', '+']).any(|p| p.eq_ignore_ascii_case("x"))
 }
 
 /// Splits an npm spec: `@scope/pkg@1.2.3` → (`@scope/pkg`, `1.2.3`); `pkg` → (`pkg`, None).
@@ -80,10 +69,7 @@ pub fn split_npm_spec(spec: &str) -> (String, Option<String>) {
     match rest[search_from..].find('@') {
         Some(i) => {
             let at = search_from + i;
-            (
-                format!("{scope}{}", &rest[..at]),
-                Some(rest[at + 1..].to_string()),
-            )
+            (format!("{scope}{}", &rest[..at]), Some(rest[at + 1..].to_string()))
         }
         None => (spec.to_string(), None),
     }
@@ -189,11 +175,7 @@ pub fn package_of(command: &str, args: &[String]) -> Option<PackageRef> {
             if let Some(p) = flag_value(args, &["-p", "--package"]) {
                 return npm(p);
             }
-            first_operand(
-                args,
-                &["-c", "--call", "--registry", "--cache", "--userconfig"],
-            )
-            .and_then(|(_, s)| npm(s))
+            first_operand(args, &["-c", "--call", "--registry", "--cache", "--userconfig"]).and_then(|(_, s)| npm(s))
         }
         "npm" | "pnpm" | "yarn" | "bun" => {
             let (i, sub) = first_operand(args, &["--registry", "--prefix", "-C", "--dir"])?;
@@ -334,16 +316,10 @@ mod tests {
         assert!(!pkg("npx -y server-x@latest").unwrap().is_pinned());
         assert!(!pkg("npx server-x@^1.2").unwrap().is_pinned());
         assert_eq!(
-            pkg("npx --package=srv@1.0.0 srv-bin")
-                .unwrap()
-                .version
-                .as_deref(),
+            pkg("npx --package=srv@1.0.0 srv-bin").unwrap().version.as_deref(),
             Some("1.0.0")
         );
-        assert_eq!(
-            pkg("pnpm dlx srv@2.0.0").unwrap().version.as_deref(),
-            Some("2.0.0")
-        );
+        assert_eq!(pkg("pnpm dlx srv@2.0.0").unwrap().version.as_deref(), Some("2.0.0"));
         let p = pkg("uvx mcp-server-time==2026.1.1").unwrap();
         assert_eq!(
             (p.name.as_str(), p.version.as_deref()),
@@ -367,11 +343,7 @@ mod tests {
                 .unwrap()
                 .is_pinned()
         );
-        assert!(
-            !pkg("docker run -i localhost:5000/img:latest")
-                .unwrap()
-                .is_pinned()
-        );
+        assert!(!pkg("docker run -i localhost:5000/img:latest").unwrap().is_pinned());
         assert!(pkg("docker run -i img@sha256:abcd").unwrap().is_pinned());
         assert_eq!(pkg("/usr/local/bin/my-server --stdio"), None);
         assert_eq!(pkg("node build/index.js"), None);
@@ -382,9 +354,7 @@ mod tests {
         for v in ["1.2.3", "v1.2.3", "2026.8.31", "1.0.0-beta.1"] {
             assert!(is_exact_version(v), "{v}");
         }
-        for v in [
-            "", "latest", "next", "^1.2.3", "~1.2", ">=1", "1.x", "*", "1.2.X",
-        ] {
+        for v in ["", "latest", "next", "^1.2.3", "~1.2", ">=1", "1.x", "*", "1.2.X"] {
             assert!(!is_exact_version(v), "{v}");
         }
     }

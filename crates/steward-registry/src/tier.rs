@@ -124,10 +124,7 @@ impl Tier {
                 90,
                 "patch: security-review\n  minor: security-review\n  major: full-review",
             ),
-            Tier::Regulated => (
-                90,
-                "patch: full-review\n  minor: full-review\n  major: full-review",
-            ),
+            Tier::Regulated => (90, "patch: full-review\n  minor: full-review\n  major: full-review"),
         };
         let org = serde_json::to_string(organisation).unwrap_or_else(|_| "\"project\"".into());
         format!(
@@ -192,9 +189,7 @@ impl FromStr for Tier {
         Tier::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!("unknown tier '{s}' (expected starter, standard, strict or regulated)")
-            })
+            .ok_or_else(|| format!("unknown tier '{s}' (expected starter, standard, strict or regulated)"))
     }
 }
 
@@ -384,10 +379,7 @@ pub fn merge_settings(settings: &mut Map<String, Value>, opts: &InitOptions) -> 
         changes.push(format!("{added} deny rule(s)"));
     }
     if opts.tier.disables_bypass()
-        && permissions
-            .get("disableBypassPermissionsMode")
-            .and_then(Value::as_str)
-            != Some("disable")
+        && permissions.get("disableBypassPermissionsMode").and_then(Value::as_str) != Some("disable")
     {
         permissions.insert("disableBypassPermissionsMode".into(), json!("disable"));
         changes.push("disableBypassPermissionsMode".into());
@@ -422,9 +414,7 @@ pub fn hook_commands(group: &Value) -> Vec<String> {
 }
 
 fn object_at<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let v = m
-        .entry(key.to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
+    let v = m.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
     if !v.is_object() {
         *v = Value::Object(Map::new());
     }
@@ -435,9 +425,7 @@ fn object_at<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String
 }
 
 fn array_at<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
-    let v = m
-        .entry(key.to_string())
-        .or_insert_with(|| Value::Array(Vec::new()));
+    let v = m.entry(key.to_string()).or_insert_with(|| Value::Array(Vec::new()));
     if !v.is_array() {
         *v = Value::Array(Vec::new());
     }
@@ -474,10 +462,7 @@ pub fn tier_in_claude_md(text: &str) -> Option<Tier> {
     let start = text.find(CLAUDE_MD_BEGIN)?;
     let rest = &text[start + CLAUDE_MD_BEGIN.len()..];
     let tier = rest.trim_start().strip_prefix("tier=")?;
-    tier.split(|c: char| !c.is_ascii_alphanumeric())
-        .next()?
-        .parse()
-        .ok()
+    tier.split(|c: char| !c.is_ascii_alphanumeric()).next()?.parse().ok()
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, InitError> {
@@ -528,10 +513,7 @@ mod tests {
             "# Project\n\nOur notes.\n",
             "<!-- steward:begin tier=starter -->\nA\n<!-- steward:end -->\n",
         );
-        let twice = replace_section(
-            &once,
-            "<!-- steward:begin tier=strict -->\nB\n<!-- steward:end -->\n",
-        );
+        let twice = replace_section(&once, "<!-- steward:begin tier=strict -->\nB\n<!-- steward:end -->\n");
         assert_eq!(
             twice,
             "# Project\n\nOur notes.\n\n<!-- steward:begin tier=strict -->\nB\n<!-- steward:end -->\n"
@@ -553,15 +535,10 @@ mod tests {
                 "hooks":{"PreToolUse":[{"matcher":"Bash","hooks":[{"type":"command","command":"./lint.sh"}]}]}}"#,
         )
         .unwrap();
-        let Value::Object(ref mut map) = m else {
-            panic!()
-        };
+        let Value::Object(ref mut map) = m else { panic!() };
         let changes = merge_settings(map, &opts);
         assert!(!changes.is_empty());
-        assert!(
-            merge_settings(map, &opts).is_empty(),
-            "merging twice changes nothing"
-        );
+        assert!(merge_settings(map, &opts).is_empty(), "merging twice changes nothing");
         let deny = m["permissions"]["deny"].as_array().unwrap();
         assert_eq!(deny.iter().filter(|r| *r == "Read(./.env)").count(), 1);
         assert!(deny.iter().any(|r| r == "Bash(make deploy)"));

@@ -87,17 +87,10 @@ mod tests {
         assert_eq!(w.server_name.as_deref(), Some("gh"));
         assert_eq!(w.command, "npx");
         assert_eq!(w.args, words("-y srv@1.0.0"));
-        let w = unwrap_steward_proxy(
-            "/usr/local/bin/steward",
-            &words("proxy -- uvx mcp-server-time"),
-        )
-        .unwrap();
+        let w = unwrap_steward_proxy("/usr/local/bin/steward", &words("proxy -- uvx mcp-server-time")).unwrap();
         assert_eq!(w.server_name, None);
         assert_eq!(w.command, "uvx");
-        assert_eq!(
-            unwrap_steward_proxy("steward", &words("serve --config x")),
-            None
-        );
+        assert_eq!(unwrap_steward_proxy("steward", &words("serve --config x")), None);
         assert_eq!(unwrap_steward_proxy("npx", &words("proxy -- x")), None);
     }
 

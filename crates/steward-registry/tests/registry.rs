@@ -84,10 +84,7 @@ fn lint_reports_each_problem_where_it_is() {
             .unwrap_or_else(|| panic!("no finding containing {needle:?} in {diags:#?}"))
     };
     let latest = find("version 'latest'");
-    assert_eq!(
-        (latest.severity, latest.line, latest.column),
-        (Severity::Error, 19, 14)
-    );
+    assert_eq!((latest.severity, latest.line, latest.column), (Severity::Error, 19, 14));
     let unpinned = find("runs old-mcp without a pinned version");
     assert_eq!((unpinned.severity, unpinned.line), (Severity::Error, 25));
     let expired = find("approval of 'old' expired on 2026-01-01");
@@ -98,10 +95,7 @@ fn lint_reports_each_problem_where_it_is() {
     let soon = find("approval of 'shady' expires on 2026-12-01, in 11 day(s)");
     assert_eq!(soon.severity, Severity::Warning);
     let rationale = find("'old' has no rationale");
-    assert_eq!(
-        (rationale.severity, rationale.line),
-        (Severity::Warning, 18)
-    );
+    assert_eq!((rationale.severity, rationale.line), (Severity::Warning, 18));
     let both = find("'shady' is both approved and denied");
     assert_eq!((both.severity, both.line), (Severity::Error, 27));
     assert!(diags.iter().all(|d| d.line > 0), "{diags:#?}");
@@ -109,7 +103,8 @@ fn lint_reports_each_problem_where_it_is() {
 
 #[test]
 fn schema_errors_point_at_the_line() {
-    let text = "approved:\n  - name: a\n    version: \"1\"\n    expire: 2027-01-01\n    data_scope: PUBLIC\n    risk: LOW\n";
+    let text =
+        "approved:\n  - name: a\n    version: \"1\"\n    expire: 2027-01-01\n    data_scope: PUBLIC\n    risk: LOW\n";
     let diags = lint(text, "r.yaml", day("2026-11-20"));
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].severity, Severity::Error);
@@ -117,8 +112,7 @@ fn schema_errors_point_at_the_line() {
     assert_eq!(diags[0].line, 4);
     assert!(diags[0].render("r.yaml").starts_with("r.yaml:4:"));
 
-    let bad_scope =
-        "approved:\n  - name: a\n    version: \"1\"\n    data_scope: SECRET\n    risk: LOW\n";
+    let bad_scope = "approved:\n  - name: a\n    version: \"1\"\n    data_scope: SECRET\n    risk: LOW\n";
     let d = lint(bad_scope, "r.yaml", day("2026-11-20"));
     let e = d.iter().find(|d| d.severity == Severity::Error).unwrap();
     assert_eq!((e.line, e.column), (4, 17));
@@ -128,9 +122,8 @@ fn schema_errors_point_at_the_line() {
     let dup = "approved:\n  - {name: a, version: \"1\", data_scope: PUBLIC, risk: LOW}\n  - {name: a, version: \"1\", data_scope: PUBLIC, risk: LOW}\n";
     let d = lint(dup, "r.yaml", day("2026-11-20"));
     assert!(
-        d.iter().any(|d| d.severity == Severity::Error
-            && d.message.contains("listed twice")
-            && d.line == 3),
+        d.iter()
+            .any(|d| d.severity == Severity::Error && d.message.contains("listed twice") && d.line == 3),
         "{d:#?}"
     );
 }
@@ -141,10 +134,7 @@ fn servable_says_yes_or_why_not() {
     let today = day("2026-11-20");
     let gh = r.servable("github", today).unwrap();
     assert_eq!(gh.config.command.as_deref(), Some("npx"));
-    assert_eq!(
-        gh.config.args,
-        vec!["-y", "@modelcontextprotocol/server-github@1.2.3"]
-    );
+    assert_eq!(gh.config.args, vec!["-y", "@modelcontextprotocol/server-github@1.2.3"]);
     assert_eq!(
         (gh.data_scope, gh.risk, gh.version),
         (DataScope::Internal, Risk::Medium, Some("1.2.3"))
@@ -161,8 +151,7 @@ fn servable_says_yes_or_why_not() {
     let denied = r.servable("shady", today).unwrap_err();
     assert_eq!(denied.status, Status::Denied);
     assert!(
-        denied.message.contains("denied entry 'shady'")
-            && denied.message.contains("use 'github' instead"),
+        denied.message.contains("denied entry 'shady'") && denied.message.contains("use 'github' instead"),
         "{}",
         denied.message
     );
@@ -171,10 +160,7 @@ fn servable_says_yes_or_why_not() {
     assert_eq!(pending.status, Status::Pending);
     assert!(pending.message.contains("pending_review entry 'slack'"));
 
-    assert_eq!(
-        r.servable("nope", today).unwrap_err().status,
-        Status::Unapproved
-    );
+    assert_eq!(r.servable("nope", today).unwrap_err().status, Status::Unapproved);
     // Valid through the expiry day itself.
     assert!(r.servable("github", day("2027-01-01")).is_ok());
     assert_eq!(

@@ -166,10 +166,31 @@ impl AuditRow {
     /// SHA-256 over the previous hash and every column of this row, in a fixed order.
     pub fn compute_hash(&self) -> String {
         let material = serde_json::json!([
-            self.seq, self.ts, self.kind, self.decision_id, self.principal, self.client, self.session,
-            self.door, self.server, self.tool, self.method, self.operation, self.args, self.args_digest,
-            self.effect, self.risk, self.flags, self.reason, self.rule_ids, self.policy_version,
-            self.approval_id, self.approvers, self.outcome, self.duration_ms, self.detail,
+            self.seq,
+            self.ts,
+            self.kind,
+            self.decision_id,
+            self.principal,
+            self.client,
+            self.session,
+            self.door,
+            self.server,
+            self.tool,
+            self.method,
+            self.operation,
+            self.args,
+            self.args_digest,
+            self.effect,
+            self.risk,
+            self.flags,
+            self.reason,
+            self.rule_ids,
+            self.policy_version,
+            self.approval_id,
+            self.approvers,
+            self.outcome,
+            self.duration_ms,
+            self.detail,
         ]);
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());

@@ -4,9 +4,9 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 
+use crate::StoreError;
 use crate::event::{AuditRow, COLUMNS};
 use crate::schema::GENESIS;
-use crate::StoreError;
 
 /// Read access to an audit database: query, verify, stats. Never writes.
 pub struct AuditReader {
@@ -62,15 +62,27 @@ impl AuditReader {
         if !path.exists() {
             return Err(StoreError::Missing(display));
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|source| StoreError::Open { path: display.clone(), source })?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|source| StoreError::Open {
+                    path: display.clone(),
+                    source,
+                })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let has_table: bool = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='audit_events'", [], |r| r.get::<_, i64>(0))
-            .map_err(|source| StoreError::Open { path: display.clone(), source })?
-            > 0;
+        let has_table: bool =
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='audit_events'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|source| StoreError::Open {
+                path: display.clone(),
+                source,
+            })? > 0;
         if !has_table {
-            return Err(StoreError::Missing(format!("{display} (the file has no audit_events table)")));
+            return Err(StoreError::Missing(format!(
+                "{display} (the file has no audit_events table)"
+            )));
         }
         Ok(AuditReader { conn })
     }
@@ -100,7 +112,11 @@ impl AuditReader {
         }
         if let Some(t) = &filter.tool {
             let pattern = if t.contains('/') { t.clone() } else { format!("*/{t}") };
-            bind("(coalesce(server, '') || '/' || coalesce(tool, '')) GLOB ?", pattern, &mut clauses);
+            bind(
+                "(coalesce(server, '') || '/' || coalesce(tool, '')) GLOB ?",
+                pattern,
+                &mut clauses,
+            );
         }
         let mut sql = format!("SELECT {COLUMNS} FROM audit_events");
         if !clauses.is_empty() {
@@ -120,11 +136,17 @@ impl AuditReader {
     /// Recomputes the chain from the first row: any edited, deleted, inserted or reordered row
     /// breaks it at that row's sequence number.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))?;
         let mut rows = stmt.query([])?;
         let mut expected_seq = 1i64;
         let mut prev = GENESIS.to_string();
-        let mut report = VerifyReport { rows: 0, last_seq: 0, broken: None };
+        let mut report = VerifyReport {
+            rows: 0,
+            last_seq: 0,
+            broken: None,
+        };
         while let Some(r) = rows.next()? {
             let row = match AuditRow::from_sql(r) {
                 Ok(row) => row,
@@ -146,11 +168,18 @@ impl AuditReader {
                 return Ok(report);
             }
             if row.prev_hash != prev {
-                report.broken = Some((row.seq, "prev_hash does not match the previous row's hash (a row was removed, inserted or reordered)".into()));
+                report.broken = Some((
+                    row.seq,
+                    "prev_hash does not match the previous row's hash (a row was removed, inserted or reordered)"
+                        .into(),
+                ));
                 return Ok(report);
             }
             if row.compute_hash() != row.hash {
-                report.broken = Some((row.seq, "row content does not match its hash (the row was edited)".into()));
+                report.broken = Some((
+                    row.seq,
+                    "row content does not match its hash (the row was edited)".into(),
+                ));
                 return Ok(report);
             }
             prev = row.hash;
@@ -162,7 +191,10 @@ impl AuditReader {
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let mut s = Stats::default();
         let (events, first, last): (i64, Option<String>, Option<String>) =
-            self.conn.query_row("SELECT count(*), min(ts), max(ts) FROM audit_events", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            self.conn
+                .query_row("SELECT count(*), min(ts), max(ts) FROM audit_events", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
         s.events = events as u64;
         s.first_ts = first;
         s.last_ts = last;
@@ -170,7 +202,10 @@ impl AuditReader {
         s.by_effect = self.group("effect")?;
         s.by_risk = self.group("risk")?;
         s.by_outcome = self.group("outcome")?;
-        s.top_tools = self.top("coalesce(server, '?') || '/' || coalesce(tool, '?')", "kind = 'decision'")?;
+        s.top_tools = self.top(
+            "coalesce(server, '?') || '/' || coalesce(tool, '?')",
+            "kind = 'decision'",
+        )?;
         s.top_principals = self.top("principal", "kind = 'decision' AND principal IS NOT NULL")?;
         Ok(s)
     }

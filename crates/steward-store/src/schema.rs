@@ -55,7 +55,11 @@ pub(crate) fn prepare(conn: &Connection, path: &str) -> Result<(), StoreError> {
         .and_then(|v| v.parse().ok());
     match found {
         Some(v) if v > SCHEMA_VERSION => {
-            return Err(StoreError::SchemaTooNew { path: path.to_string(), found: v, known: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_string(),
+                found: v,
+                known: SCHEMA_VERSION,
+            });
         }
         Some(_) => {}
         None => {

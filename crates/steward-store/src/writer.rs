@@ -6,9 +6,9 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
+use crate::StoreError;
 use crate::event::{AuditEvent, AuditRow};
 use crate::schema::{self, GENESIS};
-use crate::StoreError;
 
 /// Events waiting for the writer beyond this number make `append` callers wait (back-pressure).
 const QUEUE_CAPACITY: usize = 65_536;
@@ -43,7 +43,10 @@ impl AuditLog {
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: display.clone(), source })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: display.clone(),
+            source,
+        })?;
         schema::prepare(&conn, &display)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -208,9 +211,11 @@ fn write_batch(conn: &mut Connection, events: Vec<AuditEvent>) -> Result<Vec<i64
 pub(crate) fn append_in(tx: &rusqlite::Transaction<'_>, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
     let events: Vec<AuditEvent> = events.into_iter().map(stamp).collect();
     let (mut seq, mut prev): (i64, String) = tx
-        .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
             other => Err(other),
@@ -226,10 +231,33 @@ pub(crate) fn append_in(tx: &rusqlite::Transaction<'_>, events: Vec<AuditEvent>)
             seq += 1;
             let row = AuditRow::from_event(event, seq, prev);
             stmt.execute(params![
-                row.seq, row.ts, row.kind, row.decision_id, row.principal, row.client, row.session, row.door,
-                row.server, row.tool, row.method, row.operation, row.args, row.args_digest, row.effect, row.risk,
-                row.flags, row.reason, row.rule_ids, row.policy_version, row.approval_id, row.approvers,
-                row.outcome, row.duration_ms, row.detail, row.prev_hash, row.hash,
+                row.seq,
+                row.ts,
+                row.kind,
+                row.decision_id,
+                row.principal,
+                row.client,
+                row.session,
+                row.door,
+                row.server,
+                row.tool,
+                row.method,
+                row.operation,
+                row.args,
+                row.args_digest,
+                row.effect,
+                row.risk,
+                row.flags,
+                row.reason,
+                row.rule_ids,
+                row.policy_version,
+                row.approval_id,
+                row.approvers,
+                row.outcome,
+                row.duration_ms,
+                row.detail,
+                row.prev_hash,
+                row.hash,
             ])?;
             prev = row.hash;
             seqs.push(seq);

@@ -16,14 +16,24 @@ fn decision(principal: &str, tool: &str, effect: &str) -> AuditEvent {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn fill(path: &std::path::Path, n: usize) {
     let log = AuditLog::open_sqlite(path).unwrap();
     rt().block_on(async {
         for i in 0..n {
-            let seq = log.append(decision("alice", &format!("tool{i}"), if i % 2 == 0 { "allow" } else { "deny" })).await.unwrap();
+            let seq = log
+                .append(decision(
+                    "alice",
+                    &format!("tool{i}"),
+                    if i % 2 == 0 { "allow" } else { "deny" },
+                ))
+                .await
+                .unwrap();
             assert_eq!(seq, i as i64 + 1);
         }
     });
@@ -39,9 +49,19 @@ fn intact_chain_verifies_and_queries() {
     let report = reader.verify().unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.rows, 6);
-    let denies = reader.query(&QueryFilter { effect: Some("deny".into()), ..Default::default() }).unwrap();
+    let denies = reader
+        .query(&QueryFilter {
+            effect: Some("deny".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(denies.len(), 3);
-    let one = reader.query(&QueryFilter { tool: Some("tool3".into()), ..Default::default() }).unwrap();
+    let one = reader
+        .query(&QueryFilter {
+            tool: Some("tool3".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].seq, 4);
     let stats = reader.stats().unwrap();
@@ -57,9 +77,12 @@ fn every_kind_of_tampering_is_found() {
         ("DELETE FROM audit_events WHERE seq = 4", 4),
         ("DELETE FROM audit_events WHERE seq = 1", 1),
         // Swap the contents of two rows, keeping their sequence numbers.
-        ("UPDATE audit_events SET tool = CASE seq WHEN 2 THEN 'tool4' WHEN 5 THEN 'tool1' END, \
+        (
+            "UPDATE audit_events SET tool = CASE seq WHEN 2 THEN 'tool4' WHEN 5 THEN 'tool1' END, \
           hash = CASE seq WHEN 2 THEN (SELECT hash FROM audit_events WHERE seq = 5) \
-                          WHEN 5 THEN (SELECT hash FROM audit_events WHERE seq = 2) END WHERE seq IN (2, 5)", 2),
+                          WHEN 5 THEN (SELECT hash FROM audit_events WHERE seq = 2) END WHERE seq IN (2, 5)",
+            2,
+        ),
         ("UPDATE audit_events SET seq = 100 WHERE seq = 6", 6),
     ];
     for (sql, broken_at) in cases {
@@ -68,7 +91,11 @@ fn every_kind_of_tampering_is_found() {
         fill(&db, 6);
         Connection::open(&db).unwrap().execute_batch(sql).unwrap();
         let report = AuditReader::open(&db).unwrap().verify().unwrap();
-        assert_eq!(report.broken.as_ref().map(|b| b.0), Some(*broken_at), "{sql}: {report:?}");
+        assert_eq!(
+            report.broken.as_ref().map(|b| b.0),
+            Some(*broken_at),
+            "{sql}: {report:?}"
+        );
     }
 }
 
@@ -96,7 +123,11 @@ fn many_concurrent_appends_are_group_committed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     let log = AuditLog::open_sqlite(&db).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..8 {
@@ -120,6 +151,8 @@ fn many_concurrent_appends_are_group_committed() {
 
 #[test]
 fn missing_database_is_a_clear_error() {
-    let err = AuditReader::open(std::path::Path::new("/nonexistent/audit.db")).err().unwrap();
+    let err = AuditReader::open(std::path::Path::new("/nonexistent/audit.db"))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("no audit database"), "{err}");
 }

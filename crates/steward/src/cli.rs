@@ -1,6 +1,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{cmd_pins, cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_policy, cmd_proxy, cmd_registry, cmd_serve};
+use crate::{
+    cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_serve,
+};
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
 #[derive(Parser)]
@@ -59,4 +61,3 @@ impl Command {
         }
     }
 }
-

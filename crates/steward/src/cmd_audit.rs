@@ -5,8 +5,8 @@ use steward_store::{AuditReader, AuditRow, QueryFilter};
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
 use crate::paths::default_audit_db;
+use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -81,7 +81,12 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         AuditCommand::Query(args) => query(args),
         AuditCommand::Verify { db, json } => verify(&db, json),
         AuditCommand::Stats { db, json } => stats(&db, json),
-        AuditCommand::Export { db, format, since, after_seq } => export(&db, &format, since.as_deref(), after_seq),
+        AuditCommand::Export {
+            db,
+            format,
+            since,
+            after_seq,
+        } => export(&db, &format, since.as_deref(), after_seq),
     }
 }
 
@@ -120,7 +125,10 @@ fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(rows: &[AuditRow]) {
-    println!("{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  REASON / OUTCOME", "SEQ", "TIME", "KIND", "PRINCIPAL", "SERVER/TOOL", "EFFECT", "RISK");
+    println!(
+        "{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  REASON / OUTCOME",
+        "SEQ", "TIME", "KIND", "PRINCIPAL", "SERVER/TOOL", "EFFECT", "RISK"
+    );
     for r in rows {
         let target = match (&r.server, &r.tool) {
             (Some(s), Some(t)) => format!("{s}/{t}"),
@@ -128,7 +136,10 @@ fn print_table(rows: &[AuditRow]) {
             _ => "-".into(),
         };
         let tail = match (&r.outcome, &r.reason) {
-            (Some(o), _) => format!("{o}{}", r.duration_ms.map(|d| format!(" in {d:.1} ms")).unwrap_or_default()),
+            (Some(o), _) => format!(
+                "{o}{}",
+                r.duration_ms.map(|d| format!(" in {d:.1} ms")).unwrap_or_default()
+            ),
             (None, Some(reason)) => reason.clone(),
             _ => String::new(),
         };
@@ -147,25 +158,35 @@ fn print_table(rows: &[AuditRow]) {
 }
 
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }
 
 fn verify(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
     let reader = open(db)?;
     let report = reader.verify()?;
     if json {
-        println!("{}", serde_json::json!({
-            "ok": report.ok(),
-            "rows": report.rows,
-            "last_seq": report.last_seq,
-            "broken_seq": report.broken.as_ref().map(|b| b.0),
-            "problem": report.broken.as_ref().map(|b| b.1.clone()),
-        }));
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": report.ok(),
+                "rows": report.rows,
+                "last_seq": report.last_seq,
+                "broken_seq": report.broken.as_ref().map(|b| b.0),
+                "problem": report.broken.as_ref().map(|b| b.1.clone()),
+            })
+        );
     }
     match &report.broken {
         None => {
             if !json {
-                println!("audit log intact: {} event(s), chain verified through seq {}", report.rows, report.last_seq);
+                println!(
+                    "audit log intact: {} event(s), chain verified through seq {}",
+                    report.rows, report.last_seq
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -189,7 +210,10 @@ fn stats(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
     println!("to:          {}", s.last_ts.as_deref().unwrap_or("-"));
     let line = |name: &str, m: &std::collections::BTreeMap<String, u64>| {
         let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("{name:<12} {}", if parts.is_empty() { "-".into() } else { parts.join(", ") });
+        println!(
+            "{name:<12} {}",
+            if parts.is_empty() { "-".into() } else { parts.join(", ") }
+        );
     };
     line("kinds:", &s.by_kind);
     line("effects:", &s.by_effect);
@@ -209,11 +233,15 @@ fn stats(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
 /// `30s`, `15m`, `2h`, `7d`, `1w`, or an RFC 3339 time → an RFC 3339 lower bound.
 fn parse_since(s: &str) -> anyhow::Result<String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        return Ok(t
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     }
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| format!("--since: cannot read '{s}'; use e.g. 30s, 15m, 2h, 7d or an RFC 3339 time"))?;
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("--since: cannot read '{s}'; use e.g. 30s, 15m, 2h, 7d or an RFC 3339 time"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
@@ -230,7 +258,10 @@ fn export(db: &DbArg, format: &str, since: Option<&str>, after_seq: Option<i64>)
     use std::io::Write;
     let reader = open(db)?;
     let since = since.map(parse_since).transpose()?;
-    let rows = reader.query(&QueryFilter { since, ..QueryFilter::default() })?;
+    let rows = reader.query(&QueryFilter {
+        since,
+        ..QueryFilter::default()
+    })?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let rows = rows.iter().filter(|r| after_seq.is_none_or(|a| r.seq > a));
     match format {
@@ -240,15 +271,35 @@ fn export(db: &DbArg, format: &str, since: Option<&str>, after_seq: Option<i64>)
             }
         }
         "csv" => {
-            writeln!(out, "seq,ts,kind,decision_id,principal,client,door,server,tool,method,effect,risk,flags,reason,rule_ids,outcome,duration_ms,args_digest,policy_version,hash")?;
+            writeln!(
+                out,
+                "seq,ts,kind,decision_id,principal,client,door,server,tool,method,effect,risk,flags,reason,rule_ids,outcome,duration_ms,args_digest,policy_version,hash"
+            )?;
             for r in rows {
                 let f = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
                 writeln!(
                     out,
                     "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    r.seq, csv_field(&r.ts), csv_field(&r.kind), f(&r.decision_id), f(&r.principal), f(&r.client), f(&r.door),
-                    f(&r.server), f(&r.tool), f(&r.method), f(&r.effect), f(&r.risk), f(&r.flags), f(&r.reason), f(&r.rule_ids),
-                    f(&r.outcome), r.duration_ms.map(|d| d.to_string()).unwrap_or_default(), f(&r.args_digest), f(&r.policy_version), csv_field(&r.hash)
+                    r.seq,
+                    csv_field(&r.ts),
+                    csv_field(&r.kind),
+                    f(&r.decision_id),
+                    f(&r.principal),
+                    f(&r.client),
+                    f(&r.door),
+                    f(&r.server),
+                    f(&r.tool),
+                    f(&r.method),
+                    f(&r.effect),
+                    f(&r.risk),
+                    f(&r.flags),
+                    f(&r.reason),
+                    f(&r.rule_ids),
+                    f(&r.outcome),
+                    r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+                    f(&r.args_digest),
+                    f(&r.policy_version),
+                    csv_field(&r.hash)
                 )?;
             }
         }
@@ -265,14 +316,27 @@ fn export(db: &DbArg, format: &str, since: Option<&str>, after_seq: Option<i64>)
 
 fn csv_field(s: &str) -> String {
     // Leading =, +, -, @ would be formulas in a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 /// One event in ArcSight Common Event Format.
 fn cef_line(r: &AuditRow) -> String {
     let header = |s: &str| s.replace('\\', "\\\\").replace('|', "\\|");
-    let ext = |s: &str| s.replace('\\', "\\\\").replace('=', "\\=").replace('\n', "\\n").replace('\r', "\\r");
+    let ext = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('=', "\\=")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r")
+    };
     let severity = match (r.effect.as_deref(), r.risk.as_deref()) {
         (_, Some("CRITICAL")) => 9,
         (Some("deny"), _) => 7,
@@ -280,12 +344,23 @@ fn cef_line(r: &AuditRow) -> String {
         (_, Some("MEDIUM")) => 4,
         _ => 2,
     };
-    let signature = format!("{}:{}", r.kind, r.effect.as_deref().or(r.outcome.as_deref()).unwrap_or("event"));
+    let signature = format!(
+        "{}:{}",
+        r.kind,
+        r.effect.as_deref().or(r.outcome.as_deref()).unwrap_or("event")
+    );
     let name = match (&r.server, &r.tool) {
-        (Some(s), Some(t)) => format!("{} {s}/{t}", r.effect.as_deref().or(r.outcome.as_deref()).unwrap_or(&r.kind)),
+        (Some(s), Some(t)) => format!(
+            "{} {s}/{t}",
+            r.effect.as_deref().or(r.outcome.as_deref()).unwrap_or(&r.kind)
+        ),
         _ => r.reason.clone().unwrap_or_else(|| r.kind.clone()),
     };
-    let mut fields = vec![format!("rt={}", ext(&r.ts)), format!("cn1={}", r.seq), "cn1Label=seq".to_string()];
+    let mut fields = vec![
+        format!("rt={}", ext(&r.ts)),
+        format!("cn1={}", r.seq),
+        "cn1Label=seq".to_string(),
+    ];
     let mut push = |k: &str, v: &Option<String>| {
         if let Some(v) = v {
             fields.push(format!("{k}={}", ext(v)));
@@ -304,7 +379,10 @@ fn cef_line(r: &AuditRow) -> String {
     push("cs4", &r.flags);
     push("cs5", &r.rule_ids);
     push("cs6", &r.policy_version);
-    fields.push("cs1Label=tool cs2Label=risk cs3Label=decisionId cs4Label=flags cs5Label=rules cs6Label=policyVersion".to_string());
+    fields.push(
+        "cs1Label=tool cs2Label=risk cs3Label=decisionId cs4Label=flags cs5Label=rules cs6Label=policyVersion"
+            .to_string(),
+    );
     format!(
         "CEF:0|Steward|steward|{}|{}|{}|{severity}|{}",
         env!("CARGO_PKG_VERSION"),

@@ -16,8 +16,7 @@ use steward_gateway::identity::os_user;
 use steward_gateway::{CallContext, Pipeline};
 use steward_policy::{Effect, Policy, Principal, digest, redact};
 use steward_registry::hook::{
-    EventKind, HookEvent, MAX_EVENT_BYTES, context_output, message_output, outcome_of,
-    pre_tool_use_output,
+    EventKind, HookEvent, MAX_EVENT_BYTES, context_output, message_output, outcome_of, pre_tool_use_output,
 };
 use steward_registry::tier::{POLICY_PATH, REGISTRY_PATH};
 use steward_registry::{CheckOptions, Locations, Registry, check, discover, today};
@@ -60,11 +59,13 @@ pub struct HookArgs {
 pub fn run(args: HookArgs) -> anyhow::Result<ExitCode> {
     let timeout = args.timeout.max(1);
     // A hung policy, audit database or stdin must not hang Claude Code: deny instead.
-    let watchdog = std::thread::Builder::new().name("steward-hook-watchdog".into()).spawn(move || {
-        std::thread::sleep(Duration::from_secs(timeout));
-        eprintln!("Steward denied the tool call: the hook did not finish within {timeout}s (fail closed).");
-        std::process::exit(i32::from(BLOCK));
-    });
+    let watchdog = std::thread::Builder::new()
+        .name("steward-hook-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(Duration::from_secs(timeout));
+            eprintln!("Steward denied the tool call: the hook did not finish within {timeout}s (fail closed).");
+            std::process::exit(i32::from(BLOCK));
+        });
     if let Err(e) = watchdog {
         return Ok(deny_now(&anyhow!("cannot start the hook watchdog: {e}")));
     }
@@ -106,11 +107,8 @@ fn handle(args: HookArgs) -> anyhow::Result<ExitCode> {
 fn event_cwd(event: &HookEvent) -> anyhow::Result<PathBuf> {
     match event.cwd.as_deref().filter(|c| !c.is_empty()) {
         Some(c) if Path::new(c).is_absolute() => Ok(PathBuf::from(c)),
-        Some(c) => Err(anyhow!(
-            "the hook event's cwd '{c}' is not an absolute path"
-        )),
-        None => std::env::current_dir()
-            .context("the hook event has no cwd and the current directory is unknown"),
+        Some(c) => Err(anyhow!("the hook event's cwd '{c}' is not an absolute path")),
+        None => std::env::current_dir().context("the hook event has no cwd and the current directory is unknown"),
     }
 }
 
@@ -120,19 +118,13 @@ fn find_up(start: &Path, rel: &str) -> Option<PathBuf> {
 }
 
 fn load_policy(args: &HookArgs, cwd: &Path) -> anyhow::Result<Policy> {
-    let path = args
-        .policy
-        .clone()
-        .or_else(|| find_up(cwd, POLICY_PATH))
-        .or_else(|| {
-            std::env::var_os("CLAUDE_PROJECT_DIR")
-                .map(|d| PathBuf::from(d).join(POLICY_PATH))
-                .filter(|p| p.is_file())
-        });
+    let path = args.policy.clone().or_else(|| find_up(cwd, POLICY_PATH)).or_else(|| {
+        std::env::var_os("CLAUDE_PROJECT_DIR")
+            .map(|d| PathBuf::from(d).join(POLICY_PATH))
+            .filter(|p| p.is_file())
+    });
     match path {
-        Some(p) => {
-            Policy::from_file(&p).with_context(|| format!("cannot load policy {}", p.display()))
-        }
+        Some(p) => Policy::from_file(&p).with_context(|| format!("cannot load policy {}", p.display())),
         None => Ok(Policy::baseline()),
     }
 }
@@ -157,10 +149,7 @@ impl Door {
             server: server.to_string(),
             server_info: Default::default(),
             door: "hook",
-            session: event
-                .session_id
-                .clone()
-                .unwrap_or_else(|| "claude-code".into()),
+            session: event.session_id.clone().unwrap_or_else(|| "claude-code".into()),
             client_name: Some("claude-code".into()),
             client_version: None,
         };
@@ -186,10 +175,9 @@ fn pre_tool_use(args: &HookArgs, event: &HookEvent, cwd: &Path) -> anyhow::Resul
     let call = event.tool_call().context("PreToolUse without a tool")?;
     let door = Door::open(args, event, cwd, &call.server)?;
     let audit_unavailable = door.pipeline.audit().is_none();
-    let verdict = door.runtime.block_on(
-        door.pipeline
-            .tool_call(&door.ctx, &call.tool, &call.args, None),
-    );
+    let verdict = door
+        .runtime
+        .block_on(door.pipeline.tool_call(&door.ctx, &call.tool, &call.args, None));
     door.close();
     let d = &verdict.decision;
     // The pipeline refuses every call it could not record; a hook must not let it through either.
@@ -237,7 +225,8 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
     let url = args.remote.as_deref().unwrap_or_default();
     let call = event.tool_call().context("PreToolUse without a tool")?;
     let key = std::env::var("STEWARD_API_KEY").ok().filter(|k| !k.is_empty());
-    let body = serde_json::json!({ "server": call.server, "tool": call.tool, "args": call.args, "client": "claude-code" });
+    let body =
+        serde_json::json!({ "server": call.server, "tool": call.tool, "args": call.args, "client": "claude-code" });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -261,7 +250,9 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
     let target = format!("{}/{}", call.server, call.tool);
     let text = match effect {
         Effect::Allow => format!("Steward allowed {target}: {reasons}. Decision {id}."),
-        Effect::Approve | Effect::Ask => format!("Steward: {target} needs a human's approval: {reasons}. Decision {id}."),
+        Effect::Approve | Effect::Ask => {
+            format!("Steward: {target} needs a human's approval: {reasons}. Decision {id}.")
+        }
         Effect::Deny => answer
             .get("message")
             .and_then(Value::as_str)
@@ -297,13 +288,7 @@ fn post_tool_use(args: &HookArgs, event: &HookEvent, cwd: &Path) -> anyhow::Resu
 
 /// The PreToolUse decision this outcome belongs to: the newest decision in this session for the
 /// same tool and arguments.
-fn find_decision(
-    audit_db: &Path,
-    ctx: &CallContext,
-    server: &str,
-    tool: &str,
-    args: &Value,
-) -> Option<String> {
+fn find_decision(audit_db: &Path, ctx: &CallContext, server: &str, tool: &str, args: &Value) -> Option<String> {
     let reader = AuditReader::open(audit_db).ok()?;
     let filter = QueryFilter {
         kind: Some("decision".into()),
@@ -319,19 +304,13 @@ fn find_decision(
         .into_iter()
         .rev()
         .find(|r| {
-            r.session.as_deref() == Some(ctx.session.as_str())
-                && r.args_digest.as_deref() == Some(digest.as_str())
+            r.session.as_deref() == Some(ctx.session.as_str()) && r.args_digest.as_deref() == Some(digest.as_str())
         })
         .and_then(|r| r.decision_id)
 }
 
 /// SessionStart and ConfigChange: check this project's MCP servers against the registry.
-fn registry_report(
-    args: &HookArgs,
-    event: &HookEvent,
-    cwd: &Path,
-    session_start: bool,
-) -> anyhow::Result<ExitCode> {
+fn registry_report(args: &HookArgs, event: &HookEvent, cwd: &Path, session_start: bool) -> anyhow::Result<ExitCode> {
     let text = registry_summary(args, cwd);
     let out = if session_start {
         context_output(&event.hook_event_name, &text)
@@ -343,11 +322,7 @@ fn registry_report(
 }
 
 fn registry_summary(args: &HookArgs, cwd: &Path) -> String {
-    let Some(path) = args
-        .registry
-        .clone()
-        .or_else(|| find_up(cwd, REGISTRY_PATH))
-    else {
+    let Some(path) = args.registry.clone().or_else(|| find_up(cwd, REGISTRY_PATH)) else {
         return format!(
             "Steward: no MCP server registry for this project ({REGISTRY_PATH}); MCP servers are not checked against an approved list."
         );
@@ -362,24 +337,13 @@ fn registry_summary(args: &HookArgs, cwd: &Path) -> String {
             );
         }
     };
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
     // Without a home directory only the project's own configs are read.
     let home = home.unwrap_or_else(|| cwd.join(".claude/steward/.no-home"));
     let mut loc = Locations::new(home, cwd);
     loc.all_projects = false;
-    let report = check(
-        &registry,
-        &discover(&loc),
-        today(),
-        &CheckOptions::default(),
-    );
-    let bad: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.status.is_violation())
-        .collect();
+    let report = check(&registry, &discover(&loc), today(), &CheckOptions::default());
+    let bad: Vec<_> = report.results.iter().filter(|r| r.status.is_violation()).collect();
     if bad.is_empty() {
         return format!(
             "Steward registry check ({}): {} MCP server(s) configured, all approved.",

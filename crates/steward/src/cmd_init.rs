@@ -59,8 +59,7 @@ pub struct DoctorArgs {
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let dir = match args.dir {
         Some(d) => d,
-        None => std::env::current_dir()
-            .context("cannot determine the current directory; give --dir DIR")?,
+        None => std::env::current_dir().context("cannot determine the current directory; give --dir DIR")?,
     };
     if !dir.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
@@ -73,8 +72,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         hook_command: args.hook_command,
         today: today(),
     };
-    let actions = run_init(&opts)
-        .with_context(|| format!("cannot set up {} for the {tier} tier", dir.display()))?;
+    let actions = run_init(&opts).with_context(|| format!("cannot set up {} for the {tier} tier", dir.display()))?;
     println!("steward init --tier {tier} in {}", dir.display());
     for (file, action) in &actions {
         let what = match action {
@@ -85,9 +83,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         };
         println!("  {file:<32} {what}");
     }
-    println!(
-        "\nnext: commit these files, then run `steward doctor` (and `steward registry check`) in CI."
-    );
+    println!("\nnext: commit these files, then run `steward doctor` (and `steward registry check`) in CI.");
     Ok(ExitCode::SUCCESS)
 }
 

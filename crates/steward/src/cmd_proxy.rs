@@ -9,11 +9,13 @@ use steward_policy::{Policy, Principal};
 
 use std::path::PathBuf;
 
-use clap::Args;
 use crate::paths::default_audit_db;
+use clap::Args;
 
 #[derive(Args)]
-#[command(after_help = "Example:\n  steward proxy --policy policy.yaml -- npx -y @modelcontextprotocol/server-everything")]
+#[command(
+    after_help = "Example:\n  steward proxy --policy policy.yaml -- npx -y @modelcontextprotocol/server-everything"
+)]
 pub struct ProxyArgs {
     /// Policy file (YAML). Without it the built-in baseline policy applies.
     #[arg(long, value_name = "FILE")]
@@ -41,7 +43,6 @@ pub struct ProxyArgs {
     pub command: Vec<String>,
 }
 
-
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let policy = match &args.policy {
         Some(path) => Policy::from_file(path).with_context(|| format!("cannot load policy {}", path.display()))?,
@@ -53,7 +54,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             Policy::baseline()
         }
     };
-    let server = args.server.clone().unwrap_or_else(|| server_name_from_command(&args.command));
+    let server = args
+        .server
+        .clone()
+        .unwrap_or_else(|| server_name_from_command(&args.command));
     let principal = match &args.principal {
         Some(p) => Principal::new(p.clone(), "asserted"),
         None => Principal::new(os_user(), "os-user"),
@@ -62,8 +66,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(server = %server, principal = %principal.id, policy = %policy.source_name(), policy_version = %policy.version(), audit_db = %audit_db.display(), "steward proxy starting");
 
     let format: steward_gateway::notify::WebhookFormat = args.webhook_format.parse().map_err(anyhow::Error::msg)?;
-    let webhooks: Vec<steward_gateway::notify::Webhook> =
-        args.webhooks.iter().map(|url| steward_gateway::notify::Webhook { url: url.clone(), format }).collect();
+    let webhooks: Vec<steward_gateway::notify::Webhook> = args
+        .webhooks
+        .iter()
+        .map(|url| steward_gateway::notify::Webhook {
+            url: url.clone(),
+            format,
+        })
+        .collect();
     for w in &webhooks {
         w.validate().map_err(anyhow::Error::msg).context("--webhook")?;
     }

@@ -113,10 +113,7 @@ fn lint_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         for d in &diagnostics {
             eprintln!("{}", d.render(&name));
         }
-        let errors = diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count();
+        let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
         let warnings = diagnostics.len() - errors;
         if errors > 0 {
             eprintln!("{name}: invalid ({errors} error(s), {warnings} warning(s))");
@@ -136,11 +133,7 @@ fn lint_files(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// The registry to use: the flag, else the project's, else a clear error.
@@ -155,20 +148,16 @@ pub fn resolve_registry(flag: Option<&Path>, project: &Path) -> anyhow::Result<P
         project.join(steward_registry::tier::REGISTRY_PATH),
         project.join("mcp-registry.yaml"),
     ];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .with_context(|| {
-            format!(
-                "no registry file: give --registry FILE (or set STEWARD_REGISTRY); looked for {}",
-                candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            )
-        })
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!(
+            "no registry file: give --registry FILE (or set STEWARD_REGISTRY); looked for {}",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )
+    })
 }
 
 fn home_dir() -> anyhow::Result<PathBuf> {
@@ -181,8 +170,7 @@ fn home_dir() -> anyhow::Result<PathBuf> {
 fn check_cmd(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let project = match args.project {
         Some(p) => p,
-        None => std::env::current_dir()
-            .context("cannot determine the current directory; give --project DIR")?,
+        None => std::env::current_dir().context("cannot determine the current directory; give --project DIR")?,
     };
     let home = match args.home {
         Some(h) => h,
@@ -197,14 +185,7 @@ fn check_cmd(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     loc.all_projects = !args.this_project_only;
     let discovery = discover(&loc);
-    let result = check(
-        &registry,
-        &discovery,
-        today(),
-        &CheckOptions {
-            gateway: args.gateway,
-        },
-    );
+    let result = check(&registry, &discovery, today(), &CheckOptions { gateway: args.gateway });
     match args.format {
         Format::Table => {
             print!("{}", report::table(&result, Some(&home)));
@@ -213,10 +194,7 @@ fn check_cmd(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(&result))?),
-        Format::Sarif => println!(
-            "{}",
-            serde_json::to_string_pretty(&report::sarif(&result, &project))?
-        ),
+        Format::Sarif => println!("{}", serde_json::to_string_pretty(&report::sarif(&result, &project))?),
     }
     Ok(if result.violations() > 0 {
         ExitCode::from(1)
@@ -241,8 +219,7 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     match args.out {
         Some(dir) => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             for (file, value) in [
                 ("managed-settings.json", &managed.managed_settings),
                 ("managed-mcp.json", &managed.managed_mcp),

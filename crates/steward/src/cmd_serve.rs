@@ -9,7 +9,9 @@ use steward_gateway::serve;
 use steward_policy::Policy;
 
 #[derive(Args)]
-#[command(after_help = "Without --config Steward runs on embedded defaults: 127.0.0.1:8787, SQLite under ./steward-data,\nthe built-in baseline policy and a built-in demo server at /mcp/demo.")]
+#[command(
+    after_help = "Without --config Steward runs on embedded defaults: 127.0.0.1:8787, SQLite under ./steward-data,\nthe built-in baseline policy and a built-in demo server at /mcp/demo."
+)]
 pub struct ServeArgs {
     /// Gateway configuration (steward.yaml); see docs/gateway.md.
     #[arg(long, value_name = "FILE")]
@@ -25,13 +27,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => GatewayConfig::embedded(),
     };
     if let Some(listen) = &args.listen {
-        cfg.listen = listen.parse().with_context(|| format!("--listen '{listen}' is not HOST:PORT"))?;
+        cfg.listen = listen
+            .parse()
+            .with_context(|| format!("--listen '{listen}' is not HOST:PORT"))?;
     }
     let (policy, policy_name) = match &cfg.policy {
-        Some(p) => (Policy::from_file(p).with_context(|| format!("cannot load policy {}", p.display()))?, p.display().to_string()),
+        Some(p) => (
+            Policy::from_file(p).with_context(|| format!("cannot load policy {}", p.display()))?,
+            p.display().to_string(),
+        ),
         None => (Policy::baseline(), "built-in baseline".to_string()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let version = policy.version().to_string();
         let st = serve::build_state(cfg.clone(), Arc::new(policy)).await?;
@@ -46,7 +56,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
     let base = format!("http://{}", cfg.listen);
     eprintln!("steward: gateway listening on {base}");
-    eprintln!("  config:  {}", cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none (embedded defaults)".into()));
+    eprintln!(
+        "  config:  {}",
+        cfg.source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none (embedded defaults)".into())
+    );
     eprintln!("  policy:  {policy} (version {version})");
     eprintln!("  audit:   {} (SQLite)", cfg.sqlite.display());
     let mut auth = Vec::new();
@@ -71,7 +87,9 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
     }
     if cfg.servers.contains_key(steward_gateway::config::DEMO_SERVER) {
         eprintln!("\nTry it with Claude Code:\n  claude mcp add --transport http steward-demo {base}/mcp/demo");
-        eprintln!("Then ask for `ls` (allowed), `rm -rf /` (needs approval) and `cat ~/.ssh/id_rsa` (denied) with run_command.");
+        eprintln!(
+            "Then ask for `ls` (allowed), `rm -rf /` (needs approval) and `cat ~/.ssh/id_rsa` (denied) with run_command."
+        );
     }
 }
 

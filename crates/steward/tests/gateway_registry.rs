@@ -47,11 +47,21 @@ mod reqwest {
     pub use ::reqwest::*;
 
     pub fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     pub fn blocking_get_ok(url: &str) -> bool {
-        rt().block_on(async { Client::new().get(url).send().await.map(|r| r.status().is_success()).unwrap_or(false) })
+        rt().block_on(async {
+            Client::new()
+                .get(url)
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        })
     }
 
     pub fn post(url: &str, body: &str) -> (u16, String) {
@@ -87,7 +97,11 @@ fn registry_decides_what_is_served() {
     registry += "pending_review:\n  - name: waiting\n    requested_by: dev@example.com\n    requested_date: 2026-11-01\ndenied:\n  - name: banned\n    reason: exfiltrates data\n    alternative: fresh\n";
     std::fs::write(dir.path().join("registry.yaml"), registry).unwrap();
     let mut cfg = std::fs::File::create(dir.path().join("steward.yaml")).unwrap();
-    writeln!(cfg, "auth: {{ none: true }}\nstore: {{ sqlite: ./s.db }}\nregistry: ./registry.yaml").unwrap();
+    writeln!(
+        cfg,
+        "auth: {{ none: true }}\nstore: {{ sqlite: ./s.db }}\nregistry: ./registry.yaml"
+    )
+    .unwrap();
     drop(cfg);
 
     let (_gw, base) = start(dir.path());
@@ -95,7 +109,12 @@ fn registry_decides_what_is_served() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("protocolVersion"), "{body}");
 
-    for (name, word) in [("stale", "EXPIRED"), ("waiting", "PENDING"), ("banned", "DENIED"), ("nobody", "UNAPPROVED")] {
+    for (name, word) in [
+        ("stale", "EXPIRED"),
+        ("waiting", "PENDING"),
+        ("banned", "DENIED"),
+        ("nobody", "UNAPPROVED"),
+    ] {
         let (status, body) = reqwest::post(&format!("{base}/mcp/{name}"), INIT);
         assert_eq!(status, 403, "{name}: {body}");
         assert!(body.contains(word) && body.contains(name), "{name}: {body}");

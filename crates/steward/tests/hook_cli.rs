@@ -20,12 +20,7 @@ impl Project {
             .arg(dir.path())
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         Project { dir }
     }
 
@@ -74,8 +69,7 @@ impl Project {
 
     /// The permission decision for a Bash command.
     fn bash(&self, command: &str) -> (String, String) {
-        let out = self
-            .hook(&self.pre_tool_use("Bash", json!({"command": command, "description": "run it"})));
+        let out = self.hook(&self.pre_tool_use("Bash", json!({"command": command, "description": "run it"})));
         decision(&out)
     }
 
@@ -85,12 +79,7 @@ impl Project {
             .arg(self.db())
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -110,8 +99,8 @@ fn decision(out: &Output) -> (String, String) {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     let h = &v["hookSpecificOutput"];
     assert_eq!(h["hookEventName"], "PreToolUse");
     (
@@ -134,26 +123,25 @@ fn standard_tier_decides_built_in_tools() {
     let (d, _) = p.bash("ls");
     assert_eq!(d, "allow");
 
-    let (d, _) =
-        decision(&p.hook(&p.pre_tool_use("Read", json!({"file_path": p.path().join(".env")}))));
+    let (d, _) = decision(&p.hook(&p.pre_tool_use("Read", json!({"file_path": p.path().join(".env")}))));
     assert_eq!(d, "deny");
     let (d, _) = decision(&p.hook(&p.pre_tool_use(
         "Write",
         json!({"file_path": p.path().join("run.sh"), "content": "rm -rf ~"}),
     )));
     assert_eq!(d, "allow", "file contents are data, not a command");
-    let (d, _) = decision(
-        &p.hook(&p.pre_tool_use("Grep", json!({"pattern": "rm -rf /", "path": p.path()}))),
-    );
+    let (d, _) = decision(&p.hook(&p.pre_tool_use("Grep", json!({"pattern": "rm -rf /", "path": p.path()}))));
     assert_eq!(d, "allow", "searching for a string does not run it");
 
     // Every decision is audited through the hook door, under server claude-code.
     let rows = p.audit();
     let decisions: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "decision").collect();
     assert_eq!(decisions.len(), 7, "{rows:#?}");
-    assert!(decisions.iter().all(|r| r["door"] == "hook"
-        && r["server"] == "claude-code"
-        && r["principal"] == "dev@example.com"));
+    assert!(
+        decisions
+            .iter()
+            .all(|r| r["door"] == "hook" && r["server"] == "claude-code" && r["principal"] == "dev@example.com")
+    );
     let effects: Vec<&str> = decisions
         .iter()
         .take(4)
@@ -176,10 +164,8 @@ fn standard_tier_decides_built_in_tools() {
 #[test]
 fn mcp_tools_are_decided_as_their_server() {
     let p = Project::standard();
-    let (d, reason) = decision(&p.hook(&p.pre_tool_use(
-        "mcp__github__get_file",
-        json!({"path": "/home/dev/.ssh/id_rsa"}),
-    )));
+    let (d, reason) =
+        decision(&p.hook(&p.pre_tool_use("mcp__github__get_file", json!({"path": "/home/dev/.ssh/id_rsa"}))));
     assert_eq!(d, "deny", "{reason}");
     assert!(reason.contains("github/get_file"), "{reason}");
     let rows = p.audit();
@@ -198,12 +184,7 @@ fn malformed_input_denies_with_exit_2() {
         b"",
     ] {
         let out = p.hook_raw(bad, &[]);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "input {:?}",
-            String::from_utf8_lossy(bad)
-        );
+        assert_eq!(out.status.code(), Some(2), "input {:?}", String::from_utf8_lossy(bad));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("denied"),
             "{}",
@@ -229,10 +210,7 @@ fn malformed_input_denies_with_exit_2() {
 fn remote_decisions_fail_closed_when_the_gateway_is_unreachable() {
     let p = Project::standard();
     let event = p.pre_tool_use("Bash", json!({"command": "ls"}));
-    let out = p.hook_raw(
-        event.to_string().as_bytes(),
-        &["--remote", "http://127.0.0.1:9/"],
-    );
+    let out = p.hook_raw(event.to_string().as_bytes(), &["--remote", "http://127.0.0.1:9/"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("the gateway's decision API failed"),
@@ -252,12 +230,7 @@ fn post_tool_use_records_the_outcome_of_its_decision() {
     post["tool_response"] = json!({"stdout": "total 0", "stderr": "", "interrupted": false});
     post["duration_ms"] = json!(42);
     let out = p.hook(&post);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = p.audit();
     assert_eq!(rows.len(), 2, "{rows:#?}");
     assert_eq!(rows[1]["kind"], "outcome");
@@ -281,17 +254,10 @@ fn session_start_reports_registry_violations_as_context() {
         "hook_event_name": "SessionStart", "source": "startup"
     });
     let out = p.hook(&event);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["hookSpecificOutput"]["hookEventName"], "SessionStart");
-    let ctx = v["hookSpecificOutput"]["additionalContext"]
-        .as_str()
-        .unwrap();
+    let ctx = v["hookSpecificOutput"]["additionalContext"].as_str().unwrap();
     assert!(ctx.contains("UNAPPROVED 'random'"), "{ctx}");
 
     let mut change = event.clone();
@@ -299,15 +265,11 @@ fn session_start_reports_registry_violations_as_context() {
     let out = p.hook(&change);
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        v["systemMessage"]
-            .as_str()
-            .unwrap()
-            .contains("UNAPPROVED 'random'")
-    );
+    assert!(v["systemMessage"].as_str().unwrap().contains("UNAPPROVED 'random'"));
 
     // Events Steward has no opinion on pass through.
-    let out = p.hook(&json!({"session_id": "s", "cwd": p.path(), "hook_event_name": "UserPromptSubmit", "prompt": "hi"}));
+    let out =
+        p.hook(&json!({"session_id": "s", "cwd": p.path(), "hook_event_name": "UserPromptSubmit", "prompt": "hi"}));
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }

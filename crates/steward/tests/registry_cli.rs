@@ -57,27 +57,9 @@ fn every_client_format_is_found_and_classified() {
         ("claude-code", "user", ".claude.json", "github", "APPROVED"),
         ("claude-code", "user", ".claude.json", "gh-old", "DRIFT"),
         ("claude-code", "local", ".claude.json", "clock", "APPROVED"),
-        (
-            "claude-code",
-            "project",
-            ".mcp.json",
-            "wrapped-time",
-            "APPROVED",
-        ),
-        (
-            "claude-code",
-            "project",
-            ".mcp.json",
-            "wrapped-drift",
-            "DRIFT",
-        ),
-        (
-            "claude-code",
-            "project",
-            ".mcp.json",
-            "unpinned-everything",
-            "DRIFT",
-        ),
+        ("claude-code", "project", ".mcp.json", "wrapped-time", "APPROVED"),
+        ("claude-code", "project", ".mcp.json", "wrapped-drift", "DRIFT"),
+        ("claude-code", "project", ".mcp.json", "unpinned-everything", "DRIFT"),
         (
             "claude-code",
             "managed",
@@ -99,48 +81,12 @@ fn every_client_format_is_found_and_classified() {
             "filesystem-root",
             "DENIED",
         ),
-        (
-            "cursor",
-            "user",
-            ".cursor/mcp.json",
-            "random-server",
-            "UNAPPROVED",
-        ),
-        (
-            "cursor",
-            "project",
-            ".cursor/mcp.json",
-            "team-tool",
-            "UNAPPROVED",
-        ),
-        (
-            "vscode",
-            "project",
-            ".vscode/mcp.json",
-            "github",
-            "APPROVED",
-        ),
-        (
-            "vscode",
-            "user",
-            "Code/User/mcp.json",
-            "legacy-db",
-            "EXPIRED",
-        ),
-        (
-            "vscode",
-            "user",
-            "Code/User/settings.json",
-            "slack",
-            "PENDING",
-        ),
-        (
-            "windsurf",
-            "user",
-            "windsurf/mcp_config.json",
-            "docs",
-            "APPROVED",
-        ),
+        ("cursor", "user", ".cursor/mcp.json", "random-server", "UNAPPROVED"),
+        ("cursor", "project", ".cursor/mcp.json", "team-tool", "UNAPPROVED"),
+        ("vscode", "project", ".vscode/mcp.json", "github", "APPROVED"),
+        ("vscode", "user", "Code/User/mcp.json", "legacy-db", "EXPIRED"),
+        ("vscode", "user", "Code/User/settings.json", "slack", "PENDING"),
+        ("windsurf", "user", "windsurf/mcp_config.json", "docs", "APPROVED"),
         (
             "windsurf",
             "user",
@@ -148,13 +94,7 @@ fn every_client_format_is_found_and_classified() {
             "other-remote",
             "UNAPPROVED",
         ),
-        (
-            "gemini-cli",
-            "user",
-            ".gemini/settings.json",
-            "everything",
-            "APPROVED",
-        ),
+        ("gemini-cli", "user", ".gemini/settings.json", "everything", "APPROVED"),
         (
             "gemini-cli",
             "project",
@@ -178,13 +118,7 @@ fn every_client_format_is_found_and_classified() {
         ),
         ("codex", "user", ".codex/config.toml", "github", "APPROVED"),
         ("codex", "user", ".codex/config.toml", "time", "DRIFT"),
-        (
-            "codex",
-            "project",
-            ".codex/config.toml",
-            "docs-remote",
-            "APPROVED",
-        ),
+        ("codex", "project", ".codex/config.toml", "docs-remote", "APPROVED"),
     ];
     for (client, scope, file, server, status) in expected {
         let hit = results.iter().find(|r| {
@@ -193,32 +127,17 @@ fn every_client_format_is_found_and_classified() {
                 && r["server"] == *server
                 && r["config_path"].as_str().unwrap().ends_with(file)
         });
-        let hit = hit.unwrap_or_else(|| {
-            panic!("{client} {scope} {server} in {file} not found in {results:#?}")
-        });
+        let hit = hit.unwrap_or_else(|| panic!("{client} {scope} {server} in {file} not found in {results:#?}"));
         assert_eq!(hit["status"], *status, "{client} {server}: {hit:#}");
-        assert!(
-            hit["detail"].as_str().is_some_and(|d| !d.is_empty()),
-            "{hit:#}"
-        );
+        assert!(hit["detail"].as_str().is_some_and(|d| !d.is_empty()), "{hit:#}");
     }
-    assert_eq!(
-        results.len(),
-        expected.len(),
-        "no other servers: {results:#?}"
-    );
+    assert_eq!(results.len(), expected.len(), "no other servers: {results:#?}");
     // The disabled .mcp.json server is not reported, and the proxy-wrapped ones say so.
     assert!(!results.iter().any(|r| r["server"] == "disabled-one"));
-    let wrapped = results
-        .iter()
-        .find(|r| r["server"] == "wrapped-time")
-        .unwrap();
+    let wrapped = results.iter().find(|r| r["server"] == "wrapped-time").unwrap();
     assert_eq!(wrapped["registry_entry"], "time");
     assert_eq!(wrapped["via"], "steward proxy");
-    let drift = results
-        .iter()
-        .find(|r| r["server"] == "wrapped-drift")
-        .unwrap();
+    let drift = results.iter().find(|r| r["server"] == "wrapped-drift").unwrap();
     assert_eq!(drift["registry_entry"], "github", "named by --server");
 }
 
@@ -227,14 +146,7 @@ fn table_and_sarif_outputs() {
     let out = check(".", "table");
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8_lossy(&out.stdout);
-    for word in [
-        "APPROVED",
-        "UNAPPROVED",
-        "DENIED",
-        "EXPIRED",
-        "PENDING",
-        "DRIFT",
-    ] {
+    for word in ["APPROVED", "UNAPPROVED", "DENIED", "EXPIRED", "PENDING", "DRIFT"] {
         assert!(table.contains(word), "{word} missing from:\n{table}");
     }
     assert!(
@@ -274,21 +186,13 @@ fn table_and_sarif_outputs() {
         team["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"],
         "PROJECTROOT"
     );
-    assert_eq!(
-        team["locations"][0]["physicalLocation"]["region"]["startLine"],
-        1
-    );
+    assert_eq!(team["locations"][0]["physicalLocation"]["region"]["startLine"], 1);
 }
 
 #[test]
 fn clean_machine_exits_zero() {
     let out = check("clean", "json");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let results = stdout_json(&out);
     let statuses: Vec<&str> = results
         .as_array()
@@ -305,17 +209,18 @@ fn malformed_configs_are_findings_not_crashes() {
     assert_eq!(out.status.code(), Some(1));
     let results = stdout_json(&out);
     let results = results.as_array().unwrap();
-    let errors: Vec<&Value> = results
-        .iter()
-        .filter(|r| r["kind"] == "config-error")
-        .collect();
+    let errors: Vec<&Value> = results.iter().filter(|r| r["kind"] == "config-error").collect();
     assert_eq!(errors.len(), 2, "{results:#?}");
-    assert!(errors.iter().any(
-        |e| e["client"] == "cursor" && e["detail"].as_str().unwrap().contains("not valid JSON")
-    ));
-    assert!(errors.iter().any(
-        |e| e["client"] == "codex" && e["detail"].as_str().unwrap().contains("not valid TOML")
-    ));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["client"] == "cursor" && e["detail"].as_str().unwrap().contains("not valid JSON"))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["client"] == "codex" && e["detail"].as_str().unwrap().contains("not valid TOML"))
+    );
     assert!(
         results
             .iter()
@@ -337,10 +242,7 @@ fn missing_registry_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("nope.yaml") && err.contains("does not exist"),
-        "{err}"
-    );
+    assert!(err.contains("nope.yaml") && err.contains("does not exist"), "{err}");
 
     let out = steward()
         .args(["registry", "check", "--home"])
@@ -365,12 +267,7 @@ fn lint_prints_locations_and_fails_on_errors() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mcp-registry.yaml"))
         .output()
         .unwrap();
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("3 approved"));
 
     let out = steward()
@@ -400,20 +297,11 @@ fn export_claude_managed_writes_both_files() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let settings: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("managed-settings.json")).unwrap(),
-    )
-    .unwrap();
-    let mcp: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("managed-mcp.json")).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("managed-settings.json")).unwrap()).unwrap();
+    let mcp: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("managed-mcp.json")).unwrap()).unwrap();
     let allowed = settings["allowedMcpServers"].as_array().unwrap();
     assert_eq!(allowed.len(), 3);
     assert_eq!(
@@ -437,14 +325,7 @@ fn export_claude_managed_writes_both_files() {
     );
     assert_eq!(
         mcp["mcpServers"]["time"]["args"],
-        serde_json::json!([
-            "proxy",
-            "--server",
-            "time",
-            "--",
-            "uvx",
-            "mcp-server-time==2026.10.19"
-        ])
+        serde_json::json!(["proxy", "--server", "time", "--", "uvx", "mcp-server-time==2026.10.19"])
     );
 
     // The exported managed-mcp.json passes the check it was made from.
@@ -467,12 +348,7 @@ fn export_claude_managed_writes_both_files() {
         .arg(sys.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(stdout_json(&out).as_array().unwrap().len(), 3);
 
     let gw = steward()
@@ -501,14 +377,9 @@ fn export_claude_managed_writes_both_files() {
 
 /// PATH with the built binary's directory first, as an installed `steward` would be.
 fn path_with_steward() -> std::ffi::OsString {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_steward"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_steward")).parent().unwrap().to_path_buf();
     let mut dirs = vec![bin_dir];
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
     std::env::join_paths(dirs).unwrap()
 }
 
@@ -520,12 +391,7 @@ fn init_strict_then_doctor_passes_and_removing_deny_rules_fails_it() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     for f in [
         ".claude/settings.json",
         ".claude/steward/registry.yaml",
@@ -534,14 +400,9 @@ fn init_strict_then_doctor_passes_and_removing_deny_rules_fails_it() {
     ] {
         assert!(dir.path().join(f).is_file(), "{f} written");
     }
-    let settings: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join(".claude/settings.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        settings["permissions"]["disableBypassPermissionsMode"],
-        "disable"
-    );
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".claude/settings.json")).unwrap()).unwrap();
+    assert_eq!(settings["permissions"]["disableBypassPermissionsMode"], "disable");
     for event in ["PreToolUse", "PostToolUse", "SessionStart", "ConfigChange"] {
         assert_eq!(
             settings["hooks"][event][0]["hooks"][0]["command"], "steward hook",
@@ -570,10 +431,7 @@ fn init_strict_then_doctor_passes_and_removing_deny_rules_fails_it() {
         .output()
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&again.stdout)
-            .matches("unchanged")
-            .count()
-            == 4,
+        String::from_utf8_lossy(&again.stdout).matches("unchanged").count() == 4,
         "{}",
         String::from_utf8_lossy(&again.stdout)
     );
@@ -590,8 +448,7 @@ fn init_strict_then_doctor_passes_and_removing_deny_rules_fails_it() {
     .unwrap();
     let text = doctor(1);
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("secrets")),
+        text.lines().any(|l| l.starts_with("FAIL") && l.contains("secrets")),
         "{text}"
     );
 
@@ -605,8 +462,7 @@ fn init_strict_then_doctor_passes_and_removing_deny_rules_fails_it() {
     .unwrap();
     let text = doctor(1);
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("FAIL") && l.contains("allow")),
+        text.lines().any(|l| l.starts_with("FAIL") && l.contains("allow")),
         "{text}"
     );
 }
@@ -625,38 +481,22 @@ fn init_merges_existing_settings_and_keeps_files_without_force() {
         "version: 1\ndefault: allow\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("CLAUDE.md"),
-        "# Our project\n\nBuild with make.\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("CLAUDE.md"), "# Our project\n\nBuild with make.\n").unwrap();
     let out = steward()
         .args(["init", "--tier", "standard", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let settings: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join(".claude/settings.json")).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".claude/settings.json")).unwrap()).unwrap();
     assert_eq!(settings["model"], "opus");
-    assert_eq!(
-        settings["permissions"]["allow"],
-        serde_json::json!(["Bash(npm test)"])
-    );
+    assert_eq!(settings["permissions"]["allow"], serde_json::json!(["Bash(npm test)"]));
     let deny = settings["permissions"]["deny"].as_array().unwrap();
     assert_eq!(deny[0], "Bash(make deploy)");
     assert!(deny.iter().any(|d| d == "Read(./.env)"));
     assert!(
-        settings["permissions"]
-            .get("disableBypassPermissionsMode")
-            .is_none(),
+        settings["permissions"].get("disableBypassPermissionsMode").is_none(),
         "standard keeps bypass mode"
     );
     assert_eq!(

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use steward_mcp::jsonrpc::{error_response, ErrorCode};
+use steward_mcp::jsonrpc::{ErrorCode, error_response};
 use steward_mcp::tools::{CallParams, refusal_result};
 use steward_mcp::{Era, Kind, Line, LineReader, LineWriter, Message};
 use tokio::io::AsyncBufRead;
 
-use super::pending::Waiting;
 use super::Session;
+use super::pending::Waiting;
 use crate::approval::Progress;
 use crate::pipeline::{CallContext, Verdict};
 use steward_mcp::IdKey;
@@ -16,7 +16,11 @@ use steward_mcp::IdKey;
 /// Methods that must never reach the upstream without a decision.
 const GOVERNED: [&str; 4] = ["tools/call", "tools/list", "resources/read", "prompts/get"];
 
-pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut input: LineReader<R>, upstream: LineWriter) {
+pub(crate) async fn run<R: AsyncBufRead + Unpin>(
+    session: Arc<Session>,
+    mut input: LineReader<R>,
+    upstream: LineWriter,
+) {
     let _held = AbortHeld(session.clone());
     loop {
         let line = match input.next().await {
@@ -31,7 +35,11 @@ pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut inpu
             Line::Message(bytes) => bytes,
             Line::TooLong { bytes } => {
                 tracing::warn!(bytes, "client message exceeds the size limit; refused");
-                session.pipeline.refused_message(&session.ctx(), None, &format!("message of {bytes} bytes exceeds the limit"));
+                session.pipeline.refused_message(
+                    &session.ctx(),
+                    None,
+                    &format!("message of {bytes} bytes exceeds the limit"),
+                );
                 session.client_out.send(error_response(
                     None,
                     ErrorCode::InvalidRequest,
@@ -61,7 +69,9 @@ async fn handle(session: &Arc<Session>, bytes: &[u8], upstream: &LineWriter) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "malformed message from the client; refused");
-            session.client_out.send(error_response(None, e.code(), &e.to_string(), None));
+            session
+                .client_out
+                .send(error_response(None, e.code(), &e.to_string(), None));
             return;
         }
     };
@@ -72,7 +82,11 @@ async fn handle(session: &Arc<Session>, bytes: &[u8], upstream: &LineWriter) {
             if GOVERNED.contains(&method) {
                 // A governed method without an id cannot be answered, so it cannot be governed.
                 tracing::warn!(method, "governed method sent as a notification (no id); dropped");
-                session.pipeline.refused_message(&session.ctx(), Some(method), "governed method sent without an id; dropped");
+                session.pipeline.refused_message(
+                    &session.ctx(),
+                    Some(method),
+                    "governed method sent without an id; dropped",
+                );
                 return;
             }
             if method == "notifications/cancelled" && cancel_held(session, &msg) {
@@ -98,21 +112,52 @@ async fn request(session: &Arc<Session>, msg: &Message<'_>, bytes: &[u8], upstre
             let params = match CallParams::parse(msg.params) {
                 Ok(p) => p,
                 Err(e) => {
-                    session.client_out.send(error_response(Some(id.as_json()), ErrorCode::InvalidParams, &e, None));
+                    session
+                        .client_out
+                        .send(error_response(Some(id.as_json()), ErrorCode::InvalidParams, &e, None));
                     return;
                 }
             };
             let args = params.args();
             let annotations = session.pipeline.annotations(&session.ctx().server, &params.name);
             let ctx = session.ctx();
-            let verdict = session.pipeline.tool_call_with(&ctx, &params.name, &args, annotations.as_ref(), session.asks.can_elicit()).await;
+            let verdict = session
+                .pipeline
+                .tool_call_with(
+                    &ctx,
+                    &params.name,
+                    &args,
+                    annotations.as_ref(),
+                    session.asks.can_elicit(),
+                )
+                .await;
             let era = Era::of_params(msg.params).unwrap_or(Era::Legacy);
             if verdict.must_ask() {
-                ask(session, ctx, verdict, params.name, args, id, bytes.to_vec(), era, upstream.clone());
+                ask(
+                    session,
+                    ctx,
+                    verdict,
+                    params.name,
+                    args,
+                    id,
+                    bytes.to_vec(),
+                    era,
+                    upstream.clone(),
+                );
                 return;
             }
             if verdict.must_hold() {
-                hold(session, ctx, verdict, params.name, id, bytes.to_vec(), era, Progress::token(msg.params), upstream.clone());
+                hold(
+                    session,
+                    ctx,
+                    verdict,
+                    params.name,
+                    id,
+                    bytes.to_vec(),
+                    era,
+                    Progress::token(msg.params),
+                    upstream.clone(),
+                );
                 return;
             }
             enforce(session, verdict, params.name, id, bytes.to_vec(), era, upstream);
@@ -136,20 +181,49 @@ async fn request(session: &Arc<Session>, msg: &Message<'_>, bytes: &[u8], upstre
 }
 
 /// Forwards an allowed (or approved) call, or answers a refused one.
-fn enforce(session: &Session, verdict: Verdict, tool: String, id: IdKey, bytes: Vec<u8>, era: Era, upstream: &LineWriter) {
+fn enforce(
+    session: &Session,
+    verdict: Verdict,
+    tool: String,
+    id: IdKey,
+    bytes: Vec<u8>,
+    era: Era,
+    upstream: &LineWriter,
+) {
     if verdict.forward {
-        session.pending.insert(id, Waiting::ToolCall { decision_id: verdict.decision_id, tool });
+        session.pending.insert(
+            id,
+            Waiting::ToolCall {
+                decision_id: verdict.decision_id,
+                tool,
+            },
+        );
         upstream.send(bytes);
     } else {
         tracing::info!(%tool, effect = %verdict.decision.effect, decision = %verdict.decision_id, "call refused");
-        session.client_out.send(refusal_result(id.as_json(), &verdict.message, &verdict.decision_id, era));
+        session.client_out.send(refusal_result(
+            id.as_json(),
+            &verdict.message,
+            &verdict.decision_id,
+            era,
+        ));
     }
 }
 
 /// Waits for a human's decision in a task of its own, so the client loop keeps reading (the
 /// answer to this request comes whenever it is ready).
 #[allow(clippy::too_many_arguments)]
-fn hold(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String, id: IdKey, bytes: Vec<u8>, era: Era, token: Option<serde_json::Value>, upstream: LineWriter) {
+fn hold(
+    session: &Arc<Session>,
+    ctx: CallContext,
+    verdict: Verdict,
+    tool: String,
+    id: IdKey,
+    bytes: Vec<u8>,
+    era: Era,
+    token: Option<serde_json::Value>,
+    upstream: LineWriter,
+) {
     let approval = verdict.approval.as_ref().map(|t| t.id.clone()).unwrap_or_default();
     tracing::info!(%tool, %approval, decision = %verdict.decision_id, "call held for approval");
     let progress = token.map(|t| {
@@ -171,7 +245,17 @@ fn hold(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String
 
 /// Asks the user to confirm an `ask` call through the client's elicitation, in a task of its own.
 #[allow(clippy::too_many_arguments)]
-fn ask(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String, args: serde_json::Value, id: IdKey, bytes: Vec<u8>, era: Era, upstream: LineWriter) {
+fn ask(
+    session: &Arc<Session>,
+    ctx: CallContext,
+    verdict: Verdict,
+    tool: String,
+    args: serde_json::Value,
+    id: IdKey,
+    bytes: Vec<u8>,
+    era: Era,
+    upstream: LineWriter,
+) {
     tracing::info!(%tool, decision = %verdict.decision_id, "asking the user to confirm the call");
     let timeout = session.pipeline.policy().approval_settings().hold_timeout;
     let task_session = session.clone();
@@ -180,7 +264,10 @@ fn ask(session: &Arc<Session>, ctx: CallContext, verdict: Verdict, tool: String,
     let task = tokio::spawn(async move {
         let session = task_session;
         let target = format!("{}/{tool}", ctx.server);
-        let answer = session.asks.ask(&session.client_out, &target, &args, &verdict.decision, timeout).await;
+        let answer = session
+            .asks
+            .ask(&session.client_out, &target, &args, &verdict.decision, timeout)
+            .await;
         let verdict = session.pipeline.confirm(&ctx, &tool, verdict, answer).await;
         session.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         enforce(&session, verdict, tool, key, bytes, era, &upstream);
@@ -197,7 +284,9 @@ fn cancel_held(session: &Session, msg: &Message<'_>) -> bool {
     else {
         return false;
     };
-    let Ok(raw) = serde_json::value::to_raw_value(&request_id) else { return false };
+    let Ok(raw) = serde_json::value::to_raw_value(&request_id) else {
+        return false;
+    };
     let key = IdKey::from_raw(&raw);
     match session.held.lock().unwrap_or_else(|e| e.into_inner()).remove(&key) {
         Some(task) => {

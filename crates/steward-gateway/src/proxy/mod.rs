@@ -21,8 +21,8 @@ use steward_policy::{Policy, Principal};
 use steward_store::AuditLog;
 use tokio::io::BufReader;
 
-use crate::pipeline::{CallContext, Pipeline};
 use crate::GatewayError;
+use crate::pipeline::{CallContext, Pipeline};
 use pending::PendingRequests;
 
 /// Everything `steward proxy` needs to run.
@@ -87,14 +87,25 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         e.to_string()
     });
     let mut child = upstream::spawn(program, args)?;
-    let child_stdin = child.stdin.take().ok_or(GatewayError::Io { what: "upstream stdin", source: std::io::Error::other("not piped") })?;
-    let child_stdout = child.stdout.take().ok_or(GatewayError::Io { what: "upstream stdout", source: std::io::Error::other("not piped") })?;
+    let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
+        what: "upstream stdin",
+        source: std::io::Error::other("not piped"),
+    })?;
+    let child_stdout = child.stdout.take().ok_or(GatewayError::Io {
+        what: "upstream stdout",
+        source: std::io::Error::other("not piped"),
+    })?;
 
     let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());
     let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
     let pipeline = Pipeline::new(opts.policy.clone(), audit);
-    let link = crate::notify::ApprovalLink::Cli { db: opts.audit_db.display().to_string() };
-    let pipeline = match crate::approval::Approvals::open(&opts.audit_db, crate::notify::Notifier::new(opts.webhooks.clone(), link)) {
+    let link = crate::notify::ApprovalLink::Cli {
+        db: opts.audit_db.display().to_string(),
+    };
+    let pipeline = match crate::approval::Approvals::open(
+        &opts.audit_db,
+        crate::notify::Notifier::new(opts.webhooks.clone(), link),
+    ) {
         Ok(a) => pipeline.with_approvals(a),
         Err(e) => {
             tracing::error!("approvals unavailable ({e}); calls that need approval will be refused");
@@ -122,9 +133,11 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     // rejected and logged (see crate::reload). Dropped (and stopped) when the proxy returns.
     let _policy_watch = opts.policy_path.clone().map(|path| {
         let target = session.clone();
-        crate::reload::spawn(crate::reload::Reloader::new(path, opts.policy.version().to_string(), move |p| {
-            target.pipeline.replace_policy(p)
-        }))
+        crate::reload::spawn(crate::reload::Reloader::new(
+            path,
+            opts.policy.version().to_string(),
+            move |p| target.pipeline.replace_policy(p),
+        ))
     });
 
     let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);

@@ -28,7 +28,13 @@ pub(crate) struct PendingRequests {
 
 impl PendingRequests {
     pub fn insert(&self, id: IdKey, what: Waiting) {
-        self.lock().insert(id, Pending { what, started: Instant::now() });
+        self.lock().insert(
+            id,
+            Pending {
+                what,
+                started: Instant::now(),
+            },
+        );
     }
 
     pub fn take(&self, id: &IdKey) -> Option<Pending> {

@@ -4,13 +4,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use steward_mcp::jsonrpc::{error_response, ErrorCode};
+use steward_mcp::jsonrpc::{ErrorCode, error_response};
 use steward_mcp::{Kind, Line, LineReader, Message};
 use tokio::io::AsyncBufRead;
 use tokio::process::{Child, Command};
 
-use super::pending::Waiting;
 use super::Session;
+use super::pending::Waiting;
 use crate::GatewayError;
 
 pub(crate) fn spawn(program: &str, args: &[String]) -> Result<Child, GatewayError> {
@@ -22,7 +22,13 @@ pub(crate) fn spawn(program: &str, args: &[String]) -> Result<Child, GatewayErro
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| GatewayError::Spawn { command: std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" "), source })
+        .map_err(|source| GatewayError::Spawn {
+            command: std::iter::once(program)
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            source,
+        })
 }
 
 pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut input: LineReader<R>) {
@@ -59,11 +65,16 @@ pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut inpu
         };
         match pending.what {
             Waiting::ToolsList => {
-                let out = session.pipeline.govern_tools_list(&session.ctx(), &bytes).unwrap_or(bytes);
+                let out = session
+                    .pipeline
+                    .govern_tools_list(&session.ctx(), &bytes)
+                    .unwrap_or(bytes);
                 session.client_out.send(out);
             }
             Waiting::ToolCall { decision_id, tool } => {
-                let out = session.pipeline.govern_result(&session.ctx(), &decision_id, &tool, bytes, pending.started);
+                let out = session
+                    .pipeline
+                    .govern_result(&session.ctx(), &decision_id, &tool, bytes, pending.started);
                 session.client_out.send(out);
             }
             Waiting::Other => {
@@ -78,9 +89,16 @@ pub(crate) fn fail_pending(session: &Session, status: &str) {
     let ctx = session.ctx();
     for (id, pending) in session.pending.drain() {
         let message = format!("upstream server '{}' exited ({status}) before answering", ctx.server);
-        session.client_out.send(error_response(Some(id.as_json()), ErrorCode::UpstreamUnavailable, &message, None));
+        session.client_out.send(error_response(
+            Some(id.as_json()),
+            ErrorCode::UpstreamUnavailable,
+            &message,
+            None,
+        ));
         if let Waiting::ToolCall { decision_id, tool } = pending.what {
-            session.pipeline.outcome(&ctx, &decision_id, &tool, "upstream_died", pending.started);
+            session
+                .pipeline
+                .outcome(&ctx, &decision_id, &tool, "upstream_died", pending.started);
         }
     }
 }

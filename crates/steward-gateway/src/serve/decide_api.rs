@@ -44,7 +44,12 @@ struct OnBehalf {
 }
 
 fn bad(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], json!({ "error": "invalid_request", "message": message }).to_string()).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "error": "invalid_request", "message": message }).to_string(),
+    )
+        .into_response()
 }
 
 pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -54,16 +59,23 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
     };
     let req: DecideRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return bad(&format!("invalid decision request: {e}; expected {{\"server\", \"tool\", \"args\", optional \"principal\": {{\"id\", \"roles\"}}}}")),
+        Err(e) => {
+            return bad(&format!(
+                "invalid decision request: {e}; expected {{\"server\", \"tool\", \"args\", optional \"principal\": {{\"id\", \"roles\"}}}}"
+            ));
+        }
     };
     if !req.args.is_object() && !req.args.is_null() {
         return bad("\"args\" must be a JSON object");
     }
     let principal = match req.principal {
         None => caller.clone(),
-        Some(p) if caller.roles.iter().any(|r| r == DECIDE_ON_BEHALF_ROLE) => {
-            Principal { id: p.id, roles: p.roles, attributes: p.attributes, auth: format!("on-behalf-of:{}", caller.id) }
-        }
+        Some(p) if caller.roles.iter().any(|r| r == DECIDE_ON_BEHALF_ROLE) => Principal {
+            id: p.id,
+            roles: p.roles,
+            attributes: p.attributes,
+            auth: format!("on-behalf-of:{}", caller.id),
+        },
         Some(_) => {
             return (
                 StatusCode::FORBIDDEN,
@@ -73,9 +85,24 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
                 .into_response();
         }
     };
-    let args = if req.args.is_null() { serde_json::Value::Object(Default::default()) } else { req.args };
-    let ctx = CallContext { principal, server: req.server.clone(), server_info: Default::default(), door: "api", session: format!("api:{}", caller.id), client_name: req.client, client_version: None };
-    let verdict = st.pipeline.tool_call(&ctx, &req.tool, &args, req.annotations.as_ref()).await;
+    let args = if req.args.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        req.args
+    };
+    let ctx = CallContext {
+        principal,
+        server: req.server.clone(),
+        server_info: Default::default(),
+        door: "api",
+        session: format!("api:{}", caller.id),
+        client_name: req.client,
+        client_version: None,
+    };
+    let verdict = st
+        .pipeline
+        .tool_call(&ctx, &req.tool, &args, req.annotations.as_ref())
+        .await;
     let d = &verdict.decision;
     st.metrics.decision(d.effect.as_str(), d.risk.as_str());
     let body = json!({
@@ -94,5 +121,10 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
         "policy_version": d.policy_version,
         "message": if verdict.forward { serde_json::Value::Null } else { json!(verdict.message) },
     });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

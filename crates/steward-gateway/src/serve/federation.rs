@@ -56,7 +56,8 @@ pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string()),
     };
     let method = msg.method().unwrap_or_default().to_string();
-    st.metrics.request("*", if method.is_empty() { "response" } else { &method });
+    st.metrics
+        .request("*", if method.is_empty() { "response" } else { &method });
     let id = msg.id.map(|i| i.get().to_string());
     let stateless = Era::of_params(msg.params) == Some(Era::Stateless);
     let fed = &st.federation;
@@ -64,7 +65,14 @@ pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
     let session = match headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
         Some(sid) if !stateless => match fed.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(sid) {
             Some(s) if s.principal_id == principal.id => Some(s.clone()),
-            _ => return rpc_error(StatusCode::NOT_FOUND, id.as_deref(), ErrorCode::InvalidRequest, "session not found; initialize a new one"),
+            _ => {
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    id.as_deref(),
+                    ErrorCode::InvalidRequest,
+                    "session not found; initialize a new one",
+                );
+            }
         },
         _ => None,
     };
@@ -84,7 +92,9 @@ pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
 
     match msg.kind {
         Kind::Response => {
-            let Some(s) = &session else { return StatusCode::ACCEPTED.into_response() };
+            let Some(s) = &session else {
+                return StatusCode::ACCEPTED.into_response();
+            };
             let our_id = msg.id.map(|i| i.get().to_string()).unwrap_or_default();
             let target = s.relayed.lock().unwrap_or_else(|e| e.into_inner()).remove(&our_id);
             if let Some((server, original)) = target
@@ -112,13 +122,21 @@ pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
                         .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
                         .and_then(|p| p.get("protocolVersion").and_then(Value::as_str).map(str::to_string))
                         .unwrap_or_default();
-                    let version = if ("2024-11-05".."2026-07-28").contains(&asked.as_str()) { asked } else { "2025-11-25".to_string() };
+                    let version = if ("2024-11-05".."2026-07-28").contains(&asked.as_str()) {
+                        asked
+                    } else {
+                        "2025-11-25".to_string()
+                    };
                     let sid = new_session_id();
                     let mut sctx = ctx.clone();
                     sctx.session = super::state::session_label(&sid);
                     fed.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(
                         sid.clone(),
-                        Arc::new(FedSession { principal_id: principal.id.clone(), ctx: sctx, relayed: Mutex::new(HashMap::new()) }),
+                        Arc::new(FedSession {
+                            principal_id: principal.id.clone(),
+                            ctx: sctx,
+                            relayed: Mutex::new(HashMap::new()),
+                        }),
                     );
                     st.metrics.session_opened();
                     let mut extra = HeaderMap::new();
@@ -156,7 +174,12 @@ pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Byt
                     finish(json!({ key: [] }))
                 }
                 "tools/call" => call_tool(&st, &ctx, session.as_ref(), &msg, &id, stateless, &headers).await,
-                _ => rpc_error(StatusCode::OK, Some(&id), ErrorCode::MethodNotFound, &format!("the federated endpoint does not serve {method}; use /mcp/<server>")),
+                _ => rpc_error(
+                    StatusCode::OK,
+                    Some(&id),
+                    ErrorCode::MethodNotFound,
+                    &format!("the federated endpoint does not serve {method}; use /mcp/<server>"),
+                ),
             }
         }
     }
@@ -174,7 +197,16 @@ async fn ready_conn(st: &AppState, server: &str) -> Result<Conn, String> {
         r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"steward-federation","version":"{}"}}}}}}"#,
         env!("CARGO_PKG_VERSION")
     );
-    let mut rx = conn.request(init.as_bytes(), &Forward { method: Some("initialize".into()), ..Forward::default() }).await.map_err(|e| e.to_string())?;
+    let mut rx = conn
+        .request(
+            init.as_bytes(),
+            &Forward {
+                method: Some("initialize".into()),
+                ..Forward::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + INIT_TIMEOUT;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -193,7 +225,13 @@ async fn ready_conn(st: &AppState, server: &str) -> Result<Conn, String> {
         }
     }
     let _ = conn
-        .send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, &Forward { method: Some("notifications/initialized".into()), ..Forward::default() })
+        .send(
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            &Forward {
+                method: Some("notifications/initialized".into()),
+                ..Forward::default()
+            },
+        )
         .await;
     ready.insert(server.to_string(), conn.clone());
     Ok(conn)
@@ -204,7 +242,16 @@ async fn ask(st: &AppState, server: &str, method: &str, params: Value, timeout: 
     let conn = ready_conn(st, server).await?;
     let id = format!("\"steward-fed-{}\"", st.federation.next.fetch_add(1, Ordering::Relaxed));
     let line = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
-    let mut rx = conn.request(line.as_bytes(), &Forward { method: Some(method.into()), ..Forward::default() }).await.map_err(|e| e.to_string())?;
+    let mut rx = conn
+        .request(
+            line.as_bytes(),
+            &Forward {
+                method: Some(method.into()),
+                ..Forward::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -224,7 +271,12 @@ async fn ask(st: &AppState, server: &str, method: &str, params: Value, timeout: 
 }
 
 async fn list_tools(st: &Arc<AppState>, ctx: &CallContext) -> Vec<Value> {
-    let servers: Vec<String> = st.upstreams.names().filter(|s| guard::check_registry(st, s).is_ok()).cloned().collect();
+    let servers: Vec<String> = st
+        .upstreams
+        .names()
+        .filter(|s| guard::check_registry(st, s).is_ok())
+        .cloned()
+        .collect();
     let lists = futures_util::future::join_all(servers.iter().map(|server| async move {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
@@ -257,7 +309,9 @@ async fn list_tools(st: &Arc<AppState>, ctx: &CallContext) -> Vec<Value> {
         let mut tools = tools;
         st.pipeline.govern_tools(&sctx, &mut tools);
         for mut tool in tools {
-            let Some(name) = tool.get("name").and_then(Value::as_str).map(str::to_string) else { continue };
+            let Some(name) = tool.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
             tool["name"] = json!(format!("{server}{SEPARATOR}{name}"));
             out.push(tool);
         }
@@ -265,14 +319,42 @@ async fn list_tools(st: &Arc<AppState>, ctx: &CallContext) -> Vec<Value> {
     out
 }
 
-async fn call_tool(st: &Arc<AppState>, ctx: &CallContext, session: Option<&Arc<FedSession>>, msg: &Message<'_>, id: &str, stateless: bool, headers: &HeaderMap) -> Response {
+async fn call_tool(
+    st: &Arc<AppState>,
+    ctx: &CallContext,
+    session: Option<&Arc<FedSession>>,
+    msg: &Message<'_>,
+    id: &str,
+    stateless: bool,
+    headers: &HeaderMap,
+) -> Response {
     let era = if stateless { Era::Stateless } else { Era::Legacy };
     let params = match CallParams::parse(msg.params) {
         Ok(p) => p,
-        Err(e) => return reply::json(error_response(Some(id), ErrorCode::InvalidParams, &e, None), HeaderMap::new()),
+        Err(e) => {
+            return reply::json(
+                error_response(Some(id), ErrorCode::InvalidParams, &e, None),
+                HeaderMap::new(),
+            );
+        }
     };
-    let Some((server, tool)) = params.name.split_once(SEPARATOR).filter(|(s, _)| st.upstreams.config(s).is_some()) else {
-        return reply::json(error_response(Some(id), ErrorCode::InvalidParams, &format!("unknown tool '{}': federated tools are named <server>{SEPARATOR}<tool>", params.name), None), HeaderMap::new());
+    let Some((server, tool)) = params
+        .name
+        .split_once(SEPARATOR)
+        .filter(|(s, _)| st.upstreams.config(s).is_some())
+    else {
+        return reply::json(
+            error_response(
+                Some(id),
+                ErrorCode::InvalidParams,
+                &format!(
+                    "unknown tool '{}': federated tools are named <server>{SEPARATOR}<tool>",
+                    params.name
+                ),
+                None,
+            ),
+            HeaderMap::new(),
+        );
     };
     let mut sctx = ctx.clone();
     sctx.server = server.to_string();
@@ -285,25 +367,48 @@ async fn call_tool(st: &Arc<AppState>, ctx: &CallContext, session: Option<&Arc<F
         Err(limited) => {
             st.metrics.rate_limited();
             let decision_id = st.pipeline.limited(&sctx, tool, &limited.reason);
-            let text = format!("Steward refused the call to {server}/{tool}: {}. Retry after {} s. Decision {decision_id}.", limited.reason, limited.retry_after.as_secs());
+            let text = format!(
+                "Steward refused the call to {server}/{tool}: {}. Retry after {} s. Decision {decision_id}.",
+                limited.reason,
+                limited.retry_after.as_secs()
+            );
             return reply::json(refusal_result(id, &text, &decision_id, era), HeaderMap::new());
         }
     };
     let args = params.args();
     let annotations = st.pipeline.annotations(server, tool);
     let verdict = st.pipeline.tool_call(&sctx, tool, &args, annotations.as_ref()).await;
-    st.metrics.decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
+    st.metrics
+        .decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
     if !verdict.forward {
-        return reply::json(refusal_result(id, &verdict.message, &verdict.decision_id, era), HeaderMap::new());
+        return reply::json(
+            refusal_result(id, &verdict.message, &verdict.decision_id, era),
+            HeaderMap::new(),
+        );
     }
     let conn = match ready_conn(st, server).await {
         Ok(c) => c,
-        Err(e) => return reply::json(error_response(Some(id), ErrorCode::UpstreamUnavailable, &format!("upstream server '{server}': {e}"), None), HeaderMap::new()),
+        Err(e) => {
+            return reply::json(
+                error_response(
+                    Some(id),
+                    ErrorCode::UpstreamUnavailable,
+                    &format!("upstream server '{server}': {e}"),
+                    None,
+                ),
+                HeaderMap::new(),
+            );
+        }
     };
     // The upstream sees its own tool name; everything else in the request is the client's.
     let mut request: Value = match serde_json::from_slice(msg.params.map(|p| p.get().as_bytes()).unwrap_or(b"{}")) {
         Ok(v) => v,
-        Err(e) => return reply::json(error_response(Some(id), ErrorCode::InvalidParams, &e.to_string(), None), HeaderMap::new()),
+        Err(e) => {
+            return reply::json(
+                error_response(Some(id), ErrorCode::InvalidParams, &e.to_string(), None),
+                HeaderMap::new(),
+            );
+        }
     };
     request["name"] = json!(tool);
     if let Some(meta) = request.get_mut("_meta").and_then(Value::as_object_mut) {
@@ -311,9 +416,24 @@ async fn call_tool(st: &Arc<AppState>, ctx: &CallContext, session: Option<&Arc<F
         meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
     }
     let line = json!({ "jsonrpc": "2.0", "id": serde_json::from_str::<Value>(id).unwrap_or(Value::Null), "method": "tools/call", "params": request }).to_string();
-    let rx = match conn.request(line.as_bytes(), &Forward { method: Some("tools/call".into()), name: Some(tool.to_string()), ..Forward::default() }).await {
+    let rx = match conn
+        .request(
+            line.as_bytes(),
+            &Forward {
+                method: Some("tools/call".into()),
+                name: Some(tool.to_string()),
+                ..Forward::default()
+            },
+        )
+        .await
+    {
         Ok(rx) => rx,
-        Err(e) => return reply::json(error_response(Some(id), ErrorCode::UpstreamUnavailable, &e.to_string(), None), HeaderMap::new()),
+        Err(e) => {
+            return reply::json(
+                error_response(Some(id), ErrorCode::UpstreamUnavailable, &e.to_string(), None),
+                HeaderMap::new(),
+            );
+        }
     };
     // Server-to-client requests during the call get ids of ours, so that upstreams' ids never collide.
     let relay_session = session.cloned();
@@ -332,7 +452,10 @@ async fn call_tool(st: &Arc<AppState>, ctx: &CallContext, session: Option<&Arc<F
                 {
                     n += 1;
                     let ours = format!("\"{prefix}{n}\"");
-                    s.relayed.lock().unwrap_or_else(|e| e.into_inner()).insert(ours.clone(), (server_name.clone(), orig.get().to_string()));
+                    s.relayed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(ours.clone(), (server_name.clone(), orig.get().to_string()));
                     out = replace_id(&m, &msg, &ours).unwrap_or(out);
                 } else if msg.kind == Kind::Response && stateless {
                     out = with_result_type(&m).unwrap_or(out);
@@ -343,13 +466,27 @@ async fn call_tool(st: &Arc<AppState>, ctx: &CallContext, session: Option<&Arc<F
             }
         }
     });
-    let accepts_sse = headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
-    let timeout = st.upstreams.config(server).map(|c| c.timeout).unwrap_or(Duration::from_secs(300));
+    let accepts_sse = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    let timeout = st
+        .upstreams
+        .config(server)
+        .map(|c| c.timeout)
+        .unwrap_or(Duration::from_secs(300));
     let reply = reply::ReplyCtx {
         st: st.clone(),
         ctx: sctx,
-        id: IdKey::from_raw(&serde_json::value::RawValue::from_string(id.to_string()).unwrap_or_else(|_| serde_json::value::RawValue::from_string("null".into()).expect("null is JSON"))),
-        expect: reply::Expect::ToolCall { decision_id: verdict.decision_id, tool: tool.to_string(), _permit: permit },
+        id: IdKey::from_raw(
+            &serde_json::value::RawValue::from_string(id.to_string())
+                .unwrap_or_else(|_| serde_json::value::RawValue::from_string("null".into()).expect("null is JSON")),
+        ),
+        expect: reply::Expect::ToolCall {
+            decision_id: verdict.decision_id,
+            tool: tool.to_string(),
+            _permit: permit,
+        },
         started: Instant::now(),
     };
     reply::respond(reply, out_rx, accepts_sse, timeout, HeaderMap::new()).await
@@ -379,6 +516,11 @@ pub async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             st.metrics.session_closed();
             StatusCode::OK.into_response()
         }
-        _ => rpc_error(StatusCode::NOT_FOUND, None, ErrorCode::InvalidRequest, "session not found"),
+        _ => rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorCode::InvalidRequest,
+            "session not found",
+        ),
     }
 }

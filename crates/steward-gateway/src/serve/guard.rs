@@ -24,21 +24,43 @@ pub fn check_origin(st: &AppState, headers: &HeaderMap) -> Result<(), Response> 
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let host_name = strip_port(host);
     if !st.cfg.allowed_hosts.is_empty() {
-        if !st.cfg.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name)) {
+        if !st
+            .cfg
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name))
+        {
             return Err(forbidden(&format!("Host '{host}' is not in allowed_hosts")));
         }
     } else if st.cfg.loopback() && !host.is_empty() && !is_loopback_name(host_name) {
-        return Err(forbidden(&format!("Host '{host}' is not a loopback name; a loopback gateway only answers localhost (set allowed_hosts to change this)")));
+        return Err(forbidden(&format!(
+            "Host '{host}' is not a loopback name; a loopback gateway only answers localhost (set allowed_hosts to change this)"
+        )));
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let allowed = if !st.cfg.allowed_origins.is_empty() {
-            st.cfg.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+            st.cfg
+                .allowed_origins
+                .iter()
+                .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
         } else {
-            let origin_host = strip_port(origin.split_once("://").map(|(_, h)| h).unwrap_or(origin).trim_end_matches('/'));
-            if st.cfg.loopback() { is_loopback_name(origin_host) } else { origin_host.eq_ignore_ascii_case(host_name) }
+            let origin_host = strip_port(
+                origin
+                    .split_once("://")
+                    .map(|(_, h)| h)
+                    .unwrap_or(origin)
+                    .trim_end_matches('/'),
+            );
+            if st.cfg.loopback() {
+                is_loopback_name(origin_host)
+            } else {
+                origin_host.eq_ignore_ascii_case(host_name)
+            }
         };
         if !allowed {
-            return Err(forbidden(&format!("Origin '{origin}' is not allowed (see allowed_origins)")));
+            return Err(forbidden(&format!(
+                "Origin '{origin}' is not allowed (see allowed_origins)"
+            )));
         }
     }
     Ok(())
@@ -48,7 +70,9 @@ fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
-    host.rsplit_once(':').map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }).unwrap_or(host)
+    host.rsplit_once(':')
+        .map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host })
+        .unwrap_or(host)
 }
 
 fn is_loopback_name(h: &str) -> bool {
@@ -57,13 +81,20 @@ fn is_loopback_name(h: &str) -> bool {
 
 fn forbidden(message: &str) -> Response {
     tracing::warn!(%message, "request refused");
-    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "error": "forbidden", "message": message }).to_string()).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": "forbidden", "message": message }).to_string(),
+    )
+        .into_response()
 }
 
 /// Whether the registry (when configured) lets this server be served today, and what it says about
 /// it; a refusal names the registry entry.
 pub fn check_registry(st: &AppState, server: &str) -> Result<crate::pipeline::ServerInfo, Response> {
-    let Some(registry) = &st.registry else { return Ok(Default::default()) };
+    let Some(registry) = &st.registry else {
+        return Ok(Default::default());
+    };
     match registry.servable_today(server) {
         Ok(s) => Ok(crate::pipeline::ServerInfo {
             version: s.version.map(str::to_string),
@@ -75,7 +106,12 @@ pub fn check_registry(st: &AppState, server: &str) -> Result<crate::pipeline::Se
             Err((
                 StatusCode::FORBIDDEN,
                 [(header::CONTENT_TYPE, "application/json")],
-                steward_mcp::jsonrpc::error_response(None, steward_mcp::ErrorCode::InvalidRequest, &format!("{} ({})", refused.message, refused.status), None),
+                steward_mcp::jsonrpc::error_response(
+                    None,
+                    steward_mcp::ErrorCode::InvalidRequest,
+                    &format!("{} ({})", refused.message, refused.status),
+                    None,
+                ),
             )
                 .into_response())
         }
@@ -87,7 +123,10 @@ pub fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &st.cfg.public_url {
         return u.trim_end_matches('/').to_string();
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}")
 }
 
@@ -101,13 +140,20 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap, resource_path: &st
 }
 
 pub fn unauthorized(st: &AppState, headers: &HeaderMap, resource_path: &str, e: &AuthError) -> Response {
-    let metadata = format!("{}/.well-known/oauth-protected-resource{resource_path}", base_url(st, headers));
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource{resource_path}",
+        base_url(st, headers)
+    );
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     tracing::info!(error = %e, "authentication failed");
     (
         status,
-        [(header::WWW_AUTHENTICATE, auth::www_authenticate(&metadata, Some(e))), (header::CONTENT_TYPE, "application/json".to_string())],
-        serde_json::json!({ "error": e.error_code().unwrap_or("invalid_request"), "message": e.to_string() }).to_string(),
+        [
+            (header::WWW_AUTHENTICATE, auth::www_authenticate(&metadata, Some(e))),
+            (header::CONTENT_TYPE, "application/json".to_string()),
+        ],
+        serde_json::json!({ "error": e.error_code().unwrap_or("invalid_request"), "message": e.to_string() })
+            .to_string(),
     )
         .into_response()
 }

@@ -49,7 +49,11 @@ pub struct Limited {
 
 impl Limiter {
     pub fn new(cfg: LimitsConfig) -> Limiter {
-        Limiter { cfg, buckets: Mutex::new(HashMap::new()), inflight: Arc::new(Mutex::new(HashMap::new())) }
+        Limiter {
+            cfg,
+            buckets: Mutex::new(HashMap::new()),
+            inflight: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// Takes a concurrency slot and a token from the principal's and the tool's buckets.
@@ -61,21 +65,38 @@ impl Limiter {
             buckets.retain(|_, b| now.duration_since(b.last) < FORGET_AFTER);
         }
         let checks = [
-            (self.cfg.calls_per_minute, format!("p\u{0}{principal}"), format!("{principal} may make {} calls per minute", self.cfg.calls_per_minute)),
-            (self.cfg.tool_calls_per_minute, format!("t\u{0}{principal}\u{0}{tool}"), format!("{principal} may call {tool} {} times per minute", self.cfg.tool_calls_per_minute)),
+            (
+                self.cfg.calls_per_minute,
+                format!("p\u{0}{principal}"),
+                format!("{principal} may make {} calls per minute", self.cfg.calls_per_minute),
+            ),
+            (
+                self.cfg.tool_calls_per_minute,
+                format!("t\u{0}{principal}\u{0}{tool}"),
+                format!(
+                    "{principal} may call {tool} {} times per minute",
+                    self.cfg.tool_calls_per_minute
+                ),
+            ),
         ];
         // Check every bucket before taking from any, so a refusal costs nothing.
         for (rate, key, reason) in &checks {
             if *rate == 0 {
                 continue;
             }
-            let b = buckets.entry(key.clone()).or_insert(Bucket { tokens: *rate as f64, last: now });
+            let b = buckets.entry(key.clone()).or_insert(Bucket {
+                tokens: *rate as f64,
+                last: now,
+            });
             let per_sec = *rate as f64 / 60.0;
             b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec).min(*rate as f64);
             b.last = now;
             if b.tokens < 1.0 {
                 let wait = ((1.0 - b.tokens) / per_sec).ceil().max(1.0);
-                return Err(Limited { reason: format!("rate limit: {reason}"), retry_after: Duration::from_secs(wait as u64) });
+                return Err(Limited {
+                    reason: format!("rate limit: {reason}"),
+                    retry_after: Duration::from_secs(wait as u64),
+                });
             }
         }
         for (rate, key, _) in &checks {
@@ -90,18 +111,27 @@ impl Limiter {
 
     fn slot(&self, principal: &str) -> Result<Permit, Limited> {
         if self.cfg.concurrent_calls == 0 {
-            return Ok(Permit { inflight: self.inflight.clone(), principal: None });
+            return Ok(Permit {
+                inflight: self.inflight.clone(),
+                principal: None,
+            });
         }
         let mut m = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(principal.to_string()).or_default();
         if *n >= self.cfg.concurrent_calls {
             return Err(Limited {
-                reason: format!("concurrency limit: {principal} may have {} calls in flight", self.cfg.concurrent_calls),
+                reason: format!(
+                    "concurrency limit: {principal} may have {} calls in flight",
+                    self.cfg.concurrent_calls
+                ),
                 retry_after: Duration::from_secs(1),
             });
         }
         *n += 1;
-        Ok(Permit { inflight: self.inflight.clone(), principal: Some(principal.to_string()) })
+        Ok(Permit {
+            inflight: self.inflight.clone(),
+            principal: Some(principal.to_string()),
+        })
     }
 }
 
@@ -111,7 +141,11 @@ mod tests {
 
     #[test]
     fn buckets_and_concurrency() {
-        let l = Limiter::new(LimitsConfig { calls_per_minute: 3, concurrent_calls: 2, ..LimitsConfig::default() });
+        let l = Limiter::new(LimitsConfig {
+            calls_per_minute: 3,
+            concurrent_calls: 2,
+            ..LimitsConfig::default()
+        });
         let a = l.admit("alice", "x").unwrap();
         let b = l.admit("alice", "x").unwrap();
         let err = l.admit("alice", "x").err().unwrap();

@@ -16,9 +16,9 @@ use steward_policy::Principal;
 
 use super::guard;
 use super::hold::Held;
-use crate::approval::Progress;
 use super::reply::{self, Expect, ReplyCtx};
 use super::state::{AppState, Session, new_session_id, session_label};
+use crate::approval::Progress;
 use crate::pipeline::CallContext;
 use crate::upstream::{Conn, Forward};
 
@@ -27,7 +27,12 @@ const GOVERNED: [&str; 4] = ["tools/call", "tools/list", "resources/read", "prom
 
 /// A JSON-RPC error answer with an HTTP status.
 pub fn rpc_error(status: StatusCode, id: Option<&str>, code: ErrorCode, message: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], error_response(id, code, message, None)).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_response(id, code, message, None),
+    )
+        .into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -40,7 +45,12 @@ enum Route {
     Stateless(Conn, Box<CallContext>),
 }
 
-pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(st): State<Arc<AppState>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let resource = format!("/mcp/{server}");
     let principal = match guard::authenticate(&st, &headers, &resource).await {
         Ok(p) => p,
@@ -51,7 +61,12 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
         Err(r) => return r,
     };
     let Some(cfg) = st.upstreams.config(&server) else {
-        return rpc_error(StatusCode::NOT_FOUND, None, ErrorCode::InvalidRequest, &format!("no server named '{server}' on this gateway"));
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorCode::InvalidRequest,
+            &format!("no server named '{server}' on this gateway"),
+        );
     };
     let timeout = cfg.timeout;
     let msg = match Message::parse(&body) {
@@ -59,14 +74,20 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string()),
     };
     let method = msg.method().unwrap_or_default().to_string();
-    st.metrics.request(&server, if method.is_empty() { "response" } else { &method });
+    st.metrics
+        .request(&server, if method.is_empty() { "response" } else { &method });
     let id_json = msg.id.map(|i| i.get().to_string());
     let stateless = header_str(&headers, "mcp-protocol-version").is_some_and(|v| Era::of_version(v) == Era::Stateless)
         || Era::of_params(msg.params) == Some(Era::Stateless);
     if (stateless || headers.contains_key("mcp-method"))
         && let Err(problem) = validate_headers(&headers, &msg, stateless)
     {
-        return rpc_error(StatusCode::BAD_REQUEST, id_json.as_deref(), ErrorCode::HeaderMismatch, &format!("Header mismatch: {problem}"));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id_json.as_deref(),
+            ErrorCode::HeaderMismatch,
+            &format!("Header mismatch: {problem}"),
+        );
     }
     let forward = Forward {
         protocol_version: header_str(&headers, "mcp-protocol-version").map(str::to_string),
@@ -81,7 +102,14 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
                 s.touch();
                 Route::Session(s)
             }
-            None => return rpc_error(StatusCode::NOT_FOUND, id_json.as_deref(), ErrorCode::InvalidRequest, "session not found (expired, closed, or opened by someone else); initialize a new one"),
+            None => {
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    id_json.as_deref(),
+                    ErrorCode::InvalidRequest,
+                    "session not found (expired, closed, or opened by someone else); initialize a new one",
+                );
+            }
         },
         _ if method == "initialize" => match open_session(&st, &server, &principal, &msg, server_info.clone()) {
             Ok(s) => {
@@ -94,13 +122,37 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
         },
         _ if stateless => match st.upstreams.stateless_conn(&server) {
             Ok(conn) => {
-                let (client_name, client_version) = steward_mcp::era::client_info(msg.params).map(|(n, v)| (Some(n), v)).unwrap_or((None, None));
-                let ctx = CallContext { principal: principal.clone(), server: server.clone(), server_info: server_info.clone(), door: "gateway", session: "stateless".into(), client_name, client_version };
+                let (client_name, client_version) = steward_mcp::era::client_info(msg.params)
+                    .map(|(n, v)| (Some(n), v))
+                    .unwrap_or((None, None));
+                let ctx = CallContext {
+                    principal: principal.clone(),
+                    server: server.clone(),
+                    server_info: server_info.clone(),
+                    door: "gateway",
+                    session: "stateless".into(),
+                    client_name,
+                    client_version,
+                };
                 Route::Stateless(conn, Box::new(ctx))
             }
-            Err(e) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id_json.as_deref(), ErrorCode::UpstreamUnavailable, &e.to_string()),
+            Err(e) => {
+                return rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    id_json.as_deref(),
+                    ErrorCode::UpstreamUnavailable,
+                    &e.to_string(),
+                );
+            }
         },
-        _ => return rpc_error(StatusCode::BAD_REQUEST, id_json.as_deref(), ErrorCode::InvalidRequest, "missing Mcp-Session-Id header: send initialize first (or use protocol version 2026-07-28 with per-request _meta)"),
+        _ => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                id_json.as_deref(),
+                ErrorCode::InvalidRequest,
+                "missing Mcp-Session-Id header: send initialize first (or use protocol version 2026-07-28 with per-request _meta)",
+            );
+        }
     };
     let (conn, ctx) = match &route {
         Route::Session(s) => (s.conn.clone(), s.ctx()),
@@ -110,23 +162,45 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
     match msg.kind {
         Kind::Notification | Kind::Response => {
             if GOVERNED.contains(&method.as_str()) {
-                return rpc_error(StatusCode::BAD_REQUEST, None, ErrorCode::InvalidRequest, &format!("{method} must be a request with an id"));
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    ErrorCode::InvalidRequest,
+                    &format!("{method} must be a request with an id"),
+                );
             }
             match conn.send(&body, &forward).await {
                 Ok(()) => StatusCode::ACCEPTED.into_response(),
-                Err(e) => rpc_error(StatusCode::BAD_GATEWAY, None, ErrorCode::UpstreamUnavailable, &e.to_string()),
+                Err(e) => rpc_error(
+                    StatusCode::BAD_GATEWAY,
+                    None,
+                    ErrorCode::UpstreamUnavailable,
+                    &e.to_string(),
+                ),
             }
         }
         Kind::Request => {
-            let Some(id) = msg.id_key() else { return rpc_error(StatusCode::BAD_REQUEST, None, ErrorCode::InvalidRequest, "request without id") };
+            let Some(id) = msg.id_key() else {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    ErrorCode::InvalidRequest,
+                    "request without id",
+                );
+            };
             let accepts_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
             let expect = match method.as_str() {
                 "tools/call" => match govern_call(&st, &ctx, &msg, id_json.as_deref().unwrap_or("null")).await {
                     Governed::Forward(expect) => expect,
                     Governed::Refuse(refusal) => return reply::json(refusal, extra),
                     // SSE clients get the answer stream at once: progress while held, then the result.
-                    Governed::Hold(held) if accepts_sse => return (*held).sse(st.clone(), ctx, id, conn, body, forward, timeout, extra),
-                    Governed::Hold(held) => match (*held).wait(&st, &ctx, id_json.as_deref().unwrap_or("null"), None).await {
+                    Governed::Hold(held) if accepts_sse => {
+                        return (*held).sse(st.clone(), ctx, id, conn, body, forward, timeout, extra);
+                    }
+                    Governed::Hold(held) => match (*held)
+                        .wait(&st, &ctx, id_json.as_deref().unwrap_or("null"), None)
+                        .await
+                    {
                         Ok(expect) => expect,
                         Err(refusal) => return reply::json(refusal, extra),
                     },
@@ -142,10 +216,21 @@ pub async fn post(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
                     {
                         st.sessions.remove(&s.id);
                     }
-                    return rpc_error(StatusCode::BAD_GATEWAY, id_json.as_deref(), ErrorCode::UpstreamUnavailable, &e.to_string());
+                    return rpc_error(
+                        StatusCode::BAD_GATEWAY,
+                        id_json.as_deref(),
+                        ErrorCode::UpstreamUnavailable,
+                        &e.to_string(),
+                    );
                 }
             };
-            let reply = ReplyCtx { st: st.clone(), ctx, id, expect, started: Instant::now() };
+            let reply = ReplyCtx {
+                st: st.clone(),
+                ctx,
+                id,
+                expect,
+                started: Instant::now(),
+            };
             reply::respond(reply, rx, accepts_sse, timeout, extra).await
         }
     }
@@ -184,27 +269,64 @@ pub(super) async fn govern_call(st: &Arc<AppState>, ctx: &CallContext, msg: &Mes
     };
     let args = params.args();
     let annotations = st.pipeline.annotations(&ctx.server, &params.name);
-    let verdict = st.pipeline.tool_call(ctx, &params.name, &args, annotations.as_ref()).await;
-    st.metrics.decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
+    let verdict = st
+        .pipeline
+        .tool_call(ctx, &params.name, &args, annotations.as_ref())
+        .await;
+    st.metrics
+        .decision(verdict.decision.effect.as_str(), verdict.decision.risk.as_str());
     if verdict.must_hold() {
-        return Governed::Hold(Box::new(Held { verdict, tool: params.name, era, permit, progress_token: Progress::token(msg.params) }));
+        return Governed::Hold(Box::new(Held {
+            verdict,
+            tool: params.name,
+            era,
+            permit,
+            progress_token: Progress::token(msg.params),
+        }));
     }
     if verdict.forward {
-        Governed::Forward(Expect::ToolCall { decision_id: verdict.decision_id, tool: params.name, _permit: permit })
+        Governed::Forward(Expect::ToolCall {
+            decision_id: verdict.decision_id,
+            tool: params.name,
+            _permit: permit,
+        })
     } else {
         Governed::Refuse(refusal_result(id, &verdict.message, &verdict.decision_id, era))
     }
 }
 
-fn open_session(st: &Arc<AppState>, server: &str, principal: &Principal, msg: &Message<'_>, server_info: crate::pipeline::ServerInfo) -> Result<Arc<Session>, Response> {
-    let conn = st
+fn open_session(
+    st: &Arc<AppState>,
+    server: &str,
+    principal: &Principal,
+    msg: &Message<'_>,
+    server_info: crate::pipeline::ServerInfo,
+) -> Result<Arc<Session>, Response> {
+    let conn = st.upstreams.session_conn(server).map_err(|e| {
+        rpc_error(
+            StatusCode::BAD_GATEWAY,
+            msg.id.map(|i| i.get()),
+            ErrorCode::UpstreamUnavailable,
+            &e.to_string(),
+        )
+    })?;
+    let owns_conn = st
         .upstreams
-        .session_conn(server)
-        .map_err(|e| rpc_error(StatusCode::BAD_GATEWAY, msg.id.map(|i| i.get()), ErrorCode::UpstreamUnavailable, &e.to_string()))?;
-    let owns_conn = st.upstreams.config(server).is_some_and(|c| !c.shared && !matches!(c.transport, crate::config::Transport::Demo));
-    let (client_name, client_version) = steward_mcp::era::client_info(msg.params).map(|(n, v)| (Some(n), v)).unwrap_or((None, None));
+        .config(server)
+        .is_some_and(|c| !c.shared && !matches!(c.transport, crate::config::Transport::Demo));
+    let (client_name, client_version) = steward_mcp::era::client_info(msg.params)
+        .map(|(n, v)| (Some(n), v))
+        .unwrap_or((None, None));
     let id = new_session_id();
-    let ctx = CallContext { principal: principal.clone(), server: server.to_string(), server_info, door: "gateway", session: session_label(&id), client_name, client_version };
+    let ctx = CallContext {
+        principal: principal.clone(),
+        server: server.to_string(),
+        server_info,
+        door: "gateway",
+        session: session_label(&id),
+        client_name,
+        client_version,
+    };
     st.metrics.session_opened();
     tracing::info!(server, principal = %principal.id, "session opened");
     Ok(st.sessions.create(id, server, principal.clone(), conn, owns_conn, ctx))
@@ -214,24 +336,47 @@ fn open_session(st: &Arc<AppState>, server: &str, principal: &Principal, msg: &M
 fn validate_headers(headers: &HeaderMap, msg: &Message<'_>, required: bool) -> Result<(), String> {
     let method = msg.method().unwrap_or_default();
     match header_str(headers, "mcp-method") {
-        Some(h) if h != method => return Err(format!("Mcp-Method header value '{h}' does not match body value '{method}'")),
+        Some(h) if h != method => {
+            return Err(format!(
+                "Mcp-Method header value '{h}' does not match body value '{method}'"
+            ));
+        }
         None if required && msg.kind == Kind::Request => return Err("the Mcp-Method header is missing".into()),
         _ => {}
     }
     if matches!(method, "tools/call" | "resources/read" | "prompts/get") {
-        let params: serde_json::Value = msg.params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
-        let body_name = params.get("name").or_else(|| params.get("uri")).and_then(|v| v.as_str()).unwrap_or_default();
+        let params: serde_json::Value = msg
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default();
+        let body_name = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
         match header_str(headers, "mcp-name").map(decode_header_value) {
-            Some(Ok(h)) if h != body_name => return Err(format!("Mcp-Name header value '{h}' does not match body value '{body_name}'")),
+            Some(Ok(h)) if h != body_name => {
+                return Err(format!(
+                    "Mcp-Name header value '{h}' does not match body value '{body_name}'"
+                ));
+            }
             Some(Err(e)) => return Err(e),
             None if required => return Err("the Mcp-Name header is missing".into()),
             _ => {}
         }
     }
     if required {
-        let body_version = request_meta(msg.params).and_then(|m| m.get(META_PROTOCOL_VERSION).and_then(|v| v.as_str()).map(str::to_string));
+        let body_version = request_meta(msg.params).and_then(|m| {
+            m.get(META_PROTOCOL_VERSION)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
         match (header_str(headers, "mcp-protocol-version"), body_version) {
-            (Some(h), Some(b)) if h != b => return Err(format!("MCP-Protocol-Version header value '{h}' does not match body value '{b}'")),
+            (Some(h), Some(b)) if h != b => {
+                return Err(format!(
+                    "MCP-Protocol-Version header value '{h}' does not match body value '{b}'"
+                ));
+            }
             (None, _) => return Err("the MCP-Protocol-Version header is missing".into()),
             _ => {}
         }

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the upstream latency histogram buckets.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -74,29 +76,61 @@ impl Metrics {
         let lock = |m: &Mutex<BTreeMap<(String, String), u64>>| m.lock().unwrap_or_else(|e| e.into_inner()).clone();
         out.push_str("# HELP steward_requests_total MCP messages received, by server and method.\n# TYPE steward_requests_total counter\n");
         for ((server, method), n) in lock(&self.requests) {
-            let _ = writeln!(out, "steward_requests_total{{server=\"{}\",method=\"{}\"}} {n}", esc(&server), esc(&method));
+            let _ = writeln!(
+                out,
+                "steward_requests_total{{server=\"{}\",method=\"{}\"}} {n}",
+                esc(&server),
+                esc(&method)
+            );
         }
         out.push_str("# HELP steward_decisions_total Policy decisions, by effect and risk.\n# TYPE steward_decisions_total counter\n");
         for ((effect, risk), n) in lock(&self.decisions) {
-            let _ = writeln!(out, "steward_decisions_total{{effect=\"{}\",risk=\"{}\"}} {n}", esc(&effect), esc(&risk));
+            let _ = writeln!(
+                out,
+                "steward_decisions_total{{effect=\"{}\",risk=\"{}\"}} {n}",
+                esc(&effect),
+                esc(&risk)
+            );
         }
         out.push_str("# HELP steward_upstream_latency_seconds Time from forwarding a request to its response.\n# TYPE steward_upstream_latency_seconds histogram\n");
         for (server, h) in self.upstream_latency.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let s = esc(server);
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "steward_upstream_latency_seconds_bucket{{server=\"{s}\",le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "steward_upstream_latency_seconds_bucket{{server=\"{s}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "steward_upstream_latency_seconds_bucket{{server=\"{s}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "steward_upstream_latency_seconds_bucket{{server=\"{s}\",le=\"+Inf\"}} {}",
+                h.count
+            );
             let _ = writeln!(out, "steward_upstream_latency_seconds_sum{{server=\"{s}\"}} {}", h.sum);
-            let _ = writeln!(out, "steward_upstream_latency_seconds_count{{server=\"{s}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "steward_upstream_latency_seconds_count{{server=\"{s}\"}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP steward_active_sessions Open MCP sessions.\n# TYPE steward_active_sessions gauge\n");
-        let _ = writeln!(out, "steward_active_sessions {}", self.active_sessions.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "steward_active_sessions {}",
+            self.active_sessions.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP steward_audit_queue_depth Audit events waiting to be committed.\n# TYPE steward_audit_queue_depth gauge\n");
         let _ = writeln!(out, "steward_audit_queue_depth {audit_queue}");
         out.push_str("# HELP steward_rate_limited_total Calls refused by a rate or concurrency limit.\n# TYPE steward_rate_limited_total counter\n");
-        let _ = writeln!(out, "steward_rate_limited_total {}", self.rate_limited.load(Ordering::Relaxed));
-        out.push_str("# HELP steward_approvals_total Approval transitions, by state.\n# TYPE steward_approvals_total counter\n");
+        let _ = writeln!(
+            out,
+            "steward_rate_limited_total {}",
+            self.rate_limited.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP steward_approvals_total Approval transitions, by state.\n# TYPE steward_approvals_total counter\n",
+        );
         for (state, n) in self.approvals.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "steward_approvals_total{{state=\"{}\"}} {n}", esc(state));
         }

@@ -39,10 +39,13 @@ const DRAIN: Duration = Duration::from_secs(30);
 
 /// Builds the gateway's state: policy, audit log, key store, authenticator.
 pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<Arc<AppState>, GatewayError> {
-    cfg.auth.check_listen(cfg.listen).map_err(|e| GatewayError::Config(e.to_string()))?;
+    cfg.auth
+        .check_listen(cfg.listen)
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
     let registry = match &cfg.registry {
         Some(path) => {
-            let r = steward_registry::Registry::from_file(path).map_err(|e| GatewayError::Config(format!("registry: {e}")))?;
+            let r = steward_registry::Registry::from_file(path)
+                .map_err(|e| GatewayError::Config(format!("registry: {e}")))?;
             for s in r.servable_servers(steward_registry::today()) {
                 if cfg.servers.contains_key(s.name) {
                     continue;
@@ -64,12 +67,19 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     } else {
         None
     };
-    let authenticator = Authenticator::new(&cfg.auth, keys).await.map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
+    let authenticator = Authenticator::new(&cfg.auth, keys)
+        .await
+        .map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
     let pipeline = Pipeline::new(policy, Ok(audit));
     // Approvals: same SQLite file; links in webhook messages point at this gateway's API.
-    let base = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen));
-    let notifier = crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
-    let approvals = crate::approval::Approvals::open(&cfg.sqlite, notifier).map_err(|e| GatewayError::Config(format!("approval store: {e}")))?;
+    let base = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let notifier =
+        crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
+    let approvals = crate::approval::Approvals::open(&cfg.sqlite, notifier)
+        .map_err(|e| GatewayError::Config(format!("approval store: {e}")))?;
     let pipeline = Arc::new(pipeline.with_approvals(approvals));
     Ok(Arc::new(AppState::new(cfg, pipeline, authenticator, registry)))
 }
@@ -78,7 +88,15 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
 pub fn router(st: Arc<AppState>) -> Router {
     let max_body = st.cfg.limits.max_body_bytes;
     Router::new()
-        .route("/mcp", post(federation::post).delete(federation::delete).get(|| async { (StatusCode::METHOD_NOT_ALLOWED, "the federated endpoint has no GET stream") }))
+        .route(
+            "/mcp",
+            post(federation::post).delete(federation::delete).get(|| async {
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "the federated endpoint has no GET stream",
+                )
+            }),
+        )
         .route("/mcp/{server}", post(mcp::post).get(stream::get).delete(stream::delete))
         .route("/sse/{server}", get(legacy_sse::open))
         .route("/messages/{server}", post(legacy_sse::message))
@@ -88,7 +106,10 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/approve", post(approvals_api::approve))
         .route("/v1/approvals/{id}/deny", post(approvals_api::deny))
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
-        .route("/.well-known/oauth-protected-resource/mcp/{server}", get(resource_metadata_server))
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{server}",
+            get(resource_metadata_server),
+        )
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(st.clone(), guard::origin_layer))
@@ -103,7 +124,10 @@ pub fn router(st: Arc<AppState>) -> Router {
 pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
     let listener = tokio::net::TcpListener::bind(st.cfg.listen)
         .await
-        .map_err(|source| GatewayError::Io { what: "the listen address", source })?;
+        .map_err(|source| GatewayError::Io {
+            what: "the listen address",
+            source,
+        })?;
     let reaper = tokio::spawn(reap_sessions(st.clone()));
     let app = router(st.clone());
     let signal_state = st.clone();
@@ -156,7 +180,11 @@ async fn reap_sessions(st: Arc<AppState>) {
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let depth = st.pipeline.audit().map(|a| a.queue_depth()).unwrap_or(0);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render(depth)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(depth),
+    )
+        .into_response()
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
@@ -177,7 +205,11 @@ async fn resource_metadata_root(State(st): State<Arc<AppState>>, headers: Header
     metadata(&st, &headers, "/mcp")
 }
 
-async fn resource_metadata_server(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
+async fn resource_metadata_server(
+    State(st): State<Arc<AppState>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if st.upstreams.config(&server).is_none() {
         return StatusCode::NOT_FOUND.into_response();
     }

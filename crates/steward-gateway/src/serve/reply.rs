@@ -21,7 +21,11 @@ use crate::upstream::Replies;
 /// What the request being answered was, so its response can be governed.
 pub enum Expect {
     ToolsList,
-    ToolCall { decision_id: String, tool: String, _permit: Permit },
+    ToolCall {
+        decision_id: String,
+        tool: String,
+        _permit: Permit,
+    },
     Other,
 }
 
@@ -36,14 +40,22 @@ pub struct ReplyCtx {
 impl ReplyCtx {
     /// Governs one message; returns the bytes to send and whether it was the final response.
     pub fn process(&mut self, bytes: Vec<u8>) -> (Vec<u8>, bool) {
-        let Ok(msg) = Message::parse(&bytes) else { return (bytes, false) };
+        let Ok(msg) = Message::parse(&bytes) else {
+            return (bytes, false);
+        };
         if msg.kind != Kind::Response || msg.id_key().as_ref() != Some(&self.id) {
             return (bytes, false);
         }
-        self.st.metrics.upstream_latency(&self.ctx.server, self.started.elapsed());
+        self.st
+            .metrics
+            .upstream_latency(&self.ctx.server, self.started.elapsed());
         let out = match &self.expect {
             Expect::ToolsList => self.st.pipeline.govern_tools_list(&self.ctx, &bytes).unwrap_or(bytes),
-            Expect::ToolCall { decision_id, tool, .. } => self.st.pipeline.govern_result(&self.ctx, decision_id, tool, bytes, self.started),
+            Expect::ToolCall { decision_id, tool, .. } => {
+                self.st
+                    .pipeline
+                    .govern_result(&self.ctx, decision_id, tool, bytes, self.started)
+            }
             Expect::Other => bytes,
         };
         (out, true)
@@ -53,13 +65,25 @@ impl ReplyCtx {
         error_response(
             Some(self.id.as_json()),
             ErrorCode::UpstreamUnavailable,
-            &format!("upstream server '{}' did not answer within {}s", self.ctx.server, after.as_secs()),
+            &format!(
+                "upstream server '{}' did not answer within {}s",
+                self.ctx.server,
+                after.as_secs()
+            ),
             None,
         )
     }
 
     fn closed_error(&self) -> Vec<u8> {
-        error_response(Some(self.id.as_json()), ErrorCode::UpstreamUnavailable, &format!("upstream server '{}' closed the connection before answering", self.ctx.server), None)
+        error_response(
+            Some(self.id.as_json()),
+            ErrorCode::UpstreamUnavailable,
+            &format!(
+                "upstream server '{}' closed the connection before answering",
+                self.ctx.server
+            ),
+            None,
+        )
     }
 }
 
@@ -71,7 +95,13 @@ pub fn json(bytes: Vec<u8>, extra: HeaderMap) -> Response {
 }
 
 /// Answers a forwarded request from its replies.
-pub async fn respond(mut reply: ReplyCtx, mut rx: Replies, accepts_sse: bool, timeout: Duration, extra: HeaderMap) -> Response {
+pub async fn respond(
+    mut reply: ReplyCtx,
+    mut rx: Replies,
+    accepts_sse: bool,
+    timeout: Duration,
+    extra: HeaderMap,
+) -> Response {
     let deadline = tokio::time::Instant::now() + timeout;
     let first = match tokio::time::timeout_at(deadline, rx.recv()).await {
         Ok(Some(m)) => m,
@@ -100,7 +130,10 @@ pub async fn respond(mut reply: ReplyCtx, mut rx: Replies, accepts_sse: bool, ti
     let state = (Some(out), reply, rx, false);
     let stream = futures_util::stream::unfold(state, move |(pending, mut reply, mut rx, finished)| async move {
         if let Some(first) = pending {
-            return Some((Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&first))), (None, reply, rx, false)));
+            return Some((
+                Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&first))),
+                (None, reply, rx, false),
+            ));
         }
         if finished {
             return None;
@@ -113,7 +146,9 @@ pub async fn respond(mut reply: ReplyCtx, mut rx: Replies, accepts_sse: bool, ti
                 (Bytes::from(sse::encode_message(&out)), done)
             }
             Ok(None) => (Bytes::from(sse::encode_message(&reply.closed_error())), true),
-            Err(_) if tokio::time::Instant::now() >= deadline => (Bytes::from(sse::encode_message(&reply.timeout_error(timeout))), true),
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                (Bytes::from(sse::encode_message(&reply.timeout_error(timeout))), true)
+            }
             Err(_) => (Bytes::from_static(sse::KEEPALIVE), false),
         };
         Some((Ok(bytes), (None, reply, rx, done)))

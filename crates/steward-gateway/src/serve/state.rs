@@ -30,7 +30,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: GatewayConfig, pipeline: Arc<Pipeline>, auth: Authenticator, registry: Option<steward_registry::Registry>) -> AppState {
+    pub fn new(
+        cfg: GatewayConfig,
+        pipeline: Arc<Pipeline>,
+        auth: Authenticator,
+        registry: Option<steward_registry::Registry>,
+    ) -> AppState {
         AppState {
             registry,
             stopping: tokio::sync::watch::channel(false).0,
@@ -89,7 +94,10 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(idle: Duration) -> Sessions {
-        Sessions { map: Mutex::new(HashMap::new()), idle }
+        Sessions {
+            map: Mutex::new(HashMap::new()),
+            idle,
+        }
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -97,7 +105,15 @@ impl Sessions {
     }
 
     /// Registers a session under `id`; `ctx.session` is the label audit rows carry.
-    pub fn create(&self, id: String, server: &str, principal: Principal, conn: Conn, owns_conn: bool, ctx: CallContext) -> Arc<Session> {
+    pub fn create(
+        &self,
+        id: String,
+        server: &str,
+        principal: Principal,
+        conn: Conn,
+        owns_conn: bool,
+        ctx: CallContext,
+    ) -> Arc<Session> {
         let session = Arc::new(Session {
             id,
             server: server.to_string(),
@@ -108,7 +124,10 @@ impl Sessions {
             last_used: Mutex::new(Instant::now()),
             listening: Mutex::new(false),
         });
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(session.id.clone(), session.clone());
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.id.clone(), session.clone());
         session
     }
 
@@ -117,7 +136,8 @@ impl Sessions {
     pub fn get(&self, id: &str, server: &str, principal: &Principal) -> Option<Arc<Session>> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let s = map.get(id)?;
-        (s.server == server && s.principal.id == principal.id && s.idle_for() <= self.idle && s.conn.alive()).then(|| s.clone())
+        (s.server == server && s.principal.id == principal.id && s.idle_for() <= self.idle && s.conn.alive())
+            .then(|| s.clone())
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
@@ -127,12 +147,21 @@ impl Sessions {
     /// Sessions idle past the timeout, or whose upstream died, are removed and returned.
     pub fn expire(&self) -> Vec<Arc<Session>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let dead: Vec<String> = map.iter().filter(|(_, s)| s.idle_for() > self.idle || !s.conn.alive()).map(|(k, _)| k.clone()).collect();
+        let dead: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.idle_for() > self.idle || !s.conn.alive())
+            .map(|(k, _)| k.clone())
+            .collect();
         dead.into_iter().filter_map(|k| map.remove(&k)).collect()
     }
 
     pub fn drain(&self) -> Vec<Arc<Session>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, s)| s).collect()
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect()
     }
 
     pub fn len(&self) -> usize {

@@ -12,10 +12,10 @@ use bytes::Bytes;
 use steward_mcp::jsonrpc::ErrorCode;
 use steward_mcp::sse;
 
+use super::guard;
 use super::mcp::{SESSION_HEADER, rpc_error};
 use super::reply::sse_response;
 use super::state::AppState;
-use super::guard;
 
 pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
@@ -23,10 +23,19 @@ pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, he
         Err(r) => return r,
     };
     let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
-        return (StatusCode::METHOD_NOT_ALLOWED, "GET needs an Mcp-Session-Id (2026-07-28 clients use subscriptions/listen)").into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET needs an Mcp-Session-Id (2026-07-28 clients use subscriptions/listen)",
+        )
+            .into_response();
     };
     let Some(session) = st.sessions.get(sid, &server, &principal) else {
-        return rpc_error(StatusCode::NOT_FOUND, None, ErrorCode::InvalidRequest, "session not found");
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorCode::InvalidRequest,
+            "session not found",
+        );
     };
     {
         let mut listening = session.listening.lock().unwrap_or_else(|e| e.into_inner());
@@ -37,7 +46,11 @@ pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, he
     }
     let Some(rx) = session.conn.server_messages() else {
         *session.listening.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        return (StatusCode::METHOD_NOT_ALLOWED, "this upstream sends no server-initiated messages").into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this upstream sends no server-initiated messages",
+        )
+            .into_response();
     };
     struct Listening(Arc<super::state::Session>);
     impl Drop for Listening {
@@ -55,7 +68,10 @@ pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, he
         match next {
             Ok(Some(m)) => {
                 guard.0.touch();
-                Some((Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&m))), (rx, guard, stopped)))
+                Some((
+                    Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&m))),
+                    (rx, guard, stopped),
+                ))
             }
             Ok(None) => None,
             Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard, stopped))),
@@ -73,7 +89,12 @@ pub async fn delete(State(st): State<Arc<AppState>>, Path(server): Path<String>,
         return (StatusCode::METHOD_NOT_ALLOWED, "DELETE needs an Mcp-Session-Id").into_response();
     };
     if st.sessions.get(sid, &server, &principal).is_none() {
-        return rpc_error(StatusCode::NOT_FOUND, None, ErrorCode::InvalidRequest, "session not found");
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorCode::InvalidRequest,
+            "session not found",
+        );
     }
     if let Some(s) = st.sessions.remove(sid) {
         super::close_session(&st, &s).await;

@@ -29,12 +29,22 @@ fn answer(line: &[u8]) -> Vec<u8> {
     if msg.kind != Kind::Request {
         return error_response(Some(&id), ErrorCode::InvalidRequest, "expected a request", None);
     }
-    let params: Value = msg.params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or(Value::Null);
+    let params: Value = msg
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or(Value::Null);
     let stateless = Era::of_params(msg.params) == Some(Era::Stateless);
     let mut result = match msg.method().unwrap_or_default() {
         "initialize" => {
-            let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("2025-11-25");
-            let version = if ("2024-11-05".."2026-07-28").contains(&asked) { asked } else { "2025-11-25" };
+            let asked = params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("2025-11-25");
+            let version = if ("2024-11-05".."2026-07-28").contains(&asked) {
+                asked
+            } else {
+                "2025-11-25"
+            };
             json!({
                 "protocolVersion": version,
                 "capabilities": { "tools": { "listChanged": false } },
@@ -50,7 +60,14 @@ fn answer(line: &[u8]) -> Vec<u8> {
         "ping" => json!({}),
         "tools/list" => json!({ "tools": tools() }),
         "tools/call" => call(&params),
-        other => return error_response(Some(&id), ErrorCode::MethodNotFound, &format!("method not found: {other}"), None),
+        other => {
+            return error_response(
+                Some(&id),
+                ErrorCode::MethodNotFound,
+                &format!("method not found: {other}"),
+                None,
+            );
+        }
     };
     if stateless {
         result["resultType"] = json!("complete");

@@ -26,11 +26,22 @@ pub struct HttpConn {
 }
 
 impl HttpConn {
-    pub fn new(server: &str, url: &str, configured: &BTreeMap<String, String>, client: reqwest::Client) -> Result<HttpConn, UpstreamError> {
+    pub fn new(
+        server: &str,
+        url: &str,
+        configured: &BTreeMap<String, String>,
+        client: reqwest::Client,
+    ) -> Result<HttpConn, UpstreamError> {
         let mut headers = HeaderMap::new();
         for (k, v) in configured {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| UpstreamError::Start { server: server.into(), message: format!("header {k}: {e}") })?;
-            let mut value = HeaderValue::from_str(v).map_err(|e| UpstreamError::Start { server: server.into(), message: format!("header {k}: {e}") })?;
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| UpstreamError::Start {
+                server: server.into(),
+                message: format!("header {k}: {e}"),
+            })?;
+            let mut value = HeaderValue::from_str(v).map_err(|e| UpstreamError::Start {
+                server: server.into(),
+                message: format!("header {k}: {e}"),
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -49,7 +60,10 @@ impl HttpConn {
         if let Some(s) = self.session.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             req = req.header(SESSION_HEADER, s);
         }
-        let version = forward.protocol_version.clone().or_else(|| self.protocol_version.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        let version = forward
+            .protocol_version
+            .clone()
+            .or_else(|| self.protocol_version.lock().unwrap_or_else(|e| e.into_inner()).clone());
         if let Some(v) = version {
             req = req.header("mcp-protocol-version", v);
         }
@@ -83,7 +97,11 @@ impl HttpConn {
         }
         let (tx, rx) = mpsc::channel(64);
         let status = resp.status();
-        let is_sse = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/event-stream"));
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
         let server = self.server.clone();
         if is_sse {
             let mut stream = resp.bytes_stream();
@@ -113,7 +131,12 @@ impl HttpConn {
             body
         } else {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-            error_response(id.as_deref(), ErrorCode::UpstreamUnavailable, &format!("upstream server '{}' answered HTTP {status}: {text}", self.server), None)
+            error_response(
+                id.as_deref(),
+                ErrorCode::UpstreamUnavailable,
+                &format!("upstream server '{}' answered HTTP {status}: {text}", self.server),
+                None,
+            )
         };
         if is_initialize
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&message)
@@ -142,7 +165,9 @@ impl HttpConn {
 
     /// Opens the upstream's GET stream (if it offers one) and relays its messages.
     pub fn server_messages(&self) -> Option<mpsc::Receiver<Vec<u8>>> {
-        let req = self.build(reqwest::Method::GET, &Forward::default()).header(ACCEPT, "text/event-stream");
+        let req = self
+            .build(reqwest::Method::GET, &Forward::default())
+            .header(ACCEPT, "text/event-stream");
         let (tx, rx) = mpsc::channel(64);
         let server = self.server.clone();
         tokio::spawn(async move {
@@ -174,7 +199,10 @@ impl HttpConn {
     }
 
     fn failed(&self, message: String) -> UpstreamError {
-        UpstreamError::Failed { server: self.server.clone(), message }
+        UpstreamError::Failed {
+            server: self.server.clone(),
+            message,
+        }
     }
 }
 

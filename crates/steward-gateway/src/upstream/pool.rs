@@ -52,7 +52,12 @@ impl Upstreams {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .unwrap_or_default();
-        Upstreams { configs, http, shared: Mutex::new(HashMap::new()), restarts: Mutex::new(HashMap::new()) }
+        Upstreams {
+            configs,
+            http,
+            shared: Mutex::new(HashMap::new()),
+            restarts: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn config(&self, server: &str) -> Option<&ServerConfig> {
@@ -65,7 +70,10 @@ impl Upstreams {
 
     /// The connection for a new legacy session.
     pub fn session_conn(&self, server: &str) -> Result<Conn, UpstreamError> {
-        let cfg = self.configs.get(server).ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
+        let cfg = self
+            .configs
+            .get(server)
+            .ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
         if cfg.shared || matches!(cfg.transport, Transport::Demo) {
             return self.shared_conn(cfg, Purpose::Sessions);
         }
@@ -74,13 +82,19 @@ impl Upstreams {
 
     /// The connection stateless requests to `server` use.
     pub fn stateless_conn(&self, server: &str) -> Result<Conn, UpstreamError> {
-        let cfg = self.configs.get(server).ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
+        let cfg = self
+            .configs
+            .get(server)
+            .ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
         self.shared_conn(cfg, Purpose::Stateless)
     }
 
     /// The connection the federated endpoint uses for `server` (the caller initializes it).
     pub fn federation_conn(&self, server: &str) -> Result<Conn, UpstreamError> {
-        let cfg = self.configs.get(server).ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
+        let cfg = self
+            .configs
+            .get(server)
+            .ok_or_else(|| UpstreamError::Gone(server.to_string()))?;
         self.shared_conn(cfg, Purpose::Federation)
     }
 
@@ -106,26 +120,46 @@ impl Upstreams {
             if let Some(at) = r.retry_at
                 && Instant::now() < at
             {
-                return Err(UpstreamError::Gone(format!("{} (restarting in {}s)", cfg.name, at.saturating_duration_since(Instant::now()).as_secs() + 1)));
+                return Err(UpstreamError::Gone(format!(
+                    "{} (restarting in {}s)",
+                    cfg.name,
+                    at.saturating_duration_since(Instant::now()).as_secs() + 1
+                )));
             }
             r.retry_at = None;
         }
         let conn = self.open(cfg, true)?;
-        shared.insert(key, Slot { conn: conn.clone(), started: Instant::now() });
+        shared.insert(
+            key,
+            Slot {
+                conn: conn.clone(),
+                started: Instant::now(),
+            },
+        );
         Ok(conn)
     }
 
     fn open(&self, cfg: &ServerConfig, remap: bool) -> Result<Conn, UpstreamError> {
         Ok(match &cfg.transport {
-            Transport::Stdio { command, args, env } => Conn::Stdio(StdioConn::spawn(&cfg.name, command, args, env, remap)?),
-            Transport::Http { url, headers } => Conn::Http(Arc::new(HttpConn::new(&cfg.name, url, headers, self.http.clone())?)),
+            Transport::Stdio { command, args, env } => {
+                Conn::Stdio(StdioConn::spawn(&cfg.name, command, args, env, remap)?)
+            }
+            Transport::Http { url, headers } => {
+                Conn::Http(Arc::new(HttpConn::new(&cfg.name, url, headers, self.http.clone())?))
+            }
             Transport::Demo => Conn::Demo(Arc::new(DemoConn)),
         })
     }
 
     /// Stops every shared connection (graceful shutdown).
     pub async fn close_all(&self) {
-        let conns: Vec<Conn> = self.shared.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, s)| s.conn).collect();
+        let conns: Vec<Conn> = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s.conn)
+            .collect();
         for c in conns {
             c.close().await;
         }

@@ -18,7 +18,18 @@ use super::{Replies, UpstreamError};
 
 /// Variables every child gets from the gateway's environment; everything else must be declared.
 const BASE_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
 ];
 /// Largest message accepted from a child.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -51,7 +62,13 @@ pub struct StdioConn {
 }
 
 impl StdioConn {
-    pub fn spawn(server: &str, command: &str, args: &[String], env: &BTreeMap<String, String>, remap: bool) -> Result<Arc<StdioConn>, UpstreamError> {
+    pub fn spawn(
+        server: &str,
+        command: &str,
+        args: &[String],
+        env: &BTreeMap<String, String>,
+        remap: bool,
+    ) -> Result<Arc<StdioConn>, UpstreamError> {
         let mut cmd = Command::new(command);
         cmd.args(args).env_clear();
         for var in BASE_ENV {
@@ -59,10 +76,23 @@ impl StdioConn {
                 cmd.env(var, v);
             }
         }
-        cmd.envs(env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| UpstreamError::Start { server: server.to_string(), message: format!("`{command}`: {e}") })?;
-        let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Start { server: server.into(), message: "no stdin".into() })?;
-        let stdout = child.stdout.take().ok_or_else(|| UpstreamError::Start { server: server.into(), message: "no stdout".into() })?;
+        cmd.envs(env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| UpstreamError::Start {
+            server: server.to_string(),
+            message: format!("`{command}`: {e}"),
+        })?;
+        let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Start {
+            server: server.into(),
+            message: "no stdin".into(),
+        })?;
+        let stdout = child.stdout.take().ok_or_else(|| UpstreamError::Start {
+            server: server.into(),
+            message: "no stdout".into(),
+        })?;
         let (writer, _task) = LineWriter::spawn(stdin);
         let conn = Arc::new(StdioConn {
             server: server.to_string(),
@@ -75,7 +105,9 @@ impl StdioConn {
         });
         let reader = conn.clone();
         tokio::spawn(async move {
-            reader.read_loop(LineReader::new(BufReader::new(stdout), MAX_MESSAGE)).await;
+            reader
+                .read_loop(LineReader::new(BufReader::new(stdout), MAX_MESSAGE))
+                .await;
         });
         Ok(conn)
     }
@@ -88,19 +120,33 @@ impl StdioConn {
         if !self.alive() {
             return Err(UpstreamError::Gone(self.server.clone()));
         }
-        let msg = Message::parse(line).map_err(|e| UpstreamError::Failed { server: self.server.clone(), message: e.to_string() })?;
-        let client_id = msg.id_key().ok_or_else(|| UpstreamError::Failed { server: self.server.clone(), message: "request without id".into() })?;
+        let msg = Message::parse(line).map_err(|e| UpstreamError::Failed {
+            server: self.server.clone(),
+            message: e.to_string(),
+        })?;
+        let client_id = msg.id_key().ok_or_else(|| UpstreamError::Failed {
+            server: self.server.clone(),
+            message: "request without id".into(),
+        })?;
         let progress_token = progress_token(&msg);
         let (tx, rx) = mpsc::channel(64);
         let (key, original, bytes) = if self.remap {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
-            let bytes = replace_id(line, &msg, &n).ok_or_else(|| UpstreamError::Failed { server: self.server.clone(), message: "cannot rewrite request id".into() })?;
+            let bytes = replace_id(line, &msg, &n).ok_or_else(|| UpstreamError::Failed {
+                server: self.server.clone(),
+                message: "cannot rewrite request id".into(),
+            })?;
             let key = IdKey::from_raw(&serde_json::value::RawValue::from_string(n).expect("a number is valid JSON"));
             (key, Some(client_id.as_json().to_string()), bytes)
         } else {
             (client_id, None, line.to_vec())
         };
-        self.lock().waiters.push(Waiter { key, original, progress_token, tx });
+        self.lock().waiters.push(Waiter {
+            key,
+            original,
+            progress_token,
+            tx,
+        });
         if !self.writer.send(bytes) {
             return Err(UpstreamError::Gone(self.server.clone()));
         }
@@ -165,7 +211,14 @@ impl StdioConn {
         for w in waiters {
             let id = w.original.unwrap_or_else(|| w.key.as_json().to_string());
             let message = format!("upstream server '{}' exited before answering", self.server);
-            let _ = w.tx.send(error_response(Some(&id), ErrorCode::UpstreamUnavailable, &message, None)).await;
+            let _ =
+                w.tx.send(error_response(
+                    Some(&id),
+                    ErrorCode::UpstreamUnavailable,
+                    &message,
+                    None,
+                ))
+                .await;
         }
         let mut r = self.lock();
         r.listener = None;
@@ -186,7 +239,9 @@ impl StdioConn {
                     };
                     let _ = w.tx.send(out).await;
                 }
-                None => tracing::debug!(server = %self.server, id = key.as_json(), "response to no pending request; dropped"),
+                None => {
+                    tracing::debug!(server = %self.server, id = key.as_json(), "response to no pending request; dropped")
+                }
             }
             return;
         }
@@ -199,7 +254,13 @@ impl StdioConn {
             let related = token
                 .as_ref()
                 .and_then(|t| r.waiters.iter().find(|w| w.progress_token.as_ref() == Some(t)))
-                .or_else(|| if token.is_none() && !self.remap { r.waiters.last() } else { None });
+                .or_else(|| {
+                    if token.is_none() && !self.remap {
+                        r.waiters.last()
+                    } else {
+                        None
+                    }
+                });
             related.map(|w| w.tx.clone())
         };
         if let Some(tx) = target {
@@ -210,7 +271,8 @@ impl StdioConn {
             if msg.kind == Kind::Request {
                 let message = "this server is shared by several clients (mode: shared), so Steward cannot relay its requests to a client";
                 let id = msg.id.map(|i| i.get().to_string());
-                self.writer.send(error_response(id.as_deref(), ErrorCode::MethodNotFound, message, None));
+                self.writer
+                    .send(error_response(id.as_deref(), ErrorCode::MethodNotFound, message, None));
             }
             tracing::debug!(server = %self.server, method = msg.method().unwrap_or_default(), "server-initiated message on a shared child dropped");
             return;
@@ -233,7 +295,9 @@ impl StdioConn {
 fn progress_token(msg: &Message<'_>) -> Option<String> {
     let params: serde_json::Value = serde_json::from_str(msg.params?.get()).ok()?;
     let token = params.get("_meta").and_then(|m| m.get("progressToken")).or_else(|| {
-        (msg.method() == Some("notifications/progress")).then(|| params.get("progressToken")).flatten()
+        (msg.method() == Some("notifications/progress"))
+            .then(|| params.get("progressToken"))
+            .flatten()
     })?;
     Some(token.to_string())
 }

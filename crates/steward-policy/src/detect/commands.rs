@@ -145,7 +145,9 @@ pub(crate) fn scan(script: &Script, commands: &[Command<'_>], out: &mut Scan) {
             {
                 out.push("force-flags", Risk::High, format!("{name} {w}"));
             }
-            if let Some(p) = credential_path(w) {
+            // A flag names no file, unless it carries one (`--key-file=~/.ssh/id_rsa`).
+            let flag = w.starts_with('-') && !w.contains('=');
+            if !flag && let Some(p) = credential_path(w) {
                 out.push("credential-access", Risk::High, format!("{name} {p}"));
             }
         }

@@ -76,35 +76,16 @@ impl CustomDetector {
         &self.flag
     }
 
-    pub(crate) fn scan(&self, raw: &str, commands: &[Command<'_>], lines: &mut Option<String>, scan: &mut Scan) {
-        if let Some(detail) = self.find(raw, commands, lines) {
+    /// `text`: the string after quote removal ([`super::shell::Script::text`]).
+    pub(crate) fn scan(&self, raw: &str, text: &str, commands: &[Command<'_>], scan: &mut Scan) {
+        if let Some(detail) = self.find(raw, text, commands) {
             scan.push_flag(Cow::Owned(self.flag.clone()), self.risk, detail);
         }
     }
 
-    /// `lines`: the commands after quote removal, one per line, built once per string for all
-    /// custom detectors.
-    fn find(&self, raw: &str, commands: &[Command<'_>], lines: &mut Option<String>) -> Option<String> {
-        if let Some(re) = self.regexes.iter().find(|re| re.is_match(raw)) {
+    fn find(&self, raw: &str, text: &str, commands: &[Command<'_>]) -> Option<String> {
+        if let Some(re) = self.regexes.iter().find(|re| re.is_match(raw) || re.is_match(text)) {
             return Some(format!("{}: /{}/", self.name, re.as_str()));
-        }
-        if !self.regexes.is_empty() {
-            let lines = lines.get_or_insert_with(|| {
-                let mut text = String::with_capacity(raw.len() + 16);
-                for c in commands {
-                    for (i, w) in c.words.iter().enumerate() {
-                        if i > 0 {
-                            text.push(' ');
-                        }
-                        text.push_str(w);
-                    }
-                    text.push('\n');
-                }
-                text
-            });
-            if let Some(re) = self.regexes.iter().find(|re| re.is_match(lines)) {
-                return Some(format!("{}: /{}/", self.name, re.as_str()));
-            }
         }
         for phrase in &self.words {
             for cmd in commands {

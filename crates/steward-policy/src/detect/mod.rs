@@ -202,9 +202,9 @@ impl Detectors {
                 }));
             }
         }
-        let mut lines = None;
+        let text = if plain { s } else { script.text() };
         for c in &self.custom {
-            c.scan(s, cmds, &mut lines, scan);
+            c.scan(s, text, cmds, scan);
         }
     }
 }

@@ -97,6 +97,12 @@ impl Script {
     pub fn is_empty(&self) -> bool {
         self.cmds.is_empty()
     }
+
+    /// The script after quote removal: each command on a line, its words (redirection targets
+    /// included) separated by one space.
+    pub fn text(&self) -> &str {
+        &self.buf
+    }
 }
 
 /// Lexes `input` the way a POSIX shell would split it into commands and words.
@@ -383,6 +389,9 @@ impl Lexer<'_> {
         }
         self.in_word = false;
         let span = (self.word_start as u32, self.buf.len() as u32);
+        // Words are separated by one space in the buffer, so it reads as the script after quote
+        // removal (see [`Script::text`]).
+        self.buf.push(b' ');
         match self.redirect.take().unwrap_or(Kind::Word) {
             Kind::Word => self.script.words.push(span),
             Kind::Out => self.script.outs.push(span),
@@ -392,6 +401,10 @@ impl Lexer<'_> {
 
     fn end_command(&mut self, next_join: Join) {
         self.end_word();
+        if self.buf.last() == Some(&b' ') {
+            self.buf.pop();
+            self.buf.push(b'\n');
+        }
         self.redirect = None;
         let s = &mut self.script;
         let ends = CommandEnds {

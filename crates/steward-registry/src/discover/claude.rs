@@ -24,10 +24,7 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
         ("project", loc.project.join(".claude/settings.local.json")),
     ];
     for dir in MANAGED_DIRS {
-        settings_files.push((
-            "managed",
-            loc.system(&format!("{dir}/managed-settings.json")),
-        ));
+        settings_files.push(("managed", loc.system(&format!("{dir}/managed-settings.json"))));
     }
     for (scope, path) in settings_files {
         let Some((_, v)) = d.read_json(CLIENT, scope, &path, false) else {

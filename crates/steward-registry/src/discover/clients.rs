@@ -51,14 +51,7 @@ pub(super) fn discover(loc: &Locations, d: &mut Discovery) {
     for dir in APP_DIRS {
         for flavour in VSCODE_FLAVOURS {
             let user = loc.home.join(dir).join(flavour).join("User");
-            servers_under(
-                d,
-                "vscode",
-                "user",
-                &user.join("mcp.json"),
-                true,
-                &["servers"],
-            );
+            servers_under(d, "vscode", "user", &user.join("mcp.json"), true, &["servers"]);
             servers_under(
                 d,
                 "vscode",
@@ -126,11 +119,6 @@ fn servers_under(
             None => return,
         }
     }
-    let from = keys
-        .first()
-        .map(|k| super::key_offset(&text, k))
-        .unwrap_or(0);
-    d.add_servers(client, scope, path, &text, node, from, None, &|_| {
-        None::<String>
-    });
+    let from = keys.first().map(|k| super::key_offset(&text, k)).unwrap_or(0);
+    d.add_servers(client, scope, path, &text, node, from, None, &|_| None::<String>);
 }

@@ -55,10 +55,7 @@ fn read(d: &mut Discovery, scope: &'static str, path: &Path) {
             );
             continue;
         };
-        let command = t
-            .get("command")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
+        let command = t.get("command").and_then(|v| v.as_str()).map(str::to_string);
         let url = t.get("url").and_then(|v| v.as_str()).map(str::to_string);
         let args: Option<Vec<String>> = match t.get("args") {
             None => Some(Vec::new()),

@@ -71,7 +71,8 @@ pub fn strip(text: &str) -> String {
 mod tests {
     #[test]
     fn strips_comments_and_trailing_commas() {
-        let text = "{\n // servers\n \"servers\": { \"a\": {\"command\": \"x//y\", /* c */ \"args\": [\"1\",],},\n },\n}";
+        let text =
+            "{\n // servers\n \"servers\": { \"a\": {\"command\": \"x//y\", /* c */ \"args\": [\"1\",],},\n },\n}";
         let v = super::parse(text).unwrap();
         assert_eq!(v["servers"]["a"]["command"], "x//y");
         assert_eq!(v["servers"]["a"]["args"][0], "1");

@@ -102,12 +102,7 @@ pub fn discover(loc: &Locations) -> Discovery {
 impl Discovery {
     /// Reads a config file once: `None` when it does not exist, was read already (home and
     /// project can be the same directory), or cannot be read (then a problem is recorded).
-    pub(crate) fn read(
-        &mut self,
-        client: &'static str,
-        scope: &'static str,
-        path: &Path,
-    ) -> Option<String> {
+    pub(crate) fn read(&mut self, client: &'static str, scope: &'static str, path: &Path) -> Option<String> {
         let meta = match std::fs::metadata(path) {
             Ok(m) if m.is_file() => m,
             Ok(_) => return None,
@@ -127,7 +122,10 @@ impl Discovery {
                 scope,
                 path,
                 None,
-                format!("file is {} bytes, larger than the {MAX_CONFIG_BYTES}-byte limit; its servers were not checked", meta.len()),
+                format!(
+                    "file is {} bytes, larger than the {MAX_CONFIG_BYTES}-byte limit; its servers were not checked",
+                    meta.len()
+                ),
             );
             return None;
         }
@@ -218,10 +216,8 @@ impl Discovery {
         for (name, entry) in map {
             let line = find_key_line(text, name, search_from);
             if let Some(why) = skip(name) {
-                self.skipped.push(format!(
-                    "{client} {scope} server '{name}' in {}: {why}",
-                    path.display()
-                ));
+                self.skipped
+                    .push(format!("{client} {scope} server '{name}' in {}: {why}", path.display()));
                 continue;
             }
             match server_spec(entry) {
@@ -236,9 +232,7 @@ impl Discovery {
                     url,
                     context: context.clone(),
                 }),
-                Err(why) => {
-                    self.problem(client, scope, path, line, format!("server '{name}': {why}"))
-                }
+                Err(why) => self.problem(client, scope, path, line, format!("server '{name}': {why}")),
             }
         }
     }
