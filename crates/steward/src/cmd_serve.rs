@@ -45,6 +45,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let version = policy.version().to_string();
         let st = serve::build_state(cfg.clone(), Arc::new(policy)).await?;
+        // Edits to the policy file (or SIGHUP) reload it; a broken file keeps the old policy.
+        let _watch = cfg.policy.clone().map(|path| {
+            let target = st.clone();
+            steward_gateway::reload::spawn(steward_gateway::reload::Reloader::new(
+                path,
+                version.clone(),
+                move |p| target.pipeline.replace_policy(p),
+            ))
+        });
         announce(&cfg, &policy_name, &version);
         serve::run(st, shutdown_signal()).await?;
         eprintln!("steward: stopped; audit log flushed");
