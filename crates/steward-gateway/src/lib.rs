@@ -16,4 +16,4 @@ mod upstream;
 
 pub use error::GatewayError;
 pub use pipeline::{CallContext, Pipeline, Verdict};
-pub use proxy::{ProxyExit, ProxyOptions, run_proxy};
+pub use proxy::{ProxyExit, ProxyOptions, run_proxy, shutdown_signal};

@@ -197,6 +197,11 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>) {
     }
 }
 
+const INSERT: &str = "INSERT INTO audit_events (seq, ts, kind, decision_id, principal, client, session, door, server, \
+    tool, method, operation, args, args_digest, effect, risk, flags, reason, rule_ids, policy_version, approval_id, \
+    approvers, outcome, duration_ms, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
+
 /// Writes a batch in one IMMEDIATE transaction. The chain head is read inside the transaction,
 /// so several processes sharing one database file still produce a single unbroken chain.
 fn write_batch(conn: &mut Connection, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
@@ -211,22 +216,15 @@ fn write_batch(conn: &mut Connection, events: Vec<AuditEvent>) -> Result<Vec<i64
 pub(crate) fn append_in(tx: &rusqlite::Transaction<'_>, events: Vec<AuditEvent>) -> Result<Vec<i64>, StoreError> {
     let events: Vec<AuditEvent> = events.into_iter().map(stamp).collect();
     let (mut seq, mut prev): (i64, String) = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
             other => Err(other),
         })?;
     let mut seqs = Vec::with_capacity(events.len());
     {
-        let mut stmt = tx.prepare_cached(&format!(
-            "INSERT INTO audit_events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
-            crate::event::COLUMNS
-        ))?;
+        let mut stmt = tx.prepare_cached(INSERT)?;
         for event in events {
             seq += 1;
             let row = AuditRow::from_event(event, seq, prev);

@@ -103,14 +103,6 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    steward_gateway::shutdown_signal().await;
     eprintln!("steward: shutting down: finishing in-flight calls");
 }

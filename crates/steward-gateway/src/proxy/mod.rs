@@ -181,7 +181,8 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     Ok(exit)
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT: how every long-running door learns to stop.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         std::future::pending::<()>().await;
