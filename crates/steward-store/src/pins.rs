@@ -211,24 +211,10 @@ pub struct PinStore {
 impl PinStore {
     /// Opens (creating if needed) the SQLite file at `path` and its `tool_pins` table.
     pub fn open_sqlite(path: &Path) -> Result<PinStore, PinError> {
-        let display = path.display().to_string();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| PinError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let conn = Connection::open(path).map_err(|source| PinError::Open {
-            path: display.clone(),
-            source,
+        let conn = crate::schema::open_with_schema(path, SCHEMA).map_err(|f| match f {
+            crate::schema::OpenFailure::CreateDir(path, source) => PinError::CreateDir { path, source },
+            crate::schema::OpenFailure::Open(path, source) => PinError::Open { path, source },
         })?;
-        let prepare = |conn: &Connection| -> rusqlite::Result<()> {
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.execute_batch(SCHEMA)
-        };
-        prepare(&conn).map_err(|source| PinError::Open { path: display, source })?;
         Ok(PinStore {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),

@@ -71,3 +71,27 @@ pub(crate) fn prepare(conn: &Connection, path: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Why a store's SQLite file could not be opened.
+pub(crate) enum OpenFailure {
+    CreateDir(String, std::io::Error),
+    Open(String, rusqlite::Error),
+}
+
+/// Opens (creating the file and its directory if needed) a store's SQLite file in WAL mode and
+/// creates its tables: the shared start of every store that lives beside the audit log.
+pub(crate) fn open_with_schema(path: &std::path::Path, schema: &str) -> Result<Connection, OpenFailure> {
+    let display = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| OpenFailure::CreateDir(dir.display().to_string(), e))?;
+    }
+    let conn = Connection::open(path).map_err(|e| OpenFailure::Open(display.clone(), e))?;
+    let prepare = |conn: &Connection| -> rusqlite::Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(schema)
+    };
+    prepare(&conn).map_err(|e| OpenFailure::Open(display, e))?;
+    Ok(conn)
+}
