@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use steward_policy::{ApprovalMode, Decision, Policy, digest, redact};
+use steward_policy::{ApprovalMode, Decision, Policy, digest};
+use steward_scan::redact;
 use steward_store::{
     Actor, Approval, ApprovalError, ApprovalState, ApprovalStore, Approved, NewApproval, Reusable, StoreError,
     human_duration,

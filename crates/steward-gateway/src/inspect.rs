@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::runaway::{Breaker, Budgets};
 use serde_json::{Value, json};
 use steward_policy::Policy;
-use steward_policy::scan::{Breaker, Budgets, DriftAction, OutputReport, ScanVerdict, redact_result, scan_tool};
+use steward_scan::{DriftAction, OutputReport, ScanVerdict, redact_result, scan_tool};
 use steward_store::{PinStatus, PinStore};
 
 /// Why a call is refused before the policy's verdict counts.

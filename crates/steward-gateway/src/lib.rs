@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod proxy;
 pub mod reload;
 pub mod remote;
+pub mod runaway;
 pub mod serve;
 mod upstream;
 

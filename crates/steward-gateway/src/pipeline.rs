@@ -6,7 +6,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
-use steward_policy::{Call, Decision, Effect, Policy, Principal, ToolAnnotations, digest, redact};
+use steward_policy::{Call, Decision, Effect, Policy, Principal, ToolAnnotations, digest};
+use steward_scan::redact;
 use steward_store::{AuditEvent, AuditLog, EventKind};
 
 use crate::approval::{ApprovalTicket, Approvals, Confirmation, Decided, Progress, Terms};

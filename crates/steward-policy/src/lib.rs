@@ -16,8 +16,6 @@ mod load;
 mod model;
 mod native;
 pub mod protections;
-pub mod redact;
-pub mod scan;
 pub mod testing;
 mod vars;
 

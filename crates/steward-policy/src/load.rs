@@ -46,11 +46,11 @@ struct PolicyDoc {
     #[serde(default)]
     approvals: Option<ApprovalsDoc>,
     #[serde(default)]
-    scan: Option<crate::scan::ScanPolicy>,
+    scan: Option<steward_scan::ScanPolicy>,
     #[serde(default)]
-    on_drift: Option<crate::scan::DriftAction>,
+    on_drift: Option<steward_scan::DriftAction>,
     #[serde(default)]
-    redact: Option<Spanned<crate::scan::OutputPolicy>>,
+    redact: Option<Spanned<steward_scan::OutputPolicy>>,
     #[serde(default)]
     breaker: Option<crate::protections::BreakerDoc>,
     #[serde(default)]
@@ -463,9 +463,9 @@ impl Compiler<'_> {
 
     fn protections(
         &mut self,
-        scan: Option<crate::scan::ScanPolicy>,
-        on_drift: Option<crate::scan::DriftAction>,
-        redact: Option<Spanned<crate::scan::OutputPolicy>>,
+        scan: Option<steward_scan::ScanPolicy>,
+        on_drift: Option<steward_scan::DriftAction>,
+        redact: Option<Spanned<steward_scan::OutputPolicy>>,
         breaker: Option<crate::protections::BreakerDoc>,
         budgets: Vec<Spanned<crate::protections::BudgetDoc>>,
         canaries: Vec<crate::protections::Canary>,

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::scan::{BudgetRule, DriftAction, OutputPolicy, ScanPolicy, Scope};
+use steward_scan::{DriftAction, OutputPolicy, ScanPolicy};
 
 /// The defences a policy turns on. The default is the baseline: HIGH description findings hide
 /// a tool, drifted tools are blocked, secrets in results are redacted, no breaker, no budgets.
@@ -86,4 +86,27 @@ fn parse_window(s: &str) -> Result<Duration, String> {
         return Err("a budget window must be longer than zero".into());
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// What a budget is counted per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Every call of one principal.
+    Principal,
+    /// Every call of one tool, whoever makes it.
+    Tool,
+    /// One principal's calls of one tool.
+    PrincipalTool,
+}
+
+/// One budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetRule {
+    pub scope: Scope,
+    pub window: Duration,
+    /// Calls admitted per window.
+    pub max_calls: Option<u64>,
+    /// Result bytes per window; once reached, further calls are refused until it slides.
+    pub max_result_bytes: Option<u64>,
 }

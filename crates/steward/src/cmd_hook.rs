@@ -14,12 +14,13 @@ use clap::Args;
 use serde_json::Value;
 use steward_gateway::identity::os_user;
 use steward_gateway::{CallContext, Pipeline};
-use steward_policy::{Effect, Policy, Principal, digest, redact};
+use steward_policy::{Effect, Policy, Principal, digest};
 use steward_registry::hook::{
     EventKind, HookEvent, MAX_EVENT_BYTES, context_output, message_output, outcome_of, pre_tool_use_output,
 };
 use steward_registry::tier::{POLICY_PATH, REGISTRY_PATH};
 use steward_registry::{CheckOptions, Locations, Registry, check, discover, today};
+use steward_scan::redact;
 use steward_store::{AuditLog, AuditReader, QueryFilter};
 
 use crate::paths::default_audit_db;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use steward_policy::scan;
+use steward_scan as scan;
 use steward_store::{Pin, PinDiff, PinError, PinState, PinStore};
 
 use crate::paths::default_audit_db;

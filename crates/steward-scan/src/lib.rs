@@ -1,19 +1,17 @@
 //! Inspecting what servers send, not what clients ask: tool definitions at `tools/list` time
-//! ([`describe`]), tool results, resources and prompts on their way back ([`output`]), and
-//! pure bookkeeping against runaway use ([`budget`], [`breaker`]).
+//! ([`describe`]), tool results, resources and prompts on their way back ([`output`]), and the
+//! redaction of secrets from arguments before they are audited ([`redact`]), on the same rules.
 //!
-//! Everything here is pure and synchronous, like the rest of the crate: callers pass the JSON
-//! (and, for the counters, the current [`std::time::Instant`]) and enforce what comes back.
+//! Everything here is pure and synchronous: callers pass the JSON and enforce what comes back.
 //! Findings name a kind and a location, never the text that matched, so they can go to the
 //! audit log as they are.
 
-pub mod breaker;
-pub mod budget;
 pub mod describe;
 mod instructions;
 pub mod output;
 mod pii;
 mod policy;
+pub mod redact;
 mod secrets;
 mod text;
 mod urls;
@@ -23,8 +21,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use breaker::{Breaker, Tripped};
-pub use budget::{BudgetRule, Budgets, Exceeded, Scope};
 pub use describe::{Finding, ServerTools, ShadowFinding, max_severity, scan_tool, scan_tools_list, shadowing};
 pub use output::{
     Class, OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, SECRET_KINDS, TextMatch, redact_result,

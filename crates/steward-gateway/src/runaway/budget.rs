@@ -9,35 +9,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+pub use steward_policy::protections::{BudgetRule, Scope};
 
 /// Buckets per window: the window slides in steps of a sixtieth of its length.
 pub const BUCKETS: usize = 60;
 /// Above this many tracked keys, expired ones are dropped before a new one is added.
 const PRUNE_ABOVE: usize = 100_000;
-
-/// What a budget is counted per.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Every call of one principal.
-    Principal,
-    /// Every call of one tool, whoever makes it.
-    Tool,
-    /// One principal's calls of one tool.
-    PrincipalTool,
-}
-
-/// One budget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BudgetRule {
-    pub scope: Scope,
-    pub window: Duration,
-    /// Calls admitted per window.
-    pub max_calls: Option<u64>,
-    /// Result bytes per window; once reached, further calls are refused until it slides.
-    pub max_result_bytes: Option<u64>,
-}
 
 /// A refused call: which budget, how much was used, and when to try again.
 #[derive(Debug, Clone, PartialEq, Eq)]

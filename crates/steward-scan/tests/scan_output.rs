@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use steward_policy::scan::{self, OutputAction, OutputPolicy, PiiKind};
+use steward_scan::{self as scan, OutputAction, OutputPolicy, PiiKind};
 
 fn data(file: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(file);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use steward_policy::scan::{self, Finding, ServerTools, Severity};
+use steward_scan::{self as scan, Finding, ServerTools, Severity};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

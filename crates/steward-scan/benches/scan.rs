@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use steward_policy::scan::{self, OutputAction, OutputPolicy};
+use steward_scan::{self as scan, OutputAction, OutputPolicy};
 
 const SIZE: usize = 64 * 1024;
 
