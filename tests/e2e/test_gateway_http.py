@@ -192,7 +192,11 @@ def test_conformance_suite_same_through_gateway(gateway, http_server, tmp_path: 
     except DNS rebinding, which the gateway must pass whatever the upstream does."""
     url, _ = http_server("everything")
     # The suite sends no credentials: a loopback gateway with `auth: none`.
-    gw = gateway({"auth": {"none": True}, "servers": {"remote": {"url": url}, "everything": stdio(everything_cmd())}})
+    # The suite opens a session per scenario and never closes them: room for all of them.
+    roomy = {"sessions_per_principal": 500, "children_per_principal": 100, "max_children": 100}
+    gw = gateway(
+        {"auth": {"none": True}, "limits": roomy, "servers": {"remote": {"url": url}, "everything": stdio(everything_cmd())}}
+    )
     direct = run_conformance(url, tmp_path / "conf-direct")
     for server in ("remote", "everything"):
         via = run_conformance(gw.url(server), tmp_path / f"conf-{server}")
@@ -210,7 +214,7 @@ def test_conformance_suite_same_through_gateway(gateway, http_server, tmp_path: 
 def test_conformance_suite_modern_http_upstream(gateway, http_server, tmp_path: Path) -> None:
     """The same comparison with mcp-server-time over HTTP (Python SDK server, both eras) upstream."""
     url, _ = http_server("time")
-    gw = gateway({"auth": {"none": True}, "servers": {"thttp": {"url": url}}})
+    gw = gateway({"auth": {"none": True}, "limits": {"sessions_per_principal": 500}, "servers": {"thttp": {"url": url}}})
     direct = run_conformance(url, tmp_path / "conf-direct")
     via = run_conformance(gw.url("thttp"), tmp_path / "conf-gw")
     rebinding = {k: v for k, v in via.items() if k[0] == "dns-rebinding-protection"}

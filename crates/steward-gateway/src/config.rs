@@ -127,6 +127,34 @@ pub struct LimitsConfig {
     /// Concurrent calls in flight per principal (0 = unlimited).
     #[serde(default)]
     pub concurrent_calls: u32,
+    /// Open sessions per principal (each may own a child process).
+    #[serde(default = "default_sessions_per_principal")]
+    pub sessions_per_principal: usize,
+    /// Open sessions in all.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Child processes started for one principal's sessions (per-session servers).
+    #[serde(default = "default_children_per_principal")]
+    pub children_per_principal: usize,
+    /// Child processes started for sessions, in all.
+    #[serde(default = "default_max_children")]
+    pub max_children: usize,
+}
+
+fn default_sessions_per_principal() -> usize {
+    32
+}
+
+fn default_children_per_principal() -> usize {
+    8
+}
+
+fn default_max_sessions() -> usize {
+    1024
+}
+
+fn default_max_children() -> usize {
+    64
 }
 
 fn default_max_body() -> usize {
@@ -140,6 +168,10 @@ impl Default for LimitsConfig {
             calls_per_minute: 0,
             tool_calls_per_minute: 0,
             concurrent_calls: 0,
+            sessions_per_principal: default_sessions_per_principal(),
+            max_sessions: default_max_sessions(),
+            children_per_principal: default_children_per_principal(),
+            max_children: default_max_children(),
         }
     }
 }

@@ -1,11 +1,10 @@
-//! Steward's runtime: the enforcement pipeline every door shares, and the doors themselves.
+//! Steward's runtime: the relay every door shares (`pipeline`), and the doors themselves.
 
-pub mod approval;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod identity;
-pub mod inspect;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod proxy;
@@ -16,5 +15,8 @@ pub mod serve;
 mod upstream;
 
 pub use error::GatewayError;
-pub use pipeline::{CallContext, Pipeline, Verdict};
+pub use pipeline::{Action, CallContext, Decided, Door, Outcome, Relay, RelayParts, ServerInfo, Session};
 pub use proxy::{ProxyExit, ProxyOptions, run_proxy, shutdown_signal};
+/// The built-in demo server's answer to one message, for in-process tests of the relay.
+#[doc(hidden)]
+pub use upstream::demo_answer;

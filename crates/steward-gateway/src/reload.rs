@@ -241,24 +241,25 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reloads_change_decisions_and_are_audited() {
-        use crate::pipeline::Pipeline;
+        use crate::pipeline::{Relay, RelayParts};
         use serde_json::json;
         use steward_policy::{Call, Effect, Principal};
-        use steward_store::{AuditLog, AuditReader, QueryFilter};
+        use steward_store::{AuditReader, QueryFilter};
 
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("audit.db");
         let path = dir.path().join("policy.yaml");
         std::fs::write(&path, V1).unwrap();
-        let pipeline = Arc::new(Pipeline::new(
+        let pipeline = Arc::new(Relay::new(RelayParts::sqlite(
             Arc::new(Policy::from_file(&path).unwrap()),
-            Ok(AuditLog::open_sqlite(&db).unwrap()),
-        ));
+            &db,
+            crate::notify::Notifier::new(Vec::new(), crate::notify::ApprovalLink::Cli { db: String::new() }),
+        )));
         let target = pipeline.clone();
         let mut reloader = Reloader::new(path.clone(), Policy::version_of(V1), move |p| target.replace_policy(p));
         let who = Principal::new("alice", "test");
         let args = json!({});
-        let effect = |p: &Pipeline| p.policy().decide(&Call::tool_call(&who, "s", "t", &args)).effect;
+        let effect = |p: &Relay| p.policy().decide(&Call::tool_call(&who, "s", "t", &args)).effect;
         assert_eq!(effect(&pipeline), Effect::Allow);
 
         save(&path, V2);
@@ -295,26 +296,27 @@ mod tests {
     /// the audit event says what would have happened.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shadow_decisions_forward_and_are_audited_as_such() {
-        use crate::pipeline::{CallContext, Pipeline};
+        use crate::pipeline::{CallContext, Door, Outcome, Relay, RelayParts, Use};
         use steward_policy::Principal;
-        use steward_store::{AuditLog, AuditReader, QueryFilter};
+        use steward_store::{AuditReader, QueryFilter};
 
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("audit.db");
         let yaml = "version: 1\ndefault: allow\nrules:\n  - { id: trial, match: s/t, mode: shadow, when: 'args.x == 1', effect: deny, reason: x is one }\n";
         let policy = Arc::new(Policy::from_yaml(yaml, "p.yaml").unwrap());
-        let pipeline = Pipeline::new(policy, Ok(AuditLog::open_sqlite(&db).unwrap()));
-        let ctx = CallContext {
-            principal: Principal::new("alice", "test"),
-            server: "s".into(),
-            server_info: Default::default(),
-            door: "proxy",
-            session: "session".into(),
-            client_name: None,
-            client_version: None,
+        let pipeline = Relay::new(RelayParts::sqlite(
+            policy,
+            &db,
+            crate::notify::Notifier::new(Vec::new(), crate::notify::ApprovalLink::Cli { db: String::new() }),
+        ));
+        let ctx = CallContext::new(Principal::new("alice", "test"), "s", Door::Proxy, "session");
+        let call = Use {
+            method: steward_mcp::Method::ToolsCall,
+            target: "t".into(),
+            args: serde_json::json!({"x": 1}),
         };
-        let verdict = pipeline.tool_call(&ctx, "t", &serde_json::json!({"x": 1}), None).await;
-        assert!(verdict.forward, "{verdict:?}");
+        let decided = pipeline.decide(&ctx, &call, None, false).await;
+        assert!(matches!(decided.outcome, Outcome::Allowed { .. }), "{decided:?}");
         let log = pipeline.audit().unwrap();
         log.flush().await;
         let rows = AuditReader::open(&db)

@@ -17,7 +17,7 @@ pub const FINGERPRINTED_FIELDS: [&str; 5] = ["name", "description", "inputSchema
 
 /// Deeper nesting than this is written as `null` rather than recursed into: a hostile server
 /// cannot exhaust the stack, and such a tool still gets a stable (if coarse) fingerprint.
-const MAX_DEPTH: usize = 128;
+const MAX_DEPTH: usize = crate::json::MAX_DEPTH;
 
 /// The fingerprinted members of `tool` (a `tools/list` entry) as a new object.
 /// A `tool` that is not an object yields an empty object.

@@ -17,6 +17,11 @@ pub enum ErrorCode {
     HeaderMismatch,
     /// Steward: the upstream server is gone.
     UpstreamUnavailable,
+    /// Steward refused a governed request (a resource read, a prompt): `data` carries the
+    /// decision id.
+    Refused,
+    /// Steward withheld an answer it could not inspect.
+    Withheld,
 }
 
 impl ErrorCode {
@@ -30,6 +35,8 @@ impl ErrorCode {
             ErrorCode::HeaderMismatch => -32020,
             // In the implementation-defined range -32000..-32019.
             ErrorCode::UpstreamUnavailable => -32001,
+            ErrorCode::Refused => -32003,
+            ErrorCode::Withheld => -32004,
         }
     }
 }
@@ -174,24 +181,57 @@ impl<'a> Message<'a> {
     pub fn id_key(&self) -> Option<IdKey> {
         self.id.map(IdKey::from_raw)
     }
+
+    /// The id exactly as the peer wrote it (JSON text), for answering it.
+    pub fn raw_id(&self) -> Option<&'a str> {
+        self.id.map(RawValue::get)
+    }
+
+    /// The method, classified.
+    pub fn method_kind(&self) -> crate::Method {
+        self.method().map(crate::Method::parse).unwrap_or(crate::Method::Other)
+    }
 }
 
-/// A request id in a form that can key a map: `"1"` and `1` stay distinct.
+/// A request id in canonical form, for comparing ids whatever their spelling: `7`, `7.0` and
+/// `70e-1` are one id, `"7"` is another. Answers carry the client's own bytes, never this.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdKey(String);
 
 impl IdKey {
     pub fn from_raw(raw: &RawValue) -> IdKey {
-        match serde_json::from_str::<serde_json::Value>(raw.get()) {
-            Ok(v) => IdKey(v.to_string()),
-            Err(_) => IdKey(raw.get().to_string()),
+        let text = raw.get();
+        if text.starts_with('"') {
+            return match serde_json::from_str::<String>(text) {
+                Ok(s) => IdKey(serde_json::Value::String(s).to_string()),
+                Err(_) => IdKey(text.to_string()),
+            };
+        }
+        if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+            // An integer: as written, without leading zeros (JSON has none) or a negative zero.
+            return IdKey(if text == "-0" { "0".into() } else { text.to_string() });
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => IdKey(format!("{}", f as i64)),
+            Ok(f) => IdKey(format!("{f:e}")),
+            Err(_) => IdKey(text.to_string()),
         }
     }
 
-    /// The id as JSON text, ready to put into a response.
+    /// The canonical id as JSON text.
     pub fn as_json(&self) -> &str {
         &self.0
     }
+}
+
+/// The id Steward gave a request it forwarded, if `raw` is one: Steward's ids are plain
+/// non-negative integers, so any other spelling is not an answer to it.
+pub fn steward_id(raw: &RawValue) -> Option<u64> {
+    let t = raw.get();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || (t.len() > 1 && t.starts_with('0')) {
+        return None;
+    }
+    t.parse().ok()
 }
 
 /// A JSON-RPC error response. `id` is the request's id as raw JSON, or `None` for `null`.
@@ -260,42 +300,26 @@ mod tests {
     }
 
     #[test]
+    fn ids_compare_whatever_their_spelling() {
+        let key = |s: &str| IdKey::from_raw(&RawValue::from_string(s.to_string()).unwrap());
+        assert_eq!(key("7"), key("7.0"));
+        assert_eq!(key("7"), key("70e-1"));
+        assert_eq!(key("1"), key("1e0"));
+        assert_ne!(key("7"), key("\"7\""));
+        assert_eq!(key("\"a\""), key("\"\\u0061\""));
+        assert_eq!(key("-0"), key("0"));
+        let sid = |s: &str| steward_id(&RawValue::from_string(s.to_string()).unwrap());
+        assert_eq!(sid("12"), Some(12));
+        assert_eq!(sid("12.0"), None);
+        assert_eq!(sid("\"12\""), None);
+        assert_eq!(sid("-1"), None);
+    }
+
+    #[test]
     fn builds_responses() {
         let e = error_response(None, ErrorCode::ParseError, "bad", None);
         let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
         assert_eq!(v["id"], serde_json::Value::Null);
         assert_eq!(v["error"]["code"], -32700);
-    }
-}
-
-/// `line` with the id of `msg` (parsed from `line`) replaced by `new_id` (JSON text); every
-/// other byte stays as it was.
-pub fn replace_id(line: &[u8], msg: &Message<'_>, new_id: &str) -> Option<Vec<u8>> {
-    let id = msg.id?.get().as_bytes();
-    let start = (id.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
-    let end = start.checked_add(id.len())?;
-    if end > line.len() || &line[start..end] != id {
-        return None;
-    }
-    let mut out = Vec::with_capacity(line.len() + new_id.len());
-    out.extend_from_slice(&line[..start]);
-    out.extend_from_slice(new_id.as_bytes());
-    out.extend_from_slice(&line[end..]);
-    Some(out)
-}
-
-#[cfg(test)]
-mod replace_tests {
-    use super::*;
-
-    #[test]
-    fn replaces_only_the_id() {
-        let line = br#"{"jsonrpc":"2.0", "id" : "abc","method":"x","params":{"id":"abc"}}"#;
-        let msg = Message::parse(line).unwrap();
-        let out = replace_id(line, &msg, "17").unwrap();
-        assert_eq!(
-            out,
-            br#"{"jsonrpc":"2.0", "id" : 17,"method":"x","params":{"id":"abc"}}"#.to_vec()
-        );
     }
 }

@@ -6,10 +6,14 @@
 pub mod era;
 pub mod fingerprint;
 pub mod frame;
+pub mod json;
 pub mod jsonrpc;
+pub mod method;
+pub mod rewrite;
 pub mod sse;
 pub mod tools;
 
 pub use era::Era;
 pub use frame::{Line, LineReader, LineWriter};
-pub use jsonrpc::{ErrorCode, IdKey, Kind, Message, ParseError};
+pub use jsonrpc::{ErrorCode, IdKey, Kind, Message, ParseError, steward_id};
+pub use method::Method;

@@ -39,6 +39,43 @@ impl CallParams {
     }
 }
 
+/// What a governed use (`tools/call`, `resources/read`, `prompts/get`) names and passes: the
+/// target (tool name, resource URI, prompt name) and the arguments (`{}` for a resource).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseParams {
+    pub target: String,
+    pub args: Value,
+}
+
+impl UseParams {
+    /// Reads a use's params strictly: bounded depth, no duplicate keys anywhere (a peer that keeps
+    /// the first of two values must never run a value the policy did not see).
+    pub fn parse(method: crate::Method, params: Option<&RawValue>) -> Result<UseParams, String> {
+        let member = method
+            .target_member()
+            .ok_or_else(|| format!("{method} is not a use of a tool, resource or prompt"))?;
+        let raw = params.ok_or_else(|| format!("{method} needs params with \"{member}\""))?;
+        let mut value =
+            crate::json::parse_strict(raw.get().as_bytes()).map_err(|e| format!("invalid {method} params: {e}"))?;
+        let obj = value
+            .as_object_mut()
+            .ok_or_else(|| format!("{method} params must be an object"))?;
+        let target = match obj.get(member) {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(format!("{method} params need a string \"{member}\"")),
+        };
+        let args = match method {
+            crate::Method::ResourcesRead => Value::Object(Default::default()),
+            _ => match obj.remove("arguments") {
+                None | Some(Value::Null) => Value::Object(Default::default()),
+                Some(v @ Value::Object(_)) => v,
+                Some(_) => return Err(format!("{method} \"arguments\" must be an object")),
+            },
+        };
+        Ok(UseParams { target, args })
+    }
+}
+
 /// A tool as `tools/list` described it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedTool {
@@ -112,6 +149,27 @@ mod tests {
         );
         let (_, untouched) = filter_tools_list(line, |_| true).unwrap();
         assert!(untouched.is_none());
+    }
+
+    #[test]
+    fn use_params_are_strict() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let p = UseParams::parse(
+            crate::Method::ToolsCall,
+            Some(&raw(r#"{"name":"x","arguments":{"a":1}}"#)),
+        )
+        .unwrap();
+        assert_eq!((p.target.as_str(), p.args["a"].clone()), ("x", json!(1)));
+        let r = UseParams::parse(crate::Method::ResourcesRead, Some(&raw(r#"{"uri":"file:///a"}"#))).unwrap();
+        assert_eq!(r.target, "file:///a");
+        let dup = raw(r#"{"name":"x","arguments":{"cmd":"ls","cmd":"rm -rf /"}}"#);
+        assert!(
+            UseParams::parse(crate::Method::ToolsCall, Some(&dup))
+                .unwrap_err()
+                .contains("duplicate key")
+        );
+        assert!(UseParams::parse(crate::Method::PromptsGet, Some(&raw(r#"{"name":5}"#))).is_err());
+        assert!(UseParams::parse(crate::Method::ToolsCall, Some(&raw(r#"{"name":"x","arguments":[]}"#))).is_err());
     }
 
     #[test]

@@ -105,6 +105,18 @@ impl Registry {
         }
     }
 
+    /// The registry status of `name` as policies read it (`server.status`): `approved`,
+    /// `pending_review`, `denied`, `expired` or `unlisted`.
+    pub fn policy_status(&self, name: &str, today: NaiveDate) -> &'static str {
+        match self.lookup(name) {
+            None => "unlisted",
+            Some(Entry::Denied(_)) => "denied",
+            Some(Entry::Pending(_)) => "pending_review",
+            Some(Entry::Approved(a)) if a.is_expired(today) => "expired",
+            Some(Entry::Approved(_)) => "approved",
+        }
+    }
+
     /// [`Registry::servable`] on today's local date.
     pub fn servable_today(&self, name: &str) -> Result<Servable<'_>, NotServable> {
         self.servable(name, today())

@@ -19,6 +19,8 @@ pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as hu
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow, EventKind};
 pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
-pub use pins::{MAX_TOOL_JSON, Pin, PinApproval, PinDiff, PinError, PinSource, PinState, PinStatus, PinStore};
+pub use pins::{
+    KnownTool, MAX_TOOL_JSON, Pin, PinApproval, PinDiff, PinError, PinSource, PinState, PinStatus, PinStore,
+};
 pub use reader::{AuditReader, QueryFilter, Stats, VerifyReport};
 pub use writer::{AuditLog, now_rfc3339};

@@ -177,6 +177,19 @@ impl PinStatus {
     }
 }
 
+/// A tool as its server last offered it, for what Steward knows of a server's tools between
+/// `tools/list` answers and across restarts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownTool {
+    pub tool: String,
+    /// The fingerprint of the definition the server offers now (the drifted one when drifted).
+    pub fingerprint: String,
+    /// That definition; `None` when a pin was declared and the tool never listed since.
+    pub offered: Option<Value>,
+    /// Why it is drifted, when it is (see [`PinStatus::drift_reason`]).
+    pub drift: Option<String>,
+}
+
 /// The pinned and the current definition of a drifted tool.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PinDiff {
@@ -325,6 +338,54 @@ impl PinStore {
         ))?;
         let rows = stmt.query_map(params![server], pin_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every tool of `server` as it was last offered, by name.
+    pub fn known(&self, server: &str) -> Result<Vec<KnownTool>, PinError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT tool, fingerprint, tool_json, current_fingerprint, current_json FROM tool_pins WHERE server = ?1 ORDER BY tool",
+        )?;
+        let rows = stmt.query_map(params![server], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tool, pinned_fp, pinned_json, current_fp, current_json) = row?;
+            let pinned: Option<Value> = pinned_json.and_then(|j| serde_json::from_str(&j).ok());
+            let entry = match (
+                current_fp,
+                current_json.and_then(|j| serde_json::from_str::<Value>(&j).ok()),
+            ) {
+                (Some(fp), Some(current)) => {
+                    let status = PinStatus::Drifted {
+                        previous: pinned_fp,
+                        current: fp.clone(),
+                        changed: pinned.as_ref().map(|p| changed_fields(p, &current)).unwrap_or_default(),
+                    };
+                    KnownTool {
+                        tool,
+                        fingerprint: fp,
+                        offered: Some(current),
+                        drift: status.drift_reason(),
+                    }
+                }
+                _ => KnownTool {
+                    tool,
+                    fingerprint: pinned_fp,
+                    offered: pinned,
+                    drift: None,
+                },
+            };
+            out.push(entry);
+        }
+        Ok(out)
     }
 
     /// The pinned and current definitions of a drifted tool.

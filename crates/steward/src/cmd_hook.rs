@@ -13,15 +13,16 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use serde_json::Value;
 use steward_gateway::identity::os_user;
-use steward_gateway::{CallContext, Pipeline};
+use steward_gateway::notify::{ApprovalLink, Notifier};
+use steward_gateway::pipeline::{DenyKind, Use};
+use steward_gateway::{CallContext, Door, Outcome, Relay, RelayParts, ServerInfo, Session};
 use steward_policy::{Effect, Policy, Principal, digest};
 use steward_registry::hook::{
     EventKind, HookEvent, MAX_EVENT_BYTES, context_output, message_output, outcome_of, pre_tool_use_output,
 };
 use steward_registry::tier::{POLICY_PATH, REGISTRY_PATH};
 use steward_registry::{CheckOptions, Locations, Registry, check, discover, today};
-use steward_scan::redact;
-use steward_store::{AuditLog, AuditReader, QueryFilter};
+use steward_store::{AuditReader, QueryFilter};
 
 use crate::paths::default_audit_db;
 
@@ -130,93 +131,120 @@ fn load_policy(args: &HookArgs, cwd: &Path) -> anyhow::Result<Policy> {
     }
 }
 
-struct Door {
-    pipeline: Pipeline,
+/// The hook's relay: the same decisions, audit log and approvals as every other door.
+struct HookDoor {
+    relay: Relay,
     ctx: CallContext,
     runtime: tokio::runtime::Runtime,
 }
 
-impl Door {
-    fn open(args: &HookArgs, event: &HookEvent, cwd: &Path, server: &str) -> anyhow::Result<Door> {
+impl HookDoor {
+    fn open(args: &HookArgs, event: &HookEvent, cwd: &Path, server: &str) -> anyhow::Result<HookDoor> {
         let policy = load_policy(args, cwd)?;
         let audit_db = args.audit_db.clone().unwrap_or_else(default_audit_db);
-        let audit = AuditLog::open_sqlite(&audit_db).map_err(|e| e.to_string());
         let principal = match &args.principal {
             Some(p) => Principal::new(p.clone(), "asserted"),
             None => Principal::new(os_user(), "os-user"),
         };
-        let ctx = CallContext {
-            principal,
-            server: server.to_string(),
-            server_info: Default::default(),
-            door: "hook",
-            session: event.session_id.clone().unwrap_or_else(|| "claude-code".into()),
-            client_name: Some("claude-code".into()),
-            client_version: None,
-        };
+        let notifier = Notifier::new(
+            Vec::new(),
+            ApprovalLink::Cli {
+                db: audit_db.display().to_string(),
+            },
+        );
+        let relay = Relay::new(RelayParts::sqlite(Arc::new(policy), &audit_db, notifier));
+        let session = Session::new(
+            server,
+            Door::Hook,
+            event.session_id.clone().unwrap_or_else(|| "claude-code".into()),
+        )
+        .with_server_info(server_info(args, cwd, server));
+        session.note_client("claude-code".into(), None);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        Ok(Door {
-            pipeline: Pipeline::new(Arc::new(policy), audit),
-            ctx,
+        Ok(HookDoor {
+            ctx: session.ctx_for(&principal),
+            relay,
             runtime,
         })
     }
 
     fn close(&self) {
-        if let Some(log) = self.pipeline.audit() {
-            log.close();
-        }
+        self.runtime.block_on(self.relay.close());
+    }
+}
+
+/// What the project's registry says about an MCP server (`server.status` in policy): nothing
+/// for Claude Code's own tools or without a registry.
+fn server_info(args: &HookArgs, cwd: &Path, server: &str) -> ServerInfo {
+    if server == steward_registry::hook::CLAUDE_CODE_SERVER {
+        return ServerInfo::default();
+    }
+    let Some(path) = args.registry.clone().or_else(|| find_up(cwd, REGISTRY_PATH)) else {
+        return ServerInfo::default();
+    };
+    match Registry::from_file(&path) {
+        Ok(r) => ServerInfo::from_registry(&r, server),
+        // A registry that cannot be read vouches for nothing.
+        Err(_) => ServerInfo {
+            status: Some("unlisted".into()),
+            ..ServerInfo::default()
+        },
     }
 }
 
 fn pre_tool_use(args: &HookArgs, event: &HookEvent, cwd: &Path) -> anyhow::Result<ExitCode> {
     let call = event.tool_call().context("PreToolUse without a tool")?;
-    let door = Door::open(args, event, cwd, &call.server)?;
-    let audit_unavailable = door.pipeline.audit().is_none();
-    let verdict = door
-        .runtime
-        .block_on(door.pipeline.tool_call(&door.ctx, &call.tool, &call.args, None));
-    door.close();
-    let d = &verdict.decision;
-    // The pipeline refuses every call it could not record; a hook must not let it through either.
-    let unrecorded = audit_unavailable
-        || (d.effect == Effect::Allow && !verdict.forward)
-        || verdict.message.starts_with("Steward refused the call");
-    let target = format!("{}/{}", call.server, call.tool);
-    let rules = if d.rule_ids.is_empty() {
-        String::new()
-    } else {
-        format!(" (rule {})", d.rule_ids.join(", "))
+    let door = HookDoor::open(args, event, cwd, &call.server)?;
+    let known = door.relay.catalog().get(&call.server, &call.tool);
+    let used = Use {
+        method: steward_mcp::Method::ToolsCall,
+        target: call.tool.clone(),
+        args: call.args.clone(),
     };
-    let reason = redact::redact_text(&d.reason());
-    let id = &verdict.decision_id;
-    let (effect, text) = if unrecorded {
-        (Effect::Deny, verdict.message.clone())
-    } else {
-        match d.effect {
-            Effect::Allow => (
+    // Claude Code can ask its user: only `effect: ask` becomes its `ask`.
+    let decided = door
+        .runtime
+        .block_on(door.relay.decide(&door.ctx, &used, known.as_deref(), true));
+    door.close();
+    let d = &decided.decision;
+    let target = format!("{}/{}", call.server, call.tool);
+    let id = &decided.decision_id;
+    let (effect, text) = match &decided.outcome {
+        Outcome::Allowed { approval } => {
+            let via = approval
+                .as_ref()
+                .map(|a| format!(" on approval {a}"))
+                .unwrap_or_default();
+            let reason = steward_scan::redact::redact_text(&d.reason());
+            (
                 Effect::Allow,
-                format!("Steward allowed {target}: {reason}{rules}. Decision {id}."),
-            ),
-            Effect::Approve | Effect::Ask => (
-                Effect::Approve,
+                format!("Steward allowed {target}{via}: {reason}. Decision {id}."),
+            )
+        }
+        // Refused, or waiting for an approver (the text names the approval and says to retry
+        // the identical call once it is approved): Claude Code must not run it now.
+        Outcome::Denied { message, .. } | Outcome::Pending { message, .. } => (Effect::Deny, message.clone()),
+        Outcome::Ask => {
+            let reason = steward_scan::redact::redact_text(&d.reason());
+            (
+                Effect::Ask,
                 format!(
-                    "Steward: {target} needs a human's approval: {reason}{rules}. Risk {}. Decision {id}.",
+                    "Steward asks you to confirm {target}: {reason}. Risk {}. Decision {id}.",
                     d.risk
                 ),
-            ),
-            Effect::Deny => (
-                Effect::Deny,
-                format!(
-                    "Steward denied {target}: {reason}{rules}. Risk {}. Decision {id}. Do not retry it in another form.",
-                    d.risk
-                ),
-            ),
+            )
         }
     };
+    if let Outcome::Denied {
+        kind: DenyKind::FailClosed,
+        ..
+    } = &decided.outcome
+    {
+        tracing::error!(%target, "the hook refused a call it could not decide or record");
+    }
     println!("{}", pre_tool_use_output(effect, &text));
     Ok(ExitCode::SUCCESS)
 }
@@ -226,8 +254,7 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
     let url = args.remote.as_deref().unwrap_or_default();
     let call = event.tool_call().context("PreToolUse without a tool")?;
     let key = std::env::var("STEWARD_API_KEY").ok().filter(|k| !k.is_empty());
-    let body =
-        serde_json::json!({ "server": call.server, "tool": call.tool, "args": call.args, "client": "claude-code" });
+    let body = serde_json::json!({ "server": call.server, "tool": call.tool, "args": call.args, "client": "claude-code", "enforce": true });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -238,8 +265,9 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
         .map_err(|e| anyhow!("the gateway's decision API failed: {e}"))?;
     let effect = match answer.get("effect").and_then(Value::as_str) {
         Some("allow") => Effect::Allow,
-        Some("approve") => Effect::Approve,
-        Some("deny") => Effect::Deny,
+        // Pending approval: Claude Code must not run it now (the message names the approval).
+        Some("approve") | Some("deny") => Effect::Deny,
+        Some("ask") => Effect::Ask,
         other => return Err(anyhow!("the gateway answered an unknown effect {other:?}")),
     };
     let reasons = answer
@@ -252,7 +280,7 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
     let text = match effect {
         Effect::Allow => format!("Steward allowed {target}: {reasons}. Decision {id}."),
         Effect::Approve | Effect::Ask => {
-            format!("Steward: {target} needs a human's approval: {reasons}. Decision {id}.")
+            format!("Steward asks you to confirm {target}: {reasons}. Decision {id}.")
         }
         Effect::Deny => answer
             .get("message")
@@ -267,7 +295,7 @@ fn pre_tool_use_remote(args: &HookArgs, event: &HookEvent) -> anyhow::Result<Exi
 fn post_tool_use(args: &HookArgs, event: &HookEvent, cwd: &Path) -> anyhow::Result<ExitCode> {
     let call = event.tool_call().context("PostToolUse without a tool")?;
     let audit_db = args.audit_db.clone().unwrap_or_else(default_audit_db);
-    let door = Door::open(args, event, cwd, &call.server)?;
+    let door = HookDoor::open(args, event, cwd, &call.server)?;
     let decision_id = find_decision(&audit_db, &door.ctx, &call.server, &call.tool, &call.args)
         .or_else(|| event.tool_use_id.as_ref().map(|t| format!("tool_use:{t}")))
         .unwrap_or_default();
@@ -276,12 +304,14 @@ fn post_tool_use(args: &HookArgs, event: &HookEvent, cwd: &Path) -> anyhow::Resu
         .filter(|d| d.is_finite() && *d >= 0.0 && *d < 1.0e10)
         .and_then(|d| Instant::now().checked_sub(Duration::from_secs_f64(d / 1000.0)))
         .unwrap_or_else(Instant::now);
-    door.pipeline.outcome(
+    door.relay.outcome(
         &door.ctx,
-        &decision_id,
+        steward_mcp::Method::ToolsCall,
         &call.tool,
+        &decision_id,
         outcome_of(event.tool_response.as_ref()),
         started,
+        None,
     );
     door.close();
     Ok(ExitCode::SUCCESS)

@@ -51,7 +51,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             steward_gateway::reload::spawn(steward_gateway::reload::Reloader::new(
                 path,
                 version.clone(),
-                move |p| target.pipeline.replace_policy(p),
+                move |p| target.relay.replace_policy(p),
             ))
         });
         announce(&cfg, &policy_name, &version);

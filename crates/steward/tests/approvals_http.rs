@@ -77,10 +77,18 @@ fn approvers_decide_over_http_with_the_same_rules() {
     let (status, _) = http(p, "POST", &approve, Some(&bob), None, None);
     assert_eq!(status, 409, "an approved approval is no longer pending");
 
-    // The identical call by alice is now allowed, once.
-    let (_, d) = http(p, "POST", "/v1/decide", Some(&alice), Some(call.clone()), None);
+    // The decision API only says what would happen: it never uses the grant up.
+    for _ in 0..2 {
+        let (_, d) = http(p, "POST", "/v1/decide", Some(&alice), Some(call.clone()), None);
+        assert_eq!(d["effect"], "allow", "{d}");
+        assert_eq!(d["approval_id"], id.as_str(), "{d}");
+    }
+    // A caller that enforces the answer (`steward hook --remote`) runs the identical call once.
+    let mut enforced = call.clone();
+    enforced["enforce"] = json!(true);
+    let (_, d) = http(p, "POST", "/v1/decide", Some(&alice), Some(enforced.clone()), None);
     assert_eq!(d["effect"], "allow", "{d}");
-    let (_, d) = http(p, "POST", "/v1/decide", Some(&alice), Some(call), None);
+    let (_, d) = http(p, "POST", "/v1/decide", Some(&alice), Some(enforced), None);
     assert_eq!(d["effect"], "approve", "a grant is used once: {d}");
 
     let (status, a) = http(p, "GET", &format!("/v1/approvals/{id}"), Some(&alice), None, None);

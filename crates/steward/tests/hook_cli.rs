@@ -118,8 +118,14 @@ fn standard_tier_decides_built_in_tools() {
     let (d, reason) = p.bash("cat .env");
     assert_eq!(d, "deny", "{reason}");
     assert!(reason.contains("credential"), "{reason}");
+    // A call the policy sends to approval is denied until another person approves it; the
+    // reason names the approval and says to retry.
     let (d, reason) = p.bash("git push --force");
-    assert_eq!(d, "ask", "{reason}");
+    assert_eq!(d, "deny", "{reason}");
+    assert!(
+        reason.contains("Approval apr-") && reason.contains("retry this exact call"),
+        "{reason}"
+    );
     let (d, _) = p.bash("ls");
     assert_eq!(d, "allow");
 

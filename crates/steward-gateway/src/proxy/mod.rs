@@ -1,12 +1,10 @@
 //! `steward proxy`: a stdio MCP proxy wrapped around one upstream server.
 //!
-//! Two loops share one session: the client loop reads the client's stdin, governs `tools/call`
-//! and forwards everything else byte for byte; the upstream loop reads the server's stdout,
-//! filters `tools/list` answers, records outcomes and forwards everything else byte for byte.
+//! Two loops share one relay session: the client loop reads the client's stdin and does what
+//! [`Relay::request`] says; the upstream loop reads the server's stdout and delivers what
+//! [`Relay::from_upstream`] says. Neither decides anything itself.
 
-mod ask;
 mod client;
-mod pending;
 mod upstream;
 
 pub use upstream::stop as stop_child;
@@ -16,14 +14,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use steward_mcp::{LineReader, LineWriter};
+use steward_mcp::{IdKey, LineReader, LineWriter};
 use steward_policy::{Policy, Principal};
-use steward_store::AuditLog;
 use tokio::io::BufReader;
 
 use crate::GatewayError;
-use crate::pipeline::{CallContext, Pipeline};
-use pending::PendingRequests;
+use crate::pipeline::{Door, Relay, RelayParts, Session};
 
 /// Everything `steward proxy` needs to run.
 pub struct ProxyOptions {
@@ -59,22 +55,15 @@ pub enum ProxyExit {
 }
 
 /// State the two loops share.
-pub(crate) struct Session {
-    pub pipeline: Pipeline,
-    pub ctx: Mutex<CallContext>,
-    pub pending: PendingRequests,
+pub(crate) struct Proxy {
+    pub relay: Relay,
+    pub session: Session,
+    pub principal: Principal,
     pub client_out: LineWriter,
-    /// Tool calls held for approval, by request id: aborted when the client cancels them or
-    /// goes away (their approvals stay pending and become grants if approved).
-    pub held: Mutex<HashMap<steward_mcp::IdKey, tokio::task::AbortHandle>>,
-    /// Steward's own questions to the client (`effect: ask`).
-    pub asks: ask::Asks,
-}
-
-impl Session {
-    pub fn ctx(&self) -> CallContext {
-        self.ctx.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
+    pub upstream_in: LineWriter,
+    /// Requests held for approval or confirmation, by client id: aborted when the client cancels
+    /// them or goes away (their approvals stay pending and become grants if approved).
+    pub held: Mutex<HashMap<IdKey, tokio::task::AbortHandle>>,
 }
 
 /// Runs the proxy until the client or the upstream goes away.
@@ -82,10 +71,6 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     let Some((program, args)) = opts.command.split_first() else {
         return Err(GatewayError::NoCommand);
     };
-    let audit = AuditLog::open_sqlite(&opts.audit_db).map_err(|e| {
-        tracing::error!("{e}; every tool call will be refused until this is fixed");
-        e.to_string()
-    });
     let mut child = upstream::spawn(program, args)?;
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",
@@ -98,35 +83,19 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
 
     let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());
     let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
-    let pipeline = Pipeline::new(opts.policy.clone(), audit);
     let link = crate::notify::ApprovalLink::Cli {
         db: opts.audit_db.display().to_string(),
     };
-    let pipeline = match crate::approval::Approvals::open(
-        &opts.audit_db,
-        crate::notify::Notifier::new(opts.webhooks.clone(), link),
-    ) {
-        Ok(a) => pipeline.with_approvals(a),
-        Err(e) => {
-            tracing::error!("approvals unavailable ({e}); calls that need approval will be refused");
-            pipeline
-        }
-    };
-    let session = Arc::new(Session {
-        pipeline,
-        ctx: Mutex::new(CallContext {
-            principal: opts.principal.clone(),
-            server: opts.server.clone(),
-            server_info: Default::default(),
-            door: "proxy",
-            session: uuid::Uuid::new_v4().to_string(),
-            client_name: None,
-            client_version: None,
-        }),
-        pending: PendingRequests::default(),
+    let notifier = crate::notify::Notifier::new(opts.webhooks.clone(), link);
+    let relay = Relay::new(RelayParts::sqlite(opts.policy.clone(), &opts.audit_db, notifier));
+    let session = Session::new(opts.server.clone(), Door::Proxy, uuid::Uuid::new_v4().to_string());
+    let session = Arc::new(Proxy {
+        relay,
+        session,
+        principal: opts.principal.clone(),
         client_out,
+        upstream_in: upstream_in.clone(),
         held: Mutex::new(HashMap::new()),
-        asks: ask::Asks::new(),
     });
 
     // Hot reload: a new policy that loads replaces the one in force; one that does not is
@@ -136,19 +105,21 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         crate::reload::spawn(crate::reload::Reloader::new(
             path,
             opts.policy.version().to_string(),
-            move |p| target.pipeline.replace_policy(p),
+            move |p| target.relay.replace_policy(p),
         ))
     });
 
     let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);
-    let mut client_task = tokio::spawn(client::run(session.clone(), client_reader, upstream_in));
+    drop(upstream_in);
+    let mut client_task = tokio::spawn(client::run(session.clone(), client_reader));
     let upstream_reader = LineReader::new(BufReader::new(child_stdout), opts.max_upstream_message);
     let mut upstream_task = tokio::spawn(upstream::run(session.clone(), upstream_reader));
 
     let exit = tokio::select! {
         _ = &mut client_task => {
-            // The client is gone: close the upstream's stdin (the writer ends once the client
-            // loop's handle is dropped), let it answer what is in flight, then stop it.
+            // The client is gone: close the upstream's stdin, let it answer what is in flight,
+            // then stop it.
+            session.upstream_in.close();
             let _ = tokio::time::timeout(opts.shutdown_grace, upstream_writer).await;
             let _ = tokio::time::timeout(opts.shutdown_grace, &mut upstream_task).await;
             upstream::stop(&mut child, opts.shutdown_grace).await;
@@ -156,6 +127,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         }
         _ = shutdown_signal() => {
             client_task.abort();
+            session.upstream_in.close();
             let _ = tokio::time::timeout(opts.shutdown_grace, upstream_writer).await;
             let _ = tokio::time::timeout(opts.shutdown_grace, &mut upstream_task).await;
             upstream::stop(&mut child, opts.shutdown_grace).await;
@@ -164,7 +136,9 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         _ = &mut upstream_task => {
             client_task.abort();
             let status = upstream::reap(&mut child, opts.shutdown_grace).await;
-            upstream::fail_pending(&session, &status);
+            for error in session.relay.abandon_all(&session.session, crate::pipeline::Abandon::UpstreamGone) {
+                session.client_out.send(error);
+            }
             ProxyExit::UpstreamDied { status }
         }
     };
@@ -172,12 +146,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     // Everything queued for the client and the audit log goes out before we return.
     session.client_out.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
-    if let Some(approvals) = session.pipeline.approvals() {
-        approvals.flush().await;
-    }
-    if let Some(log) = session.pipeline.audit() {
-        log.close();
-    }
+    session.relay.close().await;
     Ok(exit)
 }
 

@@ -4,14 +4,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use steward_mcp::jsonrpc::{ErrorCode, error_response};
-use steward_mcp::{Kind, Line, LineReader, Message};
+use steward_mcp::{Line, LineReader};
 use tokio::io::AsyncBufRead;
 use tokio::process::{Child, Command};
 
-use super::Session;
-use super::pending::Waiting;
+use super::Proxy;
 use crate::GatewayError;
+use crate::pipeline::Delivery;
 
 pub(crate) fn spawn(program: &str, args: &[String]) -> Result<Child, GatewayError> {
     Command::new(program)
@@ -31,7 +30,7 @@ pub(crate) fn spawn(program: &str, args: &[String]) -> Result<Child, GatewayErro
         })
 }
 
-pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut input: LineReader<R>) {
+pub(crate) async fn run<R: AsyncBufRead + Unpin>(proxy: Arc<Proxy>, mut input: LineReader<R>) {
     loop {
         let bytes = match input.next().await {
             Ok(Some(Line::Message(bytes))) => bytes,
@@ -45,60 +44,11 @@ pub(crate) async fn run<R: AsyncBufRead + Unpin>(session: Arc<Session>, mut inpu
                 return;
             }
         };
-        let msg = match Message::parse(&bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                // Not MCP (a server logging to stdout, say): the client could not use it either.
-                let preview = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                tracing::warn!(error = %e, line = %preview, "upstream wrote a line that is not JSON-RPC; dropped");
-                continue;
+        match proxy.relay.from_upstream(&proxy.session, bytes) {
+            Delivery::Client(out) | Delivery::Answer { bytes: out, .. } => {
+                proxy.client_out.send(out);
             }
-        };
-        if msg.kind != Kind::Response {
-            // Notifications and server→client requests (sampling, elicitation, roots) pass as they are.
-            session.client_out.send(bytes);
-            continue;
-        }
-        let Some(pending) = msg.id_key().and_then(|id| session.pending.take(&id)) else {
-            session.client_out.send(bytes);
-            continue;
-        };
-        match pending.what {
-            Waiting::ToolsList => {
-                let out = session
-                    .pipeline
-                    .govern_tools_list(&session.ctx(), &bytes)
-                    .unwrap_or(bytes);
-                session.client_out.send(out);
-            }
-            Waiting::ToolCall { decision_id, tool } => {
-                let out = session
-                    .pipeline
-                    .govern_result(&session.ctx(), &decision_id, &tool, bytes, pending.started);
-                session.client_out.send(out);
-            }
-            Waiting::Other => {
-                session.client_out.send(bytes);
-            }
-        }
-    }
-}
-
-/// Every request still waiting gets an error: its answer will never come.
-pub(crate) fn fail_pending(session: &Session, status: &str) {
-    let ctx = session.ctx();
-    for (id, pending) in session.pending.drain() {
-        let message = format!("upstream server '{}' exited ({status}) before answering", ctx.server);
-        session.client_out.send(error_response(
-            Some(id.as_json()),
-            ErrorCode::UpstreamUnavailable,
-            &message,
-            None,
-        ));
-        if let Waiting::ToolCall { decision_id, tool } = pending.what {
-            session
-                .pipeline
-                .outcome(&ctx, &decision_id, &tool, "upstream_died", pending.started);
+            Delivery::Drop => {}
         }
     }
 }

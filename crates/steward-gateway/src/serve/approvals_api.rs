@@ -20,7 +20,7 @@ use steward_store::{Actor, Approval, ApprovalError, ApprovalState, MAX_LIST};
 
 use super::guard;
 use super::state::AppState;
-use crate::approval::Approvals;
+use crate::pipeline::Approvals;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -49,7 +49,7 @@ fn problem(status: StatusCode, error: &str, message: &str) -> Response {
 async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approvals>), Response> {
     guard::check_origin(st, headers)?;
     let principal = guard::authenticate(st, headers, "/v1/approvals").await?;
-    let Some(approvals) = st.pipeline.approvals().cloned() else {
+    let Some(approvals) = st.relay.approvals().cloned() else {
         return Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -61,7 +61,7 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approv
 
 fn actor(st: &AppState, p: &Principal) -> Actor {
     let mut roles = p.roles.clone();
-    for r in st.pipeline.policy().principal_roles(&p.id) {
+    for r in st.relay.policy().principal_roles(&p.id) {
         if !roles.contains(&r) {
             roles.push(r);
         }

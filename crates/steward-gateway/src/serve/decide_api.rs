@@ -13,7 +13,7 @@ use steward_policy::{Principal, ToolAnnotations};
 
 use super::guard;
 use super::state::AppState;
-use crate::pipeline::CallContext;
+use crate::pipeline::{ConnLink, DenyKind, Door, Outcome, Session, Use};
 
 /// Role a service key needs to decide on behalf of another principal (named in the body).
 pub const DECIDE_ON_BEHALF_ROLE: &str = "steward:decide-on-behalf";
@@ -31,6 +31,9 @@ struct DecideRequest {
     principal: Option<OnBehalf>,
     #[serde(default)]
     client: Option<String>,
+    /// The caller enforces the answer (runs what is allowed): one-time grants are used up.
+    #[serde(default)]
+    enforce: bool,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +60,10 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
         Ok(p) => p,
         Err(r) => return r,
     };
-    let req: DecideRequest = match serde_json::from_slice(&body) {
+    let req: DecideRequest = match steward_mcp::json::parse_strict(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
         Err(e) => {
             return bad(&format!(
@@ -68,9 +74,10 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
     if !req.args.is_object() && !req.args.is_null() {
         return bad("\"args\" must be a JSON object");
     }
+    let on_behalf = caller.roles.iter().any(|r| r == DECIDE_ON_BEHALF_ROLE);
     let principal = match req.principal {
         None => caller.clone(),
-        Some(p) if caller.roles.iter().any(|r| r == DECIDE_ON_BEHALF_ROLE) => Principal {
+        Some(p) if on_behalf => Principal {
             id: p.id,
             roles: p.roles,
             attributes: p.attributes,
@@ -90,36 +97,64 @@ pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: B
     } else {
         req.args
     };
-    let ctx = CallContext {
-        principal,
-        server: req.server.clone(),
-        server_info: Default::default(),
-        door: "api",
-        session: format!("api:{}", caller.id),
-        client_name: req.client,
-        client_version: None,
+    // A door that runs what it is told (`steward hook --remote`) uses up one-time grants; a
+    // consulting service only learns what would happen.
+    let door = if req.enforce { Door::Hook } else { Door::DecideApi };
+    let session = Session::new(req.server.clone(), door, format!("api:{}", caller.id))
+        .with_server_info(guard::registry_info(&st, &req.server));
+    if let Some(client) = req.client {
+        session.note_client(client, None);
+    }
+    let ctx = session.ctx_for(&principal);
+    // What the server says about the tool: what Steward learnt from its lists (fetched now when
+    // the gateway serves it and has never seen the tool), never what the caller claims...
+    let mut known = st.relay.catalog().get(&req.server, &req.tool);
+    if known.is_none()
+        && st.upstreams.config(&req.server).is_some()
+        && let Ok(conn) = super::federation::ready_conn(&st, &req.server).await
+    {
+        let _ = st.relay.fetch_tools(&session, &ConnLink(conn), None).await;
+        known = st.relay.catalog().get(&req.server, &req.tool);
+    }
+    // ...except that a trusted caller may make it riskier.
+    if on_behalf && let Some(claimed) = &req.annotations {
+        let mut state = known.as_deref().cloned().unwrap_or_default();
+        let mut a = state.annotations.unwrap_or_default();
+        if claimed.destructive_hint == Some(true) {
+            a.destructive_hint = Some(true);
+        }
+        if claimed.read_only_hint == Some(false) {
+            a.read_only_hint = Some(false);
+        }
+        state.annotations = Some(a);
+        known = Some(Arc::new(state));
+    }
+    let call = Use {
+        method: steward_mcp::Method::ToolsCall,
+        target: req.tool.clone(),
+        args,
     };
-    let verdict = st
-        .pipeline
-        .tool_call(&ctx, &req.tool, &args, req.annotations.as_ref())
-        .await;
-    let d = &verdict.decision;
-    st.metrics.decision(d.effect.as_str(), d.risk.as_str());
+    let decided = st.relay.decide(&ctx, &call, known.as_deref(), false).await;
+    let d = &decided.decision;
+    let (message, approval) = match &decided.outcome {
+        Outcome::Allowed { approval } => (serde_json::Value::Null, approval.clone()),
+        Outcome::Denied { message, .. } => (json!(message), None),
+        Outcome::Pending { ticket, message } => (json!(message), Some(ticket.id.clone())),
+        Outcome::Ask => (serde_json::Value::Null, None),
+    };
     let body = json!({
-        "decision_id": verdict.decision_id,
+        "decision_id": decided.decision_id,
         // What is enforced: an allowed call whose audit row could not be written is denied.
-        "effect": match (verdict.forward, d.effect) {
-            (true, _) => "allow",
-            (false, steward_policy::Effect::Allow) => "deny",
-            (false, e) => e.as_str(),
-        },
+        "effect": decided.outcome.enforced(),
         "policy_effect": d.effect.as_str(),
         "risk": d.risk.as_str(),
         "flags": d.flags,
         "rules": d.rule_ids,
         "reasons": d.reasons,
         "policy_version": d.policy_version,
-        "message": if verdict.forward { serde_json::Value::Null } else { json!(verdict.message) },
+        "approval_id": approval,
+        "fail_closed": matches!(decided.outcome, Outcome::Denied { kind: DenyKind::FailClosed, .. }),
+        "message": message,
     });
     (
         StatusCode::OK,

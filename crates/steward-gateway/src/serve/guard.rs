@@ -100,6 +100,7 @@ pub fn check_registry(st: &AppState, server: &str) -> Result<crate::pipeline::Se
             version: s.version.map(str::to_string),
             data_scope: Some(s.data_scope.as_str().to_string()),
             risk: Some(s.risk),
+            status: Some("approved".into()),
         }),
         Err(refused) => {
             tracing::warn!(server, status = %refused.status, "server refused by the registry");
@@ -118,6 +119,15 @@ pub fn check_registry(st: &AppState, server: &str) -> Result<crate::pipeline::Se
     }
 }
 
+/// What the registry says about a server, servable or not (for the decision API, which answers
+/// about any server): `server.status` is `unlisted` for a server the registry does not know.
+pub fn registry_info(st: &AppState, server: &str) -> crate::pipeline::ServerInfo {
+    match &st.registry {
+        None => Default::default(),
+        Some(r) => crate::pipeline::ServerInfo::from_registry(r, server),
+    }
+}
+
 /// The base URL clients reach the gateway at.
 pub fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &st.cfg.public_url {
@@ -130,13 +140,50 @@ pub fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// Authenticates the caller; a refusal is a 401 (or 403) with the challenge clients follow.
+/// Authenticates the caller; a refusal is a 401 (or 403) with the challenge clients follow. An
+/// `Authorization` header that is not visible ASCII is a 400, never "no credentials".
 pub async fn authenticate(st: &AppState, headers: &HeaderMap, resource_path: &str) -> Result<Principal, Response> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(s) => Some(s),
+            Err(_) => {
+                // Never "no credentials": a header that cannot be read is a bad request.
+                tracing::info!("Authorization header is not visible ASCII; refused");
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::json!({ "error": "invalid_request", "message": "the Authorization header is not visible ASCII" })
+                        .to_string(),
+                )
+                    .into_response());
+            }
+        },
+    };
     match st.auth.authenticate(authorization).await {
         Ok(p) => Ok(p),
         Err(e) => Err(unauthorized(st, headers, resource_path, &e)),
     }
+}
+
+/// [`authenticate`] for a request that may name a session: when its credential is refused
+/// (revoked, expired, wrong), the session it names ends.
+pub async fn authenticate_session(
+    st: &std::sync::Arc<AppState>,
+    headers: &HeaderMap,
+    resource_path: &str,
+) -> Result<Principal, Response> {
+    let refused = match authenticate(st, headers, resource_path).await {
+        Ok(p) => return Ok(p),
+        Err(r) => r,
+    };
+    if let Some(sid) = headers.get(super::mcp::SESSION_HEADER).and_then(|v| v.to_str().ok())
+        && let Some(s) = st.sessions.remove(sid)
+    {
+        tracing::info!(session = %super::state::session_label(&s.id), "credential refused; session ended");
+        super::close_session(st, &s).await;
+    }
+    Err(refused)
 }
 
 pub fn unauthorized(st: &AppState, headers: &HeaderMap, resource_path: &str, e: &AuthError) -> Response {

@@ -5,23 +5,22 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use steward_mcp::jsonrpc::{ErrorCode, error_response};
-use steward_mcp::{Kind, Message, sse};
+use steward_mcp::{Message, sse};
 use tokio::sync::mpsc;
 
+use super::exchange::{Answered, Exchange};
 use super::guard;
-use super::mcp::{Governed, govern_call, rpc_error};
-use super::reply::{Expect, ReplyCtx, sse_response};
-use super::state::{AppState, new_session_id, session_label};
-use crate::pipeline::CallContext;
-use crate::upstream::Forward;
+use super::mcp::rpc_error;
+use super::reply::sse_response;
+use super::state::AppState;
+use crate::pipeline::{ClientHeaders, Delivery, Door, Ingress};
 
 /// Where each legacy-SSE session's stream is written.
 #[derive(Default)]
@@ -45,40 +44,29 @@ pub async fn open(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
         )
             .into_response();
     }
-    let conn = match st.upstreams.session_conn(&server) {
-        Ok(c) => c,
-        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    let session = match super::mcp::open_session(&st, &server, &principal, None, server_info, Door::LegacySse) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    let owns = st
-        .upstreams
-        .config(&server)
-        .is_some_and(|c| !c.shared && !matches!(c.transport, crate::config::Transport::Demo));
-    let sid = new_session_id();
-    let ctx = CallContext {
-        principal: principal.clone(),
-        server: server.clone(),
-        server_info,
-        door: "gateway",
-        session: session_label(&sid),
-        client_name: None,
-        client_version: None,
-    };
-    let session = st
-        .sessions
-        .create(sid.clone(), &server, principal, conn.clone(), owns, ctx);
-    st.metrics.session_opened();
+    let sid = session.id.clone();
+    let conn = session.conn.clone();
     let (tx, rx) = mpsc::channel::<Vec<u8>>(256);
     st.legacy_sse
         .map
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(sid.clone(), tx.clone());
-    // Server-initiated messages go to the stream too.
+    // Server-initiated messages go to the stream too, through the relay.
     if let Some(mut push) = conn.server_messages() {
         let tx = tx.clone();
+        let (relay, rs) = (st.relay.clone(), session.relay.clone());
         tokio::spawn(async move {
             while let Some(m) = push.recv().await {
-                if tx.send(m).await.is_err() {
+                let out = match relay.from_upstream(&rs, m) {
+                    Delivery::Client(b) | Delivery::Answer { bytes: b, .. } => b,
+                    Delivery::Drop => continue,
+                };
+                if tx.send(out).await.is_err() {
                     break;
                 }
             }
@@ -132,7 +120,12 @@ pub async fn message(
 ) -> Response {
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => {
+            if let Some(s) = q.get("sessionId").and_then(|sid| st.sessions.remove(sid)) {
+                super::close_session(&st, &s).await;
+            }
+            return r;
+        }
     };
     let Some(sid) = q.get("sessionId") else {
         return (StatusCode::BAD_REQUEST, "missing sessionId").into_response();
@@ -155,113 +148,51 @@ pub async fn message(
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string()),
     };
-    let method = msg.method().unwrap_or_default().to_string();
-    st.metrics
-        .request(&server, if method.is_empty() { "response" } else { &method });
-    if method == "initialize"
-        && let Some((name, version)) = steward_mcp::era::client_info(msg.params)
-    {
-        let mut ctx = session.ctx.lock().unwrap_or_else(|e| e.into_inner());
-        ctx.client_name = Some(name);
-        ctx.client_version = version;
-    }
-    let ctx = session.ctx();
-    let forward = Forward::default();
-    if msg.kind != Kind::Request {
-        if matches!(
-            method.as_str(),
-            "tools/call" | "tools/list" | "resources/read" | "prompts/get"
-        ) {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                ErrorCode::InvalidRequest,
-                &format!("{method} must be a request with an id"),
-            );
-        }
-        return match session.conn.send(&body, &forward).await {
-            Ok(()) => StatusCode::ACCEPTED.into_response(),
-            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-        };
-    }
-    let Some(id) = msg.id_key() else {
-        return StatusCode::BAD_REQUEST.into_response();
+    st.metrics().request(&server, msg.method_kind());
+    let client = match super::mcp::client_headers(&headers) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    let id_json = id.as_json().to_string();
-    let expect = match method.as_str() {
-        "tools/call" => match govern_call(&st, &ctx, &msg, &id_json).await {
-            Governed::Forward(e) => e,
-            Governed::Refuse(refusal) => {
-                let _ = out.send(refusal).await;
-                return StatusCode::ACCEPTED.into_response();
-            }
-            Governed::Hold(held) => {
-                // Answers go out on the session's stream: progress included.
-                let progress = held.progress_token.clone().map(|t| {
-                    let out = out.clone();
-                    crate::approval::Progress::new(t, move |line| out.try_send(line).is_ok())
-                });
-                match (*held).wait(&st, &ctx, &id_json, progress).await {
-                    Ok(e) => e,
-                    Err(refusal) => {
-                        let _ = out.send(refusal).await;
-                        return StatusCode::ACCEPTED.into_response();
-                    }
-                }
-            }
-        },
-        "tools/list" => Expect::ToolsList,
-        _ => Expect::Other,
-    };
-    let mut rx = match session.conn.request(&body, &forward).await {
-        Ok(rx) => rx,
-        Err(e) => {
-            let _ = out
-                .send(error_response(
-                    Some(&id_json),
-                    ErrorCode::UpstreamUnavailable,
-                    &e.to_string(),
-                    None,
-                ))
-                .await;
-            return StatusCode::ACCEPTED.into_response();
-        }
-    };
+    let headers_owned = (
+        client.method.map(str::to_string),
+        client.name.map(str::to_string),
+        client.protocol_version.map(str::to_string),
+    );
     let timeout = st
         .upstreams
         .config(&server)
         .map(|c| c.timeout)
         .unwrap_or(Duration::from_secs(300));
-    let mut reply = ReplyCtx {
+    let ex = Exchange {
         st: st.clone(),
-        ctx,
-        id,
-        expect,
-        started: Instant::now(),
+        session: session.relay.clone(),
+        principal,
+        conn: session.conn.clone(),
+        timeout,
     };
+    // Answers go out on the session's stream; the POST is accepted at once.
     tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => {
-                    let (bytes, done) = reply.process(m);
-                    if out.send(bytes).await.is_err() || done {
+        let client = ClientHeaders {
+            method: headers_owned.0.as_deref(),
+            name: headers_owned.1.as_deref(),
+            protocol_version: headers_owned.2.as_deref(),
+        };
+        let ingress = Ingress {
+            headers: Some(client),
+            ..Ingress::default()
+        };
+        match ex.run(&body, ingress, true).await {
+            Answered::One(b) | Answered::Rejected(_, b) => {
+                let _ = out.send(b).await;
+            }
+            Answered::Stream(mut rx) => {
+                while let Some(m) = rx.recv().await {
+                    if out.send(m).await.is_err() {
                         break;
                     }
                 }
-                Ok(None) => break,
-                Err(_) => {
-                    let _ = out
-                        .send(error_response(
-                            Some(&id_json),
-                            ErrorCode::UpstreamUnavailable,
-                            "upstream did not answer in time",
-                            None,
-                        ))
-                        .await;
-                    break;
-                }
             }
+            Answered::Accepted => {}
         }
     });
     StatusCode::ACCEPTED.into_response()

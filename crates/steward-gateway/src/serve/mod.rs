@@ -5,13 +5,11 @@
 
 mod approvals_api;
 mod decide_api;
+mod exchange;
 mod federation;
 mod guard;
-mod hold;
 mod legacy_sse;
-mod limits;
 mod mcp;
-mod metrics;
 mod reply;
 mod state;
 mod stream;
@@ -26,12 +24,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use steward_policy::Policy;
-use steward_store::{AuditLog, KeyStore};
+use steward_store::KeyStore;
 
 use crate::GatewayError;
 use crate::auth::{self, Authenticator};
 use crate::config::GatewayConfig;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Relay, RelayParts};
 pub use state::AppState;
 
 /// How long calls in flight may take to finish once shutdown begins.
@@ -61,7 +59,11 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
         }
         None => None,
     };
-    let audit = AuditLog::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("audit store: {e}")))?;
+    if cfg.postgres.is_some() {
+        return Err(GatewayError::Config(
+            "store.postgres is not supported by this build; remove it to use SQLite (store.sqlite)".into(),
+        ));
+    }
     let keys = if cfg.auth.api_keys {
         Some(KeyStore::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("key store: {e}")))?)
     } else {
@@ -70,18 +72,25 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     let authenticator = Authenticator::new(&cfg.auth, keys)
         .await
         .map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
-    let pipeline = Pipeline::new(policy, Ok(audit));
-    // Approvals: same SQLite file; links in webhook messages point at this gateway's API.
+    // Approvals: links in webhook messages point at this gateway's API.
     let base = cfg
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", cfg.listen));
     let notifier =
         crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
-    let approvals = crate::approval::Approvals::open(&cfg.sqlite, notifier)
-        .map_err(|e| GatewayError::Config(format!("approval store: {e}")))?;
-    let pipeline = Arc::new(pipeline.with_approvals(approvals));
-    Ok(Arc::new(AppState::new(cfg, pipeline, authenticator, registry)))
+    let mut parts = RelayParts::sqlite(policy, &cfg.sqlite, notifier);
+    if let Err(e) = &parts.audit {
+        return Err(GatewayError::Config(format!("audit store: {e}")));
+    }
+    if parts.approvals.is_none() {
+        return Err(GatewayError::Config(
+            "approval store: cannot be opened (see the log)".into(),
+        ));
+    }
+    parts.limits = cfg.limits.clone();
+    let relay = Arc::new(Relay::new(parts));
+    Ok(Arc::new(AppState::new(cfg, relay, authenticator, registry)))
 }
 
 /// The gateway's routes.
@@ -149,18 +158,13 @@ pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 
         close_session(&st, &s).await;
     }
     st.upstreams.close_all().await;
-    if let Some(approvals) = st.pipeline.approvals() {
-        approvals.flush().await;
-    }
-    if let Some(log) = st.pipeline.audit() {
-        log.close();
-    }
+    st.relay.close().await;
     Ok(())
 }
 
 /// Closes a session's upstream connection if it owns one.
 pub(crate) async fn close_session(st: &AppState, s: &state::Session) {
-    st.metrics.session_closed();
+    st.metrics().session_closed();
     if s.owns_conn {
         s.conn.close().await;
     }
@@ -175,20 +179,25 @@ async fn reap_sessions(st: Arc<AppState>) {
             tracing::info!(session = %state::session_label(&s.id), server = %s.server, "session expired");
             close_session(&st, &s).await;
         }
+        let gone = st.federation.expire(st.sessions.idle_timeout());
+        for _ in 0..gone {
+            st.metrics().session_closed();
+        }
     }
 }
 
-async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    let depth = st.pipeline.audit().map(|a| a.queue_depth()).unwrap_or(0);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(depth),
-    )
-        .into_response()
+async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let depth = st.relay.audit().map(|a| a.queue_depth()).unwrap_or(0);
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let (body, content_type) = st.metrics().render(depth, openmetrics);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    match st.pipeline.audit() {
+    match st.relay.audit() {
         Some(_) => (StatusCode::OK, "ready").into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
     }

@@ -7,21 +7,18 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use steward_policy::Principal;
 
-use super::limits::Limiter;
-use super::metrics::Metrics;
 use crate::auth::Authenticator;
 use crate::config::GatewayConfig;
-use crate::pipeline::{CallContext, Pipeline};
+use crate::metrics::Metrics;
+use crate::pipeline::Relay;
 use crate::upstream::{Conn, Upstreams};
 
 pub struct AppState {
     pub cfg: GatewayConfig,
-    pub pipeline: Arc<Pipeline>,
+    pub relay: Arc<Relay>,
     pub upstreams: Upstreams,
     pub sessions: Sessions,
     pub auth: Authenticator,
-    pub limiter: Limiter,
-    pub metrics: Metrics,
     pub federation: super::federation::Federation,
     pub registry: Option<steward_registry::Registry>,
     /// Turns true when the gateway starts shutting down: open streams end.
@@ -32,7 +29,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         cfg: GatewayConfig,
-        pipeline: Arc<Pipeline>,
+        relay: Arc<Relay>,
         auth: Authenticator,
         registry: Option<steward_registry::Registry>,
     ) -> AppState {
@@ -41,14 +38,16 @@ impl AppState {
             stopping: tokio::sync::watch::channel(false).0,
             upstreams: Upstreams::new(cfg.servers.clone()),
             sessions: Sessions::new(cfg.session_idle_timeout),
-            limiter: Limiter::new(cfg.limits.clone()),
-            metrics: Metrics::default(),
             federation: Default::default(),
             legacy_sse: Default::default(),
             cfg,
-            pipeline,
+            relay,
             auth,
         }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        self.relay.metrics()
     }
 
     /// Resolves when shutdown begins (at once if it already has).
@@ -60,24 +59,25 @@ impl AppState {
     }
 }
 
-/// A legacy (2025-11-25 and earlier) MCP session, bound to the principal that opened it.
+/// A legacy (2025-11-25 and earlier) MCP session, bound to the principal and the credential
+/// that opened it: a request with another credential cannot use it.
 pub struct Session {
     pub id: String,
     pub server: String,
-    pub principal: Principal,
+    pub principal_id: String,
+    pub credential: String,
     pub conn: Conn,
     /// Whether `conn` belongs to this session alone (closed with it) or is shared.
     pub owns_conn: bool,
-    pub ctx: Mutex<CallContext>,
+    /// Whether the session started a server process of its own.
+    pub child: bool,
+    /// The relay's view of the session: its id space and context.
+    pub relay: Arc<crate::pipeline::Session>,
     last_used: Mutex<Instant>,
     pub listening: Mutex<bool>,
 }
 
 impl Session {
-    pub fn ctx(&self) -> CallContext {
-        self.ctx.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     pub fn touch(&self) {
         *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
@@ -85,6 +85,15 @@ impl Session {
     fn idle_for(&self) -> Duration {
         self.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
+}
+
+/// A session's upstream connection and what the session owns of it.
+pub struct SessionConn {
+    pub conn: Conn,
+    /// The connection is the session's alone (closed with it).
+    pub owns_conn: bool,
+    /// The session started a server process of its own.
+    pub child: bool,
 }
 
 pub struct Sessions {
@@ -104,23 +113,25 @@ impl Sessions {
         self.idle
     }
 
-    /// Registers a session under `id`; `ctx.session` is the label audit rows carry.
+    /// Registers a session under `id`, bound to `principal` and its credential.
     pub fn create(
         &self,
         id: String,
         server: &str,
-        principal: Principal,
-        conn: Conn,
-        owns_conn: bool,
-        ctx: CallContext,
+        principal: &Principal,
+        conn: SessionConn,
+        relay: crate::pipeline::Session,
     ) -> Arc<Session> {
+        let SessionConn { conn, owns_conn, child } = conn;
         let session = Arc::new(Session {
             id,
             server: server.to_string(),
-            principal,
+            principal_id: principal.id.clone(),
+            credential: credential_of(principal),
             conn,
             owns_conn,
-            ctx: Mutex::new(ctx),
+            child,
+            relay: Arc::new(relay),
             last_used: Mutex::new(Instant::now()),
             listening: Mutex::new(false),
         });
@@ -132,12 +143,35 @@ impl Sessions {
     }
 
     /// The session with this id, if it exists, is not idle past the timeout, serves this server
-    /// and belongs to this principal.
+    /// and was opened with this principal's credential.
     pub fn get(&self, id: &str, server: &str, principal: &Principal) -> Option<Arc<Session>> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let s = map.get(id)?;
-        (s.server == server && s.principal.id == principal.id && s.idle_for() <= self.idle && s.conn.alive())
-            .then(|| s.clone())
+        (s.server == server
+            && s.principal_id == principal.id
+            && s.credential == credential_of(principal)
+            && s.idle_for() <= self.idle
+            && s.conn.alive())
+        .then(|| s.clone())
+    }
+
+    /// How many sessions own a child process, in all and for `principal_id`.
+    pub fn children(&self, principal_id: &str) -> (usize, usize) {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let owning = map.values().filter(|s| s.child);
+        let all: Vec<_> = owning.collect();
+        let mine = all.iter().filter(|s| s.principal_id == principal_id).count();
+        (all.len(), mine)
+    }
+
+    /// How many sessions `principal` has open.
+    pub fn count_for(&self, principal_id: &str) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| s.principal_id == principal_id)
+            .count()
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
@@ -166,6 +200,17 @@ impl Sessions {
 
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Which credential a principal authenticated with: an API key's id, a token's issuer and
+/// subject, or how an unauthenticated caller was let in. Sessions are bound to it.
+pub fn credential_of(p: &Principal) -> String {
+    let attr = |k: &str| p.attributes.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    match p.auth.as_str() {
+        "api-key" => format!("key:{}", attr("key_id")),
+        "jwt" => format!("jwt:{}|{}", attr("iss"), attr("sub")),
+        other => format!("{other}:{}", p.id),
     }
 }
 

@@ -16,6 +16,7 @@ use super::guard;
 use super::mcp::{SESSION_HEADER, rpc_error};
 use super::reply::sse_response;
 use super::state::AppState;
+use crate::pipeline::Delivery;
 
 pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
     let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
@@ -60,21 +61,30 @@ pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, he
     }
     let guard = Listening(session);
     let stopped = Box::pin(st.stopped());
-    let stream = futures_util::stream::unfold((rx, guard, stopped), |(mut rx, guard, mut stopped)| async move {
-        let next = tokio::select! {
-            _ = &mut stopped => return None,
-            next = tokio::time::timeout(Duration::from_secs(15), rx.recv()) => next,
-        };
-        match next {
-            Ok(Some(m)) => {
-                guard.0.touch();
-                Some((
-                    Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&m))),
-                    (rx, guard, stopped),
-                ))
+    let relay = st.relay.clone();
+    let state = (rx, guard, stopped, relay);
+    let stream = futures_util::stream::unfold(state, |(mut rx, guard, mut stopped, relay)| async move {
+        loop {
+            let next = tokio::select! {
+                _ = &mut stopped => return None,
+                next = tokio::time::timeout(Duration::from_secs(15), rx.recv()) => next,
+            };
+            match next {
+                Ok(Some(m)) => {
+                    guard.0.touch();
+                    // Server-initiated messages go through the relay: ids remapped, params inspected.
+                    let out = match relay.from_upstream(&guard.0.relay, m) {
+                        Delivery::Client(b) | Delivery::Answer { bytes: b, .. } => b,
+                        Delivery::Drop => continue,
+                    };
+                    return Some((
+                        Ok::<Bytes, Infallible>(Bytes::from(sse::encode_message(&out))),
+                        (rx, guard, stopped, relay),
+                    ));
+                }
+                Ok(None) => return None,
+                Err(_) => return Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard, stopped, relay))),
             }
-            Ok(None) => None,
-            Err(_) => Some((Ok(Bytes::from_static(sse::KEEPALIVE)), (rx, guard, stopped))),
         }
     });
     sse_response(Body::from_stream(stream), HeaderMap::new())

@@ -21,7 +21,8 @@ impl DemoConn {
     }
 }
 
-fn answer(line: &[u8]) -> Vec<u8> {
+/// The demo server's answer to one message (also used by the relay's in-process tests).
+pub fn answer(line: &[u8]) -> Vec<u8> {
     let Ok(msg) = Message::parse(line) else {
         return error_response(None, ErrorCode::InvalidRequest, "invalid message", None);
     };

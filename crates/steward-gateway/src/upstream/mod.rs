@@ -10,15 +10,12 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+pub use demo::answer as demo_answer;
 pub use pool::Upstreams;
 
-/// Headers a client sent that the upstream should see too (never `Authorization`).
-#[derive(Debug, Clone, Default)]
-pub struct Forward {
-    pub protocol_version: Option<String>,
-    pub method: Option<String>,
-    pub name: Option<String>,
-}
+/// The routing headers an HTTP upstream gets: derived from the body by the relay, never copied
+/// from the client (and never `Authorization`).
+pub use crate::pipeline::UpstreamHeaders as Forward;
 
 /// Why an upstream could not take a message.
 #[derive(Debug, thiserror::Error)]

@@ -139,10 +139,10 @@ impl Upstreams {
         Ok(conn)
     }
 
-    fn open(&self, cfg: &ServerConfig, remap: bool) -> Result<Conn, UpstreamError> {
+    fn open(&self, cfg: &ServerConfig, shared: bool) -> Result<Conn, UpstreamError> {
         Ok(match &cfg.transport {
             Transport::Stdio { command, args, env } => {
-                Conn::Stdio(StdioConn::spawn(&cfg.name, command, args, env, remap)?)
+                Conn::Stdio(StdioConn::spawn(&cfg.name, command, args, env, shared)?)
             }
             Transport::Http { url, headers } => {
                 Conn::Http(Arc::new(HttpConn::new(&cfg.name, url, headers, self.http.clone())?))

@@ -1,15 +1,15 @@
-//! A stdio child process as an upstream. In `remap` mode (a child shared by many clients) every
-//! request gets an id of the gateway's own, so clients' ids can never collide; otherwise ids pass
-//! through untouched.
+//! A stdio child process as an upstream. Requests arrive with ids (and progress tokens) the relay
+//! allocated, unique across every client, so a child shared by many clients routes each answer
+//! to the request it belongs to by its id alone.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use steward_mcp::jsonrpc::{ErrorCode, error_response, replace_id};
-use steward_mcp::{IdKey, Kind, Line, LineReader, LineWriter, Message};
+use steward_mcp::jsonrpc::{ErrorCode, error_response};
+use steward_mcp::{IdKey, Kind, Line, LineReader, LineWriter, Message, Method};
 use tokio::io::BufReader;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -38,8 +38,6 @@ const MAX_BUFFERED: usize = 256;
 
 struct Waiter {
     key: IdKey,
-    /// The client's own id (JSON text) when the request was remapped.
-    original: Option<String>,
     progress_token: Option<String>,
     tx: mpsc::Sender<Vec<u8>>,
 }
@@ -55,8 +53,8 @@ pub struct StdioConn {
     server: String,
     writer: LineWriter,
     routing: Mutex<Routing>,
-    remap: bool,
-    next_id: AtomicU64,
+    /// Serves several clients: its own requests cannot be told apart by client.
+    shared: bool,
     alive: Arc<AtomicBool>,
     child: tokio::sync::Mutex<Option<Child>>,
 }
@@ -67,7 +65,7 @@ impl StdioConn {
         command: &str,
         args: &[String],
         env: &BTreeMap<String, String>,
-        remap: bool,
+        shared: bool,
     ) -> Result<Arc<StdioConn>, UpstreamError> {
         let mut cmd = Command::new(command);
         cmd.args(args).env_clear();
@@ -98,8 +96,7 @@ impl StdioConn {
             server: server.to_string(),
             writer,
             routing: Mutex::new(Routing::default()),
-            remap,
-            next_id: AtomicU64::new(1),
+            shared,
             alive: Arc::new(AtomicBool::new(true)),
             child: tokio::sync::Mutex::new(Some(child)),
         });
@@ -124,30 +121,18 @@ impl StdioConn {
             server: self.server.clone(),
             message: e.to_string(),
         })?;
-        let client_id = msg.id_key().ok_or_else(|| UpstreamError::Failed {
+        let key = msg.id_key().ok_or_else(|| UpstreamError::Failed {
             server: self.server.clone(),
             message: "request without id".into(),
         })?;
-        let progress_token = progress_token(&msg);
+        let progress_token = steward_mcp::rewrite::request_progress_token(&msg).map(|t| t.get().to_string());
         let (tx, rx) = mpsc::channel(64);
-        let (key, original, bytes) = if self.remap {
-            let n = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
-            let bytes = replace_id(line, &msg, &n).ok_or_else(|| UpstreamError::Failed {
-                server: self.server.clone(),
-                message: "cannot rewrite request id".into(),
-            })?;
-            let key = IdKey::from_raw(&serde_json::value::RawValue::from_string(n).expect("a number is valid JSON"));
-            (key, Some(client_id.as_json().to_string()), bytes)
-        } else {
-            (client_id, None, line.to_vec())
-        };
         self.lock().waiters.push(Waiter {
             key,
-            original,
             progress_token,
             tx,
         });
-        if !self.writer.send(bytes) {
+        if !self.writer.send(line.to_vec()) {
             return Err(UpstreamError::Gone(self.server.clone()));
         }
         Ok(rx)
@@ -163,7 +148,7 @@ impl StdioConn {
     /// Takes over the stream of server-initiated messages; what was buffered comes first. A shared
     /// child has none to offer: its messages cannot be told apart by client.
     pub fn server_messages(&self) -> Option<mpsc::Receiver<Vec<u8>>> {
-        if self.remap {
+        if self.shared {
             return None;
         }
         let (tx, rx) = mpsc::channel(MAX_BUFFERED);
@@ -209,11 +194,10 @@ impl StdioConn {
         tracing::warn!(server = %self.server, "upstream closed its output");
         let waiters = std::mem::take(&mut self.lock().waiters);
         for w in waiters {
-            let id = w.original.unwrap_or_else(|| w.key.as_json().to_string());
             let message = format!("upstream server '{}' exited before answering", self.server);
             let _ =
                 w.tx.send(error_response(
-                    Some(&id),
+                    Some(w.key.as_json()),
                     ErrorCode::UpstreamUnavailable,
                     &message,
                     None,
@@ -233,11 +217,7 @@ impl StdioConn {
             };
             match waiter {
                 Some(w) => {
-                    let out = match &w.original {
-                        Some(original) => replace_id(bytes, msg, original).unwrap_or_else(|| bytes.to_vec()),
-                        None => bytes.to_vec(),
-                    };
-                    let _ = w.tx.send(out).await;
+                    let _ = w.tx.send(bytes.to_vec()).await;
                 }
                 None => {
                     tracing::debug!(server = %self.server, id = key.as_json(), "response to no pending request; dropped")
@@ -255,7 +235,7 @@ impl StdioConn {
                 .as_ref()
                 .and_then(|t| r.waiters.iter().find(|w| w.progress_token.as_ref() == Some(t)))
                 .or_else(|| {
-                    if token.is_none() && !self.remap {
+                    if token.is_none() && !self.shared {
                         r.waiters.last()
                     } else {
                         None
@@ -267,7 +247,7 @@ impl StdioConn {
             let _ = tx.send(bytes.to_vec()).await;
             return;
         }
-        if self.remap {
+        if self.shared {
             if msg.kind == Kind::Request {
                 let message = "this server is shared by several clients (mode: shared), so Steward cannot relay its requests to a client";
                 let id = msg.id.map(|i| i.get().to_string());
@@ -291,13 +271,10 @@ impl StdioConn {
     }
 }
 
-/// The progress token of a request's `_meta`, or of a `notifications/progress` params.
+/// The progress token a `notifications/progress` names (JSON text).
 fn progress_token(msg: &Message<'_>) -> Option<String> {
-    let params: serde_json::Value = serde_json::from_str(msg.params?.get()).ok()?;
-    let token = params.get("_meta").and_then(|m| m.get("progressToken")).or_else(|| {
-        (msg.method() == Some("notifications/progress"))
-            .then(|| params.get("progressToken"))
-            .flatten()
-    })?;
-    Some(token.to_string())
+    (msg.method_kind() == Method::NotificationsProgress)
+        .then(|| steward_mcp::rewrite::notification_progress_token(msg))
+        .flatten()
+        .map(|t| t.get().to_string())
 }

@@ -8,19 +8,25 @@ use std::time::Duration;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-use steward_mcp::{LineWriter, Message};
+use steward_mcp::Message;
 use steward_policy::Decision;
 use tokio::sync::oneshot;
 
-use crate::approval::{Confirmation, STEWARD_REQUEST_PREFIX, elicitation_request};
+use super::approval::{Confirmation, STEWARD_REQUEST_PREFIX, elicitation_request};
 
 /// Steward's requests to the client that wait for an answer.
-pub(crate) struct Asks {
+pub struct Asks {
     /// `steward-<random>`: request ids no client or server uses.
     prefix: String,
     seq: AtomicU64,
     waiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     can_elicit: AtomicBool,
+}
+
+impl Default for Asks {
+    fn default() -> Self {
+        Asks::new()
+    }
 }
 
 impl Asks {
@@ -78,7 +84,7 @@ impl Asks {
     /// Asks the user to confirm a call and waits for the answer, up to `timeout`.
     pub async fn ask(
         &self,
-        out: &LineWriter,
+        send: &(dyn Fn(Vec<u8>) -> bool + Send + Sync),
         target: &str,
         args: &Value,
         decision: &Decision,
@@ -90,7 +96,7 @@ impl Asks {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), tx);
-        let answer = if !out.send(elicitation_request(&id, target, args, decision)) {
+        let answer = if !send(elicitation_request(&id, target, args, decision)) {
             Confirmation::Unanswered("the client is gone".into())
         } else {
             match tokio::time::timeout(timeout, rx).await {

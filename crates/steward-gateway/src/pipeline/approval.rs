@@ -2,7 +2,7 @@
 //!
 //! A call whose exact arguments were approved before (and not yet used) runs once. Otherwise an
 //! approval is recorded (or the pending one for the same call reused) and the door either holds
-//! the request until an approver decides ([`crate::Pipeline::hold`]), or answers at once with the
+//! the request until an approver decides ([`super::Relay::release`]), or answers at once with the
 //! approval id (queue mode, and doors that cannot hold). Approvers act out of band: the CLI, the
 //! HTTP API, a webhook link — never the requesting client.
 
@@ -19,22 +19,33 @@ use steward_store::{
     human_duration,
 };
 
+use super::call::CallContext;
+use super::messages;
+use super::verdict::{DenyKind, Outcome};
 use crate::notify::Notifier;
-use crate::pipeline::{CallContext, Verdict};
 
 /// How often a held call looks at its approval (approvals made in this process wake it at once).
 const POLL: Duration = Duration::from_millis(250);
 /// How often a held call with a progress token tells the client it is still waiting.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-/// The approval a verdict is about.
+/// A pending approval a call waits for.
 #[derive(Debug, Clone)]
 pub struct ApprovalTicket {
     pub id: String,
+    /// Hold (the client waits) or queue (the client gets the id and retries after approval).
     pub mode: ApprovalMode,
     pub hold_timeout: Duration,
-    /// The call runs on an approval given earlier: it is forwarded now.
-    pub granted: bool,
+}
+
+/// How a hold ended.
+pub(crate) enum HoldEnd {
+    /// Approved and taken: forward the call.
+    Approved,
+    /// Denied, expired, timed out or withdrawn: the model reads this.
+    Ended(String),
+    /// The door stopped waiting after this long; the approval is still pending.
+    StillPending(Duration),
 }
 
 /// How an approval-needing call is approved: mode, time-outs and approvers, from the decision's
@@ -62,13 +73,6 @@ impl Terms {
             count: a.map(|a| a.count.max(1)).unwrap_or(1),
         }
     }
-}
-
-/// A recorded `approve` decision and how it is to be approved.
-pub(crate) struct Decided {
-    pub decision_id: String,
-    pub decision: Decision,
-    pub terms: Terms,
 }
 
 /// What the approval flow found for a new call, before its decision is recorded.
@@ -314,43 +318,30 @@ impl Approvals {
         }
     }
 
-    /// Carries out a plan once the decision is recorded: runs a grant, or records (or reuses)
-    /// the pending approval and says how to get it approved.
+    /// Carries out a plan once the decision is recorded: uses a grant (when the door enforces;
+    /// the decision API only reports it), or records (or reuses) the pending approval and says
+    /// how to get it approved.
     pub(crate) async fn settle(
         &self,
         plan: Plan,
         ctx: &CallContext,
-        tool: &str,
-        args: &Value,
-        decided: Decided,
-    ) -> Verdict {
-        let Decided {
-            decision_id,
-            decision,
-            terms,
-        } = decided;
-        let target = format!("{}/{}", ctx.server, tool);
+        call: &super::verdict::Use,
+        decided: (&str, &Decision),
+        terms: Terms,
+    ) -> Outcome {
+        let (decision_id, decision) = decided;
+        let (tool, args) = (call.target.as_str(), &call.args);
+        let target = ctx.target(tool);
         let plan = match plan {
-            Plan::Grant(a) => match self.consume(&a.id, &decision_id).await {
+            Plan::Grant(a) if !ctx.door.enforces() => return Outcome::Allowed { approval: Some(a.id) },
+            Plan::Grant(a) => match self.consume(&a.id, decision_id).await {
                 Ok(Some(a)) => {
                     tracing::info!(approval = %a.id, %target, "approved call released (grant)");
-                    let ticket = ApprovalTicket {
-                        id: a.id,
-                        mode: terms.mode,
-                        hold_timeout: terms.hold_timeout,
-                        granted: true,
-                    };
-                    return Verdict {
-                        decision_id,
-                        decision,
-                        forward: true,
-                        message: String::new(),
-                        approval: Some(ticket),
-                    };
+                    return Outcome::Allowed { approval: Some(a.id) };
                 }
                 // Used or expired a moment ago: this call needs its own approval.
                 Ok(None) => Plan::New(ApprovalStore::new_id()),
-                Err(e) => return unavailable(&target, decision_id, decision, &e.to_string()),
+                Err(e) => return unavailable(&target, decision_id, &e.to_string()),
             },
             other => other,
         };
@@ -359,7 +350,7 @@ impl Approvals {
             Plan::New(id) => {
                 let new = NewApproval {
                     id,
-                    decision_id: decision_id.clone(),
+                    decision_id: decision_id.to_string(),
                     principal: ctx.principal.id.clone(),
                     server: ctx.server.clone(),
                     tool: tool.to_string(),
@@ -375,7 +366,7 @@ impl Approvals {
                     mode: terms.mode.as_str().to_string(),
                     expiry: terms.expiry,
                     grant_window: terms.grant_window,
-                    door: Some(ctx.door.to_string()),
+                    door: Some(ctx.door.as_str().to_string()),
                     session: Some(ctx.session.clone()),
                     client: ctx.client_name.clone(),
                 };
@@ -386,53 +377,47 @@ impl Approvals {
                         self.notifier.pending(&a, &self.store);
                         a
                     }
-                    Err(e) => return unavailable(&target, decision_id, decision, &e.to_string()),
+                    Err(e) => return unavailable(&target, decision_id, &e.to_string()),
                 }
             }
         };
-        let mode = if approval.mode == "queue" {
+        // A door that cannot keep its client waiting answers queue-style.
+        let mode = if approval.mode == "queue" || !ctx.door.can_hold() {
             ApprovalMode::Queue
         } else {
             ApprovalMode::Hold
         };
-        let message = pending_message(
+        let message = messages::pending(
             &target,
             &approval,
-            &decision,
-            &decision_id,
+            decision,
+            decision_id,
             &self.notifier.link(&approval.id),
         );
-        let ticket = ApprovalTicket {
-            id: approval.id,
-            mode,
-            hold_timeout: terms.hold_timeout,
-            granted: false,
-        };
-        Verdict {
-            decision_id,
-            decision,
-            forward: false,
+        Outcome::Pending {
+            ticket: ApprovalTicket {
+                id: approval.id,
+                mode,
+                hold_timeout: terms.hold_timeout,
+            },
             message,
-            approval: Some(ticket),
         }
     }
 
-    /// Waits for a pending approval's outcome, up to the hold time-out (a time-out denies).
-    /// Dropping the future (the client went away) leaves the approval pending: approved later,
-    /// it is a grant for one identical retry.
+    /// Waits for a pending approval's outcome, up to the hold time-out (a time-out denies) or
+    /// `give_up_after` (the approval stays pending). Dropping the future (the client went away)
+    /// leaves the approval pending: approved later, it is a grant for one identical retry.
     pub(crate) async fn hold(
         &self,
-        ctx: &CallContext,
-        tool: &str,
-        mut verdict: Verdict,
+        target: &str,
+        ticket: &ApprovalTicket,
+        decision_id: &str,
         mut progress: Option<Progress>,
-    ) -> Verdict {
-        let Some(ticket) = verdict.approval.clone().filter(|t| !t.granted && !verdict.forward) else {
-            return verdict;
-        };
-        let target = format!("{}/{}", ctx.server, tool);
+        give_up_after: Option<Duration>,
+    ) -> HoldEnd {
         let started = Instant::now();
         let deadline = started + ticket.hold_timeout;
+        let give_up = give_up_after.map(|d| started + d);
         let mut next_progress = started;
         loop {
             let wake = self.changed.notified();
@@ -440,34 +425,19 @@ impl Approvals {
             match self.get(&ticket.id).await {
                 Ok(Some(a)) => match a.state {
                     ApprovalState::Pending => {}
-                    ApprovalState::Approved if !a.consumed() => match self.consume(&a.id, &verdict.decision_id).await {
+                    ApprovalState::Approved if !a.consumed() => match self.consume(&a.id, decision_id).await {
                         Ok(Some(a)) => {
                             tracing::info!(approval = %a.id, %target, by = ?a.decided_by, "held call approved; forwarding");
-                            verdict.forward = true;
-                            verdict.message.clear();
-                            verdict.approval = Some(ApprovalTicket {
-                                granted: true,
-                                ..ticket
-                            });
-                            return verdict;
+                            return HoldEnd::Approved;
                         }
                         Ok(None) => continue,
                         Err(e) => {
                             tracing::warn!(approval = %ticket.id, error = %e, "cannot release an approved call; retrying")
                         }
                     },
-                    _ => {
-                        verdict.message = final_message(&target, &a, &verdict.decision_id);
-                        return verdict;
-                    }
+                    _ => return HoldEnd::Ended(messages::held_ended(target, &a, decision_id)),
                 },
-                Ok(None) => {
-                    verdict.message = format!(
-                        "Steward did not run the call to {target}: approval {} no longer exists. Decision {}.",
-                        ticket.id, verdict.decision_id
-                    );
-                    return verdict;
-                }
+                Ok(None) => return HoldEnd::Ended(messages::approval_gone(target, &ticket.id, decision_id)),
                 Err(e) => tracing::warn!(approval = %ticket.id, error = %e, "cannot read an approval; retrying"),
             }
             if now >= deadline {
@@ -476,41 +446,44 @@ impl Approvals {
                 match blocking(move || store.time_out(&id, waited)).await {
                     Ok(Some(a)) => {
                         tracing::info!(approval = %a.id, %target, "approval timed out; denied");
-                        verdict.message = final_message(&target, &a, &verdict.decision_id);
-                        return verdict;
+                        return HoldEnd::Ended(messages::held_ended(target, &a, decision_id));
                     }
                     // Decided meanwhile: look again.
                     Ok(None) => continue,
                     Err(e) => {
                         tracing::error!(approval = %ticket.id, error = %e, "cannot record an approval time-out");
-                        verdict.message = format!(
-                            "Steward did not run the call to {target}: approval {} got no decision within {} (a time-out counts as a denial). Decision {}.",
-                            ticket.id,
-                            human_duration(ticket.hold_timeout),
-                            verdict.decision_id
-                        );
-                        return verdict;
+                        return HoldEnd::Ended(messages::hold_timed_out(
+                            target,
+                            &ticket.id,
+                            ticket.hold_timeout,
+                            decision_id,
+                        ));
                     }
                 }
+            }
+            if let Some(at) = give_up
+                && now >= at
+            {
+                return HoldEnd::StillPending(now - started);
             }
             if let Some(p) = progress.as_mut()
                 && now >= next_progress
             {
                 let left = deadline.saturating_duration_since(now);
                 p.tick(&format!(
-                    "Waiting for a human to approve {} (approval {}); {} left",
-                    target,
+                    "Waiting for a human to approve {target} (approval {}); {} left",
                     ticket.id,
                     human_duration(Duration::from_secs(left.as_secs()))
                 ));
                 next_progress = now + PROGRESS_EVERY;
             }
-            let pause = POLL
-                .min(deadline.saturating_duration_since(Instant::now()))
-                .max(Duration::from_millis(10));
+            let mut pause = POLL.min(deadline.saturating_duration_since(Instant::now()));
+            if let Some(at) = give_up {
+                pause = pause.min(at.saturating_duration_since(Instant::now()));
+            }
             tokio::select! {
                 _ = wake => {}
-                _ = tokio::time::sleep(pause) => {}
+                _ = tokio::time::sleep(pause.max(Duration::from_millis(10))) => {}
             }
         }
     }
@@ -566,62 +539,10 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn unavailable(target: &str, decision_id: String, decision: Decision, error: &str) -> Verdict {
+fn unavailable(target: &str, decision_id: &str, error: &str) -> Outcome {
     tracing::error!(%error, %target, "approval store unavailable; refusing the call");
-    let message = format!(
-        "Steward refused the call to {target}: it needs human approval, and the approval could not be recorded ({error}). The call was not run. Decision {decision_id}."
-    );
-    Verdict {
-        decision_id,
-        decision,
-        forward: false,
-        message,
-        approval: None,
+    Outcome::Denied {
+        kind: DenyKind::FailClosed,
+        message: messages::approvals_unavailable(target, error, decision_id),
     }
-}
-
-/// What the model reads while its call waits for approval (queue mode, or a door that cannot hold).
-fn pending_message(target: &str, a: &Approval, d: &Decision, decision_id: &str, link: &str) -> String {
-    let reason = redact::redact_text(&d.reason());
-    let who = if a.required_roles.is_empty() {
-        format!("{} approver(s)", a.required_count)
-    } else {
-        format!(
-            "{} approver(s) with role {}",
-            a.required_count,
-            a.required_roles.join(" or ")
-        )
-    };
-    format!(
-        "Steward has not run the call to {target}: it needs human approval ({reason}). Approval {id} is pending ({progress}, needs {who}) until {expires}; an approver decides out of band ({link}). \
-         Once it is approved, retry this exact call with identical arguments within {window}: it will then run once. A call with different arguments needs a new approval. Risk {risk}. Decision {decision_id}.",
-        id = a.id,
-        progress = a.progress(),
-        expires = a.expires_at,
-        window = human_duration(Duration::from_secs(a.grant_window_seconds)),
-        risk = d.risk,
-    )
-}
-
-/// What the model reads when a held call ends without running.
-fn final_message(target: &str, a: &Approval, decision_id: &str) -> String {
-    let by = a.decided_by.as_deref().unwrap_or("someone");
-    let why = a
-        .decision_reason
-        .as_deref()
-        .map(redact::redact_text)
-        .unwrap_or_default();
-    let what = match a.state {
-        ApprovalState::Denied if by == steward_store::SYSTEM_ACTOR => format!("approval {} timed out: {why}", a.id),
-        ApprovalState::Denied => format!("approval {} was denied by {by}: {why}", a.id),
-        ApprovalState::Cancelled => format!("approval {} was withdrawn by {by}: {why}", a.id),
-        ApprovalState::Expired => format!("approval {} expired before it was approved", a.id),
-        ApprovalState::Approved | ApprovalState::Executed | ApprovalState::Failed => {
-            format!("approval {} was already used by another identical call", a.id)
-        }
-        ApprovalState::Pending => format!("approval {} is still pending", a.id),
-    };
-    format!(
-        "Steward did not run the call to {target}: {what}. Decision {decision_id}. Do not retry it with the same arguments unless a human asks you to."
-    )
 }
