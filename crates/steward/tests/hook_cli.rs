@@ -279,3 +279,63 @@ fn session_start_reports_registry_violations_as_context() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn an_approval_through_the_hook_is_a_real_one() {
+    let p = Project::standard();
+    let push = "git push --force origin main";
+    let (d, reason) = p.bash(push);
+    assert_eq!(d, "deny", "{reason}");
+    let id = reason
+        .split_whitespace()
+        .find(|w| w.starts_with("apr-"))
+        .expect("the reason names the approval")
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    let policy = p.path().join(".claude/steward/policy.yaml");
+    let approvals = |extra: &[&str]| {
+        steward()
+            .args(["approvals"])
+            .args(extra)
+            .arg("--db")
+            .arg(p.db())
+            .arg("--policy")
+            .arg(&policy)
+            .output()
+            .unwrap()
+    };
+    let list = approvals(&["list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id), "{}", String::from_utf8_lossy(&list.stdout));
+    // Pending: the retry is still denied, and the requester cannot approve their own call.
+    let (d, _) = p.bash(push);
+    assert_eq!(d, "deny");
+    let own = approvals(&["approve", &id, "--as", "dev@example.com"]);
+    assert_ne!(own.status.code(), Some(0), "self-approval must fail");
+    let other = approvals(&["approve", &id, "--as", "lead@example.com"]);
+    assert_eq!(other.status.code(), Some(0), "{}", String::from_utf8_lossy(&other.stderr));
+    // Approved by another person: the identical call runs once.
+    let (d, reason) = p.bash(push);
+    assert_eq!(d, "allow", "{reason}");
+    assert!(reason.contains(&id), "{reason}");
+    let (d, _) = p.bash(push);
+    assert_eq!(d, "deny", "a grant is used once");
+}
+
+#[test]
+fn tools_of_servers_the_registry_does_not_approve_are_denied() {
+    let p = Project::standard();
+    let registry = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/mcp-registry.yaml")).unwrap();
+    std::fs::write(p.path().join(".claude/steward/registry.yaml"), registry).unwrap();
+    let call = |tool: &str| decision(&p.hook(&p.pre_tool_use(tool, json!({"query": "x"}))));
+    let (d, reason) = call("mcp__github__search_issues");
+    assert_eq!(d, "allow", "{reason}");
+    for (tool, status) in [
+        ("mcp__slack__post", "pending"),
+        ("mcp__puppeteer__navigate", "denied"),
+        ("mcp__nobody__anything", "unlisted"),
+    ] {
+        let (d, reason) = call(tool);
+        assert_eq!(d, "deny", "{status}: {reason}");
+        assert!(reason.contains("deny-unapproved-mcp-servers"), "{reason}");
+    }
+}

@@ -255,6 +255,7 @@ fn evaluate(policy: &Policy, ctx: &CallContext, call: &Use, annotations: Option<
         server_version: ctx.server_info.version.as_deref(),
         server_data_scope: ctx.server_info.data_scope.as_deref(),
         server_risk: ctx.server_info.risk,
+        server_status: ctx.server_info.status.as_deref(),
         ..Call::tool_call(&ctx.principal, &ctx.server, &call.target, &call.args)
     };
     match std::panic::catch_unwind(AssertUnwindSafe(|| policy.decide(&c))) {

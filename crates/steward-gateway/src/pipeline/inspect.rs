@@ -81,6 +81,22 @@ fn restore(msg: &Message<'_>, bytes: &[u8], client_id: &str) -> Vec<u8> {
     })
 }
 
+/// Whether a list entry may be shown to the principal: what they may never use is left out.
+fn visible(policy: &Policy, ctx: &CallContext, list: Method, name: &str) -> bool {
+    let args = Value::Object(Map::new());
+    policy.visible_for_call(&steward_policy::Call {
+        method: list.as_str(),
+        door: ctx.door.policy_name(),
+        client_name: ctx.client_name.as_deref(),
+        client_version: ctx.client_version.as_deref(),
+        server_version: ctx.server_info.version.as_deref(),
+        server_data_scope: ctx.server_info.data_scope.as_deref(),
+        server_risk: ctx.server_info.risk,
+        server_status: ctx.server_info.status.as_deref(),
+        ..steward_policy::Call::tool_call(&ctx.principal, &ctx.server, name, &args)
+    })
+}
+
 /// What a list's entries are named by in policy and audit.
 fn entry_name(method: Method, entry: &Value) -> Option<&str> {
     let member = match method {
@@ -181,7 +197,7 @@ impl Relay {
                 // A tool without a name cannot be governed: leave it out.
                 return false;
             };
-            if !policy.visible(&ctx.principal, &ctx.server, name) {
+            if !visible(policy, ctx, Method::ToolsList, name) {
                 report.hidden.push(name.to_string());
                 return false;
             }
@@ -245,7 +261,7 @@ impl Relay {
             let Some(name) = entry_name(method, entry) else {
                 return false;
             };
-            if !policy.visible(&ctx.principal, &ctx.server, name) {
+            if !visible(policy, ctx, method, name) {
                 report.hidden.push(name.to_string());
                 return false;
             }
