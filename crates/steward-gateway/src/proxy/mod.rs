@@ -42,6 +42,8 @@ pub struct ProxyOptions {
     pub webhooks: Vec<crate::notify::Webhook>,
     /// The file `policy` was loaded from: watched, and re-read on change or SIGHUP.
     pub policy_path: Option<PathBuf>,
+    /// The sandbox the upstream starts in (`--sandbox PROFILE`); `None`: unconfined.
+    pub sandbox: Option<crate::sandbox::SandboxSpec>,
 }
 
 impl ProxyOptions {
@@ -86,7 +88,11 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         tracing::error!("{e}; every tool call will be refused until this is fixed");
         e.to_string()
     });
-    let mut child = upstream::spawn(program, args)?;
+    let (mut child, sandboxed) = upstream::spawn(program, args, opts.sandbox.as_ref())?;
+    sandboxed.log(&opts.server);
+    if let (Some(event), Ok(log)) = (sandboxed.audit_event(&opts.server, "proxy"), &audit) {
+        let _ = log.append_nowait(event);
+    }
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",
         source: std::io::Error::other("not piped"),

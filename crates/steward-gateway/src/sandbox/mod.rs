@@ -19,6 +19,7 @@ mod profile;
 mod rules;
 mod seccomp;
 mod spec;
+mod startup;
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -26,6 +27,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 pub use error::{Missing, SandboxError, Unavailable};
 pub use facility::{Facility, Skipped, UNAVAILABLE_ENV};
 pub use spec::{Limits, NetRule, Network, Profile, SandboxSpec, Size};
+pub use startup::startup_check;
 
 use child::{ChildSteps, IdMaps, Step};
 use plan::{CgroupState, Launch, Plan};

@@ -7,7 +7,8 @@ use super::paths::{self, Places};
 use super::spec::Profile;
 
 /// Read (and execute) everywhere: shared libraries and the files every C library and runtime
-/// opens at start (name service, time zones, CA certificates). Missing ones are skipped.
+/// opens at start (name service, time zones, CA certificates). Missing ones are skipped. Not
+/// `/etc/passwd` and `/etc/group`: servers find their home in HOME, and user lists are not theirs.
 const SYSTEM_READ: &[&str] = &[
     "/lib",
     "/lib64",
@@ -22,8 +23,6 @@ const SYSTEM_READ: &[&str] = &[
     "/etc/ld.so.conf.d",
     "/etc/localtime",
     "/etc/nsswitch.conf",
-    "/etc/passwd",
-    "/etc/group",
     "/etc/hosts",
     "/etc/host.conf",
     "/etc/resolv.conf",

@@ -50,7 +50,7 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
                 if cfg.servers.contains_key(s.name) {
                     continue;
                 }
-                match crate::config::server_from_registry(s.name, s.config) {
+                match crate::config::server_from_approved(s.entry) {
                     Ok(server) => {
                         cfg.servers.insert(s.name.to_string(), server);
                     }
@@ -70,6 +70,7 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     let authenticator = Authenticator::new(&cfg.auth, keys)
         .await
         .map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
+    crate::sandbox::startup_check(&cfg.servers, &audit);
     let pipeline = Pipeline::new(policy, Ok(audit));
     // Approvals: same SQLite file; links in webhook messages point at this gateway's API.
     let base = cfg

@@ -59,6 +59,8 @@ pub struct StdioConn {
     next_id: AtomicU64,
     alive: Arc<AtomicBool>,
     child: tokio::sync::Mutex<Option<Child>>,
+    /// Kept while the child runs: its cgroup and private temp dir go with it.
+    _sandbox: crate::sandbox::Sandboxed,
 }
 
 impl StdioConn {
@@ -67,6 +69,7 @@ impl StdioConn {
         command: &str,
         args: &[String],
         env: &BTreeMap<String, String>,
+        sandbox: Option<&crate::sandbox::SandboxSpec>,
         remap: bool,
     ) -> Result<Arc<StdioConn>, UpstreamError> {
         let mut cmd = Command::new(command);
@@ -81,9 +84,14 @@ impl StdioConn {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        let sandboxed = crate::sandbox::apply(&mut cmd, sandbox).map_err(|e| UpstreamError::Start {
+            server: server.to_string(),
+            message: e.to_string(),
+        })?;
+        sandboxed.log(server);
         let mut child = cmd.spawn().map_err(|e| UpstreamError::Start {
             server: server.to_string(),
-            message: format!("`{command}`: {e}"),
+            message: format!("`{command}`: {}", sandboxed.spawn_error(&e)),
         })?;
         let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Start {
             server: server.into(),
@@ -102,6 +110,7 @@ impl StdioConn {
             next_id: AtomicU64::new(1),
             alive: Arc::new(AtomicBool::new(true)),
             child: tokio::sync::Mutex::new(Some(child)),
+            _sandbox: sandboxed,
         });
         let reader = conn.clone();
         tokio::spawn(async move {
