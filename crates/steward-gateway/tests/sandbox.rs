@@ -29,9 +29,7 @@ fn run_argv(spec: &SandboxSpec, argv: &[&str], cwd: &Path) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let sandboxed = sandbox::apply_std(&mut cmd, spec).expect("sandbox applies on this kernel");
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}", sandboxed.spawn_error(&e)));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{}", sandboxed.spawn_error(&e)));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -119,7 +117,11 @@ fn loopback_is_the_servers_own() {
     let root = tempfile::tempdir().unwrap();
     let out = run(&s, &script, root.path());
     assert!(!text(&out.stdout).contains("connected"));
-    assert!(text(&out.stderr).contains("Connection refused"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Connection refused"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -181,9 +183,17 @@ for p in pids:
 #[test]
 fn capabilities_are_dropped_and_no_new_privs_is_set() {
     let root = tempfile::tempdir().unwrap();
-    let out = run(&spec(), "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status", root.path());
+    let out = run(
+        &spec(),
+        "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status",
+        root.path(),
+    );
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("CapEff:\t0000000000000000"), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("CapEff:\t0000000000000000"),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
     assert!(stdout.contains("CapBnd:\t0000000000000000"), "{stdout}");
     assert!(stdout.contains("NoNewPrivs:\t1"), "{stdout}");
 }
@@ -231,7 +241,9 @@ fn preflight_reports_without_starting() {
     assert!(skipped.iter().all(|s| !s.required), "{skipped:?}");
     let facilities = sandbox::facilities();
     assert!(
-        facilities.iter().any(|(f, has, _)| *f == sandbox::Facility::Landlock && *has),
+        facilities
+            .iter()
+            .any(|(f, has, _)| *f == sandbox::Facility::Landlock && *has),
         "{facilities:?}"
     );
 }

@@ -67,7 +67,11 @@ fn servers_of_entries_that_require_a_sandbox_must_run_in_one() {
     assert!(statuses[0].1.contains("requires a sandbox") && statuses[0].1.contains("steward proxy --sandbox"));
     assert_eq!(statuses[1].0, Status::Approved, "{statuses:?}");
     assert!(statuses[1].1.contains("sandbox npx"), "{}", statuses[1].1);
-    assert_eq!(statuses[2].0, Status::Approved, "the gateway serves it sandboxed: {statuses:?}");
+    assert_eq!(
+        statuses[2].0,
+        Status::Approved,
+        "the gateway serves it sandboxed: {statuses:?}"
+    );
     assert_eq!(statuses[3].0, Status::Drift, "{statuses:?}");
     assert!(statuses[3].1.contains("does not serve it"), "{}", statuses[3].1);
     assert_eq!(report.violations(), 2);
@@ -76,10 +80,16 @@ fn servers_of_entries_that_require_a_sandbox_must_run_in_one() {
 #[test]
 fn lint_says_what_is_wrong_with_a_sandbox_requirement() {
     let diags = lint(REGISTRY, "registry.yaml", day("2027-01-01"));
-    let bare: Vec<_> = diags.iter().filter(|d| d.message.contains("'bare' requires a sandbox")).collect();
+    let bare: Vec<_> = diags
+        .iter()
+        .filter(|d| d.message.contains("'bare' requires a sandbox"))
+        .collect();
     assert_eq!(bare.len(), 1, "{diags:?}");
     assert_eq!(bare[0].severity, Severity::Warning);
-    let bad = REGISTRY.replace("sandbox: required\n    config: {command: bare-mcp}", "sandbox: always\n    config: {command: bare-mcp}");
+    let bad = REGISTRY.replace(
+        "sandbox: required\n    config: {command: bare-mcp}",
+        "sandbox: always\n    config: {command: bare-mcp}",
+    );
     let diags = lint(&bad, "registry.yaml", day("2027-01-01"));
     assert!(
         diags
@@ -87,7 +97,10 @@ fn lint_says_what_is_wrong_with_a_sandbox_requirement() {
             .any(|d| d.severity == Severity::Error && d.message.contains("sandbox of 'bare' is 'always'")),
         "{diags:?}"
     );
-    let remote = REGISTRY.replace("config: {command: bare-mcp}", "config: {url: \"https://mcp.example/x\"}");
+    let remote = REGISTRY.replace(
+        "config: {command: bare-mcp}",
+        "config: {url: \"https://mcp.example/x\"}",
+    );
     assert!(
         lint(&remote, "registry.yaml", day("2027-01-01"))
             .iter()

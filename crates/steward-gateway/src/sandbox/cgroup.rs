@@ -52,20 +52,28 @@ impl Cgroups {
 
 impl Drop for Cgroups {
     fn drop(&mut self) {
-        // Kills what is left (a server's orphans) and removes the directories, off the caller's
-        // thread: the kernel may need a moment to release the killed tasks.
+        // Kills what is left (a server's orphans) and removes the directories; when the kernel
+        // needs a moment to release killed tasks, the retries run off the caller's thread.
         let dirs = std::mem::take(&mut self.dirs);
+        for (dir, version) in &dirs {
+            kill_all(dir, *version);
+        }
+        let remaining: Vec<PathBuf> = dirs
+            .into_iter()
+            .map(|(d, _)| d)
+            .filter(|d| fs::remove_dir(d).is_err() && d.exists())
+            .collect();
+        if remaining.is_empty() {
+            return;
+        }
         let _ = std::thread::Builder::new()
             .name("sandbox-cgroup".into())
             .spawn(move || {
-                for (dir, version) in &dirs {
-                    kill_all(dir, *version);
-                }
                 for _ in 0..50 {
-                    if dirs.iter().all(|(d, _)| fs::remove_dir(d).is_ok() || !d.exists()) {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    if remaining.iter().all(|d| fs::remove_dir(d).is_ok() || !d.exists()) {
                         return;
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
             });
     }
@@ -88,13 +96,9 @@ pub(crate) fn create(want: Want) -> Result<Cgroups, String> {
     let mounts = fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
     let own = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
     let name = format!("{PREFIX}{}", uuid::Uuid::new_v4().simple());
-    match v2(&mounts, &own, &name, want) {
-        Ok(c) => return Ok(c),
-        Err(v2_err) => match v1(&mounts, &own, &name, want) {
-            Ok(c) => Ok(c),
-            Err(v1_err) => Err(format!("cgroup v2: {v2_err}; cgroup v1: {v1_err}")),
-        },
-    }
+    v2(&mounts, &own, &name, want).or_else(|v2_err| {
+        v1(&mounts, &own, &name, want).map_err(|v1_err| format!("cgroup v2: {v2_err}; cgroup v1: {v1_err}"))
+    })
 }
 
 /// Whether a cgroup could be made now (made and removed at once).
@@ -157,7 +161,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// Our cgroup path in the hierarchy whose `/proc/self/cgroup` line matches.
-fn own_path<'a>(own: &'a str, matches: impl Fn(&str, &str) -> bool) -> Option<&'a str> {
+fn own_path(own: &str, matches: impl Fn(&str, &str) -> bool) -> Option<&str> {
     own.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let id = parts.next()?;
@@ -294,9 +298,15 @@ mod tests {
         assert_eq!(m[3].point, PathBuf::from("/mnt/with space"));
         assert!(m[3].controllers.iter().any(|c| c == "cpuacct"));
         let own = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/abc\n2:cpu,cpuacct:/sub/x\n0::/\n";
-        assert_eq!(own_path(own, |_, c| c.split(',').any(|x| x == "memory")), Some("/process_api/abc"));
+        assert_eq!(
+            own_path(own, |_, c| c.split(',').any(|x| x == "memory")),
+            Some("/process_api/abc")
+        );
         assert_eq!(own_path(own, |id, c| id == "0" && c.is_empty()), Some("/"));
-        assert_eq!(dir_in(&m[1], "/process_api/abc"), PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"));
+        assert_eq!(
+            dir_in(&m[1], "/process_api/abc"),
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
+        );
         assert_eq!(dir_in(&m[3], "/sub/x"), PathBuf::from("/mnt/with space/x"));
     }
 }

@@ -40,9 +40,16 @@ pub struct Missing {
 
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the sandbox cannot be enforced on this machine, so the server was not started:")?;
+        write!(
+            f,
+            "the sandbox cannot be enforced on this machine, so the server was not started:"
+        )?;
         for m in &self.missing {
-            write!(f, "\n  - {} is missing ({}); it enforces {}", m.facility, m.why, m.needed_for)?;
+            write!(
+                f,
+                "\n  - {} is missing ({}); it enforces {}",
+                m.facility, m.why, m.needed_for
+            )?;
         }
         let relax: Vec<&str> = self.missing.iter().filter_map(|m| m.relax).collect();
         write!(

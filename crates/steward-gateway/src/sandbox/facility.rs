@@ -342,7 +342,11 @@ mod tests {
             ..k
         };
         assert!(!k.has(Facility::LandlockNet));
-        assert!(k.why_missing(Facility::LandlockNet).contains("ABI 3"), "{}", k.why_missing(Facility::LandlockNet));
+        assert!(
+            k.why_missing(Facility::LandlockNet).contains("ABI 3"),
+            "{}",
+            k.why_missing(Facility::LandlockNet)
+        );
     }
 
     #[test]

@@ -110,7 +110,11 @@ pub fn skipped_event(server: &str, door: &str, profile: Option<Profile>, skipped
     if skipped.is_empty() {
         return None;
     }
-    let required: Vec<&str> = skipped.iter().filter(|s| s.required).map(|s| s.facility.as_str()).collect();
+    let required: Vec<&str> = skipped
+        .iter()
+        .filter(|s| s.required)
+        .map(|s| s.facility.as_str())
+        .collect();
     let mut e = AuditEvent::new(EventKind::System);
     e.server = Some(server.to_string());
     e.door = Some(door.to_string());
@@ -152,9 +156,10 @@ pub fn apply_std(cmd: &mut std::process::Command, spec: &SandboxSpec) -> Result<
         })?;
     }
     let tmp = if plan.private_tmp {
+        sweep_temp_dirs();
         Some(
             tempfile::Builder::new()
-                .prefix("steward-sandbox-")
+                .prefix(&format!("{TMP_PREFIX}{}-", std::process::id()))
                 .tempdir()
                 .map_err(|source| SandboxError::Io {
                     what: "creating the private temp dir".into(),
@@ -304,6 +309,42 @@ fn child_steps(
         steps.seccomp = Some(seccomp::filter(families)?);
     }
     Ok(steps)
+}
+
+/// Private temp dirs are `steward-sandbox-<steward pid>-XXXXXX` in Steward's temp dir.
+const TMP_PREFIX: &str = "steward-sandbox-";
+
+/// Removes the private temp dirs of Steward processes that are gone (a gateway stopped by a
+/// signal does not run destructors). Only directories of our own user are touched.
+fn sweep_temp_dirs() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(meta) = e.path().symlink_metadata() else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A pipe, both ends O_CLOEXEC, the read end non-blocking: (read, write).

@@ -103,7 +103,13 @@ pub(crate) fn find_program(program: &OsStr, places: &Places) -> Option<PathBuf> 
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(&path)
-        .map(|dir| if dir.is_absolute() { dir } else { places.project.join(dir) })
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                places.project.join(dir)
+            }
+        })
         .map(|dir| dir.join(p))
         .find(|c| is_executable(c))
 }
@@ -222,7 +228,10 @@ mod tests {
         assert_eq!(expand("${HOME}/.npm", &p).unwrap(), PathBuf::from("/home/ann/.npm"));
         assert_eq!(expand("~/.cache/uv", &p).unwrap(), PathBuf::from("/home/ann/.cache/uv"));
         assert_eq!(expand("~", &p).unwrap(), PathBuf::from("/home/ann"));
-        assert_eq!(expand("${PROJECT}/scratch", &p).unwrap(), PathBuf::from("/work/proj/scratch"));
+        assert_eq!(
+            expand("${PROJECT}/scratch", &p).unwrap(),
+            PathBuf::from("/work/proj/scratch")
+        );
         assert_eq!(expand("./scratch", &p).unwrap(), PathBuf::from("/work/proj/scratch"));
         assert_eq!(expand("data/../out", &p).unwrap(), PathBuf::from("/work/proj/out"));
         assert_eq!(expand("/usr", &p).unwrap(), PathBuf::from("/usr"));
@@ -236,7 +245,12 @@ mod tests {
         assert!(expand("${HOME", &p).unwrap_err().to_string().contains("unterminated"));
         assert!(expand("  ", &p).is_err());
         let no_home = Places { home: None, ..places() };
-        assert!(expand("~/.npm", &no_home).unwrap_err().to_string().contains("HOME is not set"));
+        assert!(
+            expand("~/.npm", &no_home)
+                .unwrap_err()
+                .to_string()
+                .contains("HOME is not set")
+        );
     }
 
     #[test]
@@ -248,9 +262,15 @@ mod tests {
             Some(PathBuf::from("/home/ann/.venv"))
         );
         assert_eq!(prefix_of(Path::new("/bin/sh"), &p), Some(PathBuf::from("/bin")));
-        assert_eq!(prefix_of(Path::new("/home/ann/bin/tool"), &p), Some(PathBuf::from("/home/ann/bin")));
+        assert_eq!(
+            prefix_of(Path::new("/home/ann/bin/tool"), &p),
+            Some(PathBuf::from("/home/ann/bin"))
+        );
         assert_eq!(prefix_of(Path::new("/home/ann/tool"), &p), None);
-        assert_eq!(prefix_of(Path::new("/opt/srv/server"), &p), Some(PathBuf::from("/opt/srv")));
+        assert_eq!(
+            prefix_of(Path::new("/opt/srv/server"), &p),
+            Some(PathBuf::from("/opt/srv"))
+        );
     }
 
     #[test]

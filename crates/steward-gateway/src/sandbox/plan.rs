@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use super::SandboxError;
 use super::cgroup::Want;
 use super::child::Rlimit;
 use super::error::{Missing, Unavailable};
@@ -12,7 +13,6 @@ use super::paths::{self, Places};
 use super::profile;
 use super::rules::RulesetPlan;
 use super::spec::{Network, SandboxSpec};
-use super::SandboxError;
 
 /// The command being sandboxed.
 #[derive(Debug, Clone)]
@@ -154,7 +154,10 @@ pub(crate) fn make(
             if !p.exists() {
                 return Err(SandboxError::Path {
                     path: raw.clone(),
-                    message: format!("{} does not exist; create it or leave it out of the sandbox", p.display()),
+                    message: format!(
+                        "{} does not exist; create it or leave it out of the sandbox",
+                        p.display()
+                    ),
                 });
             }
             if !into.contains(&p) {
@@ -373,7 +376,13 @@ mod tests {
 
     #[test]
     fn a_full_kernel_enforces_everything() {
-        let p = make(&spec(Network::None), &launch(), &kernel(7, &[]), &CgroupState::default()).unwrap();
+        let p = make(
+            &spec(Network::None),
+            &launch(),
+            &kernel(7, &[]),
+            &CgroupState::default(),
+        )
+        .unwrap();
         assert!(p.ruleset.as_ref().is_some_and(|r| r.scope));
         assert_eq!(p.families, Some(vec![]), "none: no socket family at all");
         assert_eq!(p.netns, Some(false));
@@ -406,12 +415,19 @@ mod tests {
         let e = make(&spec(net.clone()), &launch(), &kernel(3, &[]), &CgroupState::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("landlock-net is missing") && e.contains("network: none"), "{e}");
+        assert!(
+            e.contains("landlock-net is missing") && e.contains("network: none"),
+            "{e}"
+        );
         let p = make(&spec(net), &launch(), &kernel(7, &[]), &CgroupState::default()).unwrap();
         let r = p.ruleset.unwrap();
         assert_eq!(r.tcp_connect, Some(vec![443]));
         assert_eq!(r.udp_send, None);
-        assert!(p.skipped.iter().any(|s| s.facility == Facility::LandlockUdp && !s.required));
+        assert!(
+            p.skipped
+                .iter()
+                .any(|s| s.facility == Facility::LandlockUdp && !s.required)
+        );
         assert_eq!(p.netns, None, "a port list uses the host's network");
         assert_eq!(p.families, Some(vec![libc::AF_INET, libc::AF_INET6]));
     }
@@ -427,7 +443,13 @@ mod tests {
         .unwrap();
         assert_eq!(p.families, Some(vec![]));
         assert!(!p.loopback);
-        let p = make(&spec(Network::Loopback), &launch(), &kernel(7, &[]), &CgroupState::default()).unwrap();
+        let p = make(
+            &spec(Network::Loopback),
+            &launch(),
+            &kernel(7, &[]),
+            &CgroupState::default(),
+        )
+        .unwrap();
         assert!(p.loopback && p.netns.is_some());
     }
 
@@ -442,7 +464,9 @@ mod tests {
             problem: Some("no writable pids hierarchy".into()),
             ..CgroupState::default()
         };
-        let e = make(&s, &launch(), &kernel(7, &[]), &no_cgroup).unwrap_err().to_string();
+        let e = make(&s, &launch(), &kernel(7, &[]), &no_cgroup)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cgroup is missing") && e.contains("RLIMIT_NPROC"), "{e}");
         let with = CgroupState {
             pids: true,

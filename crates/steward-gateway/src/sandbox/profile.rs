@@ -101,14 +101,22 @@ pub(crate) fn grants(profile: Profile, program: Option<&Path>, args: &[OsString]
         }
         Profile::Npx => {
             // npx is a Node script; node and sh (npm exec runs bins through it) come with it.
-            programs.extend(["node", "sh"].iter().filter_map(|p| paths::find_program(p.as_ref(), places)));
+            programs.extend(
+                ["node", "sh"]
+                    .iter()
+                    .filter_map(|p| paths::find_program(p.as_ref(), places)),
+            );
             if let Some(npm) = places.in_home(".npm") {
                 g.write(npm, true);
             }
             g.read(places.project.join("node_modules"));
         }
         Profile::Uvx => {
-            programs.extend(["python3", "python"].iter().filter_map(|p| paths::find_program(p.as_ref(), places)));
+            programs.extend(
+                ["python3", "python"]
+                    .iter()
+                    .filter_map(|p| paths::find_program(p.as_ref(), places)),
+            );
             if let Some(cache) = places.in_home(".cache/uv") {
                 g.write(cache, true);
             }
@@ -156,7 +164,12 @@ mod tests {
             path_env: None,
         };
         let node = paths::find_program("sh".as_ref(), &places);
-        let g = grants(Profile::Node, node.as_deref(), &[script.clone().into_os_string()], &places);
+        let g = grants(
+            Profile::Node,
+            node.as_deref(),
+            &[script.clone().into_os_string()],
+            &places,
+        );
         assert!(g.read.contains(&project.path().join("node_modules")), "{:?}", g.read);
         assert!(g.private_tmp && g.proc_self);
         assert!(g.write.is_empty());

@@ -101,12 +101,15 @@ impl fmt::Display for Profile {
 impl FromStr for Profile {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Profile::ALL.into_iter().find(|p| p.as_str() == s.trim()).ok_or_else(|| {
-            format!(
-                "unknown sandbox profile '{s}' (expected one of: {})",
-                Profile::ALL.map(Profile::as_str).join(", ")
-            )
-        })
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown sandbox profile '{s}' (expected one of: {})",
+                    Profile::ALL.map(Profile::as_str).join(", ")
+                )
+            })
     }
 }
 
@@ -232,11 +235,13 @@ impl FromStr for Size {
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
             "TB" => 1_000_000_000_000,
-            other => return Err(format!("unknown size unit '{other}' in '{s}' (use B, KiB, MiB, GiB, TiB)")),
+            other => {
+                return Err(format!(
+                    "unknown size unit '{other}' in '{s}' (use B, KiB, MiB, GiB, TiB)"
+                ));
+            }
         };
-        let bytes = n
-            .checked_mul(mult)
-            .ok_or_else(|| format!("size '{s}' is too large"))?;
+        let bytes = n.checked_mul(mult).ok_or_else(|| format!("size '{s}' is too large"))?;
         if bytes == 0 {
             return Err(format!("size '{s}' is zero: a server cannot start without memory"));
         }
@@ -422,11 +427,19 @@ limits: { memory: 512MiB, cpu_seconds: 300, processes: 64, open_files: 256 }
     fn mistakes_are_refused_with_the_reason() {
         assert!(yaml("{profile: nodejs}").unwrap_err().contains("unknown variant"));
         assert!(yaml("deno").unwrap_err().contains("unknown sandbox profile 'deno'"));
-        assert!(yaml("{network: everywhere}").unwrap_err().contains("not none, loopback"));
+        assert!(
+            yaml("{network: everywhere}")
+                .unwrap_err()
+                .contains("not none, loopback")
+        );
         assert!(yaml("{network: [github.com]}").unwrap_err().contains("HOST:PORT"));
         assert!(yaml("{network: ['h:0']}").unwrap_err().contains("port 0"));
         assert!(yaml("{network: ['h:70000']}").unwrap_err().contains("HOST:PORT"));
-        assert!(yaml("{limits: {memory: 12XB}}").unwrap_err().contains("unknown size unit"));
+        assert!(
+            yaml("{limits: {memory: 12XB}}")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
         assert!(yaml("{limits: {memory: 0}}").unwrap_err().contains("zero"));
         assert!(yaml("{limits: {procs: 5}}").unwrap_err().contains("unknown field"));
         assert!(yaml("{filesytem: {}}").unwrap_err().contains("unknown field"));
@@ -439,7 +452,10 @@ limits: { memory: 512MiB, cpu_seconds: 300, processes: 64, open_files: 256 }
         assert_eq!("10MB".parse::<Size>().unwrap(), Size(10_000_000));
         assert_eq!("4096".parse::<Size>().unwrap(), Size(4096));
         assert!("99999999999999TiB".parse::<Size>().is_err());
-        assert_eq!(yaml("{limits: {memory: 1048576}}").unwrap().limits.memory, Some(Size(1 << 20)));
+        assert_eq!(
+            yaml("{limits: {memory: 1048576}}").unwrap().limits.memory,
+            Some(Size(1 << 20))
+        );
     }
 
     #[test]

@@ -59,8 +59,8 @@ pub struct StdioConn {
     next_id: AtomicU64,
     alive: Arc<AtomicBool>,
     child: tokio::sync::Mutex<Option<Child>>,
-    /// Kept while the child runs: its cgroup and private temp dir go with it.
-    _sandbox: crate::sandbox::Sandboxed,
+    /// Kept while the child runs; released on close (its cgroup and private temp dir go with it).
+    sandbox: Mutex<Option<crate::sandbox::Sandboxed>>,
 }
 
 impl StdioConn {
@@ -110,7 +110,7 @@ impl StdioConn {
             next_id: AtomicU64::new(1),
             alive: Arc::new(AtomicBool::new(true)),
             child: tokio::sync::Mutex::new(Some(child)),
-            _sandbox: sandboxed,
+            sandbox: Mutex::new(Some(sandboxed)),
         });
         let reader = conn.clone();
         tokio::spawn(async move {
@@ -191,6 +191,7 @@ impl StdioConn {
             crate::proxy::stop_child(child, Duration::from_secs(2)).await;
         }
         *guard = None;
+        drop(self.sandbox.lock().unwrap_or_else(|e| e.into_inner()).take());
         self.alive.store(false, Ordering::Release);
     }
 
