@@ -161,9 +161,10 @@ impl ChildSteps {
         self.step(Step::Rlimits, || {
             for r in &self.rlimits {
                 match *r {
-                    Rlimit::Data(v) => set_rlimit(libc::RLIMIT_DATA, v)?,
-                    Rlimit::Cpu(v) => set_rlimit(libc::RLIMIT_CPU, v)?,
-                    Rlimit::Files(v) => set_rlimit(libc::RLIMIT_NOFILE, v)?,
+                    Rlimit::Data(v) => set_rlimit(libc::RLIMIT_DATA, v, v)?,
+                    // SIGXCPU at the soft limit, SIGKILL a second later for one that ignores it.
+                    Rlimit::Cpu(v) => set_rlimit(libc::RLIMIT_CPU, v, v.saturating_add(1))?,
+                    Rlimit::Files(v) => set_rlimit(libc::RLIMIT_NOFILE, v, v)?,
                 }
             }
             Ok(())
@@ -179,7 +180,7 @@ impl ChildSteps {
             self.step(Step::Loopback, || loopback_up(ifr))?;
         }
         if let Some(n) = self.nproc {
-            self.step(Step::ProcessLimit, || set_rlimit(libc::RLIMIT_NPROC, n))?;
+            self.step(Step::ProcessLimit, || set_rlimit(libc::RLIMIT_NPROC, n, n))?;
         }
         if let Some(last) = self.drop_caps {
             self.step(Step::Capabilities, || drop_capabilities(last))?;
@@ -231,10 +232,10 @@ fn check(r: libc::c_int) -> Result<(), i32> {
     if r == 0 { Ok(()) } else { Err(errno()) }
 }
 
-fn set_rlimit(resource: impl Into<RlimitResource>, value: u64) -> Result<(), i32> {
+fn set_rlimit(resource: impl Into<RlimitResource>, soft: u64, hard: u64) -> Result<(), i32> {
     let rl = libc::rlimit {
-        rlim_cur: value as libc::rlim_t,
-        rlim_max: value as libc::rlim_t,
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
     };
     // SAFETY: rl is a valid rlimit.
     check(unsafe { libc::setrlimit(resource.into().0, &rl) })
