@@ -169,6 +169,15 @@ pub fn apply_std(cmd: &mut std::process::Command, spec: &SandboxSpec) -> Result<
     } else {
         None
     };
+    if let Some(r) = &plan.ruleset {
+        tracing::debug!(
+            program = %launch.program.to_string_lossy(),
+            profile = %spec.profile(),
+            read = ?r.read,
+            write = ?r.write,
+            "sandbox filesystem grants"
+        );
+    }
     let steps = child_steps(&plan, kernel, tmp.as_ref(), cgroups.as_ref())?;
     let (report_rx, report_tx) = pipe()?;
     let mut steps = steps;

@@ -114,6 +114,21 @@ pub(crate) fn find_program(program: &OsStr, places: &Places) -> Option<PathBuf> 
         .find(|c| is_executable(c))
 }
 
+/// Every executable named `name` on PATH, in order (what a launcher that searches further than
+/// the first hit, like uv looking for a system Python, may run).
+pub(crate) fn find_all_programs(name: &str, places: &Places) -> Vec<PathBuf> {
+    let path = places
+        .path_env
+        .clone()
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .filter(|c| is_executable(c))
+        .collect()
+}
+
 fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

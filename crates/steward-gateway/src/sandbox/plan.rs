@@ -167,7 +167,7 @@ pub(crate) fn make(
     }
     // Profile paths this machine lacks are simply not granted (the ones a profile creates are
     // made before the ruleset is built).
-    read.retain(|p| p.exists());
+    read.retain(|p| p.exists() || grants.create.contains(p));
     write.retain(|p| p.exists() || grants.create.contains(p));
     let mut needs = Needs {
         kernel,

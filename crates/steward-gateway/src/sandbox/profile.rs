@@ -18,6 +18,7 @@ const SYSTEM_READ: &[&str] = &[
     "/usr/lib32",
     "/usr/share/zoneinfo",
     "/usr/share/ca-certificates",
+    "/usr/local/share/ca-certificates",
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
@@ -75,6 +76,12 @@ impl Grants {
             self.write.push(p);
         }
     }
+
+    /// A package cache the launcher writes and then runs programs from (npx, uvx).
+    fn cache(&mut self, p: PathBuf) {
+        self.write(p.clone(), true);
+        self.read(p);
+    }
 }
 
 /// The grants of `profile` for `program args` (the program as found on PATH, when it was).
@@ -107,21 +114,22 @@ pub(crate) fn grants(profile: Profile, program: Option<&Path>, args: &[OsString]
                     .filter_map(|p| paths::find_program(p.as_ref(), places)),
             );
             if let Some(npm) = places.in_home(".npm") {
-                g.write(npm, true);
+                g.cache(npm);
             }
             g.read(places.project.join("node_modules"));
         }
         Profile::Uvx => {
+            // uv looks along PATH for an interpreter it accepts (a venv's is not): all of them.
             programs.extend(
                 ["python3", "python"]
                     .iter()
-                    .filter_map(|p| paths::find_program(p.as_ref(), places)),
+                    .flat_map(|p| paths::find_all_programs(p, places)),
             );
             if let Some(cache) = places.in_home(".cache/uv") {
-                g.write(cache, true);
+                g.cache(cache);
             }
             if let Some(data) = places.in_home(".local/share/uv") {
-                g.write(data, true);
+                g.cache(data);
             }
             if let Some(config) = places.in_home(".config/uv") {
                 g.read(config);
@@ -181,6 +189,7 @@ mod tests {
         let g = grants(Profile::Npx, None, &[], &places);
         assert_eq!(g.write, [home.path().join(".npm")]);
         assert_eq!(g.create, [home.path().join(".npm")]);
+        assert!(g.read.contains(&home.path().join(".npm")), "npx runs what it cached");
 
         let g = grants(Profile::Minimal, None, &[], &places);
         assert!(!g.private_tmp && g.write.is_empty());

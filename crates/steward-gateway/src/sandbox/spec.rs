@@ -64,11 +64,11 @@ pub enum Profile {
     Minimal,
     /// `node SCRIPT`: Node's prefix, the script's package tree (its `node_modules`), a private temp dir.
     Node,
-    /// `npx PKG`: `node`, plus the npm cache (`~/.npm`, writable) and the project's `node_modules`.
+    /// `npx PKG`: `node`, the npm cache (`~/.npm`, writable) and the project's `node_modules`.
     Npx,
     /// `python SCRIPT | -m MODULE`: the interpreter's prefix (and a venv's base), the script's directory, a private temp dir.
     Python,
-    /// `uvx PKG`: `python`, plus uv's cache (`~/.cache/uv`, writable) and its tools and interpreters (`~/.local/share/uv`).
+    /// `uvx PKG`: every Python on PATH, uv's cache (`~/.cache/uv`) and its tools and interpreters (`~/.local/share/uv`), writable.
     Uvx,
 }
 
