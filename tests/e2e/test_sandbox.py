@@ -56,12 +56,14 @@ def fixture_home(tmp_path: Path) -> dict[str, Path]:
     return {"home": home, "key": key, "data": data, "policy": policy, "db": tmp_path / "audit.db"}
 
 
-def fs_proxy(steward_bin: Path, f: dict[str, Path], server_args: list[str], *, sandbox: bool = True, npx: bool = False) -> list[str]:
+def fs_proxy(
+    steward_bin: Path, f: dict[str, Path], server_args: list[str], *, profile: str | None = "node", server: list[str] | None = None
+) -> list[str]:
+    """`steward proxy [--sandbox PROFILE --allow-read DIR] -- SERVER ARGS` (server-filesystem run by node by default)."""
     argv = [str(steward_bin), "proxy", "--policy", str(f["policy"]), "--audit-db", str(f["db"]), "--server", "files"]
-    if sandbox:
-        argv += ["--sandbox", "npx" if npx else "node", "--allow-read", str(f["data"])]
-    server = ["npx", "--offline", "@modelcontextprotocol/server-filesystem"] if npx else [node(), str(FS_ENTRY)]
-    return argv + ["--", *server, *server_args]
+    if profile is not None:
+        argv += ["--sandbox", profile, "--allow-read", str(f["data"])]
+    return argv + ["--", *(server or [node(), str(FS_ENTRY)]), *server_args]
 
 
 def initialize(proc: RawProcess) -> None:
@@ -128,7 +130,7 @@ def test_kernel_refuses_what_a_permissive_server_would_read(steward_bin: Path, f
     server reports permission denied. Control: the same server unsandboxed reads the key."""
     f = fixture_home
     server_args = [str(f["data"]), str(f["home"]), "/"]
-    control = proc_with_env(fs_proxy(steward_bin, f, server_args, sandbox=False), with_home(f["home"]), "control")
+    control = proc_with_env(fs_proxy(steward_bin, f, server_args, profile=None), with_home(f["home"]), "control")
     initialize(control)
     assert read_file(control, f["key"], 2) == (False, SECRET)
     assert read_file(control, f["data"] / "key-link", 3) == (False, SECRET)
@@ -143,9 +145,19 @@ def test_kernel_refuses_what_a_permissive_server_would_read(steward_bin: Path, f
         assert SECRET not in text
 
 
-def test_npx_profile_runs_an_installed_package_offline(steward_bin: Path, fixture_home, proc_with_env) -> None:
+@pytest.mark.parametrize(
+    ("profile", "server"),
+    [
+        ("npx", ["npx", "--offline", "@modelcontextprotocol/server-filesystem"]),
+        # The command of the issue, word for word: `--sandbox node ... -- npx PKG DIR`.
+        ("node", ["npx", "@modelcontextprotocol/server-filesystem"]),
+    ],
+    ids=["npx-profile", "node-profile-npx"],
+)
+def test_npx_runs_the_installed_package_offline(steward_bin: Path, fixture_home, proc_with_env, profile: str, server: list[str]) -> None:
+    """npx in the sandbox (no network) runs the package installed in tests/e2e/node_modules."""
     f = fixture_home
-    argv = fs_proxy(steward_bin, f, [str(f["data"])], npx=True)
+    argv = fs_proxy(steward_bin, f, [str(f["data"])], profile=profile, server=server)
     proc = proc_with_env(argv, with_home(f["home"]), "npx")
     initialize(proc)
     assert read_file(proc, f["data"] / "note.txt", 2) == (False, "inside the sandbox")

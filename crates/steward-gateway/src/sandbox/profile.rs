@@ -96,6 +96,13 @@ pub(crate) fn grants(profile: Profile, program: Option<&Path>, args: &[OsString]
         g.read(*p);
     }
     let mut programs: Vec<PathBuf> = program.into_iter().map(Path::to_path_buf).collect();
+    // `node` running npm's package runner is the npx profile: that is what npx needs to start.
+    let launcher = program.and_then(|p| p.file_name()).and_then(|n| n.to_str());
+    let profile = match (profile, launcher) {
+        (Profile::Node, Some("npx" | "npm")) => Profile::Npx,
+        (Profile::Python, Some("uvx" | "uv")) => Profile::Uvx,
+        (p, _) => p,
+    };
     match profile {
         Profile::Minimal => {}
         Profile::Node => node_script(&mut g, args, places),
@@ -190,6 +197,16 @@ mod tests {
         assert_eq!(g.write, [home.path().join(".npm")]);
         assert_eq!(g.create, [home.path().join(".npm")]);
         assert!(g.read.contains(&home.path().join(".npm")), "npx runs what it cached");
+
+        let npx = project.path().join("bin/npx");
+        std::fs::create_dir_all(npx.parent().unwrap()).unwrap();
+        std::fs::write(&npx, "").unwrap();
+        let g = grants(Profile::Node, Some(&npx), &[], &places);
+        assert_eq!(
+            g.write,
+            [home.path().join(".npm")],
+            "node running npx is the npx profile"
+        );
 
         let g = grants(Profile::Minimal, None, &[], &places);
         assert!(!g.private_tmp && g.write.is_empty());
