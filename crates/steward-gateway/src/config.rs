@@ -100,6 +100,9 @@ struct ServerDoc {
     idle_timeout: Option<String>,
     #[serde(default)]
     timeout: Option<String>,
+    /// Stdio servers only: see docs/sandbox.md.
+    #[serde(default)]
+    sandbox: Option<crate::sandbox::SandboxSpec>,
 }
 
 /// A credential value: a literal with `${ENV}` references, or `{ file: PATH }` / `{ env: NAME }`.
@@ -200,6 +203,8 @@ pub struct ServerConfig {
     pub shared: bool,
     pub idle_timeout: Duration,
     pub timeout: Duration,
+    /// The sandbox a stdio server starts in (`sandbox:`); `None`: unconfined.
+    pub sandbox: Option<crate::sandbox::SandboxSpec>,
 }
 
 /// The loaded configuration, with defaults filled in and paths resolved.
@@ -235,6 +240,7 @@ impl GatewayConfig {
                 shared: true,
                 idle_timeout: Duration::from_secs(1800),
                 timeout: Duration::from_secs(60),
+                sandbox: None,
             },
         );
         GatewayConfig {
@@ -423,6 +429,14 @@ impl GatewayConfig {
                     ));
                 }
             };
+            if s.sandbox.is_some() && !matches!(transport, Transport::Stdio { .. }) {
+                return Err(invalid(
+                    line,
+                    column,
+                    format!("server '{name}' has a sandbox but is not a stdio server"),
+                    "a sandbox confines a process Steward starts; remove `sandbox:` from HTTP servers",
+                ));
+            }
             let shared = match s.mode.as_deref() {
                 None | Some("per_session") => false,
                 Some("shared") => true,
@@ -456,6 +470,7 @@ impl GatewayConfig {
                     shared,
                     idle_timeout: dur(&s.idle_timeout, 1800, "idle_timeout")?,
                     timeout: dur(&s.timeout, 300, "timeout")?,
+                    sandbox: s.sandbox.clone(),
                 },
             );
         }
@@ -493,8 +508,26 @@ impl GatewayConfig {
     }
 }
 
-/// The upstream for an approved registry entry (`config: {command, args, env} | {url}`).
+/// The upstream for an approved registry entry (`config: {command, args, env, sandbox} | {url}`).
+/// An entry with `sandbox: required` whose config declares no sandbox is not served.
 pub fn server_from_registry(name: &str, c: &steward_registry::ServerConfig) -> Result<ServerConfig, String> {
+    server_from_entry(name, c, false)
+}
+
+/// [`server_from_registry`] for an approved entry, which may require a sandbox.
+pub fn server_from_approved(entry: &steward_registry::ApprovedServer) -> Result<ServerConfig, String> {
+    let config = entry
+        .config
+        .as_ref()
+        .ok_or_else(|| "the registry entry has no config".to_string())?;
+    server_from_entry(&entry.name, config, entry.sandbox_required)
+}
+
+fn server_from_entry(
+    name: &str,
+    c: &steward_registry::ServerConfig,
+    sandbox_required: bool,
+) -> Result<ServerConfig, String> {
     let transport = match (&c.command, &c.url) {
         (Some(command), _) => Transport::Stdio {
             command: command.clone(),
@@ -511,12 +544,27 @@ pub fn server_from_registry(name: &str, c: &steward_registry::ServerConfig) -> R
         },
         (None, None) => return Err("the registry entry has no command or url".into()),
     };
+    let sandbox = c
+        .sandbox
+        .as_ref()
+        .map(|v| serde_json::from_value::<crate::sandbox::SandboxSpec>(v.clone()))
+        .transpose()
+        .map_err(|e| format!("config.sandbox: {e}"))?;
+    if sandbox_required && sandbox.is_none() {
+        return Err(
+            "the registry entry requires a sandbox (`sandbox: required`) but its config declares none; add `sandbox:` to its config (docs/sandbox.md)".into(),
+        );
+    }
+    if sandbox.is_some() && !matches!(transport, Transport::Stdio { .. }) {
+        return Err("config.sandbox is for stdio servers (command), not url".into());
+    }
     Ok(ServerConfig {
         name: name.to_string(),
         transport,
         shared: false,
         idle_timeout: Duration::from_secs(1800),
         timeout: Duration::from_secs(300),
+        sandbox,
     })
 }
 

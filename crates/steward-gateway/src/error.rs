@@ -13,6 +13,12 @@ pub enum GatewayError {
     },
     #[error("{0}")]
     Config(String),
+    /// The message says it all (what is missing, how to relax); it is not chained again.
+    #[error("cannot start upstream server `{command}` in its sandbox: {error}")]
+    Sandbox {
+        command: String,
+        error: crate::sandbox::SandboxError,
+    },
     #[error("I/O error on {what}: {source}")]
     Io {
         what: &'static str,

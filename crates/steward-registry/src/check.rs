@@ -121,6 +121,8 @@ struct Effective<'a> {
     url: Option<&'a str>,
     via: Option<&'static str>,
     pkg: Option<PackageRef>,
+    /// `steward proxy --sandbox PROFILE`.
+    sandbox: Option<&'a str>,
 }
 
 impl Effective<'_> {
@@ -175,6 +177,15 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
     {
         result.via = Some("steward gateway");
         match reg.servable(name, today) {
+            Ok(sv) if sv.entry.sandbox_required && sv.config.sandbox.is_none() && sv.config.command.is_some() => set(
+                &mut result,
+                Status::Drift,
+                Some(sv.name),
+                format!(
+                    "approved entry '{}' requires a sandbox (sandbox: required) but its config declares none, so the gateway does not serve it; add `sandbox:` to its config",
+                    sv.name
+                ),
+            ),
             Ok(sv) => set(
                 &mut result,
                 Status::Approved,
@@ -194,11 +205,13 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
         url: s.url.as_deref(),
         via: None,
         pkg: None,
+        sandbox: None,
     };
     if let Some(w) = &wrapped {
         eff.command = Some(w.command.as_str());
         eff.args = &w.args;
         eff.via = Some("steward proxy");
+        eff.sandbox = w.sandbox.as_deref();
         if let Some(n) = &w.server_name {
             eff.names.push(n.as_str());
         }
@@ -247,7 +260,17 @@ fn classify(reg: &Registry, s: &FoundServer, today: NaiveDate, gateway: Option<&
         })
     };
     if let Some(a) = by_name.or_else(by_config).or_else(by_package) {
-        let (status, detail) = evaluate(a, &eff, s, today);
+        let (status, detail) = match evaluate(a, &eff, s, today) {
+            (Status::Approved, _) if a.sandbox_required && eff.command.is_some() && eff.sandbox.is_none() => (
+                Status::Drift,
+                format!(
+                    "approved entry '{}' requires a sandbox (sandbox: required) but this server runs without one; start it with `steward proxy --sandbox PROFILE ... -- {}` (docs/sandbox.md) or through the gateway",
+                    a.name,
+                    eff.line()
+                ),
+            ),
+            other => other,
+        };
         set(&mut result, status, Some(&a.name), detail);
         return result;
     }
@@ -390,6 +413,9 @@ fn approved_detail(a: &ApprovedServer, s: &FoundServer, eff: &Effective<'_>) -> 
     }
     if let Some(via) = eff.via {
         d.push_str(&format!(", via {via}"));
+    }
+    if let Some(profile) = eff.sandbox {
+        d.push_str(&format!(", sandbox {profile}"));
     }
     d
 }

@@ -202,6 +202,24 @@ fn approved_findings(a: &ApprovedServer, spans: &EntrySpans, today: NaiveDate, d
             format!("approved server '{name}' has an approved_date in the future"),
         ));
     }
+    if a.sandbox_required {
+        let (l, c) = spans.sandbox.unwrap_or((line, column));
+        match &a.config {
+            Some(config) if config.url.is_some() && config.command.is_none() => diags.push(with_hint(
+                error(l, c, format!("'{name}' requires a sandbox but is a remote server (url)")),
+                "a sandbox confines a process Steward starts; only stdio servers (command) can have one",
+            )),
+            Some(config) if config.sandbox.is_none() => diags.push(with_hint(
+                warning(
+                    l,
+                    c,
+                    format!("'{name}' requires a sandbox but its config declares none: the gateway will not serve it"),
+                ),
+                "add `sandbox: {profile: node, ...}` to its config (docs/sandbox.md); clients may still run it with `steward proxy --sandbox`",
+            )),
+            _ => {}
+        }
+    }
     if a.config.is_none() {
         diags.push(with_hint(
             warning(line, column, format!("approved server '{name}' has no config")),

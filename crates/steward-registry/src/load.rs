@@ -69,6 +69,9 @@ pub(crate) struct ApprovedDoc {
     pub restrictions: Option<serde_json::Value>,
     #[serde(default)]
     pub config: Option<Spanned<ConfigDoc>>,
+    /// `required` or `optional` (the default).
+    #[serde(default)]
+    pub sandbox: Option<Spanned<String>>,
     // Descriptive fields registries in the field carry; accepted and ignored.
     #[serde(default, rename = "description")]
     _description: Option<IgnoredAny>,
@@ -97,6 +100,9 @@ pub(crate) struct ConfigDoc {
     pub env: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub url: Option<String>,
+    /// Checked by the gateway, which knows the sandbox schema.
+    #[serde(default)]
+    pub sandbox: Option<serde_json::Value>,
     // Accepted for remote and working-directory configs; not compared for drift.
     #[serde(default, rename = "type")]
     _transport: Option<IgnoredAny>,
@@ -193,6 +199,7 @@ pub(crate) struct EntrySpans {
     pub version: Option<(u64, u64)>,
     pub expires: Option<(u64, u64)>,
     pub config: Option<(u64, u64)>,
+    pub sandbox: Option<(u64, u64)>,
 }
 
 /// The result of reading registry YAML: the registry when the YAML has the right shape, every
@@ -244,6 +251,7 @@ pub(crate) fn parse(text: &str, name: &str) -> Parsed {
             version: e.version.as_ref().map(at),
             expires: e.expires.as_ref().map(at),
             config: e.config.as_ref().map(at),
+            sandbox: e.sandbox.as_ref().map(at),
         };
         if let Some(a) = approved_entry(entry.value, line, &mut diags) {
             approved.push(a);
@@ -343,6 +351,24 @@ fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) 
             }
         },
     };
+    let sandbox_required = match &a.sandbox {
+        None => false,
+        Some(s) => match s.value.trim() {
+            "required" => true,
+            "optional" => false,
+            other => {
+                diags.push(with_hint(
+                    error(
+                        s.referenced.line(),
+                        s.referenced.column(),
+                        format!("sandbox of '{name}' is '{other}'"),
+                    ),
+                    "an entry's `sandbox` is `required` or `optional`; the sandbox itself goes in `config: {sandbox: ...}`",
+                ));
+                false
+            }
+        },
+    };
     let approved_date = a.approved_date.as_ref().and_then(|d| date(d, "approved_date", diags));
     let expires = a.expires.as_ref().and_then(|d| date(d, "expires", diags));
     let config = match a.config {
@@ -381,6 +407,7 @@ fn approved_entry(a: ApprovedDoc, entry_line: u64, diags: &mut Vec<Diagnostic>) 
         rationale: a.rationale.filter(|r| !r.trim().is_empty()),
         restrictions: restrictions(a.restrictions),
         config,
+        sandbox_required,
         line: entry_line.max(line),
     })
 }
@@ -391,6 +418,7 @@ fn server_config(c: ConfigDoc) -> ServerConfig {
         args: c.args.unwrap_or_default(),
         env: c.env.unwrap_or_default(),
         url: c.url.map(|s| s.trim().to_string()),
+        sandbox: c.sandbox,
     }
 }
 

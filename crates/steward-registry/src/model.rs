@@ -66,6 +66,10 @@ pub struct ServerConfig {
     /// The endpoint, for remote servers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The sandbox the server starts in (`sandbox:`, see docs/sandbox.md), as written: the
+    /// gateway reads it. Never compared for drift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<serde_json::Value>,
 }
 
 impl ServerConfig {
@@ -105,6 +109,10 @@ pub struct ApprovedServer {
     pub rationale: Option<String>,
     pub restrictions: Vec<String>,
     pub config: Option<ServerConfig>,
+    /// `sandbox: required`: the server may only run inside a sandbox (through
+    /// `steward proxy --sandbox`, or the gateway with a `sandbox:` in `config`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox_required: bool,
     /// Line of the entry in the registry file (0 when unknown).
     #[serde(skip)]
     pub line: u64,

@@ -6,6 +6,8 @@
 pub struct Wrapped {
     /// `--server NAME`, when given.
     pub server_name: Option<String>,
+    /// `--sandbox PROFILE`, when given: the server starts in a sandbox.
+    pub sandbox: Option<String>,
     pub command: String,
     pub args: Vec<String>,
 }
@@ -18,6 +20,12 @@ const PROXY_VALUE_FLAGS: &[&str] = &[
     "--audit-db",
     "--max-message-bytes",
     "--log-format",
+    "--webhook",
+    "--webhook-format",
+    "--sandbox",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net",
 ];
 
 /// Sees through `steward proxy ... -- CMD ARGS`; `None` for any other command.
@@ -30,6 +38,7 @@ pub fn unwrap_steward_proxy(command: &str, args: &[String]) -> Option<Wrapped> {
     let mut i = 0;
     let mut seen_proxy = false;
     let mut server_name = None;
+    let mut sandbox = None;
     while i < args.len() {
         let a = args[i].as_str();
         if a == "--" {
@@ -39,6 +48,7 @@ pub fn unwrap_steward_proxy(command: &str, args: &[String]) -> Option<Wrapped> {
             }
             return Some(Wrapped {
                 server_name,
+                sandbox,
                 command,
                 args: args[i + 2..].to_vec(),
             });
@@ -47,9 +57,13 @@ pub fn unwrap_steward_proxy(command: &str, args: &[String]) -> Option<Wrapped> {
             seen_proxy = true;
         } else if let Some(v) = a.strip_prefix("--server=") {
             server_name = Some(v.to_string());
+        } else if let Some(v) = a.strip_prefix("--sandbox=") {
+            sandbox = Some(v.to_string());
         } else if PROXY_VALUE_FLAGS.contains(&a) {
-            if a == "--server" {
-                server_name = args.get(i + 1).cloned();
+            match a {
+                "--server" => server_name = args.get(i + 1).cloned(),
+                "--sandbox" => sandbox = args.get(i + 1).cloned(),
+                _ => {}
             }
             i += 1;
         } else if !a.starts_with('-') {
@@ -89,7 +103,17 @@ mod tests {
         assert_eq!(w.args, words("-y srv@1.0.0"));
         let w = unwrap_steward_proxy("/usr/local/bin/steward", &words("proxy -- uvx mcp-server-time")).unwrap();
         assert_eq!(w.server_name, None);
+        assert_eq!(w.sandbox, None);
         assert_eq!(w.command, "uvx");
+        let w = unwrap_steward_proxy(
+            "steward",
+            &words("proxy --sandbox node --allow-read /srv --allow-net api.example:443 --webhook https://h.example/x -- node srv.js"),
+        )
+        .unwrap();
+        assert_eq!(w.sandbox.as_deref(), Some("node"));
+        assert_eq!(w.command, "node");
+        let w = unwrap_steward_proxy("steward", &words("proxy --sandbox=uvx -- uvx mcp-server-time")).unwrap();
+        assert_eq!(w.sandbox.as_deref(), Some("uvx"));
         assert_eq!(unwrap_steward_proxy("steward", &words("serve --config x")), None);
         assert_eq!(unwrap_steward_proxy("npx", &words("proxy -- x")), None);
     }

@@ -100,7 +100,8 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         today: today(),
         path_env: std::env::var_os("PATH"),
     };
-    let findings = run_doctor(&opts);
+    let mut findings = run_doctor(&opts);
+    findings.extend(sandbox_finding(&dir));
     println!("steward doctor {}", dir.display());
     for f in &findings {
         println!("{:<4}  {:<15} {}", f.level, f.check, f.message);
@@ -116,5 +117,45 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// When registry entries require a sandbox: whether this machine can enforce one.
+fn sandbox_finding(dir: &std::path::Path) -> Option<steward_registry::doctor::Finding> {
+    use steward_gateway::sandbox::{Facility, facilities};
+    let registry = steward_registry::Registry::from_file(&dir.join(steward_registry::tier::REGISTRY_PATH)).ok()?;
+    let required: Vec<&str> = registry
+        .approved
+        .iter()
+        .filter(|a| a.sandbox_required)
+        .map(|a| a.name.as_str())
+        .collect();
+    if required.is_empty() {
+        return None;
+    }
+    let missing: Vec<String> = facilities()
+        .into_iter()
+        .filter(|(f, has, _)| !has && matches!(f, Facility::Landlock | Facility::Seccomp))
+        .map(|(f, _, why)| format!("{f} ({why})"))
+        .collect();
+    Some(if missing.is_empty() {
+        steward_registry::doctor::Finding {
+            level: Level::Pass,
+            check: "sandbox",
+            message: format!(
+                "this machine enforces the sandbox that {} require(s) (Landlock, seccomp)",
+                required.join(", ")
+            ),
+        }
+    } else {
+        steward_registry::doctor::Finding {
+            level: Level::Fail,
+            check: "sandbox",
+            message: format!(
+                "{} require(s) a sandbox, but this machine lacks {}: they will not start here (docs/sandbox.md)",
+                required.join(", "),
+                missing.join(", ")
+            ),
+        }
     })
 }

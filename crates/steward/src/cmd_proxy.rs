@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use steward_gateway::identity::{os_user, server_name_from_command};
+use steward_gateway::sandbox::{NetRule, Network, Profile, SandboxSpec};
 use steward_gateway::{ProxyExit, ProxyOptions, run_proxy};
 use steward_policy::{Policy, Principal};
 
@@ -14,7 +15,7 @@ use clap::Args;
 
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  steward proxy --policy policy.yaml -- npx -y @modelcontextprotocol/server-everything"
+    after_help = "Examples:\n  steward proxy --policy policy.yaml -- npx -y @modelcontextprotocol/server-everything\n  steward proxy --sandbox npx --allow-read ./docs -- npx -y @modelcontextprotocol/server-filesystem ./docs"
 )]
 pub struct ProxyArgs {
     /// Policy file (YAML). Without it the built-in baseline policy applies.
@@ -38,6 +39,23 @@ pub struct ProxyArgs {
     /// Payload of --webhook: json (generic) or slack (Slack incoming webhook).
     #[arg(long, value_name = "FORMAT", default_value = "json")]
     pub webhook_format: String,
+    /// Start the server in a sandbox with this profile: node, npx, python, uvx or minimal
+    /// (no network, no home directory; see docs/sandbox.md).
+    #[arg(long, value_name = "PROFILE")]
+    pub sandbox: Option<String>,
+    /// With --sandbox: a path the server may read (repeatable).
+    #[arg(long = "allow-read", value_name = "PATH", requires = "sandbox")]
+    pub allow_read: Vec<String>,
+    /// With --sandbox: a path the server may read and write (repeatable).
+    #[arg(long = "allow-write", value_name = "PATH", requires = "sandbox")]
+    pub allow_write: Vec<String>,
+    /// With --sandbox: a TCP HOST:PORT the server may connect to (repeatable; the kernel
+    /// enforces the port).
+    #[arg(long = "allow-net", value_name = "HOST:PORT", requires = "sandbox")]
+    pub allow_net: Vec<String>,
+    /// With --sandbox: start even when the kernel lacks a facility, skipping it (logged and audited).
+    #[arg(long = "sandbox-best-effort", requires = "sandbox")]
+    pub sandbox_best_effort: bool,
     /// The upstream server command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -77,6 +95,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     for w in &webhooks {
         w.validate().map_err(anyhow::Error::msg).context("--webhook")?;
     }
+    let sandbox = sandbox_spec(&args)?;
     let opts = ProxyOptions {
         policy: Arc::new(policy),
         server: server.clone(),
@@ -88,6 +107,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         shutdown_grace: Duration::from_secs(2),
         webhooks,
         policy_path: args.policy.clone(),
+        sandbox,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -106,4 +126,31 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `--sandbox PROFILE --allow-read/--allow-write/--allow-net ...` as a sandbox spec.
+fn sandbox_spec(args: &ProxyArgs) -> anyhow::Result<Option<SandboxSpec>> {
+    let Some(profile) = &args.sandbox else {
+        return Ok(None);
+    };
+    let profile: Profile = profile.parse().map_err(anyhow::Error::msg).context("--sandbox")?;
+    let rules = args
+        .allow_net
+        .iter()
+        .map(|r| r.parse::<NetRule>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)
+        .context("--allow-net")?;
+    Ok(Some(SandboxSpec {
+        profile: Some(profile),
+        read: args.allow_read.clone(),
+        write: args.allow_write.clone(),
+        network: if rules.is_empty() {
+            Network::None
+        } else {
+            Network::Allow(rules)
+        },
+        best_effort: args.sandbox_best_effort,
+        ..SandboxSpec::default()
+    }))
 }

@@ -305,14 +305,23 @@ fn an_approval_through_the_hook_is_a_real_one() {
             .unwrap()
     };
     let list = approvals(&["list"]);
-    assert!(String::from_utf8_lossy(&list.stdout).contains(&id), "{}", String::from_utf8_lossy(&list.stdout));
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains(&id),
+        "{}",
+        String::from_utf8_lossy(&list.stdout)
+    );
     // Pending: the retry is still denied, and the requester cannot approve their own call.
     let (d, _) = p.bash(push);
     assert_eq!(d, "deny");
     let own = approvals(&["approve", &id, "--as", "dev@example.com"]);
     assert_ne!(own.status.code(), Some(0), "self-approval must fail");
     let other = approvals(&["approve", &id, "--as", "lead@example.com"]);
-    assert_eq!(other.status.code(), Some(0), "{}", String::from_utf8_lossy(&other.stderr));
+    assert_eq!(
+        other.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
     // Approved by another person: the identical call runs once.
     let (d, reason) = p.bash(push);
     assert_eq!(d, "allow", "{reason}");
@@ -324,7 +333,8 @@ fn an_approval_through_the_hook_is_a_real_one() {
 #[test]
 fn tools_of_servers_the_registry_does_not_approve_are_denied() {
     let p = Project::standard();
-    let registry = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/mcp-registry.yaml")).unwrap();
+    let registry =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/mcp-registry.yaml")).unwrap();
     std::fs::write(p.path().join(".claude/steward/registry.yaml"), registry).unwrap();
     let call = |tool: &str| decision(&p.hook(&p.pre_tool_use(tool, json!({"query": "x"}))));
     let (d, reason) = call("mcp__github__search_issues");

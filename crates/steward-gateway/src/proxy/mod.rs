@@ -38,6 +38,8 @@ pub struct ProxyOptions {
     pub webhooks: Vec<crate::notify::Webhook>,
     /// The file `policy` was loaded from: watched, and re-read on change or SIGHUP.
     pub policy_path: Option<PathBuf>,
+    /// The sandbox the upstream starts in (`--sandbox PROFILE`); `None`: unconfined.
+    pub sandbox: Option<crate::sandbox::SandboxSpec>,
 }
 
 impl ProxyOptions {
@@ -71,7 +73,9 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     let Some((program, args)) = opts.command.split_first() else {
         return Err(GatewayError::NoCommand);
     };
-    let mut child = upstream::spawn(program, args)?;
+    // The sandbox lives as long as the child: dropping it ends what is left in its cgroup.
+    let (mut child, sandboxed) = upstream::spawn(program, args, opts.sandbox.as_ref())?;
+    sandboxed.log(&opts.server);
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",
         source: std::io::Error::other("not piped"),
@@ -89,6 +93,9 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     let notifier = crate::notify::Notifier::new(opts.webhooks.clone(), link);
     let relay = Relay::new(RelayParts::sqlite(opts.policy.clone(), &opts.audit_db, notifier));
     let session = Session::new(opts.server.clone(), Door::Proxy, uuid::Uuid::new_v4().to_string());
+    if let (Some(event), Some(log)) = (sandboxed.audit_event(&opts.server, "proxy"), relay.audit()) {
+        let _ = log.append_nowait(event);
+    }
     let session = Arc::new(Proxy {
         relay,
         session,

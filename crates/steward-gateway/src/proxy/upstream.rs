@@ -12,22 +12,31 @@ use super::Proxy;
 use crate::GatewayError;
 use crate::pipeline::Delivery;
 
-pub(crate) fn spawn(program: &str, args: &[String]) -> Result<Child, GatewayError> {
-    Command::new(program)
-        .args(args)
+pub(crate) fn spawn(
+    program: &str,
+    args: &[String],
+    sandbox: Option<&crate::sandbox::SandboxSpec>,
+) -> Result<(Child, crate::sandbox::Sandboxed), GatewayError> {
+    let line = || {
+        std::iter::once(program)
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         // The server's own diagnostics go where Steward's go.
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| GatewayError::Spawn {
-            command: std::iter::once(program)
-                .chain(args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-            source,
-        })
+        .kill_on_drop(true);
+    let sandboxed =
+        crate::sandbox::apply(&mut cmd, sandbox).map_err(|error| GatewayError::Sandbox { command: line(), error })?;
+    let child = cmd.spawn().map_err(|e| GatewayError::Spawn {
+        command: line(),
+        source: std::io::Error::new(e.kind(), sandboxed.spawn_error(&e)),
+    })?;
+    Ok((child, sandboxed))
 }
 
 pub(crate) async fn run<R: AsyncBufRead + Unpin>(proxy: Arc<Proxy>, mut input: LineReader<R>) {

@@ -48,7 +48,7 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
                 if cfg.servers.contains_key(s.name) {
                     continue;
                 }
-                match crate::config::server_from_registry(s.name, s.config) {
+                match crate::config::server_from_approved(s.entry) {
                     Ok(server) => {
                         cfg.servers.insert(s.name.to_string(), server);
                     }
@@ -90,6 +90,9 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     }
     parts.limits = cfg.limits.clone();
     let relay = Arc::new(Relay::new(parts));
+    if let Some(log) = relay.audit() {
+        crate::sandbox::startup_check(&cfg.servers, log);
+    }
     Ok(Arc::new(AppState::new(cfg, relay, authenticator, registry)))
 }
 

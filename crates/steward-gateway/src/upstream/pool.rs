@@ -141,9 +141,14 @@ impl Upstreams {
 
     fn open(&self, cfg: &ServerConfig, shared: bool) -> Result<Conn, UpstreamError> {
         Ok(match &cfg.transport {
-            Transport::Stdio { command, args, env } => {
-                Conn::Stdio(StdioConn::spawn(&cfg.name, command, args, env, shared)?)
-            }
+            Transport::Stdio { command, args, env } => Conn::Stdio(StdioConn::spawn(
+                &cfg.name,
+                command,
+                args,
+                env,
+                cfg.sandbox.as_ref(),
+                shared,
+            )?),
             Transport::Http { url, headers } => {
                 Conn::Http(Arc::new(HttpConn::new(&cfg.name, url, headers, self.http.clone())?))
             }

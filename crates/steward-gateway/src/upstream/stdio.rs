@@ -57,6 +57,8 @@ pub struct StdioConn {
     shared: bool,
     alive: Arc<AtomicBool>,
     child: tokio::sync::Mutex<Option<Child>>,
+    /// Kept while the child runs; released on close (its cgroup and private temp dir go with it).
+    sandbox: Mutex<Option<crate::sandbox::Sandboxed>>,
 }
 
 impl StdioConn {
@@ -65,6 +67,7 @@ impl StdioConn {
         command: &str,
         args: &[String],
         env: &BTreeMap<String, String>,
+        sandbox: Option<&crate::sandbox::SandboxSpec>,
         shared: bool,
     ) -> Result<Arc<StdioConn>, UpstreamError> {
         let mut cmd = Command::new(command);
@@ -79,9 +82,14 @@ impl StdioConn {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        let sandboxed = crate::sandbox::apply(&mut cmd, sandbox).map_err(|e| UpstreamError::Start {
+            server: server.to_string(),
+            message: e.to_string(),
+        })?;
+        sandboxed.log(server);
         let mut child = cmd.spawn().map_err(|e| UpstreamError::Start {
             server: server.to_string(),
-            message: format!("`{command}`: {e}"),
+            message: format!("`{command}`: {}", sandboxed.spawn_error(&e)),
         })?;
         let stdin = child.stdin.take().ok_or_else(|| UpstreamError::Start {
             server: server.into(),
@@ -99,6 +107,7 @@ impl StdioConn {
             shared,
             alive: Arc::new(AtomicBool::new(true)),
             child: tokio::sync::Mutex::new(Some(child)),
+            sandbox: Mutex::new(Some(sandboxed)),
         });
         let reader = conn.clone();
         tokio::spawn(async move {
@@ -167,6 +176,7 @@ impl StdioConn {
             crate::proxy::stop_child(child, Duration::from_secs(2)).await;
         }
         *guard = None;
+        drop(self.sandbox.lock().unwrap_or_else(|e| e.into_inner()).take());
         self.alive.store(false, Ordering::Release);
     }
 
