@@ -39,39 +39,87 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Scans one `tools/list` entry. Findings are ordered by location, then most severe first.
+/// What is being scanned: decides the name check and how imperative text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject {
+    /// A `tools/list` entry.
+    Tool,
+    /// A `prompts/list` entry.
+    Prompt,
+    /// A `resources/list` or `resources/templates/list` entry.
+    Resource,
+    /// A `prompts/get` result: text written to instruct the model, so role-setting and
+    /// pressure are ordinary there; overrides, concealment and exfiltration are not.
+    PromptText,
+}
+
+/// Scans one `tools/list` entry: every string of it (name, title, description, the whole
+/// `inputSchema` and `outputSchema` with descriptions, titles, defaults, enums, examples and
+/// property names, annotations), not `_meta`. Findings are ordered by location, then most
+/// severe first.
 pub fn scan_tool(tool: &Value) -> Vec<Finding> {
+    scan_entry(tool, Subject::Tool)
+}
+
+/// Scans one `prompts/list` entry: name, title, description, `arguments[]` (names,
+/// titles, descriptions) and anything else in it but `_meta`.
+pub fn scan_prompt(entry: &Value) -> Vec<Finding> {
+    scan_entry(entry, Subject::Prompt)
+}
+
+/// Scans one `resources/list` or `resources/templates/list` entry: name, title,
+/// description, URI or URI template, and anything else in it but `_meta`.
+pub fn scan_resource(entry: &Value) -> Vec<Finding> {
+    scan_entry(entry, Subject::Resource)
+}
+
+/// Scans a `prompts/get` result: its description and the text of every message (text
+/// content, embedded resources), which the model will read and act on.
+pub fn scan_prompt_result(result: &Value) -> Vec<Finding> {
+    scan_entry(result, Subject::PromptText)
+}
+
+/// The kind of the finding added when a limit stopped a scan early.
+pub const ANALYSIS_INCOMPLETE: &str = "analysis-incomplete";
+
+fn scan_entry(entry: &Value, subject: Subject) -> Vec<Finding> {
     let mut scan = ToolScan {
         findings: Vec::new(),
         strings: 0,
         bytes: 0,
         truncated: false,
+        subject,
     };
-    match tool.get("name").and_then(Value::as_str) {
-        Some(name) => check_name(name, &mut scan.findings),
-        None => scan.findings.push(Finding {
-            kind: "invalid_tool",
-            severity: Severity::Medium,
-            location: "name".into(),
-            message: "the tool has no string name".into(),
-        }),
-    }
-    if let Some(obj) = tool.as_object() {
-        for (key, value) in obj {
-            // `_meta` is for clients and servers, not for the model.
-            if key == "_meta" {
-                continue;
-            }
-            scan.walk(value, &segment(key), 0);
+    if subject == Subject::Tool {
+        match entry.get("name").and_then(Value::as_str) {
+            Some(name) => check_name(name, &mut scan.findings),
+            None => scan.findings.push(Finding {
+                kind: "invalid_tool",
+                severity: Severity::Medium,
+                location: "name".into(),
+                message: "the tool has no string name".into(),
+            }),
         }
+    }
+    match entry.as_object() {
+        Some(obj) => {
+            for (key, value) in obj {
+                // `_meta` is for clients and servers, not for the model.
+                if key == "_meta" {
+                    continue;
+                }
+                scan.walk(value, &segment(key), 0);
+            }
+        }
+        None => scan.walk(entry, "", 0),
     }
     if scan.truncated {
         scan.findings.push(Finding {
-            kind: "scan_truncated",
+            kind: ANALYSIS_INCOMPLETE,
             severity: Severity::High,
             location: String::new(),
             message: format!(
-                "the tool definition exceeds the scan limits ({} MiB per string, {} MiB per tool, {MAX_STRINGS} strings, depth {MAX_DEPTH}); the rest was not scanned",
+                "the definition exceeds the scan limits ({} MiB per string, {} MiB in all, {MAX_STRINGS} strings, depth {MAX_DEPTH}); the rest was not scanned",
                 MAX_SCAN_BYTES / (1024 * 1024),
                 MAX_TOOL_BYTES / (1024 * 1024)
             ),
@@ -118,6 +166,7 @@ struct ToolScan {
     strings: usize,
     bytes: usize,
     truncated: bool,
+    subject: Subject,
 }
 
 impl ToolScan {
@@ -134,8 +183,17 @@ impl ToolScan {
                 }
             }
             Value::Object(map) => {
+                let media = matches!(map.get("type").and_then(Value::as_str), Some("image" | "audio"));
                 for (k, v) in map {
-                    let child = format!("{path}.{}", segment(k));
+                    // In a prompt's messages, `_meta` and base64 media are not text the model reads.
+                    if self.subject == Subject::PromptText && (k == "_meta" || (media && k == "data")) {
+                        continue;
+                    }
+                    let child = if path.is_empty() {
+                        segment(k)
+                    } else {
+                        format!("{path}.{}", segment(k))
+                    };
                     // Property names reach the model too ("sidenote", "instructions_for_ai").
                     self.string(k, &format!("{child}#name"));
                     self.walk(v, &child, depth + 1);
@@ -154,12 +212,12 @@ impl ToolScan {
         let (s, clipped) = clip(s, MAX_SCAN_BYTES.min(MAX_TOOL_BYTES - self.bytes));
         self.bytes += s.len();
         self.truncated |= clipped;
-        scan_string(s, location, &mut self.findings);
+        scan_string(s, location, self.subject, &mut self.findings);
     }
 }
 
 /// All checks on one string of a tool definition.
-fn scan_string(s: &str, location: &str, out: &mut Vec<Finding>) {
+fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>) {
     let push = |out: &mut Vec<Finding>, kind, severity, message: String| {
         out.push(Finding {
             kind,
@@ -256,6 +314,14 @@ fn scan_string(s: &str, location: &str, out: &mut Vec<Finding>) {
         }
     }
     for hit in hits {
+        // A prompt's messages are meant to instruct the model: a role, pressure and steps
+        // are what they are for.
+        if subject == Subject::PromptText
+            && (matches!(hit.kind, "role_reassignment" | "coercion" | "tool_redirect")
+                || (hit.kind == "cross_tool_instruction" && hit.severity < Severity::High))
+        {
+            continue;
+        }
         push(out, hit.kind, hit.severity, hit.message.to_string());
     }
     for hit in urls::scan(&normal) {
@@ -606,7 +672,7 @@ mod tests {
         let f = scan_tool(&json!({"name": "big", "description": big}));
         assert!(
             f.iter()
-                .any(|f| f.kind == "scan_truncated" && f.severity == Severity::High)
+                .any(|f| f.kind == ANALYSIS_INCOMPLETE && f.severity == Severity::High)
         );
         assert!(!f.iter().any(|f| f.kind == "instruction_override"));
     }

@@ -73,7 +73,13 @@ fn patterns() -> &'static Patterns {
                 "instruction_override",
                 High,
                 "a phrase telling the model to ignore or replace its instructions",
-                r"\b(?:ignore|disregard|forget|override|overrule|bypass|discard)\s+(?:(?:all|any|the|your|every|of|these|those)\s+)*(?:previous|prior|above|earlier|preceding|existing|system|original|other|former|safety)\s+(?:instructions?|prompts?|rules|directives|guidelines|guidance|messages|context|constraints|policies)\b|\byou\s+are\s+now\s+(?:a|an|in|the)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\bfrom\s+now\s+on,?\s+(?:you|the\s+assistant)\b|\b(?:developer|god|jailbreak|dan)\s+mode\b",
+                r"\b(?:ignore|disregard|forget|override|overrule|bypass|discard)\s+(?:(?:all|any|the|your|every|of|these|those)\s+)*(?:previous|prior|above|earlier|preceding|existing|system|original|other|former|safety)\s+(?:instructions?|prompts?|rules|directives|guidelines|guidance|messages|context|constraints|policies)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:developer|god|jailbreak|dan)\s+mode\b",
+            ),
+            p(
+                "role_reassignment",
+                High,
+                "a phrase giving the model a new role or standing orders",
+                r"\byou\s+are\s+now\s+(?:a|an|in|the)\b|\bfrom\s+now\s+on,?\s+(?:you|the\s+assistant)\b",
             ),
             p(
                 "concealment",

@@ -231,8 +231,8 @@ impl SecretRules {
     }
 
     /// Every secret in `hay`: (kind, byte range of the secret itself), in text order, not
-    /// overlapping.
-    pub(crate) fn find(&self, hay: &[u8]) -> Vec<(&'static str, Range<usize>)> {
+    /// overlapping; and whether a rule hit its match cap (then some text was not searched).
+    pub(crate) fn find(&self, hay: &[u8]) -> (Vec<(&'static str, Range<usize>)>, bool) {
         let mut wanted = vec![false; self.rules.len()];
         let mut any = false;
         for m in self.prefilter.find_iter(hay) {
@@ -245,15 +245,20 @@ impl SecretRules {
             }
         }
         if !any {
-            return Vec::new();
+            return (Vec::new(), false);
         }
+        let mut capped = false;
         let mut found: Vec<(usize, Range<usize>)> = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if !wanted[i] {
                 continue;
             }
             debug_assert!(!rule.keywords.is_empty());
-            for caps in rule.re.captures_iter(hay).take(MAX_MATCHES_PER_RULE) {
+            for (n, caps) in rule.re.captures_iter(hay).enumerate() {
+                if n == MAX_MATCHES_PER_RULE {
+                    capped = true;
+                    break;
+                }
                 let Some(m) = caps.get(rule.group) else { continue };
                 let value = m.as_bytes();
                 let ok = match rule.check {
@@ -274,7 +279,10 @@ impl SecretRules {
             }
         }
         accepted.sort_by_key(|(_, r)| r.start);
-        accepted.into_iter().map(|(i, r)| (self.rules[i].kind, r)).collect()
+        (
+            accepted.into_iter().map(|(i, r)| (self.rules[i].kind, r)).collect(),
+            capped,
+        )
     }
 }
 
@@ -333,6 +341,7 @@ mod tests {
     fn kinds(text: &str) -> Vec<(&'static str, String)> {
         SecretRules::get()
             .find(text.as_bytes())
+            .0
             .into_iter()
             .map(|(k, r)| (k, text[r].to_string()))
             .collect()
