@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::text::{self, HiddenCounts};
-use super::{MAX_SCAN_BYTES, Severity, clip, instructions, urls};
+use super::{MAX_SCAN_BYTES, Severity, clip, instructions, urls, views};
 
 /// A tool definition holding more string bytes than this is scanned up to here and reported.
 pub const MAX_TOOL_BYTES: usize = 4 * 1024 * 1024;
@@ -293,10 +293,16 @@ fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>
     }
     let controls = text::count_controls(s);
     if controls > 0 {
+        // Backspaces and deletes rewrite what a terminal shows: text hidden from a reviewer.
+        let rewriting = s.chars().filter(|c| matches!(c, '\u{8}' | '\u{7f}')).count();
         push(
             out,
             "control_character",
-            Severity::Medium,
+            if rewriting >= 3 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
             format!("{controls} control characters"),
         );
     }
@@ -312,6 +318,75 @@ fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>
                 hits.push(hit);
             }
         }
+    }
+    // What a reviewer does not see: text after a long run of blank lines or spaces, or
+    // after a line separator, and the other readings (spaced letters, leetspeak, encodings).
+    let mut directive = hits.iter().any(|h| is_directive(h.kind, h.severity));
+    let mention = hits.iter().any(|h| is_mention(h.kind, h.severity));
+    if let Some(rest) = after_padding(&visible) {
+        push(
+            out,
+            "hidden_padding",
+            Severity::Medium,
+            "text placed after a long run of blank space or a line separator".into(),
+        );
+        directive = true;
+        let rest_hits = instructions::scan(&text::normalise(rest));
+        if rest_hits.iter().any(|h| h.severity >= Severity::Medium) {
+            push(
+                out,
+                "obfuscated_instruction",
+                Severity::High,
+                "instructions placed where a reader does not look (after padding or a line separator)".into(),
+            );
+        }
+    }
+    let (other_views, more) = views::views(&visible, &normal);
+    if more {
+        push(
+            out,
+            ANALYSIS_INCOMPLETE,
+            Severity::High,
+            "more encoded runs than are decoded; the rest was not scanned".into(),
+        );
+    }
+    let plain_kinds: Vec<&'static str> = hits.iter().map(|h| h.kind).collect();
+    let mut obfuscated = false;
+    for v in &other_views {
+        let mut found = false;
+        for hit in instructions::scan(&v.text) {
+            if hit.severity >= Severity::Medium && !plain_kinds.contains(&hit.kind) {
+                push(
+                    out,
+                    hit.kind,
+                    hit.severity,
+                    format!("{}: {}", v.origin.describe(), hit.message),
+                );
+                found = true;
+            }
+        }
+        if v.origin == views::Origin::Spaced && compact_cue(&v.text) {
+            found = true;
+        }
+        obfuscated |= found;
+    }
+    if obfuscated {
+        push(
+            out,
+            "obfuscated_instruction",
+            Severity::High,
+            "instructions written so that a reader does not see them (spaced letters, leetspeak or an encoding)".into(),
+        );
+    }
+    // Several weak signs together: an instruction to the model, however phrased.
+    let directives = hits.iter().filter(|h| is_directive(h.kind, h.severity)).count();
+    if directive && (mention || directives >= 2) && subject != Subject::PromptText {
+        push(
+            out,
+            "combined_instruction",
+            Severity::High,
+            "text that instructs the model and names what to act on".into(),
+        );
     }
     for hit in hits {
         // A prompt's messages are meant to instruct the model: a role, pressure and steps
@@ -329,11 +404,74 @@ fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>
     }
 }
 
+/// Weak signs that text is aimed at the model rather than describing the tool.
+fn is_directive(kind: &str, severity: Severity) -> bool {
+    severity < Severity::High
+        && matches!(
+            kind,
+            "coercion" | "cross_tool_instruction" | "tool_redirect" | "model_address" | "hidden_comment"
+        )
+}
+
+/// Mentions of something sensitive (a file, secrets, the conversation).
+fn is_mention(kind: &str, severity: Severity) -> bool {
+    severity < Severity::High
+        && matches!(
+            kind,
+            "sensitive_file_access" | "secret_request" | "context_exfiltration"
+        )
+}
+
+/// The text after a run of at least 8 line breaks or 100 spaces, or after a U+2028/U+2029
+/// line or paragraph separator, when there is some.
+fn after_padding(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        let (mut newlines, mut spaces) = (0, 0);
+        while i < b.len() && matches!(b[i], b'\n' | b'\r' | b' ' | b'\t') {
+            if b[i] == b'\n' {
+                newlines += 1;
+            } else {
+                spaces += 1;
+            }
+            i += 1;
+        }
+        if (newlines >= 8 || spaces >= 100) && i < b.len() && start > 0 {
+            return Some(&s[i..]);
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    let sep = s.find(['\u{2028}', '\u{2029}'])?;
+    let rest = s[sep..].trim_start_matches(|c: char| c.is_whitespace());
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// Cue words that letters spaced apart spell once joined ("ignoreallpreviousinstructions").
+fn compact_cue(joined: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"ignore(?:all|any|the|your)*(?:previous|prior|above|earlier)|disregard(?:all|any|the|your)*(?:previous|prior|above|earlier)|(?:previous|prior)instructions|donot(?:tell|mention|inform|reveal)|systemprompt|idrsa|sshkey|apikey|password|credential|secret|exfiltrat|sendit|sendto|\.env",
+        )
+        .expect("the compact cue pattern is valid")
+    });
+    let compact: String = joined.chars().filter(|c| !c.is_whitespace()).collect();
+    re.is_match(&compact)
+}
+
 fn check_name(name: &str, out: &mut Vec<Finding>) {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
     if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(plain) {
+        // A name that reads as an ASCII name but is not one impersonates that name.
+        let look_alike = !name.is_ascii() && text::normalise(name).is_ascii();
         let severity = if name.is_ascii() {
             Severity::Low
+        } else if look_alike {
+            Severity::High
         } else {
             Severity::Medium
         };
@@ -654,6 +792,10 @@ mod tests {
     fn names_are_checked() {
         assert_eq!(
             kinds(&json!({"name": "rеad_file"})),
+            vec![("unusual_name", Severity::High, "name".into())]
+        );
+        assert_eq!(
+            kinds(&json!({"name": "天气"})),
             vec![("unusual_name", Severity::Medium, "name".into())]
         );
         assert_eq!(

@@ -17,6 +17,7 @@ mod redact_json;
 mod secrets;
 mod text;
 mod urls;
+mod views;
 mod walk;
 
 use std::fmt;

@@ -74,8 +74,14 @@ impl Table {
     }
     fn add(&mut self, class: &str, obfuscated: bool, positive: bool, flagged: bool, id: &str) {
         let variant = if obfuscated { "obfuscated" } else { "plain" };
-        self.rows.entry(format!("{class} ({variant})")).or_default().add(positive, flagged);
-        self.rows.entry(format!("~ all {variant}")).or_default().add(positive, flagged);
+        self.rows
+            .entry(format!("{class} ({variant})"))
+            .or_default()
+            .add(positive, flagged);
+        self.rows
+            .entry(format!("~ all {variant}"))
+            .or_default()
+            .add(positive, flagged);
         if positive != flagged {
             self.misses
                 .push(format!("{} {id}", if positive { "missed" } else { "false alarm" }));
@@ -90,6 +96,7 @@ impl Table {
         }
         t
     }
+    /// Prints the table; the held-aside tables never list their misses, so nobody tunes on them.
     fn print(&self) {
         eprintln!("\n{}", self.title);
         eprintln!(
@@ -110,8 +117,10 @@ impl Table {
                 c.fpr()
             );
         }
-        for m in &self.misses {
-            eprintln!("    {m}");
+        if !self.title.contains("HELD-ASIDE") {
+            for m in &self.misses {
+                eprintln!("    {m}");
+            }
         }
     }
 }
@@ -176,16 +185,26 @@ fn output_table(title: &str, corpus: &Value) -> Table {
             Some(secrets) => redacted_all(text, &secrets.iter().filter_map(Value::as_str).collect::<Vec<_>>()),
             None => {
                 let got: Vec<&str> = scan::scan_text(text).iter().map(|m| m.kind).collect();
-                p["kinds"].as_array().unwrap().iter().all(|k| got.contains(&k.as_str().unwrap()))
+                p["kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|k| got.contains(&k.as_str().unwrap()))
             }
         };
-        let id = p["id"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(40).collect());
+        let id = p["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| text.chars().take(40).collect());
         t.add(&class, p["obfuscated"].as_bool().unwrap_or(false), true, found, &id);
     }
     for n in corpus["negatives"].as_array().unwrap() {
         let text = n["text"].as_str().unwrap();
         let class = n["class"].as_str().unwrap_or("negative");
-        let id = n["id"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(40).collect());
+        let id = n["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| text.chars().take(40).collect());
         t.add(class, false, false, flags_anything(text), &id);
     }
     t
@@ -207,7 +226,11 @@ fn descriptions_on_the_held_aside_corpus() {
     t.print();
     let total = t.total();
     assert!(total.tp + total.fn_ >= 60 && total.fp + total.tn >= 40);
-    assert!(total.recall() >= 0.90, "held-aside description recall {:.3}", total.recall());
+    assert!(
+        total.recall() >= 0.90,
+        "held-aside description recall {:.3}",
+        total.recall()
+    );
     assert!(total.fpr() <= 0.05, "held-aside description FPR {:.3}", total.fpr());
 }
 
@@ -224,6 +247,10 @@ fn outputs_on_the_held_aside_corpus() {
     t.print();
     let total = t.total();
     assert!(total.tp + total.fn_ >= 50 && total.fp + total.tn >= 40);
-    assert!(total.recall() >= 0.97, "held-aside output record recall {:.3}", total.recall());
+    assert!(
+        total.recall() >= 0.97,
+        "held-aside output record recall {:.3}",
+        total.recall()
+    );
     assert!(total.fpr() <= 0.05, "held-aside output FPR {:.3}", total.fpr());
 }
