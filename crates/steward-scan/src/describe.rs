@@ -380,13 +380,30 @@ fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>
     }
     // Several weak signs together: an instruction to the model, however phrased.
     let directives = hits.iter().filter(|h| is_directive(h.kind, h.severity)).count();
-    if directive && (mention || directives >= 2) && subject != Subject::PromptText {
+    let addressed = hits.iter().any(|h| h.kind == "model_address");
+    if directive && (mention || directives >= 2 || (addressed && hits.len() >= 2)) && subject != Subject::PromptText {
         push(
             out,
             "combined_instruction",
             Severity::High,
             "text that instructs the model and names what to act on".into(),
         );
+    }
+    // A property named for a credential file's contents or the conversation asks the model
+    // to fill it with them.
+    if location.ends_with("#name") && s.contains(['_', '-']) {
+        let spaced_name = normal.replace(['_', '-'], " ");
+        let contentish = regex_content_word().is_match(&spaced_name);
+        if hits.iter().any(|h| h.kind == "context_exfiltration")
+            || (contentish && hits.iter().any(|h| h.kind == "sensitive_file_access"))
+        {
+            push(
+                out,
+                "exfiltration_instruction",
+                Severity::High,
+                "a parameter named for a credential file's contents or the conversation".into(),
+            );
+        }
     }
     for hit in hits {
         // A prompt's messages are meant to instruct the model: a role, pressure and steps
@@ -402,6 +419,13 @@ fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>
     for hit in urls::scan(&normal) {
         push(out, hit.kind, hit.severity, hit.message.to_string());
     }
+}
+
+fn regex_content_word() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"\b(?:content|contents|data|text|value|dump|copy|body|blob)\b").expect("valid pattern")
+    })
 }
 
 /// Weak signs that text is aimed at the model rather than describing the tool.

@@ -85,6 +85,8 @@ fn patterns() -> &'static Patterns {
                     r"|\b(?:supersede|supersedes|override|overrides|replace|replaces)\s+(?:all\s+|any\s+)?(?:your|the|previous|prior|other|system)\s+(?:\w+\s+)?(?:instructions|prompt|rules|guidelines)",
                     r"|\b(?:safety|security|content)\s+(?:rules|guidelines|policies|filters|restrictions)\s+(?:are|have\s+been|were)\s+(?:suspended|disabled|lifted|removed|off|waived)",
                     r"|\bfollow\s+only\s+(?:what|the\s+instructions\s+in|these|this)\b",
+                    r"|\bforget\s+(?:everything|all(?:\s+that)?|what)\s+(?:you\s+(?:were|have\s+been)\s+(?:told|given|taught)|above|before)",
+                    r"|\byour\s+(?:only|new|real)\s+(?:job|task|purpose|goal)\b[^.]{0,30}\b(?:follow|obey)\b",
                     r"|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:developer|god|jailbreak|dan|unrestricted|maintenance)\s+mode\b|\bsystem\s+override\b",
                     // Spanish, Portuguese, Italian, French, German (accents folded away).
                     r"|\b(?:ignor\w*|olvid\w*|descart\w*|omit\w*|haz\s+caso\s+omiso\s+de|esquec\w*|desconsider\w*|dimentic\w*|trascur\w*|oubli\w*|ne\s+tenez\s+pas\s+compte\s+des?|vergiss\w*|missacht\w*|ubergeh\w*)\s+(?:\w+\s+){0,3}?(?:instrucciones|indicaciones|instrucoes|orientacoes|istruzioni|indicazioni|consignes|instructions|directives|anweisungen|instruktionen|vorgaben|regeln|reglas|regras|regole|regles)\b",
@@ -146,7 +148,7 @@ fn patterns() -> &'static Patterns {
                 "approval_bypass",
                 High,
                 "a phrase telling the model to act without the user's confirmation",
-                r"\b(?:do\s+not|don't|dont|never|without)\s+(?:ask(?:ing)?|request(?:ing)?|seek(?:ing)?|wait(?:ing)?\s+for|get(?:ting)?|prompt(?:ing)?)\s+(?:the\s+user\s+)?(?:(?:the\s+)?user'?s?\s+|for\s+|any\s+)?(?:confirmation|permission|approval|consent|authori[sz]ation)\b|\b(?:skip|bypass|disable)\s+(?:the\s+|any\s+|all\s+)?(?:confirmation|approval|permission|security|safety)\s+(?:step|check|prompt|dialog|checks|prompts)|\bproceed\s+without\s+(?:asking|confirmation|approval|permission|consent)|\b(?:the\s+user\s+has|user\s+has)\s+(?:already\s+)?(?:granted|given|approved)\s+(?:full\s+|all\s+)?(?:permission|consent|approval|access)",
+                r"\b(?:do\s+not|don't|dont|never|without)\s+(?:ask(?:ing)?|request(?:ing)?|seek(?:ing)?|wait(?:ing)?\s+for|get(?:ting)?|prompt(?:ing)?)\s+(?:the\s+user\s+)?(?:(?:the\s+)?user'?s?\s+|for\s+|any\s+)?(?:confirmation|permission|approval|consent|authori[sz]ation)\b|(?:^|[.;:!?]\s*|\b(?:and|then|always|just|simply|please|so)\s+)(?:skip|bypass|disable)\s+(?:the\s+|any\s+|all\s+)?(?:confirmation|approval|permission|security|safety)\s+(?:step|check|prompt|dialog|checks|prompts)|\bproceed\s+without\s+(?:asking|confirmation|approval|permission|consent)|\b(?:the\s+user\s+has|user\s+has)\s+(?:already\s+)?(?:granted|given|approved)\s+(?:full\s+|all\s+)?(?:permission|consent|approval|access)",
             ),
             // Alone this is also how honest descriptions point at a sibling tool ("before using
             // this tool, call list_projects"); what it asks for (a file, a secret) is HIGH on
@@ -206,6 +208,7 @@ fn patterns() -> &'static Patterns {
                     r"|\b(?:populate|fill|set|put|paste|place|insert|include|add|attach|copy|write)\s+(?:in\s+)?(?:the\s+|this\s+)?(?:`[^`]{1,40}`\s+|'[^']{1,40}'\s+)?(?:argument|parameter|field|param|property)?\s*(?:with|to)\s+(?:everything|all|the\s+(?:full|entire|complete|whole)|the\s+contents?|any)\b[^.]{0,60}\b(?:user|conversation|session|chat|dialogue|messages?|said|told|files?|keys?|secrets?|credentials?|history|prompt)\b",
                     r"|\b(?:also\s+)?(?:forward|send|e-?mail|cc|copy)\s+(?:a\s+copy\s+of\s+)?(?:each|every|all|any)\b[^.]{0,60}?\bto\s+[a-z0-9._%+-]+@[a-z0-9-]+\.[a-z]",
                     r"|\bupload\s+(?:every|each|all|any)\b[^.]{0,60}\bto\s+(?:https?://|[a-z0-9-]+\.)",
+                    r"|\b(?:put|fill|place|paste|insert|include|add|write|copy|append|attach)\b[^.]{0,80}\b(?:user's|personal|private|they\s+(?:mentioned|said|told|shared)|anything|everything)\b[^.]{0,60}\b(?:into|in|as)\s+(?:the\s+)?[`'\x22]?[a-z0-9_.-]+[`'\x22]?\s+(?:field|argument|parameter|param|property)\b",
                     // Spanish, Portuguese, Italian, French, German: send ... contents ... to a field or address.
                     r"|\b(?:envia|enviar|envie|manda|mande|invia|inviare|envoie|envoyez|envoyer|transmets|sende|schicke|ubermittle)\b[^.]{0,80}\b(?:contenido|conteudo|contenuto|contenu|inhalt)\b",
                 ),
@@ -285,7 +288,7 @@ fn patterns() -> &'static Patterns {
             plain,
             objects,
             moving_verb: re(concat!(
-                r"\b(?:include[sd]?|including|send|sends|sending|sent|pass|passe[sd]|passing|attach(?:es|ed|ing)?|upload(?:s|ed|ing)?|cop(?:y|ies|ied)|append(?:s|ed|ing)?|insert(?:s|ed)?|forward(?:s|ed|ing)?|post(?:s|ed|ing)?|leak(?:s|ed)?|puts?|place|fill|populate|paste[sd]?|embed(?:s|ded)?|share[sd]?|transmit(?:s|ted)?|exfiltrate[sd]?|submit(?:s|ted)?|e-?mail(?:s|ed)?|provide|supply|reveal|disclose|print|output|repeat|dump)\b",
+                r"\b(?:include[sd]?|including|send|sends|sending|sent|pass|passe[sd]|passing|attach(?:es|ed|ing)?|upload(?:s|ed|ing)?|cop(?:y|ies|ied)|append(?:s|ed|ing)?|insert(?:s|ed)?|forward(?:s|ed|ing)?|post(?:s|ed|ing)?|leak(?:s|ed)?|puts?|place|fill|populate|paste[sd]?|embed(?:s|ded)?|share[sd]?|transmit(?:s|ted)?|exfiltrate[sd]?|submit(?:s|ted)?|e-?mail(?:s|ed)?|provide|supply|reveal|disclose|print|output|repeat|dump)\b|\bbelongs?\s+in\b",
                 r"|\b(?:envia|enviar|envie|envíe|manda|mande|adjunta|incluye|invia|inviare|allega|includi|envoie|envoyez|envoyer|joins|joignez|inclus|incluez|sende|schicke|hange|fuge|gib\s+\S+\s+aus|gib|ubermittle|coloque|anexe|inclua)\b",
                 r"|отправ\w*|пришли\w*|перешли\w*|вставь\w*|приложи\w*|发送|放在|放入|附上|附加|上传|送信|送って|添付|貼り付け|入れて",
             )),
@@ -320,6 +323,10 @@ pub(crate) fn scan(normal: &str) -> Vec<Hit> {
     for obj in &p.objects {
         let mut best: Option<Severity> = None;
         for m in obj.re.find_iter(normal) {
+            // "password reset link", "api key id": about the secret, not the secret.
+            if obj.kind == "secret_request" && names_not_the_secret(&normal[m.end()..]) {
+                continue;
+            }
             let from = floor_boundary(normal, m.start().saturating_sub(VERB_BEFORE));
             let to = ceil_boundary(normal, (m.end() + VERB_AFTER).min(normal.len()));
             let window = &normal[from..to];
@@ -365,6 +372,38 @@ pub(crate) fn scan(normal: &str) -> Vec<Hit> {
         });
     }
     hits
+}
+
+fn names_not_the_secret(after: &str) -> bool {
+    const ABOUT: &[&str] = &[
+        " reset",
+        " policy",
+        " policies",
+        " manager",
+        " strength",
+        " requirement",
+        " change",
+        " expir",
+        " field",
+        " prompt",
+        " hash",
+        " length",
+        " rule",
+        " link",
+        " form",
+        " id",
+        " ids",
+        " name",
+        " names",
+        " rotation",
+        " scan",
+        " generator",
+        " breach",
+        " complexity",
+        " vault",
+        " store",
+    ];
+    ABOUT.iter().any(|w| after.starts_with(w))
 }
 
 fn floor_boundary(s: &str, mut i: usize) -> usize {

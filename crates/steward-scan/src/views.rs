@@ -214,7 +214,9 @@ fn leet(normal: &str) -> Option<String> {
             let core = w.trim_end_matches(['.', ',', ';', ':', '?', ')', '"', '\'']);
             let letters = core.chars().filter(|c| c.is_alphabetic()).count();
             let leet_chars = core.chars().filter(|c| leet_char(*c).is_some()).count();
-            let only_letters_and_leet = core.chars().all(|c| c.is_alphabetic() || leet_char(c).is_some());
+            let only_letters_and_leet = core
+                .chars()
+                .all(|c| c.is_alphabetic() || leet_char(c).is_some() || matches!(c, '~' | '/' | '.' | '_' | '-'));
             if letters == 0 || leet_chars == 0 || letters + leet_chars < 3 || !only_letters_and_leet {
                 return w.to_string();
             }
