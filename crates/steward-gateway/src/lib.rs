@@ -13,6 +13,7 @@ pub mod reload;
 pub mod remote;
 pub mod runaway;
 pub mod serve;
+pub mod survey;
 mod upstream;
 
 pub use error::GatewayError;
