@@ -70,11 +70,12 @@ pub(crate) fn runs(s: &str) -> Vec<Decoded> {
 /// is one base64 or hex run of at least [`MIN_RUN`] characters.
 pub(crate) fn whole(s: &str) -> Option<(Encoding, String)> {
     let t = s.trim();
-    if t.len() < MIN_RUN {
+    if t.len() < MIN_RUN || t.bytes().any(|c| c == b' ' || c == b'\t') {
         return None;
     }
-    if t.bytes().any(|c| c.is_ascii_whitespace()) {
-        let compact: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if t.bytes().any(|c| c == b'\n' || c == b'\r') {
+        // MIME-style: lines of base64 broken at a fixed width.
+        let compact: String = t.chars().filter(|c| !matches!(c, '\n' | '\r')).collect();
         return decode(&compact);
     }
     decode(t)

@@ -9,7 +9,7 @@
 //! Findings carry a kind, a [`Severity`], a location inside the tool and a fixed message;
 //! never the text that matched, which is attacker-controlled.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
@@ -89,6 +89,7 @@ fn scan_entry(entry: &Value, subject: Subject) -> Vec<Finding> {
         bytes: 0,
         truncated: false,
         subject,
+        memo: HashMap::new(),
     };
     if subject == Subject::Tool {
         match entry.get("name").and_then(Value::as_str) {
@@ -167,6 +168,9 @@ struct ToolScan {
     bytes: usize,
     truncated: bool,
     subject: Subject,
+    /// Findings of strings already scanned (schemas repeat `type`, `string`, `object`, ...),
+    /// by content and whether it was a property name; locations are filled in per use.
+    memo: HashMap<(String, bool), Vec<Finding>>,
 }
 
 impl ToolScan {
@@ -212,7 +216,21 @@ impl ToolScan {
         let (s, clipped) = clip(s, MAX_SCAN_BYTES.min(MAX_TOOL_BYTES - self.bytes));
         self.bytes += s.len();
         self.truncated |= clipped;
-        scan_string(s, location, self.subject, &mut self.findings);
+        let is_name = location.ends_with("#name");
+        let key = (s.to_string(), is_name);
+        let found = match self.memo.get(&key) {
+            Some(f) => f.clone(),
+            None => {
+                let mut f = Vec::new();
+                scan_string(s, if is_name { "#name" } else { "" }, self.subject, &mut f);
+                self.memo.insert(key, f.clone());
+                f
+            }
+        };
+        self.findings.extend(found.into_iter().map(|mut f| {
+            f.location = location.to_string();
+            f
+        }));
     }
 }
 

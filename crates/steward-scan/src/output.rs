@@ -185,7 +185,6 @@ pub const SECRET_KINDS: &[&str] = &[
     "pypi_token",
     "huggingface_token",
     "sendgrid_key",
-    "twilio_key",
     "digitalocean_token",
     "shopify_token",
     "mailgun_key",

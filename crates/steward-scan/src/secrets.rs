@@ -219,7 +219,6 @@ const RULES: &[(&str, &[&str], &str, usize, Check)] = &[
         1,
         Placeholder,
     ),
-    ("twilio_key", &["sk"], r"\b(SK[0-9a-fA-F]{32})\b", 1, Placeholder),
     (
         "digitalocean_token",
         &["do_v1_", "dop_v1_", "dor_v1_"],
@@ -340,14 +339,11 @@ const RULES: &[(&str, &[&str], &str, usize, Check)] = &[
         1,
         Entropy,
     ),
-    (
-        "aws_secret_key",
-        &[],
-        r"(?:^|[^A-Za-z0-9/+=])([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
-        1,
-        BareAwsSecret,
-    ),
 ];
+
+/// The kind of a 40-character base64 run with no key word before it that looks like an AWS
+/// secret key (found by [`bare_runs`], not a regex: one pass over the bytes).
+const BARE_AWS_KIND: &str = "aws_secret_key";
 
 impl SecretRules {
     pub(crate) fn get() -> &'static SecretRules {
@@ -385,11 +381,13 @@ impl SecretRules {
                 check: *check,
             });
         }
-        // A DFA (a few dozen short keywords make a small one) searched overlapping, so a
-        // keyword inside another (`sk-` in `sk-ant-`, `key` in `api_key`) wakes its rule too.
+        // A DFA (a few dozen short keywords make a small one) searched leftmost-longest, not
+        // overlapping: it can skip ahead with its own prefilter. A keyword inside a longer one
+        // (`sk-` in `sk-ant-`, `pass` in `passw`) belongs to a rule the longer one's rule covers
+        // or to the same rule.
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("the secret keywords build an automaton");
@@ -408,7 +406,7 @@ impl SecretRules {
         for &r in &self.always {
             wanted[r] = true;
         }
-        for m in self.prefilter.find_overlapping_iter(hay) {
+        for m in self.prefilter.find_iter(hay) {
             for &r in &self.keyword_rules[m.pattern().as_usize()] {
                 wanted[r] = true;
             }
@@ -433,6 +431,12 @@ impl SecretRules {
                 }
             }
         }
+        // Bare AWS secrets come last: any keyword rule's match wins over them.
+        for r in bare_runs(hay, 40) {
+            if passes(BareAwsSecret, &hay[r.clone()], hay, r.start) {
+                found.push((usize::MAX, r));
+            }
+        }
         // Earlier rules win overlaps: accept in rule order, skipping anything that overlaps.
         let mut accepted: Vec<(usize, Range<usize>)> = Vec::with_capacity(found.len());
         for (i, r) in found {
@@ -442,10 +446,34 @@ impl SecretRules {
         }
         accepted.sort_by_key(|(_, r)| r.start);
         (
-            accepted.into_iter().map(|(i, r)| (self.rules[i].kind, r)).collect(),
+            accepted
+                .into_iter()
+                .map(|(i, r)| (self.rules.get(i).map(|rule| rule.kind).unwrap_or(BARE_AWS_KIND), r))
+                .collect(),
             capped,
         )
     }
+}
+
+/// Runs of exactly `len` characters of `[A-Za-z0-9/+]` with none of those (nor `=`) either side.
+fn bare_runs(hay: &[u8], len: usize) -> Vec<Range<usize>> {
+    let b64 = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hay.len() {
+        if !b64(hay[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < hay.len() && b64(hay[i]) {
+            i += 1;
+        }
+        if i - start == len && hay.get(i) != Some(&b'=') {
+            out.push(start..i);
+        }
+    }
+    out
 }
 
 fn passes(check: Check, value: &[u8], hay: &[u8], start: usize) -> bool {

@@ -76,7 +76,22 @@ pub(crate) fn views(raw: &str, normal: &str) -> (Vec<View>, bool) {
         };
         push(name, run.text, &mut out);
     }
-    for (name, re) in escape_patterns() {
+    // Each escape form has a marker to look for first; most text has none.
+    let hex_pairs = raw
+        .split([' ', ':'])
+        .filter(|t| t.len() == 2 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .count();
+    let present = [
+        raw.contains("\\x"),
+        raw.contains("\\u"),
+        raw.contains('%'),
+        raw.contains("&#"),
+        hex_pairs >= 8,
+    ];
+    for ((name, re), present) in escape_patterns().iter().zip(present) {
+        if !present {
+            continue;
+        }
         for m in re.find_iter(raw) {
             if let Some(text) = unescape(name, m.as_str()) {
                 push(name, text, &mut out);
