@@ -322,3 +322,69 @@ fn validate_sarif(log: &Value) {
         }
     }
 }
+
+#[test]
+fn an_http_server_is_listed_with_its_declared_headers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = dir.path().join("requests.jsonl");
+    let server = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/servers/recording_http_server.py");
+    let mut child = Command::new("python3")
+        .arg(&server)
+        .args(["--port", &port.to_string(), "--log"])
+        .arg(&log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the HTTP fixture did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".claude.json"),
+        format!(
+            r#"{{"mcpServers": {{"remote": {{"type": "http", "url": "http://127.0.0.1:{port}/mcp", "headers": {{"X-Api-Key": "${{SCAN_TEST_KEY}}"}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["scan", "--format", "json", "--timeout", "10s", "--home"])
+        .arg(&home)
+        .arg("--project")
+        .arg(dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("SCAN_TEST_KEY", "k-123")
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let s = &v["servers"][0];
+    assert_eq!(
+        (s["transport"].as_str(), s["reachable"].as_bool(), s["tools"].as_u64()),
+        (Some("http"), Some(true), Some(2)),
+        "{v:#}"
+    );
+    let requests: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let posts: Vec<&Value> = requests.iter().filter(|r| r["method"] == "POST").collect();
+    assert!(posts.len() >= 3, "{requests:#?}");
+    for r in &posts {
+        assert_eq!(r["headers"]["x-api-key"], "k-123", "{r:#}");
+        assert!(r["headers"].get("authorization").is_none());
+    }
+    // After initialize, the session id the server minted is sent back.
+    assert!(
+        posts[1..].iter().all(|r| r["headers"]["mcp-session-id"].is_string()),
+        "{posts:#?}"
+    );
+}
