@@ -28,6 +28,10 @@ fn main() {
         }
     });
     println!("describe server-filesystem tools/list ({} tools): {d:?}", tools.len());
+    // `PROF_ONLY=describe` stops here (for a profiler).
+    if std::env::var("PROF_ONLY").is_ok_and(|v| v == "describe") {
+        return;
+    }
     let prose = "the server returned a list of files and directories with sizes in bytes sorted by name ".repeat(745);
     let mut logs = String::new();
     let mut i: u64 = 0;

@@ -164,6 +164,17 @@ fn unescape(kind: &str, s: &str) -> Option<String> {
 fn spaced(normal: &str) -> Option<String> {
     // `normal` has single spaces only, so the word gaps of the original are gone; the
     // letters of one run are joined and the run's words found again by the cue patterns.
+    // Cheap check first: most text has neither one-letter words in a row nor dotted letters.
+    let maybe = normal.as_bytes().windows(4).any(|w| {
+        (w[1] == b' ' && w[3] == b' ' && w[0].is_ascii_alphabetic() && w[2].is_ascii_alphabetic())
+            || (matches!(w[1], b'.' | b'-' | b'_')
+                && w[1] == w[3]
+                && w[0].is_ascii_alphabetic()
+                && w[2].is_ascii_alphabetic())
+    }) || !normal.is_ascii();
+    if !maybe {
+        return None;
+    }
     let tokens: Vec<&str> = normal.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(tokens.len());
     let mut changed = false;
@@ -221,6 +232,16 @@ fn separated_letters(t: &str) -> Option<String> {
 
 /// Words that mix letters with the digits and signs of leetspeak, read as letters.
 fn leet(normal: &str) -> Option<String> {
+    // Cheap check first: a leet digit or sign right next to a letter.
+    let b = normal.as_bytes();
+    let next_to_letter = (1..b.len()).any(|i| {
+        let (x, y) = (b[i - 1], b[i]);
+        (x.is_ascii_alphabetic() && leet_char(y as char).is_some())
+            || (y.is_ascii_alphabetic() && leet_char(x as char).is_some())
+    });
+    if !next_to_letter {
+        return None;
+    }
     let mut words_changed = 0;
     let mut most = 0;
     let words: Vec<String> = normal
