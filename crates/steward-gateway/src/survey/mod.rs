@@ -306,7 +306,7 @@ async fn list_one(endpoint: &Endpoint, opts: &SurveyOptions) -> Listing {
     let mut client = match Client::open(endpoint, opts.timeout, opts.max_message) {
         Ok(c) => c,
         Err(e) => {
-            listing.error = Some(e.to_string());
+            listing.error = Some(steward_scan::redact::redact_text(&e.to_string()));
             return listing;
         }
     };
@@ -338,13 +338,15 @@ async fn list_one(endpoint: &Endpoint, opts: &SurveyOptions) -> Listing {
         }
         Ok::<(), ClientError>(())
     };
+    // Error texts can quote what a server said: secrets in them are redacted like audit text.
+    let clean = |e: String| steward_scan::redact::redact_text(&e);
     match tokio::time::timeout(opts.timeout, work).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             if listing.server_info.is_none() {
-                listing.error = Some(e.to_string());
+                listing.error = Some(clean(e.to_string()));
             } else {
-                listing.incomplete.push(format!("listing stopped: {e}"));
+                listing.incomplete.push(clean(format!("listing stopped: {e}")));
             }
         }
         Err(_) => {
