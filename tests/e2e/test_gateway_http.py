@@ -927,7 +927,8 @@ def test_federated_and_sse_endpoints_check_origin_and_credentials(gateway) -> No
 def test_get_env_secrets_are_redacted(client: str, gateway, steward_bin: Path) -> None:
     """server-everything's get-env, run with a fake AWS key and GitHub token in the upstream's
     declared environment, returns them redacted; the audit event names the kinds, not the values."""
-    aws, gh = "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
+    # Not the AWS documentation key: that one is a known placeholder and is left alone.
+    aws, gh = "AKIAZ7QK4M2XW9PL3RTB", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
     server = stdio(everything_cmd())
     server["env"] = {"AWS_ACCESS_KEY_ID": aws, "GITHUB_TOKEN": gh}
     gw = gateway({"servers": {"everything": server}}, keys={"alice": ["user"]})

@@ -13,6 +13,7 @@ pub mod remote;
 pub mod runaway;
 pub mod sandbox;
 pub mod serve;
+pub mod survey;
 mod upstream;
 
 pub use error::GatewayError;

@@ -2,7 +2,7 @@
 //! log lines that wake the prefilter, the same with secrets and PII to redact) and the
 //! description scan of a real tool list.
 //!
-//! Run: `cargo bench -p steward-policy --bench scan -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p steward-scan --bench scan -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 

@@ -9,14 +9,14 @@
 //! Findings carry a kind, a [`Severity`], a location inside the tool and a fixed message;
 //! never the text that matched, which is attacker-controlled.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::text::{self, HiddenCounts};
-use super::{MAX_SCAN_BYTES, Severity, clip, instructions, urls};
+use super::{MAX_SCAN_BYTES, Severity, clip, instructions, urls, views};
 
 /// A tool definition holding more string bytes than this is scanned up to here and reported.
 pub const MAX_TOOL_BYTES: usize = 4 * 1024 * 1024;
@@ -39,39 +39,88 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Scans one `tools/list` entry. Findings are ordered by location, then most severe first.
+/// What is being scanned: decides the name check and how imperative text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject {
+    /// A `tools/list` entry.
+    Tool,
+    /// A `prompts/list` entry.
+    Prompt,
+    /// A `resources/list` or `resources/templates/list` entry.
+    Resource,
+    /// A `prompts/get` result: text written to instruct the model, so role-setting and
+    /// pressure are ordinary there; overrides, concealment and exfiltration are not.
+    PromptText,
+}
+
+/// Scans one `tools/list` entry: every string of it (name, title, description, the whole
+/// `inputSchema` and `outputSchema` with descriptions, titles, defaults, enums, examples and
+/// property names, annotations), not `_meta`. Findings are ordered by location, then most
+/// severe first.
 pub fn scan_tool(tool: &Value) -> Vec<Finding> {
+    scan_entry(tool, Subject::Tool)
+}
+
+/// Scans one `prompts/list` entry: name, title, description, `arguments[]` (names,
+/// titles, descriptions) and anything else in it but `_meta`.
+pub fn scan_prompt(entry: &Value) -> Vec<Finding> {
+    scan_entry(entry, Subject::Prompt)
+}
+
+/// Scans one `resources/list` or `resources/templates/list` entry: name, title,
+/// description, URI or URI template, and anything else in it but `_meta`.
+pub fn scan_resource(entry: &Value) -> Vec<Finding> {
+    scan_entry(entry, Subject::Resource)
+}
+
+/// Scans a `prompts/get` result: its description and the text of every message (text
+/// content, embedded resources), which the model will read and act on.
+pub fn scan_prompt_result(result: &Value) -> Vec<Finding> {
+    scan_entry(result, Subject::PromptText)
+}
+
+/// The kind of the finding added when a limit stopped a scan early.
+pub const ANALYSIS_INCOMPLETE: &str = "analysis-incomplete";
+
+fn scan_entry(entry: &Value, subject: Subject) -> Vec<Finding> {
     let mut scan = ToolScan {
         findings: Vec::new(),
         strings: 0,
         bytes: 0,
         truncated: false,
+        subject,
+        memo: HashMap::new(),
     };
-    match tool.get("name").and_then(Value::as_str) {
-        Some(name) => check_name(name, &mut scan.findings),
-        None => scan.findings.push(Finding {
-            kind: "invalid_tool",
-            severity: Severity::Medium,
-            location: "name".into(),
-            message: "the tool has no string name".into(),
-        }),
-    }
-    if let Some(obj) = tool.as_object() {
-        for (key, value) in obj {
-            // `_meta` is for clients and servers, not for the model.
-            if key == "_meta" {
-                continue;
-            }
-            scan.walk(value, &segment(key), 0);
+    if subject == Subject::Tool {
+        match entry.get("name").and_then(Value::as_str) {
+            Some(name) => check_name(name, &mut scan.findings),
+            None => scan.findings.push(Finding {
+                kind: "invalid_tool",
+                severity: Severity::Medium,
+                location: "name".into(),
+                message: "the tool has no string name".into(),
+            }),
         }
+    }
+    match entry.as_object() {
+        Some(obj) => {
+            for (key, value) in obj {
+                // `_meta` is for clients and servers, not for the model.
+                if key == "_meta" {
+                    continue;
+                }
+                scan.walk(value, &segment(key), 0);
+            }
+        }
+        None => scan.walk(entry, "", 0),
     }
     if scan.truncated {
         scan.findings.push(Finding {
-            kind: "scan_truncated",
+            kind: ANALYSIS_INCOMPLETE,
             severity: Severity::High,
             location: String::new(),
             message: format!(
-                "the tool definition exceeds the scan limits ({} MiB per string, {} MiB per tool, {MAX_STRINGS} strings, depth {MAX_DEPTH}); the rest was not scanned",
+                "the definition exceeds the scan limits ({} MiB per string, {} MiB in all, {MAX_STRINGS} strings, depth {MAX_DEPTH}); the rest was not scanned",
                 MAX_SCAN_BYTES / (1024 * 1024),
                 MAX_TOOL_BYTES / (1024 * 1024)
             ),
@@ -118,6 +167,10 @@ struct ToolScan {
     strings: usize,
     bytes: usize,
     truncated: bool,
+    subject: Subject,
+    /// Findings of strings already scanned (schemas repeat `type`, `string`, `object`, ...),
+    /// by content and whether it was a property name; locations are filled in per use.
+    memo: HashMap<(String, bool), Vec<Finding>>,
 }
 
 impl ToolScan {
@@ -134,8 +187,17 @@ impl ToolScan {
                 }
             }
             Value::Object(map) => {
+                let media = matches!(map.get("type").and_then(Value::as_str), Some("image" | "audio"));
                 for (k, v) in map {
-                    let child = format!("{path}.{}", segment(k));
+                    // In a prompt's messages, `_meta` and base64 media are not text the model reads.
+                    if self.subject == Subject::PromptText && (k == "_meta" || (media && k == "data")) {
+                        continue;
+                    }
+                    let child = if path.is_empty() {
+                        segment(k)
+                    } else {
+                        format!("{path}.{}", segment(k))
+                    };
                     // Property names reach the model too ("sidenote", "instructions_for_ai").
                     self.string(k, &format!("{child}#name"));
                     self.walk(v, &child, depth + 1);
@@ -154,12 +216,26 @@ impl ToolScan {
         let (s, clipped) = clip(s, MAX_SCAN_BYTES.min(MAX_TOOL_BYTES - self.bytes));
         self.bytes += s.len();
         self.truncated |= clipped;
-        scan_string(s, location, &mut self.findings);
+        let is_name = location.ends_with("#name");
+        let key = (s.to_string(), is_name);
+        let found = match self.memo.get(&key) {
+            Some(f) => f.clone(),
+            None => {
+                let mut f = Vec::new();
+                scan_string(s, if is_name { "#name" } else { "" }, self.subject, &mut f);
+                self.memo.insert(key, f.clone());
+                f
+            }
+        };
+        self.findings.extend(found.into_iter().map(|mut f| {
+            f.location = location.to_string();
+            f
+        }));
     }
 }
 
 /// All checks on one string of a tool definition.
-fn scan_string(s: &str, location: &str, out: &mut Vec<Finding>) {
+fn scan_string(s: &str, location: &str, subject: Subject, out: &mut Vec<Finding>) {
     let push = |out: &mut Vec<Finding>, kind, severity, message: String| {
         out.push(Finding {
             kind,
@@ -235,10 +311,16 @@ fn scan_string(s: &str, location: &str, out: &mut Vec<Finding>) {
     }
     let controls = text::count_controls(s);
     if controls > 0 {
+        // Backspaces and deletes rewrite what a terminal shows: text hidden from a reviewer.
+        let rewriting = s.chars().filter(|c| matches!(c, '\u{8}' | '\u{7f}')).count();
         push(
             out,
             "control_character",
-            Severity::Medium,
+            if rewriting >= 3 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
             format!("{controls} control characters"),
         );
     }
@@ -255,7 +337,101 @@ fn scan_string(s: &str, location: &str, out: &mut Vec<Finding>) {
             }
         }
     }
+    // What a reviewer does not see: text after a long run of blank lines or spaces, or
+    // after a line separator, and the other readings (spaced letters, leetspeak, encodings).
+    let mut directive = hits.iter().any(|h| is_directive(h.kind, h.severity));
+    let mention = hits.iter().any(|h| is_mention(h.kind, h.severity));
+    if let Some(rest) = after_padding(&visible) {
+        push(
+            out,
+            "hidden_padding",
+            Severity::Medium,
+            "text placed after a long run of blank space or a line separator".into(),
+        );
+        directive = true;
+        let rest_hits = instructions::scan(&text::normalise(rest));
+        if rest_hits.iter().any(|h| h.severity >= Severity::Medium) {
+            push(
+                out,
+                "obfuscated_instruction",
+                Severity::High,
+                "instructions placed where a reader does not look (after padding or a line separator)".into(),
+            );
+        }
+    }
+    let (other_views, more) = views::views(&visible, &normal);
+    if more {
+        push(
+            out,
+            ANALYSIS_INCOMPLETE,
+            Severity::High,
+            "more encoded runs than are decoded; the rest was not scanned".into(),
+        );
+    }
+    let plain_kinds: Vec<&'static str> = hits.iter().map(|h| h.kind).collect();
+    let mut obfuscated = false;
+    for v in &other_views {
+        let mut found = false;
+        for hit in instructions::scan(&v.text) {
+            if hit.severity >= Severity::Medium && !plain_kinds.contains(&hit.kind) {
+                push(
+                    out,
+                    hit.kind,
+                    hit.severity,
+                    format!("{}: {}", v.origin.describe(), hit.message),
+                );
+                found = true;
+            }
+        }
+        if v.origin == views::Origin::Spaced && compact_cue(&v.text) {
+            found = true;
+        }
+        obfuscated |= found;
+    }
+    if obfuscated {
+        push(
+            out,
+            "obfuscated_instruction",
+            Severity::High,
+            "instructions written so that a reader does not see them (spaced letters, leetspeak or an encoding)".into(),
+        );
+    }
+    // Several weak signs together: an instruction to the model, however phrased.
+    let directives = hits.iter().filter(|h| is_directive(h.kind, h.severity)).count();
+    let addressed = hits.iter().any(|h| h.kind == "model_address");
+    if directive && (mention || directives >= 2 || (addressed && hits.len() >= 2)) && subject != Subject::PromptText {
+        push(
+            out,
+            "combined_instruction",
+            Severity::High,
+            "text that instructs the model and names what to act on".into(),
+        );
+    }
+    // A property named for a credential file's contents or the conversation asks the model
+    // to fill it with them.
+    if location.ends_with("#name") && s.contains(['_', '-']) {
+        let spaced_name = normal.replace(['_', '-'], " ");
+        let contentish = regex_content_word().is_match(&spaced_name);
+        if hits.iter().any(|h| h.kind == "context_exfiltration")
+            || (contentish && hits.iter().any(|h| h.kind == "sensitive_file_access"))
+        {
+            push(
+                out,
+                "exfiltration_instruction",
+                Severity::High,
+                "a parameter named for a credential file's contents or the conversation".into(),
+            );
+        }
+    }
     for hit in hits {
+        // A prompt's messages are meant to instruct the model: a role, pressure and steps
+        // are what they are for.
+        if subject == Subject::PromptText
+            && (matches!(hit.kind, "role_reassignment" | "coercion" | "tool_redirect")
+                || (hit.kind == "cross_tool_instruction" && hit.severity < Severity::High))
+        {
+            continue;
+        }
         push(out, hit.kind, hit.severity, hit.message.to_string());
     }
     for hit in urls::scan(&normal) {
@@ -263,11 +439,81 @@ fn scan_string(s: &str, location: &str, out: &mut Vec<Finding>) {
     }
 }
 
+fn regex_content_word() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"\b(?:content|contents|data|text|value|dump|copy|body|blob)\b").expect("valid pattern")
+    })
+}
+
+/// Weak signs that text is aimed at the model rather than describing the tool.
+fn is_directive(kind: &str, severity: Severity) -> bool {
+    severity < Severity::High
+        && matches!(
+            kind,
+            "coercion" | "cross_tool_instruction" | "tool_redirect" | "model_address" | "hidden_comment"
+        )
+}
+
+/// Mentions of something sensitive (a file, secrets, the conversation).
+fn is_mention(kind: &str, severity: Severity) -> bool {
+    severity < Severity::High
+        && matches!(
+            kind,
+            "sensitive_file_access" | "secret_request" | "context_exfiltration"
+        )
+}
+
+/// The text after a run of at least 8 line breaks or 100 spaces, or after a U+2028/U+2029
+/// line or paragraph separator, when there is some.
+fn after_padding(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        let (mut newlines, mut spaces) = (0, 0);
+        while i < b.len() && matches!(b[i], b'\n' | b'\r' | b' ' | b'\t') {
+            if b[i] == b'\n' {
+                newlines += 1;
+            } else {
+                spaces += 1;
+            }
+            i += 1;
+        }
+        if (newlines >= 8 || spaces >= 100) && i < b.len() && start > 0 {
+            return Some(&s[i..]);
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    let sep = s.find(['\u{2028}', '\u{2029}'])?;
+    let rest = s[sep..].trim_start_matches(|c: char| c.is_whitespace());
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// Cue words that letters spaced apart spell once joined ("ignoreallpreviousinstructions").
+fn compact_cue(joined: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"ignore(?:all|any|the|your)*(?:previous|prior|above|earlier)|disregard(?:all|any|the|your)*(?:previous|prior|above|earlier)|(?:previous|prior)instructions|donot(?:tell|mention|inform|reveal)|systemprompt|idrsa|sshkey|apikey|password|credential|secret|exfiltrat|sendit|sendto|\.env",
+        )
+        .expect("the compact cue pattern is valid")
+    });
+    let compact: String = joined.chars().filter(|c| !c.is_whitespace()).collect();
+    re.is_match(&compact)
+}
+
 fn check_name(name: &str, out: &mut Vec<Finding>) {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
     if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(plain) {
+        // A name that reads as an ASCII name but is not one impersonates that name.
+        let look_alike = !name.is_ascii() && text::normalise(name).is_ascii();
         let severity = if name.is_ascii() {
             Severity::Low
+        } else if look_alike {
+            Severity::High
         } else {
             Severity::Medium
         };
@@ -588,6 +834,10 @@ mod tests {
     fn names_are_checked() {
         assert_eq!(
             kinds(&json!({"name": "rеad_file"})),
+            vec![("unusual_name", Severity::High, "name".into())]
+        );
+        assert_eq!(
+            kinds(&json!({"name": "天气"})),
             vec![("unusual_name", Severity::Medium, "name".into())]
         );
         assert_eq!(
@@ -606,7 +856,7 @@ mod tests {
         let f = scan_tool(&json!({"name": "big", "description": big}));
         assert!(
             f.iter()
-                .any(|f| f.kind == "scan_truncated" && f.severity == Severity::High)
+                .any(|f| f.kind == ANALYSIS_INCOMPLETE && f.severity == Severity::High)
         );
         assert!(!f.iter().any(|f| f.kind == "instruction_override"));
     }

@@ -6,27 +6,35 @@
 //! Findings name a kind and a location, never the text that matched, so they can go to the
 //! audit log as they are.
 
+mod decode;
 pub mod describe;
 mod instructions;
 pub mod output;
 mod pii;
 mod policy;
 pub mod redact;
+mod redact_json;
 mod secrets;
 mod text;
 mod urls;
+mod views;
+mod walk;
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use describe::{Finding, ServerTools, ShadowFinding, max_severity, scan_tool, scan_tools_list, shadowing};
+pub use describe::{
+    ANALYSIS_INCOMPLETE, Finding, ServerTools, ShadowFinding, max_severity, scan_prompt, scan_prompt_result,
+    scan_resource, scan_tool, scan_tools_list, shadowing,
+};
 pub use output::{
-    Class, OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, SECRET_KINDS, TextMatch, redact_result,
-    scan_text, strip_ansi,
+    Class, MAX_RESULT_BYTES, OutputAction, OutputFinding, OutputPolicy, OutputReport, PiiKind, SECRET_KINDS, TextMatch,
+    redact_result, scan_text, strip_ansi,
 };
 pub use policy::{DriftAction, ScanPolicy, ScanVerdict};
+pub use redact_json::{MAX_JSON_DEPTH, redact_json};
 
 /// Strings longer than this are scanned up to this many bytes only (the report says so).
 pub const MAX_SCAN_BYTES: usize = 1024 * 1024;

@@ -11,11 +11,14 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::MAX_SCAN_BYTES;
+
+/// The most text one result is scanned for (strings together); a result with more is
+/// reported incomplete.
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 use super::secrets::SecretRules;
 use super::text;
 
@@ -80,11 +83,11 @@ pub struct OutputPolicy {
     pub kinds: BTreeMap<String, OutputAction>,
     /// Remove ANSI escape sequences from every string.
     pub strip_ansi: bool,
-    /// Each string is scanned up to this many bytes.
+    /// Each string is scanned up to this many bytes (beyond: the report is incomplete).
     #[serde(skip)]
     pub max_string_bytes: usize,
-    /// At most this many bytes are scanned per result; later strings are not scanned
-    /// (values already found are still redacted there).
+    /// At most this many bytes are scanned per result; later strings are not scanned (values
+    /// already found are still redacted there) and the report is incomplete.
     #[serde(skip)]
     pub max_total_bytes: usize,
 }
@@ -104,8 +107,8 @@ impl OutputPolicy {
             action: OutputAction::Redact,
             kinds: BTreeMap::new(),
             strip_ansi: true,
-            max_string_bytes: MAX_SCAN_BYTES,
-            max_total_bytes: 16 * MAX_SCAN_BYTES,
+            max_string_bytes: MAX_RESULT_BYTES,
+            max_total_bytes: MAX_RESULT_BYTES,
         }
     }
 
@@ -161,6 +164,7 @@ impl OutputPolicy {
 /// The kinds the bundled secret rules report.
 pub const SECRET_KINDS: &[&str] = &[
     "private_key",
+    "steward_api_key",
     "aws_access_key",
     "aws_secret_key",
     "github_token",
@@ -171,11 +175,30 @@ pub const SECRET_KINDS: &[&str] = &[
     "anthropic_key",
     "openai_key",
     "google_api_key",
+    "google_oauth_secret",
+    "google_oauth_token",
+    "gcp_private_key_id",
+    "azure_storage_key",
+    "azure_sas_token",
+    "azure_client_secret",
     "npm_token",
     "pypi_token",
+    "huggingface_token",
+    "sendgrid_key",
+    "digitalocean_token",
+    "shopify_token",
+    "mailgun_key",
+    "databricks_token",
+    "telegram_bot_token",
+    "linear_key",
+    "age_secret_key",
+    "vault_token",
     "jwt",
     "database_url",
+    "url_password",
+    "basic_auth",
     "bearer_token",
+    "password",
     "generic_secret",
 ];
 
@@ -200,7 +223,12 @@ pub struct OutputReport {
     pub redacted: usize,
     /// ANSI escape sequences removed.
     pub ansi_stripped: usize,
-    /// Some text was beyond the scan limits and was not scanned.
+    /// Some part was not looked at: a limit (depth, size, count, decoding depth) stopped the
+    /// scan early. The result must then be withheld, not forwarded.
+    pub incomplete: bool,
+    /// Which limits: `depth`, `size`, `count`, `decode depth`.
+    pub incomplete_reasons: BTreeSet<&'static str>,
+    /// The same as `incomplete` (the name earlier callers read).
     pub truncated: bool,
 }
 
@@ -248,7 +276,7 @@ pub struct TextMatch {
 /// [`MAX_SCAN_BYTES`]), in text order, not overlapping. ANSI escapes are not reported here.
 pub fn scan_text(text: &str) -> Vec<TextMatch> {
     let (text, _) = super::clip(text, MAX_SCAN_BYTES);
-    matches(text, true, &PiiKind::ALL)
+    matches(text, true, &PiiKind::ALL).0
 }
 
 /// `s` without ANSI escape sequences (borrowed when there are none).
@@ -256,11 +284,15 @@ pub fn strip_ansi(s: &str) -> Cow<'_, str> {
     text::strip_ansi(s)
 }
 
-fn matches(text: &str, secrets: bool, pii: &[PiiKind]) -> Vec<TextMatch> {
+/// The matches in `text`, and whether a per-rule match cap stopped the search early.
+pub(crate) fn matches(text: &str, secrets: bool, pii: &[PiiKind]) -> (Vec<TextMatch>, bool) {
     let hay = text.as_bytes();
     let mut out: Vec<TextMatch> = Vec::new();
+    let mut capped = false;
     if secrets {
-        for (kind, r) in SecretRules::get().find(hay) {
+        let (found, cap) = SecretRules::get().find(hay);
+        capped |= cap;
+        for (kind, r) in found {
             out.push(TextMatch {
                 kind,
                 class: Class::Secret,
@@ -282,7 +314,7 @@ fn matches(text: &str, secrets: bool, pii: &[PiiKind]) -> Vec<TextMatch> {
         }
     }
     out.sort_by_key(|m| m.range.start);
-    out
+    (out, capped)
 }
 
 fn on_boundaries(s: &str, mut r: Range<usize>) -> Range<usize> {
@@ -295,179 +327,19 @@ fn on_boundaries(s: &str, mut r: Range<usize>) -> Range<usize> {
     r
 }
 
-/// Deeper nesting is not followed (parsed JSON is at most 128 deep anyway).
-const MAX_DEPTH: usize = 128;
-
 /// Scans and protects an MCP result in place: a `tools/call` result (`content[].text`,
-/// embedded `resource.text`, `structuredContent`), a `resources/read` result (`contents[]`)
-/// or a `prompts/get` result (`messages[].content`). Every string value is scanned except
-/// under `_meta`, `blob`, and `data` of image and audio content (base64 media).
+/// embedded `resource.text`, `structuredContent`), a `resources/read` result (`contents[]`,
+/// `blob`s that decode to text) or a `prompts/get` result (`messages[].content`). The same as
+/// [`redact_json`](crate::redact_json), which takes any JSON.
 pub fn redact_result(result: &mut Value, policy: &OutputPolicy) -> OutputReport {
-    let mut report = OutputReport::default();
-    if !policy.is_active() {
-        return report;
-    }
-    let mut pass = FirstPass {
-        policy,
-        report: &mut report,
-        budget: policy.max_total_bytes,
-        values: BTreeMap::new(),
-    };
-    walk(result, &mut String::new(), 0, &mut |s, loc| pass.string(s, loc));
-    let values = std::mem::take(&mut pass.values);
-
-    if !values.is_empty() {
-        // Second pass: every occurrence of every value to redact, wherever it is, so a
-        // secret found in the text is also gone from structuredContent and vice versa.
-        let (needles, kinds): (Vec<String>, Vec<&'static str>) = values.into_iter().unzip();
-        if let Ok(ac) = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&needles)
-        {
-            let mut seen: BTreeSet<(&'static str, String)> =
-                report.findings.iter().map(|f| (f.kind, f.location.clone())).collect();
-            let mut extra = Vec::new();
-            walk(result, &mut String::new(), 0, &mut |s, loc| {
-                if !ac.is_match(s.as_str()) {
-                    return;
-                }
-                let mut out = String::with_capacity(s.len());
-                let mut last = 0;
-                for m in ac.find_iter(s.as_str()) {
-                    let kind = kinds[m.pattern().as_usize()];
-                    out.push_str(&s[last..m.start()]);
-                    out.push_str("[REDACTED:");
-                    out.push_str(kind);
-                    out.push(']');
-                    last = m.end();
-                    report.redacted += 1;
-                    if seen.insert((kind, loc.to_string())) {
-                        extra.push(OutputFinding {
-                            kind,
-                            class: class_of(kind),
-                            location: loc.to_string(),
-                            action: OutputAction::Redact,
-                        });
-                    }
-                }
-                out.push_str(&s[last..]);
-                *s = out;
-            });
-            report.findings.extend(extra);
-        }
-    }
-    report.blocked = report.findings.iter().any(|f| f.action == OutputAction::Block);
-    report
+    super::redact_json::redact_json(result, policy)
 }
 
-fn class_of(kind: &str) -> Class {
+pub(crate) fn class_of(kind: &str) -> Class {
     if kind.parse::<PiiKind>().is_ok() {
         Class::Pii
     } else {
         Class::Secret
-    }
-}
-
-struct FirstPass<'a> {
-    policy: &'a OutputPolicy,
-    report: &'a mut OutputReport,
-    budget: usize,
-    /// value → kind, for the values to redact.
-    values: BTreeMap<String, &'static str>,
-}
-
-impl FirstPass<'_> {
-    fn string(&mut self, s: &mut String, location: &str) {
-        if self.policy.strip_ansi {
-            let n = text::ansi_ranges(s).len();
-            if n > 0 {
-                *s = text::strip_ansi(s).into_owned();
-                self.report.ansi_stripped += n;
-                self.report.findings.push(OutputFinding {
-                    kind: "ansi_escape",
-                    class: Class::Ansi,
-                    location: location.to_string(),
-                    action: OutputAction::Redact,
-                });
-            }
-        }
-        if !self.policy.secrets && self.policy.pii.is_empty() {
-            return;
-        }
-        if self.budget == 0 {
-            self.report.truncated = true;
-            return;
-        }
-        let (scanned, clipped) = super::clip(s, self.policy.max_string_bytes.min(self.budget));
-        self.report.truncated |= clipped;
-        self.budget -= scanned.len();
-        let mut kinds_here: BTreeSet<&'static str> = BTreeSet::new();
-        for m in matches(scanned, self.policy.secrets, &self.policy.pii) {
-            let action = self.policy.action_for(m.kind, m.class);
-            if action == OutputAction::Redact && !m.range.is_empty() {
-                self.values
-                    .entry(scanned[m.range.clone()].to_string())
-                    .or_insert(m.kind);
-            }
-            if kinds_here.insert(m.kind) {
-                self.report.findings.push(OutputFinding {
-                    kind: m.kind,
-                    class: m.class,
-                    location: location.to_string(),
-                    action,
-                });
-            }
-        }
-    }
-}
-
-/// Calls `f` on every scannable string with its location.
-fn walk(v: &mut Value, path: &mut String, depth: usize, f: &mut dyn FnMut(&mut String, &str)) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    match v {
-        Value::String(s) => f(s, path),
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                walk(item, path, depth + 1, f);
-                path.truncate(len);
-            }
-        }
-        Value::Object(map) => {
-            let media = matches!(map.get("type").and_then(Value::as_str), Some("image" | "audio"));
-            for (k, item) in map.iter_mut() {
-                if k == "_meta" || k == "blob" || (media && k == "data") {
-                    continue;
-                }
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                push_segment(path, k);
-                walk(item, path, depth + 1, f);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Identifiers as they are; anything else quoted and escaped to ASCII, at most 64 bytes
-/// (keys come from the server, and locations go to logs and terminals).
-fn push_segment(path: &mut String, key: &str) {
-    let plain = !key.is_empty()
-        && key.len() <= 64
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | '@'));
-    if plain {
-        path.push_str(key);
-    } else {
-        let (short, _) = super::clip(key, 64);
-        path.push_str(&format!("[\"{}\"]", short.escape_default()));
     }
 }
 
@@ -477,7 +349,7 @@ mod tests {
     use serde_json::json;
 
     fn aws() -> String {
-        format!("AKIA{}", "IOSFODNN7EXAMPLE")
+        format!("AKIA{}", "Z7QK4M2XW9PL3RTB")
     }
     fn ghp() -> String {
         format!("ghp_{}", "1234567890abcdefghijABCDEFGHIJ123456")
@@ -590,24 +462,25 @@ mod tests {
     }
 
     #[test]
-    fn strips_ansi_and_skips_media_and_meta() {
+    fn strips_ansi_and_leaves_binary_media_alone() {
         let secret = aws();
+        let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
         let mut r = json!({
             "content": [
                 {"type": "text", "text": "\u{1b}[31mred\u{1b}[0m"},
-                {"type": "image", "data": secret.clone(), "mimeType": "image/png"},
+                {"type": "image", "data": png, "mimeType": "image/png"},
                 {"type": "resource", "resource": {"uri": "file:///x", "text": secret.clone()}},
-                {"type": "resource", "resource": {"uri": "file:///y", "blob": secret.clone()}},
             ],
             "_meta": {"k": secret.clone()},
         });
         let report = redact_result(&mut r, &OutputPolicy::baseline());
         assert_eq!(r["content"][0]["text"], "red");
-        assert_eq!(r["content"][1]["data"], secret.as_str());
+        assert_eq!(r["content"][1]["data"], png);
         assert_eq!(r["content"][2]["resource"]["text"], "[REDACTED:aws_access_key]");
-        assert_eq!(r["content"][3]["resource"]["blob"], secret.as_str());
-        assert_eq!(r["_meta"]["k"], secret.as_str());
+        // `_meta` reaches the client too.
+        assert_eq!(r["_meta"]["k"], "[REDACTED:aws_access_key]");
         assert_eq!(report.ansi_stripped, 2);
+        assert!(!report.incomplete);
         assert!(
             report
                 .findings
@@ -639,7 +512,8 @@ mod tests {
             {"type": "text", "text": format!("{} {secret}", "y".repeat(200))},
         ]});
         let report = redact_result(&mut r, &policy);
-        assert!(report.truncated);
+        assert!(report.incomplete && report.truncated);
+        assert!(report.incomplete_reasons.contains("size"));
         assert!(!r.to_string().contains(&secret));
     }
 
@@ -657,7 +531,7 @@ mod tests {
             serde_json::from_value(json!({"secrets": true, "pii": ["email", "phone", "payment_card", "ssn", "iban"]}))
                 .unwrap();
         assert_eq!(p.pii.len(), 5);
-        assert_eq!(p.max_string_bytes, MAX_SCAN_BYTES);
+        assert_eq!(p.max_string_bytes, MAX_RESULT_BYTES);
         assert_eq!(p.action, OutputAction::Redact);
         let p: OutputPolicy =
             serde_json::from_value(json!({"pii": ["email"], "action": "audit", "kinds": {"email": "block"}})).unwrap();

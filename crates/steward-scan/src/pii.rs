@@ -78,7 +78,7 @@ fn regexes() -> &'static Regexes {
             email: b(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}"),
             phone_intl: b(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,5}"),
             phone_nanp: b(r"(?:\([0-9]{3}\)[ .\-]?|[0-9]{3}[.\-])[0-9]{3}[.\-][0-9]{4}"),
-            ssn: b(r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
+            ssn: b(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{9}"),
             iban: b(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?"),
         }
     })
@@ -112,7 +112,18 @@ pub(crate) fn find(hay: &[u8], enabled: &[PiiKind]) -> Vec<(PiiKind, Range<usize
     }
     if on(PiiKind::Ssn) {
         for m in r.ssn.find_iter(hay) {
-            if standalone(hay, m.range()) && ssn_valid(m.as_bytes()) {
+            let digits: Vec<u8> = m.as_bytes().iter().copied().filter(u8::is_ascii_digit).collect();
+            // `123-45-6789` and `123 45 6789` stand on their own; nine digits in a row only
+            // with "SSN" or "social security" before them.
+            let bare = !m.as_bytes().contains(&b'-') && !m.as_bytes().contains(&b' ');
+            let spaced = m.as_bytes().contains(&b' ');
+            let context = ssn_context(hay, m.start());
+            let ok = digits.len() == 9
+                && ssn_valid(&digits)
+                && standalone(hay, m.range())
+                && (!bare || context)
+                && (!spaced || context || standalone_spaced(hay, m.range()));
+            if ok {
                 found.push((PiiKind::Ssn, m.range()));
             }
         }
@@ -184,6 +195,12 @@ fn email_valid(hay: &[u8], r: Range<usize>) -> bool {
     if local.first() == Some(&b'.') || local.last() == Some(&b'.') || local == b"git" {
         return false;
     }
+    // Addresses that belong to no person: no-reply senders and bounce handlers.
+    let lower: Vec<u8> = s.to_ascii_lowercase();
+    let has = |n: &[u8]| lower.windows(n.len()).any(|w| w == n);
+    if has(b"noreply") || has(b"no-reply") || has(b"donotreply") || has(b"do-not-reply") || has(b"mailer-daemon") {
+        return false;
+    }
     if domain
         .split(|b| *b == b'.')
         .any(|l| l.is_empty() || l.first() == Some(&b'-') || l.last() == Some(&b'-'))
@@ -206,10 +223,25 @@ fn email_valid(hay: &[u8], r: Range<usize>) -> bool {
     r.end >= hay.len() || !(hay[r.end].is_ascii_alphanumeric() || hay[r.end] == b'_')
 }
 
-fn ssn_valid(s: &[u8]) -> bool {
+/// Nine digits, as issued: area not 000, 666 or 9xx, group not 00, serial not 0000.
+fn ssn_valid(d: &[u8]) -> bool {
     let num = |b: &[u8]| b.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-    let (area, group, serial) = (num(&s[0..3]), num(&s[4..6]), num(&s[7..11]));
+    let (area, group, serial) = (num(&d[0..3]), num(&d[3..5]), num(&d[5..9]));
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// "SSN", "social security (number)", "SS#" within 40 bytes before.
+fn ssn_context(hay: &[u8], start: usize) -> bool {
+    let before = hay[start.saturating_sub(40)..start].to_ascii_lowercase();
+    let has = |n: &[u8]| before.windows(n.len()).any(|w| w == n);
+    has(b"ssn") || has(b"social security") || has(b"ss#") || has(b"soc. sec") || has(b"social sec")
+}
+
+/// A spaced SSN is not part of a longer run of spaced digit groups (a phone or account number).
+fn standalone_spaced(hay: &[u8], r: Range<usize>) -> bool {
+    let digit_group_before = r.start >= 2 && hay[r.start - 1] == b' ' && hay[r.start - 2].is_ascii_digit();
+    let digit_group_after = hay.get(r.end) == Some(&b' ') && hay.get(r.end + 1).is_some_and(u8::is_ascii_digit);
+    !digit_group_before && !digit_group_after
 }
 
 /// Card numbers: runs of digit groups separated by single spaces or hyphens. Each candidate
@@ -290,7 +322,14 @@ fn card_valid(hay: &[u8], start: usize, end: usize) -> bool {
         .filter(|b| b.is_ascii_digit())
         .map(|b| b - b'0')
         .collect();
-    starts_like_card(&digits) && luhn(&digits)
+    starts_like_card(&digits) && luhn(&digits) && !device_id_context(hay, start)
+}
+
+/// "IMEI", "serial", "ICCID" just before: a device identifier (also Luhn-checked), not a card.
+fn device_id_context(hay: &[u8], start: usize) -> bool {
+    let before = hay[start.saturating_sub(24)..start].to_ascii_lowercase();
+    let has = |n: &[u8]| before.windows(n.len()).any(|w| w == n);
+    has(b"imei") || has(b"iccid") || has(b"meid") || has(b"serial")
 }
 
 /// Issuer prefixes and lengths: Visa 4 (13, 16, 19), Mastercard 51–55 and 2221–2720 (16),
@@ -302,11 +341,25 @@ fn starts_like_card(d: &[u8]) -> bool {
     match d.first() {
         Some(4) => matches!(len, 13 | 16 | 19),
         Some(5) if (51..=55).contains(&prefix(2)) => len == 16,
-        Some(5) => matches!(prefix(2), 50 | 56..=58) && (14..=19).contains(&len),
-        Some(2) => (2221..=2720).contains(&prefix(4)) && len == 16,
+        // Maestro.
+        Some(5) => matches!(prefix(4), 5018 | 5020 | 5038 | 5893) && (13..=19).contains(&len),
+        // Mastercard 2-series, Mir.
+        Some(2) => ((2221..=2720).contains(&prefix(4)) || (2200..=2204).contains(&prefix(4))) && len == 16,
         Some(3) if matches!(prefix(2), 34 | 37) => len == 15,
-        Some(3) => matches!(prefix(2), 30 | 35 | 36 | 38 | 39) && (14..=19).contains(&len),
-        Some(6) => (14..=19).contains(&len),
+        // JCB.
+        Some(3) if (3528..=3589).contains(&prefix(4)) => (16..=19).contains(&len),
+        // Diners Club.
+        Some(3) if (300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39) => (14..=19).contains(&len),
+        // Discover, UnionPay, Maestro 6-series, RuPay.
+        Some(6) => {
+            (prefix(4) == 6011
+                || (644..=649).contains(&prefix(3))
+                || prefix(2) == 65
+                || prefix(2) == 62
+                || matches!(prefix(4), 6304 | 6759 | 6761..=6763)
+                || prefix(2) == 60)
+                && (16..=19).contains(&len)
+        }
         _ => false,
     }
 }

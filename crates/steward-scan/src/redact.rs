@@ -1,6 +1,10 @@
-//! Redaction of obvious secrets from arguments before they are written to the audit log.
+//! Redaction of secrets from arguments (and reasons, details) before they are written to the
+//! audit log, on the same secret rules as output protection.
 
 use serde_json::Value;
+
+use super::decode;
+use super::secrets::SecretRules;
 
 const MAX_DEPTH: usize = 32;
 
@@ -28,52 +32,24 @@ fn secret_key(key: &str) -> bool {
     .any(|s| k == *s || k.ends_with(s))
 }
 
-/// What kind of secret a string value looks like, if any.
+/// What kind of secret a string holds, if any: the output scanner's rules
+/// ([`crate::scan_text`]'s secrets), so what output protection withholds is never written in
+/// clear into an audit row.
 pub fn secret_kind(s: &str) -> Option<&'static str> {
-    let t = s.trim();
-    let starts = |p: &str| t.starts_with(p);
-    if t.contains("-----BEGIN") && t.contains("PRIVATE KEY") {
-        return Some("private_key");
+    let (text, _) = super::clip(s, super::MAX_SCAN_BYTES);
+    if let Some((kind, _)) = SecretRules::get().find(text.as_bytes()).0.first() {
+        return Some(kind);
     }
-    if (starts("AKIA") || starts("ASIA"))
-        && t.len() >= 20
-        && t.as_bytes()[..20]
-            .iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
-        return Some("aws_access_key");
-    }
-    if ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]
-        .iter()
-        .any(|p| starts(p))
-        && t.len() >= 30
-    {
-        return Some("github_token");
-    }
-    if ["xoxb-", "xoxp-", "xoxa-", "xoxs-"].iter().any(|p| starts(p)) {
-        return Some("slack_token");
-    }
-    if (starts("sk-") || starts("sk_live_") || starts("rk_live_")) && t.len() >= 24 && !t.contains(' ') {
-        return Some("api_key");
-    }
-    if starts("glpat-") && t.len() >= 24 {
-        return Some("gitlab_token");
-    }
-    if starts("eyJ") && t.split('.').count() == 3 && t.len() > 30 && !t.contains(' ') {
-        return Some("jwt");
-    }
-    if let Some(rest) = t.split_once("://").map(|(_, r)| r)
-        && let Some((userinfo, _)) = rest.split_once('@')
-        && userinfo.contains(':')
-        && !userinfo.contains('/')
-    {
-        return Some("url_password");
-    }
-    None
+    // Text hidden in base64 or hex.
+    decode::runs(text)
+        .into_iter()
+        .find_map(|run| SecretRules::get().find(run.text.as_bytes()).0.first().map(|(k, _)| *k))
 }
 
-/// A copy of `args` with secret-named keys and secret-looking strings replaced by
-/// `[REDACTED:kind]`. The original is left untouched (its digest is computed from it).
+/// A copy of `args` with secret-named keys' values and every secret inside a string or an
+/// object key replaced by `[REDACTED:kind]`. The original is left untouched (its digest is
+/// computed from it). Nesting deeper than the limit is replaced by `[TRUNCATED]`, never
+/// copied unread.
 pub fn redact_args(args: &Value) -> Value {
     redact(args, 0)
 }
@@ -95,48 +71,56 @@ fn redact(v: &Value, depth: usize) -> Value {
                     } else {
                         redact(v, depth + 1)
                     };
-                    (k.clone(), value)
+                    (redact_text(k), value)
                 })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(|x| redact(x, depth + 1)).collect()),
-        Value::String(s) => match secret_kind(s) {
-            Some(kind) => Value::String(format!("[REDACTED:{kind}]")),
-            None => Value::String(redact_inline(s)),
-        },
+        Value::String(s) => Value::String(redact_text(s)),
         other => other.clone(),
     }
 }
 
-/// Redacts secret-looking words inside a longer string (a command line with a token in it).
-fn redact_inline(s: &str) -> String {
-    if !s.contains(' ') && !s.contains('=') {
+/// `s` with every secret the output rules find replaced by `[REDACTED:kind]`, base64 and hex
+/// runs that hide one replaced whole; used for reasons and detector details before they are
+/// stored. Text beyond the scan limit is cut and marked, not stored unread.
+pub fn redact_text(s: &str) -> String {
+    let (text, clipped) = super::clip(s, super::MAX_SCAN_BYTES);
+    let rules = SecretRules::get();
+    let mut cuts: Vec<(std::ops::Range<usize>, &'static str)> =
+        rules.find(text.as_bytes()).0.into_iter().map(|(k, r)| (r, k)).collect();
+    for run in decode::runs(text) {
+        if cuts
+            .iter()
+            .any(|(r, _)| r.start < run.range.end && run.range.start < r.end)
+        {
+            continue;
+        }
+        if let Some((kind, _)) = rules.find(run.text.as_bytes()).0.first() {
+            cuts.push((run.range.clone(), kind));
+        }
+    }
+    if cuts.is_empty() && !clipped {
         return s.to_string();
     }
-    let mut changed = false;
-    let out: Vec<String> = s
-        .split(' ')
-        .map(|word| {
-            let value = word.split_once('=').map(|(_, v)| v).unwrap_or(word);
-            let value = value.trim_matches(|c| c == '"' || c == '\'');
-            match secret_kind(value) {
-                Some(kind) => {
-                    changed = true;
-                    word.replace(value, &format!("[REDACTED:{kind}]"))
-                }
-                None => word.to_string(),
-            }
-        })
-        .collect();
-    if changed { out.join(" ") } else { s.to_string() }
-}
-
-/// Redacts secret-looking words in free text (reasons, detector details) before it is stored.
-pub fn redact_text(s: &str) -> String {
-    match secret_kind(s) {
-        Some(kind) => format!("[REDACTED:{kind}]"),
-        None => redact_inline(s),
+    cuts.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (r, kind) in cuts {
+        if r.start < last || !text.is_char_boundary(r.start) || !text.is_char_boundary(r.end) {
+            continue;
+        }
+        out.push_str(&text[last..r.start]);
+        out.push_str("[REDACTED:");
+        out.push_str(kind);
+        out.push(']');
+        last = r.end;
     }
+    out.push_str(&text[last..]);
+    if clipped {
+        out.push_str("[TRUNCATED]");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -146,10 +130,11 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
+        let aws = format!("AKIA{}", "Z7QK4M2XW9PL3RTB");
         let args = json!({
             "password": "hunter2",
             "query": "select 1",
-            "env": {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE"},
+            "env": {"AWS_ACCESS_KEY_ID": aws},
             "cmd": "curl -H token=ghp_abcdefghijklmnopqrstuvwxyz0123456789 https://x",
             "url": "postgres://app:s3cret@db:5432/app",
         });
@@ -158,8 +143,43 @@ mod tests {
         assert_eq!(r["query"], "select 1");
         assert_eq!(r["env"]["AWS_ACCESS_KEY_ID"], "[REDACTED:aws_access_key]");
         assert_eq!(r["cmd"], "curl -H token=[REDACTED:github_token] https://x");
-        assert_eq!(r["url"], "[REDACTED:url_password]");
+        assert_eq!(r["url"], "postgres://app:[REDACTED:database_url]@db:5432/app");
         let text = r.to_string();
         assert!(!text.contains("hunter2") && !text.contains("s3cret") && !text.contains("AKIA"));
+    }
+
+    #[test]
+    fn every_kind_output_protection_redacts_is_redacted_in_arguments() {
+        // The prefixes the old argument redactor did not know, and secrets without a prefix.
+        let cases = [
+            format!("ABIA{}", "Z7QK4M2XW9PL3RTB"),
+            format!("ACCA{}", "Z7QK4M2XW9PL3RTB"),
+            format!("sk-ant-api03-{}", "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2rS5uV8xY1"),
+            format!("stw_{}_{}", "0123456789ab", "0123456789abcdef".repeat(4)),
+            "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Zk8Rw2Lq9Vt4Ny6Hb1Mc8Xp3Fd5Js0Ga2Ke7Ui4Oz1Yq3Wv6Br9Tn2Lm5Px8Cs0Dh4Fj7Gk1Hl3Jq6Mw9Nz2Rb5Vc8Xd==".to_string(),
+            "Authorization: Basic YWRtaW46czNjcjN0UFc=".to_string(),
+            "db_password: Wint3r!Sun".to_string(),
+        ];
+        for c in cases {
+            let matches = crate::scan_text(&c);
+            assert!(!matches.is_empty(), "output scanning misses {c}");
+            let redacted = redact_args(&json!({"arg": c.clone()}));
+            let out = redacted["arg"].as_str().unwrap();
+            for m in matches {
+                assert!(!out.contains(&c[m.range.clone()]), "{c} -> {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_encoded_secrets_and_long_text_are_handled() {
+        let gh = format!("ghp_{}", "9f8e7d6c5b4a3210ZYXWVUTSRQPONMLKJIHG");
+        let r = redact_args(&json!({gh.clone(): 1}));
+        assert!(!r.to_string().contains(&gh), "{r}");
+        let hidden = hex::encode(format!("token {gh}"));
+        assert_eq!(redact_text(&format!("x {hidden} y")), "x [REDACTED:github_token] y");
+        let long = format!("{}{gh}", "a ".repeat(crate::MAX_SCAN_BYTES));
+        let out = redact_text(&long);
+        assert!(!out.contains(&gh) && out.ends_with("[TRUNCATED]"));
     }
 }

@@ -1,7 +1,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
-    cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_serve,
+    cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_scan,
+    cmd_serve,
 };
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
@@ -45,6 +46,10 @@ pub enum Command {
     /// Review and accept changed tools (tool pins against rug pulls).
     #[command(subcommand)]
     Pins(cmd_pins::PinsCommand),
+    /// Start or connect to every MCP server in the client configs and report poisoned
+    /// descriptions, shadowing, drift since the previous scan and unreachable servers.
+    /// Exit 1 on any HIGH finding.
+    Scan(cmd_scan::ScanArgs),
     /// Claude Code hook: reads the hook event on stdin, answers with the hook decision.
     Hook(cmd_hook::HookArgs),
     /// Set up a project for a governance tier (Claude Code settings, policy, registry).

@@ -230,7 +230,7 @@ fn rug_pull_secrets_breaker_and_canary() {
     let (code, out) = steward(&["audit", "query", "--db", db_s, "--json"]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        !out.contains("AKIAIOSFODNN7EXAMPLE") && !out.contains("ghp_0123"),
+        !out.contains("AKIAZ7QK4M2XW9PL3RTB") && !out.contains("ghp_0123"),
         "a secret reached the audit log"
     );
     assert!(

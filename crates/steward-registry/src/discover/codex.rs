@@ -93,6 +93,9 @@ fn read(d: &mut Discovery, scope: &'static str, path: &Path) {
             args,
             url,
             context: None,
+            env: toml_strings(t.get("env")),
+            headers: toml_strings(t.get("http_headers")),
+            cwd: t.get("cwd").and_then(|v| v.as_str()).map(str::to_string),
         });
     }
 }
@@ -108,4 +111,15 @@ fn table_line(text: &str, name: &str) -> Option<u64> {
                 .is_some_and(|k| k.trim() == name || k.trim() == quoted)
         })
         .map(|i| i as u64 + 1)
+}
+
+/// The string values of a TOML table (`env`, `http_headers`).
+fn toml_strings(v: Option<&toml::Value>) -> std::collections::BTreeMap<String, String> {
+    v.and_then(|v| v.as_table())
+        .map(|t| {
+            t.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }

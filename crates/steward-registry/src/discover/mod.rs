@@ -9,7 +9,7 @@ mod clients;
 mod codex;
 pub mod jsonc;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -65,6 +65,33 @@ pub struct FoundServer {
     pub url: Option<String>,
     /// Extra context, e.g. the project a `~/.claude.json` entry belongs to.
     pub context: Option<String>,
+    /// The environment the entry declares for a stdio server (`env`). Never serialised:
+    /// values are often credentials.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+    /// The HTTP headers the entry declares for a remote server (`headers`, Codex
+    /// `http_headers`). Never serialised.
+    #[serde(skip)]
+    pub headers: BTreeMap<String, String>,
+    /// The working directory the entry declares (`cwd`).
+    #[serde(skip)]
+    pub cwd: Option<String>,
+}
+
+/// The string-valued members of `obj[key]` (an object), e.g. `env` or `headers`.
+pub(crate) fn string_map(obj: Option<&Value>) -> BTreeMap<String, String> {
+    obj.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(s) => Some((k.clone(), s.clone())),
+                    Value::Number(n) => Some((k.clone(), n.to_string())),
+                    Value::Bool(b) => Some((k.clone(), b.to_string())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A config file that exists but cannot be read as its client would.
@@ -231,6 +258,13 @@ impl Discovery {
                     args,
                     url,
                     context: context.clone(),
+                    env: string_map(entry.get("env")),
+                    headers: string_map(
+                        entry
+                            .get("headers")
+                            .or_else(|| entry.get("requestInit").and_then(|r| r.get("headers"))),
+                    ),
+                    cwd: entry.get("cwd").and_then(Value::as_str).map(str::to_string),
                 }),
                 Err(why) => self.problem(client, scope, path, line, format!("server '{name}': {why}")),
             }
