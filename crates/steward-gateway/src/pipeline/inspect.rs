@@ -10,7 +10,9 @@ use steward_mcp::rewrite::replace_id;
 use steward_mcp::tools::refusal_result;
 use steward_mcp::{Era, Message, Method};
 use steward_policy::Policy;
-use steward_scan::{DriftAction, OutputReport, ScanVerdict, redact_result, scan_tool};
+use steward_scan::{
+    DriftAction, OutputReport, ScanVerdict, redact_json, scan_prompt, scan_prompt_result, scan_resource,
+};
 use steward_store::EventKind;
 
 use super::Relay;
@@ -30,20 +32,7 @@ pub(crate) struct Answered<'a> {
 
 /// Whether a scan stopped before it looked at everything (then the answer is withheld).
 fn incomplete(r: &OutputReport) -> bool {
-    r.truncated
-}
-
-/// How deep the output scanner follows JSON: anything deeper could hide what it looks for.
-const SCAN_DEPTH: usize = 120;
-
-/// Whether the scanner can reach every value of `member` of the message.
-fn scannable(msg: &Message<'_>, member: &str) -> bool {
-    let raw = match member {
-        "error" => msg.error,
-        "params" => msg.params,
-        _ => msg.result,
-    };
-    raw.is_none_or(|r| steward_mcp::json::depth_within(r.get().as_bytes(), SCAN_DEPTH).is_some())
+    r.incomplete
 }
 
 /// The message `v` (an object) written with the client's id bytes.
@@ -121,16 +110,13 @@ impl Relay {
         if msg.error.is_none() {
             return restore(msg, bytes, client_id);
         }
-        if !scannable(msg, "error") {
-            return self.withheld_error(client_id, "a request", "nested too deeply to be checked");
-        }
         let mut v = match steward_mcp::json::parse_deep(bytes) {
             Ok(v) if v.is_object() => v,
             Ok(_) => return restore(msg, bytes, client_id),
             Err(e) => return self.withheld_error(client_id, "a request", &e.to_string()),
         };
         let policy = self.policy();
-        let report = redact_result(&mut v["error"], &policy.protections().redact);
+        let report = redact_json(&mut v["error"], &policy.protections().redact);
         if incomplete(&report) {
             return self.withheld_error(client_id, "a request", "a scan limit was reached");
         }
@@ -265,7 +251,10 @@ impl Relay {
                 report.hidden.push(name.to_string());
                 return false;
             }
-            let findings = scan_tool(entry);
+            let findings = match method {
+                Method::PromptsList => scan_prompt(entry),
+                _ => scan_resource(entry),
+            };
             if prot.scan.verdict(&findings) == ScanVerdict::Block {
                 let kinds: Vec<&str> = findings.iter().map(|f| f.kind).collect();
                 report
@@ -309,15 +298,12 @@ impl Relay {
     }
 
     fn inspect_plain_error(&self, msg: &Message<'_>, bytes: &[u8], client_id: &str, method: Method) -> Vec<u8> {
-        if !scannable(msg, "error") {
-            return self.withheld_error(client_id, method.as_str(), "nested too deeply to be checked");
-        }
         let mut v = match steward_mcp::json::parse_deep(bytes) {
             Ok(v) if v.is_object() => v,
             Ok(_) => return restore(msg, bytes, client_id),
             Err(e) => return self.withheld_error(client_id, method.as_str(), &e.to_string()),
         };
-        let report = redact_result(&mut v["error"], &self.policy().protections().redact);
+        let report = redact_json(&mut v["error"], &self.policy().protections().redact);
         if incomplete(&report) {
             return self.withheld_error(client_id, method.as_str(), "a scan limit was reached");
         }
@@ -335,19 +321,6 @@ impl Relay {
         let policy = self.policy();
         let prot = policy.protections();
         let member = if msg.error.is_some() { "error" } else { "result" };
-        if !scannable(msg, member) {
-            let detail = json!({ "withheld": "nested too deeply to be checked" });
-            self.outcome(
-                a.ctx,
-                a.method,
-                a.target,
-                a.decision_id,
-                "withheld",
-                a.started,
-                Some(detail),
-            );
-            return self.withheld_use(a, client_id, &messages::withheld_incomplete(&target));
-        }
         let mut v = match steward_mcp::json::parse_deep(bytes) {
             Ok(v) if v.is_object() && v.get(member).is_some() => v,
             Ok(_) => {
@@ -372,7 +345,7 @@ impl Relay {
                 return self.withheld_use(a, client_id, &messages::withheld_unreadable(&target, &e.to_string()));
             }
         };
-        let report = redact_result(&mut v[member], &prot.redact);
+        let report = redact_json(&mut v[member], &prot.redact);
         let findings_detail = || {
             json!({
                 "output_findings": report.findings.iter().map(|f| json!({"kind": f.kind, "class": f.class.as_str(), "location": f.location, "action": f.action.as_str()})).collect::<Vec<_>>(),
@@ -392,7 +365,7 @@ impl Relay {
             return self.withheld_use(a, client_id, &messages::withheld_incomplete(&target));
         }
         if a.method == Method::PromptsGet && member == "result" {
-            let findings = scan_prompt_result(a.target, &v["result"]);
+            let findings = scan_prompt_result(&v["result"]);
             if prot.scan.verdict(&findings) == ScanVerdict::Block {
                 let kinds: Vec<&str> = findings.iter().map(|f| f.kind).collect();
                 let detail = json!({ "prompt_findings": findings.iter().map(|f| json!({"kind": f.kind, "severity": f.severity.as_str(), "location": f.location})).collect::<Vec<_>>() });
@@ -459,13 +432,7 @@ impl Relay {
         if !redact.is_active() {
             return Some(bytes);
         }
-        let scannable = Message::parse(&bytes).is_ok_and(|m| scannable(&m, "params"));
-        let parsed = if scannable {
-            steward_mcp::json::parse_deep(&bytes).map_err(|e| e.to_string())
-        } else {
-            Err("nested too deeply to be checked".to_string())
-        };
-        let mut v = match parsed {
+        let mut v = match steward_mcp::json::parse_deep(&bytes) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(server = %s.server(), error = %e, "server message cannot be inspected; dropped");
@@ -475,7 +442,7 @@ impl Relay {
         let Some(params) = v.get_mut("params") else {
             return Some(bytes);
         };
-        let report = redact_result(params, redact);
+        let report = redact_json(params, redact);
         if incomplete(&report) {
             tracing::warn!(server = %s.server(), "server message too large to inspect completely; dropped");
             return None;
@@ -513,33 +480,4 @@ impl Relay {
         event.duration_ms = Some((started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0);
         self.append_nowait(event);
     }
-}
-
-/// Description scanning of a `prompts/get` result: its description and every text the model
-/// will read, scanned like a tool's description.
-fn scan_prompt_result(name: &str, result: &Value) -> Vec<steward_scan::Finding> {
-    let mut text = String::new();
-    if let Some(d) = result.get("description").and_then(Value::as_str) {
-        text.push_str(d);
-    }
-    if let Some(messages) = result.get("messages").and_then(Value::as_array) {
-        for m in messages {
-            let content = m.get("content");
-            let items: Vec<&Value> = match content {
-                Some(Value::Array(a)) => a.iter().collect(),
-                Some(c) => vec![c],
-                None => Vec::new(),
-            };
-            for item in items {
-                if let Some(t) = item.get("text").and_then(Value::as_str) {
-                    text.push('\n');
-                    text.push_str(t);
-                }
-            }
-        }
-    }
-    let mut synthetic = Map::new();
-    synthetic.insert("name".into(), Value::String(name.to_string()));
-    synthetic.insert("description".into(), Value::String(text));
-    scan_tool(&Value::Object(synthetic))
 }
