@@ -13,6 +13,8 @@ pub enum EventKind {
     System,
     /// An approval changed state (pending, approved, denied, expired, cancelled, executed, failed).
     Approval,
+    /// A checkpoint of the chain head (signed when a key is configured).
+    Checkpoint,
 }
 
 impl EventKind {
@@ -22,6 +24,7 @@ impl EventKind {
             EventKind::Outcome => "outcome",
             EventKind::System => "system",
             EventKind::Approval => "approval",
+            EventKind::Checkpoint => "checkpoint",
         }
     }
 }
