@@ -4,6 +4,7 @@ pub mod approval;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod inspect;
 pub mod notify;

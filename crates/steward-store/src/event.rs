@@ -132,7 +132,8 @@ fn json_list(items: &[String]) -> Option<String> {
 }
 
 impl AuditRow {
-    pub(crate) fn from_event(e: AuditEvent, seq: i64, prev_hash: String) -> AuditRow {
+    /// The row `e` becomes at `seq` after a row whose hash is `prev_hash` (hash filled in).
+    pub fn from_event(e: AuditEvent, seq: i64, prev_hash: String) -> AuditRow {
         let mut row = AuditRow {
             seq,
             ts: e.ts,

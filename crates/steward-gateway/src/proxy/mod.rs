@@ -42,6 +42,8 @@ pub struct ProxyOptions {
     pub webhooks: Vec<crate::notify::Webhook>,
     /// The file `policy` was loaded from: watched, and re-read on change or SIGHUP.
     pub policy_path: Option<PathBuf>,
+    /// `audit:` from `--audit-config`: sinks, checkpoints, retention on `audit_db`.
+    pub audit: crate::evidence::AuditConfig,
 }
 
 impl ProxyOptions {
@@ -86,6 +88,8 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         tracing::error!("{e}; every tool call will be refused until this is fixed");
         e.to_string()
     });
+    let _evidence = crate::evidence::Evidence::start(&opts.audit, &opts.audit_db)
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
     let mut child = upstream::spawn(program, args)?;
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",

@@ -81,7 +81,12 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     let approvals = crate::approval::Approvals::open(&cfg.sqlite, notifier)
         .map_err(|e| GatewayError::Config(format!("approval store: {e}")))?;
     let pipeline = Arc::new(pipeline.with_approvals(approvals));
-    Ok(Arc::new(AppState::new(cfg, pipeline, authenticator, registry)))
+    let evidence =
+        crate::evidence::Evidence::start(&cfg.audit, &cfg.sqlite).map_err(|e| GatewayError::Config(e.to_string()))?;
+    Ok(Arc::new(AppState {
+        evidence,
+        ..AppState::new(cfg, pipeline, authenticator, registry)
+    }))
 }
 
 /// The gateway's routes.
@@ -182,14 +187,14 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let depth = st.pipeline.audit().map(|a| a.queue_depth()).unwrap_or(0);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(depth),
+        st.metrics.render(depth) + &st.evidence.render_metrics(),
     )
         .into_response()
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     match st.pipeline.audit() {
-        Some(_) => (StatusCode::OK, "ready").into_response(),
+        Some(_) => (StatusCode::OK, st.evidence.ready_body()).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
     }
 }

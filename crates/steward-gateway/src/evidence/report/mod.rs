@@ -1,0 +1,1 @@
+//! `steward report`: compliance evidence for a period.
