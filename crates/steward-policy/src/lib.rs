@@ -16,12 +16,14 @@ mod load;
 mod model;
 mod native;
 pub mod protections;
+mod summary;
 pub mod testing;
 mod vars;
 
 pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
+pub use summary::{PolicySummary, PrincipalSummary, RoleSummary, RuleSummary, ToolClassSummary};
 pub use model::{
     Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations,
 };

@@ -108,8 +108,9 @@ impl SigningKey {
     /// half to `path.pub`.
     pub fn generate(path: &Path) -> Result<SigningKey, KeyFileError> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyFileError::Random)?;
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyFileError::Random)?;
+        // PKCS#8 v1 (RFC 8410), the form OpenSSL reads and writes.
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8v1(&rng).map_err(|_| KeyFileError::Random)?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8.as_ref()).map_err(|_| KeyFileError::Random)?;
         let key = SigningKey { pair };
         let public = public_path(path);
         for p in [path, public.as_path()] {
@@ -132,7 +133,7 @@ impl SigningKey {
             what: what.to_string(),
         };
         let der = pem_body(&text, "PRIVATE KEY").ok_or_else(|| invalid("not a PEM private key (BEGIN PRIVATE KEY)"))?;
-        // OpenSSL writes PKCS#8 v1 (no public key inside); `maybe_unchecked` accepts it.
+        // PKCS#8 v1 (no public key inside, as OpenSSL writes it) and v2 both load.
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
             .map_err(|_| invalid("not an Ed25519 PKCS#8 private key"))?;
         Ok(SigningKey { pair })

@@ -10,6 +10,7 @@ mod cmd_pins;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_registry;
+mod cmd_report;
 mod cmd_serve;
 mod logging;
 mod paths;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Approvals(cmd) => cmd_approvals::run(cmd),
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),
         cli::Command::Registry(cmd) => cmd_registry::run(cmd),
+        cli::Command::Report(args) => cmd_report::run(args),
         cli::Command::Pins(cmd) => cmd_pins::run(cmd),
         cli::Command::Hook(args) => cmd_hook::run(args),
         cli::Command::Init(args) => cmd_init::init(args),
