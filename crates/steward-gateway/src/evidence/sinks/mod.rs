@@ -234,7 +234,13 @@ pub(crate) fn http_error(e: reqwest::Error) -> SinkError {
         "request failed"
     };
     let e = e.without_url();
-    SinkError::Delivery(format!("{kind}: {e}"))
+    let mut text = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    SinkError::Delivery(text)
 }
 
 /// A non-2xx answer as an error: the status and the start of the body.
