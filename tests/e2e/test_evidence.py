@@ -33,10 +33,23 @@ def run_steward(steward_bin: Path, *args: str, timeout: float = 60) -> subproces
     return subprocess.run([str(steward_bin), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def db_query(db: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """A read of the audit database; retried while a gateway that just started recovers the
+    WAL a killed one left (readers then see "database is locked" for a moment)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+                return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def db_rows(db: Path) -> dict[int, str]:
     """seq -> hash of every committed row."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        return {seq: h for seq, h in conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq")}
+    return dict(db_query(db, "SELECT seq, hash FROM audit_events ORDER BY seq"))
 
 
 class Session:
@@ -153,8 +166,7 @@ def test_rsyslog_gets_every_event_exactly_once_across_kill_9(gateway, steward_bi
         def caught_up() -> bool:
             want = db_rows(db)
             got = syslog_seqs(out)
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-                checkpoints = conn.execute("SELECT count(*) FROM audit_events WHERE kind = 'checkpoint' AND seq > ?", (killed_at,)).fetchone()[0]
+            checkpoints = db_query(db, "SELECT count(*) FROM audit_events WHERE kind = 'checkpoint' AND seq > ?", (killed_at,))[0][0]
             return max(want) > killed_at and checkpoints > 0 and set(want) <= set(got)
 
         assert wait_for(caught_up, timeout=60, interval=0.5), (sorted(set(db_rows(db)) - set(syslog_seqs(out)))[:20], gw2.log_text()[-3000:])

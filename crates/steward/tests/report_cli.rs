@@ -247,6 +247,10 @@ fn the_report_holds_every_section_in_html_and_json() {
     let out = steward(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let html = std::fs::read_to_string(&html_path).unwrap();
+    // For looking at (or opening in a browser): STEWARD_TEST_REPORT_OUT=/tmp/report.html.
+    if let Some(keep) = std::env::var_os("STEWARD_TEST_REPORT_OUT") {
+        std::fs::write(keep, &html).unwrap();
+    }
 
     let mut args = common.to_vec();
     args.extend(["--format", "json"]);

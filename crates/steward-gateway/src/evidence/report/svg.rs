@@ -38,9 +38,15 @@ pub fn stacked_days(id: &str, title: &str, days: &[DayCount]) -> String {
         r#"<svg viewBox="0 0 {w} {h}" width="100%" role="img" aria-labelledby="{id}-t"><title id="{id}-t">{}</title>"#,
         esc(title)
     );
-    for i in 0..=4 {
-        let v = max as f64 * f64::from(i) / 4.0;
-        let y = top + plot_h - plot_h * f64::from(i) / 4.0;
+    // Whole-number ticks: max is 1, 2 or 5 times a power of ten.
+    let ticks = if max <= 5 {
+        max
+    } else {
+        [5, 4, 2].into_iter().find(|n| max % n == 0).unwrap_or(1)
+    };
+    for i in 0..=ticks {
+        let v = max as f64 * i as f64 / ticks as f64;
+        let y = top + plot_h - plot_h * i as f64 / ticks as f64;
         let _ = write!(
             s,
             r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#555">{}</text>"##,
@@ -52,7 +58,7 @@ pub fn stacked_days(id: &str, title: &str, days: &[DayCount]) -> String {
     }
     let n = days.len().max(1) as f64;
     let slot = plot_w / n;
-    let bar = (slot * 0.8).max(1.0);
+    let bar = (slot * 0.8).clamp(1.0, 48.0);
     for (i, d) in days.iter().enumerate() {
         let x = left + slot * i as f64 + (slot - bar) / 2.0;
         let mut y = top + plot_h;
