@@ -430,3 +430,160 @@ def test_proxy_ships_with_audit_config(steward_bin: Path, raw_process: Callable[
     events = file_seqs(sink_file)
     assert any(e["kind"] == "decision" and e["server"] == "fake" and e["tool"] == "meta-echo" for e in events), events
     proc.proc.send_signal(signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------- syslog over TLS
+
+
+def make_pki(d: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (EC P-256, PEM)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    d.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write_key(key: Any, path: Path) -> None:
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("steward-e2e-ca")).issuer_name(name("steward-e2e-ca"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    out = {"ca": d / "ca.pem"}
+    out["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for who, usage, san in [
+        ("server", ExtendedKeyUsageOID.SERVER_AUTH, x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))])),
+        ("client", ExtendedKeyUsageOID.CLIENT_AUTH, x509.SubjectAlternativeName([x509.DNSName("steward-gateway")])),
+    ]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder().subject_name(name(f"steward-e2e-{who}")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(san, critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        out[f"{who}_cert"] = d / f"{who}.pem"
+        out[f"{who}_key"] = d / f"{who}.key"
+        out[f"{who}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_key(key, out[f"{who}_key"])
+    return out
+
+
+class TlsSyslogReceiver:
+    """Octet-counted RFC 5425 syslog over TLS, requiring a client certificate from the test CA."""
+
+    def __init__(self, pki: dict[str, Path]) -> None:
+        import socket
+        import ssl
+
+        self.messages: list[str] = []
+        self.peers: list[str] = []
+        self.lock = threading.Lock()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki["server_cert"], pki["server_key"])
+        ctx.load_verify_locations(pki["ca"])
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.ctx = ctx
+        self.stopping = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        import socket
+        import ssl
+
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                tls = self.ctx.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                conn.close()
+                continue
+            threading.Thread(target=self.read, args=(tls,), daemon=True).start()
+
+    def read(self, tls: Any) -> None:
+        peer = dict(x[0] for x in tls.getpeercert()["subject"])["commonName"]
+        with self.lock:
+            self.peers.append(peer)
+        buf = b""
+        tls.settimeout(30)
+        try:
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while b" " in buf[:12]:
+                    length, rest = buf.split(b" ", 1)
+                    n = int(length)
+                    if len(rest) < n:
+                        break
+                    with self.lock:
+                        self.messages.append(rest[:n].decode("utf-8"))
+                    buf = rest[n:]
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.stopping = True
+        self.sock.close()
+
+
+def test_syslog_over_mutual_tls(gateway, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    rx = TlsSyslogReceiver(pki)
+    try:
+        config = {
+            "auth": {"none": True},
+            "audit": {
+                "sinks": [
+                    {
+                        "type": "syslog",
+                        "address": f"tls://127.0.0.1:{rx.port}",
+                        "ca": str(pki["ca"]),
+                        "cert": str(pki["client_cert"]),
+                        "key": str(pki["client_key"]),
+                        "facility": "authpriv",
+                    }
+                ]
+            },
+        }
+        gw = gateway(config)
+        Session(gw.url("demo")).call(4)
+
+        def got_all() -> bool:
+            with rx.lock:
+                seen = {int(m.group(1)) for m in map(SEQ.search, rx.messages) if m}
+            return set(db_rows(gw.db_path)) <= seen
+
+        assert wait_for(got_all, timeout=40, interval=0.3), (rx.messages[:3], gw.log_text()[-3000:])
+        with rx.lock:
+            assert rx.peers and set(rx.peers) == {"steward-e2e-client"}, rx.peers
+            first = rx.messages[0]
+        # authpriv (10) * 8 + info (6) = 86; RFC 5424 version 1; structured data with the fields.
+        assert re.match(r"<8[2-6]>1 \S+ \S+ steward \d+ \S+ \[steward@32473 seq=\"1\" ", first), first
+    finally:
+        rx.close()
