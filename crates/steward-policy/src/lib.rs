@@ -23,10 +23,10 @@ mod vars;
 pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
-pub use summary::{PolicySummary, PrincipalSummary, RoleSummary, RuleSummary, ToolClassSummary};
 pub use model::{
     Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations,
 };
+pub use summary::{PolicySummary, PrincipalSummary, RoleSummary, RuleSummary, ToolClassSummary};
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,
 /// dangerous HIGH calls and every CRITICAL call need approval.

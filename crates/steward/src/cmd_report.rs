@@ -13,7 +13,9 @@ use steward_store::signing::PublicKey;
 use crate::paths::default_audit_db;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  steward report --since 90d --config steward.yaml --format html --out evidence.html\n  steward report --since 2026-01-01 --db audit.db --policy policy.yaml --format json")]
+#[command(
+    after_help = "Examples:\n  steward report --since 90d --config steward.yaml --format html --out evidence.html\n  steward report --since 2026-01-01 --db audit.db --policy policy.yaml --format json"
+)]
 pub struct ReportArgs {
     /// The period: events newer than this (30d, 12h, a date such as 2026-01-31, or an RFC 3339 time).
     #[arg(long, value_name = "DURATION|DATE", default_value = "90d")]
@@ -58,7 +60,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             (None, None) => default_audit_db(),
         },
         config: args.config.clone(),
-        policy: args.policy.clone().or_else(|| file.as_ref().and_then(|f| f.policy.clone())),
+        policy: args
+            .policy
+            .clone()
+            .or_else(|| file.as_ref().and_then(|f| f.policy.clone())),
         registry: args
             .registry
             .clone()

@@ -43,7 +43,10 @@ fn call(tool: &str, kind: EventKind) -> AuditEvent {
 
 fn fill(db: &Path, tools: &[&str]) {
     let log = AuditLog::open_sqlite(db).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         for t in tools {
             log.append(call(t, EventKind::Decision)).await.unwrap();
@@ -63,7 +66,10 @@ fn cef_export_of_a_tool_name_with_a_newline_and_a_pipe_is_one_line() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "one line per event: {stdout}");
-    assert!(lines.iter().all(|l| l.starts_with("CEF:0|Steward|steward|")), "{stdout}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("CEF:0|Steward|steward|")),
+        "{stdout}"
+    );
     let first = lines[0];
     // The first seven unescaped pipes end the header fields; the extension follows.
     let mut parts: Vec<String> = Vec::new();
@@ -84,7 +90,10 @@ fn cef_export_of_a_tool_name_with_a_newline_and_a_pipe_is_one_line() {
     }
     parts.push(cur);
     assert_eq!(parts.len(), 8, "{first}");
-    assert_eq!(parts[5], "allow demo/evil\\nCEF:0\\|Forged\\|forged\\|1\\|x\\|y\\|10\\|suser=root");
+    assert_eq!(
+        parts[5],
+        "allow demo/evil\\nCEF:0\\|Forged\\|forged\\|1\\|x\\|y\\|10\\|suser=root"
+    );
     assert_eq!(parts[6], "2");
     let rt: i64 = parts[7]
         .strip_prefix("rt=")
@@ -93,7 +102,10 @@ fn cef_export_of_a_tool_name_with_a_newline_and_a_pipe_is_one_line() {
         .expect("rt first, in epoch milliseconds");
     assert!(rt > 1_700_000_000_000, "{rt}");
     assert!(first.contains("suser=alice") && first.contains("act=allow"), "{first}");
-    assert!(first.contains("cs1=evil\\nCEF:0|Forged|forged|1|x|y|10|suser\\=root cs1Label=tool"), "{first}");
+    assert!(
+        first.contains("cs1=evil\\nCEF:0|Forged|forged|1|x|y|10|suser\\=root cs1Label=tool"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -109,7 +121,11 @@ fn truncation_after_a_checkpoint_fails_verify_and_is_named() {
     assert!(!again.status.success(), "a key is never overwritten: {}", text(&again));
     let out = steward(&["audit", "checkpoint", "--db", db_s, "--signing-key", key_s]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("seq 8") && text(&out).contains("signed with key"), "{}", text(&out));
+    assert!(
+        text(&out).contains("seq 8") && text(&out).contains("signed with key"),
+        "{}",
+        text(&out)
+    );
     let pubkey = format!("{key_s}.pub");
     let out = steward(&["audit", "verify", "--db", db_s, "--public-key", &pubkey]);
     assert!(out.status.success(), "{}", text(&out));
@@ -122,7 +138,10 @@ fn truncation_after_a_checkpoint_fails_verify_and_is_named() {
     let out = steward(&["audit", "verify", "--db", db_s]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("TRUNCATED") && t.contains("ends at seq 5") && t.contains("rows 6..9"), "{t}");
+    assert!(
+        t.contains("TRUNCATED") && t.contains("ends at seq 5") && t.contains("rows 6..9"),
+        "{t}"
+    );
     let out = steward(&["audit", "verify", "--db", db_s, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -176,8 +195,19 @@ fn prune_on_a_signed_log_keeps_it_verifiable_and_respects_sinks() {
     }
     // Another key does not vouch for the anchor.
     let other = dir.path().join("other.key");
-    assert!(steward(&["audit", "keygen", "--out", other.to_str().unwrap()]).status.success());
-    let out = steward(&["audit", "verify", "--db", db_s, "--public-key", &format!("{}.pub", other.display())]);
+    assert!(
+        steward(&["audit", "keygen", "--out", other.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = steward(&[
+        "audit",
+        "verify",
+        "--db",
+        db_s,
+        "--public-key",
+        &format!("{}.pub", other.display()),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
@@ -189,7 +219,11 @@ fn prune_without_sinks_removes_old_rows_and_says_so() {
     std::thread::sleep(std::time::Duration::from_millis(1200));
     let db_s = db.to_str().unwrap();
     let out = steward(&["audit", "prune", "--before", "1s", "--db", db_s, "--dry-run"]);
-    assert!(out.status.success() && text(&out).contains("would remove 3 row(s)"), "{}", text(&out));
+    assert!(
+        out.status.success() && text(&out).contains("would remove 3 row(s)"),
+        "{}",
+        text(&out)
+    );
     let out = steward(&["audit", "prune", "--before", "1s", "--db", db_s]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("pruned 3 row(s)"), "{}", text(&out));
@@ -197,5 +231,9 @@ fn prune_without_sinks_removes_old_rows_and_says_so() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("anchor is unsigned"), "{}", text(&out));
     let out = steward(&["audit", "prune", "--before", "2000-01-01", "--db", db_s]);
-    assert!(out.status.success() && text(&out).contains("nothing to prune"), "{}", text(&out));
+    assert!(
+        out.status.success() && text(&out).contains("nothing to prune"),
+        "{}",
+        text(&out)
+    );
 }

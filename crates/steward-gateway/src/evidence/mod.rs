@@ -23,6 +23,9 @@ use tokio::sync::watch;
 pub use config::{AuditConfig, AuditDoc, EvidenceFile, SinkConfig, SinkKind};
 pub use ship::{LEASE_TTL, SinkState};
 
+/// A metric: name, type, help, and its value for one sink.
+type Series = (&'static str, &'static str, &'static str, fn(&SinkState) -> String);
+
 /// Why the evidence tasks could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
@@ -138,7 +141,7 @@ impl Evidence {
         if self.sinks.is_empty() && self.upkeep.is_none() {
             return out;
         }
-        let series: [(&str, &str, &str, fn(&SinkState) -> String); 5] = [
+        let series: [Series; 5] = [
             (
                 "steward_audit_sink_lag_events",
                 "gauge",

@@ -130,7 +130,12 @@ fn figure(out: &mut String, chart: &str, svg: String, caption: &str) {
 }
 
 fn card(out: &mut String, key: &str, v: impl std::fmt::Display, label: &str) {
-    let _ = write!(out, r#"<div class="card">{}<small>{}</small></div>"#, num(key, v), esc(label));
+    let _ = write!(
+        out,
+        r#"<div class="card">{}<small>{}</small></div>"#,
+        num(key, v),
+        esc(label)
+    );
 }
 
 fn pairs(map: &std::collections::BTreeMap<String, u64>) -> Vec<(String, u64)> {
@@ -254,7 +259,13 @@ fn access(o: &mut String, a: &AccessSection) {
         &["Role", "Capabilities", "May call"],
         p.roles
             .iter()
-            .map(|r| vec![format!("<b>{}</b>", esc(&r.name)), esc(&r.capabilities.join(", ")), esc(&r.may_call.join("; "))])
+            .map(|r| {
+                vec![
+                    format!("<b>{}</b>", esc(&r.name)),
+                    esc(&r.capabilities.join(", ")),
+                    esc(&r.may_call.join("; ")),
+                ]
+            })
             .collect(),
         "The policy defines no roles.",
     );
@@ -423,13 +434,19 @@ fn decisions(o: &mut String, d: &DecisionsSection) {
     table(
         o,
         &["Door", "#Decisions"],
-        pairs(&d.by_door).iter().map(|(s, n)| vec![esc(s), n.to_string()]).collect(),
+        pairs(&d.by_door)
+            .iter()
+            .map(|(s, n)| vec![esc(s), n.to_string()])
+            .collect(),
         "",
     );
     table(
         o,
         &["Audit event kind", "#Events"],
-        pairs(&d.events_by_kind).iter().map(|(s, n)| vec![esc(s), n.to_string()]).collect(),
+        pairs(&d.events_by_kind)
+            .iter()
+            .map(|(s, n)| vec![esc(s), n.to_string()])
+            .collect(),
         "No audit events in the period.",
     );
     o.push_str("</section>");
@@ -441,7 +458,12 @@ fn approvals(o: &mut String, a: &ApprovalsSection) {
     card(o, "approvals.total", a.total, "approvals requested or decided");
     card(o, "approvals.wait.decided", a.wait.decided, "decided");
     card(o, "approvals.wait.median", secs(a.wait.median_seconds), "median wait");
-    card(o, "approvals.wait.p95", secs(a.wait.p95_seconds), "95th percentile wait");
+    card(
+        o,
+        "approvals.wait.p95",
+        secs(a.wait.p95_seconds),
+        "95th percentile wait",
+    );
     o.push_str("</div>");
     figure(
         o,
@@ -452,12 +474,25 @@ fn approvals(o: &mut String, a: &ApprovalsSection) {
     table(
         o,
         &["State", "#Approvals"],
-        pairs(&a.by_state).iter().map(|(s, n)| vec![esc(s), n.to_string()]).collect(),
+        pairs(&a.by_state)
+            .iter()
+            .map(|(s, n)| vec![esc(s), n.to_string()])
+            .collect(),
         "",
     );
     table(
         o,
-        &["Approval", "Requester", "Call", "Risk", "Why it needed approval", "Approvers", "Outcome", "Requested", "Wait"],
+        &[
+            "Approval",
+            "Requester",
+            "Call",
+            "Risk",
+            "Why it needed approval",
+            "Approvers",
+            "Outcome",
+            "Requested",
+            "Wait",
+        ],
         a.items
             .iter()
             .map(|x| {
@@ -477,8 +512,14 @@ fn approvals(o: &mut String, a: &ApprovalsSection) {
                 let outcome = format!(
                     "{}{}{}",
                     esc(&x.state),
-                    x.decided_by.as_deref().map(|b| format!(" by {}", esc(b))).unwrap_or_default(),
-                    x.decision_reason.as_deref().map(|r| format!(": {}", esc(r))).unwrap_or_default()
+                    x.decided_by
+                        .as_deref()
+                        .map(|b| format!(" by {}", esc(b)))
+                        .unwrap_or_default(),
+                    x.decision_reason
+                        .as_deref()
+                        .map(|r| format!(": {}", esc(r)))
+                        .unwrap_or_default()
                 );
                 vec![
                     format!("<code>{}</code>", esc(&x.id)),
@@ -507,11 +548,7 @@ fn event_rows(items: &[EventItem]) -> Vec<Vec<String>> {
                 x.seq.to_string(),
                 esc(&x.ts),
                 opt(&x.principal),
-                format!(
-                    "<code>{}/{}</code>",
-                    opt(&x.server),
-                    opt(&x.tool)
-                ),
+                format!("<code>{}/{}</code>", opt(&x.server), opt(&x.tool)),
                 opt(&x.risk),
                 opt(&x.reason),
                 esc(&x.rule_ids.join(", ")),
@@ -524,8 +561,18 @@ fn denials(o: &mut String, d: &DenialsSection) {
     section_open(o, "denials", 4, &d.controls);
     o.push_str(r#"<div class="cards">"#);
     card(o, "denials.denied_calls", d.denied_calls, "calls denied");
-    card(o, "denials.blocked_tools", d.blocked_tools, "tools hidden for their definition");
-    card(o, "denials.refused_messages", d.refused_messages, "messages refused before the policy");
+    card(
+        o,
+        "denials.blocked_tools",
+        d.blocked_tools,
+        "tools hidden for their definition",
+    );
+    card(
+        o,
+        "denials.refused_messages",
+        d.refused_messages,
+        "messages refused before the policy",
+    );
     o.push_str("</div>");
     figure(
         o,
@@ -544,7 +591,10 @@ fn denials(o: &mut String, d: &DenialsSection) {
     table(
         o,
         &["Rule", "#Calls"],
-        d.by_rule.iter().map(|(r, n)| vec![format!("<code>{}</code>", esc(r)), n.to_string()]).collect(),
+        d.by_rule
+            .iter()
+            .map(|(r, n)| vec![format!("<code>{}</code>", esc(r)), n.to_string()])
+            .collect(),
         "No rule denied a call in the period.",
     );
     o.push_str("<h3>Denied calls, newest first</h3>");
@@ -614,7 +664,17 @@ fn registry(o: &mut String, g: &RegistrySection) {
     o.push_str("</div>");
     table(
         o,
-        &["Server", "Status", "Owner", "Version", "Risk", "Data scope", "Approved", "Expires", "Review due"],
+        &[
+            "Server",
+            "Status",
+            "Owner",
+            "Version",
+            "Risk",
+            "Data scope",
+            "Approved",
+            "Expires",
+            "Review due",
+        ],
         g.entries
             .iter()
             .map(|e| {
@@ -666,7 +726,12 @@ fn drift(o: &mut String, d: &DriftSection) {
     section_open(o, "tool_drift", 7, &d.controls);
     o.push_str(r#"<div class="cards">"#);
     card(o, "tool_drift.events", d.event_count, "drift events");
-    card(o, "tool_drift.drifted_now", d.drifted_now.len(), "tools drifted, awaiting review");
+    card(
+        o,
+        "tool_drift.drifted_now",
+        d.drifted_now.len(),
+        "tools drifted, awaiting review",
+    );
     card(o, "tool_drift.approved", d.approved.len(), "drifts approved");
     o.push_str("</div><h3>Drift events</h3>");
     table(
@@ -687,7 +752,14 @@ fn drift(o: &mut String, d: &DriftSection) {
             .collect(),
         "No tool changed its definition in the period.",
     );
-    let head = ["Tool", "Trusted fingerprint", "Current fingerprint", "Drifted", "Approved by", "Approved"];
+    let head = [
+        "Tool",
+        "Trusted fingerprint",
+        "Current fingerprint",
+        "Drifted",
+        "Approved by",
+        "Approved",
+    ];
     o.push_str("<h3>Drifted now, awaiting review</h3>");
     table(o, &head, pin_rows(&d.drifted_now), "No tool is drifted.");
     o.push_str("<h3>Drifts approved in the period</h3>");
@@ -699,7 +771,12 @@ fn canaries(o: &mut String, c: &CanarySection) {
     section_open(o, "canaries_and_redaction", 8, &c.controls);
     o.push_str(r#"<div class="cards">"#);
     card(o, "canaries.calls", c.canary_count, "canary tools called");
-    card(o, "redaction.redacted", c.redacted_results, "results with sensitive data");
+    card(
+        o,
+        "redaction.redacted",
+        c.redacted_results,
+        "results with sensitive data",
+    );
     card(o, "redaction.withheld", c.withheld_results, "results withheld");
     o.push_str("</div><h3>Canary calls</h3>");
     table(
@@ -712,7 +789,10 @@ fn canaries(o: &mut String, c: &CanarySection) {
     table(
         o,
         &["Kind", "#Findings"],
-        pairs(&c.findings_by_kind).iter().map(|(k, n)| vec![esc(k), n.to_string()]).collect(),
+        pairs(&c.findings_by_kind)
+            .iter()
+            .map(|(k, n)| vec![esc(k), n.to_string()])
+            .collect(),
         "No sensitive data was found in results in the period.",
     );
     o.push_str("<h3>Results redacted or withheld, newest first</h3>");
@@ -769,7 +849,11 @@ fn integrity(o: &mut String, i: &IntegritySection) {
             c.seq,
             esc(&c.ts),
             esc(&c.hash),
-            match c.public_key.as_deref().and_then(steward_store::signing::PublicKey::from_hex) {
+            match c
+                .public_key
+                .as_deref()
+                .and_then(steward_store::signing::PublicKey::from_hex)
+            {
                 Some(k) => format!("signed with key <code>{}</code>", esc(&k.id())),
                 None => "unsigned".into(),
             }
@@ -793,10 +877,7 @@ fn integrity(o: &mut String, i: &IntegritySection) {
             vec!["Signed head".into(), head],
             vec!["Checkpoints".into(), num("integrity.checkpoints", i.checkpoints)],
             vec!["Prune anchor".into(), anchor],
-            vec![
-                "Newest hash".into(),
-                format!("<code>{}</code>", opt(&i.last_hash)),
-            ],
+            vec!["Newest hash".into(), format!("<code>{}</code>", opt(&i.last_hash))],
             vec![
                 "Trusted keys".into(),
                 if i.trusted_keys.is_empty() {

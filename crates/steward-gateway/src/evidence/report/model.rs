@@ -89,7 +89,13 @@ pub fn controls() -> Vec<Control> {
             "SOC 2",
             "CC7.1",
             "Detection and monitoring of configuration changes and anomalies",
-            &["decisions", "denials", "tool_drift", "canaries_and_redaction", "integrity"],
+            &[
+                "decisions",
+                "denials",
+                "tool_drift",
+                "canaries_and_redaction",
+                "integrity",
+            ],
         ),
         c(
             "SOC 2",
@@ -103,12 +109,7 @@ pub fn controls() -> Vec<Control> {
             "Information access restriction",
             &["access", "decisions", "denials", "canaries_and_redaction"],
         ),
-        c(
-            "ISO 27001",
-            "A.8.24",
-            "Use of cryptography",
-            &["integrity", "api_keys"],
-        ),
+        c("ISO 27001", "A.8.24", "Use of cryptography", &["integrity", "api_keys"]),
         c(
             "ISO 27001",
             "A.8.25",

@@ -31,7 +31,12 @@ pub fn stacked_days(id: &str, title: &str, days: &[DayCount]) -> String {
     let (w, h, left, bottom, top) = (760.0, 240.0, 48.0, 36.0, 16.0);
     let plot_w = w - left - 12.0;
     let plot_h = h - bottom - top;
-    let max = nice_max(days.iter().map(|d| d.allow + d.ask + d.approve + d.deny).max().unwrap_or(0));
+    let max = nice_max(
+        days.iter()
+            .map(|d| d.allow + d.ask + d.approve + d.deny)
+            .max()
+            .unwrap_or(0),
+    );
     let mut s = String::new();
     let _ = write!(
         s,
@@ -42,7 +47,7 @@ pub fn stacked_days(id: &str, title: &str, days: &[DayCount]) -> String {
     let ticks = if max <= 5 {
         max
     } else {
-        [5, 4, 2].into_iter().find(|n| max % n == 0).unwrap_or(1)
+        [5, 4, 2].into_iter().find(|n| max.is_multiple_of(*n)).unwrap_or(1)
     };
     for i in 0..=ticks {
         let v = max as f64 * i as f64 / ticks as f64;
@@ -196,7 +201,11 @@ mod tests {
         }];
         let svg = stacked_days("c1", "Decisions per day", &days);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert_eq!(svg.matches("<rect").count(), 3 + 4, "three stacked parts and four legend swatches");
+        assert_eq!(
+            svg.matches("<rect").count(),
+            3 + 4,
+            "three stacked parts and four legend swatches"
+        );
         let bars = hbars("c2", "Top <reasons>", &[("a<b>&\"c".into(), 5)], &plain);
         assert!(bars.contains("a&lt;b&gt;&amp;&quot;c") && !bars.contains("a<b>"));
         assert_eq!(nice_max(7), 10);

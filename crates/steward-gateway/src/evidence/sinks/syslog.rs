@@ -131,10 +131,7 @@ impl SyslogSink {
 /// so a readable socket means it is gone.
 fn closed_by_peer(tcp: &TcpStream) -> bool {
     let mut buf = [0u8; 64];
-    match tcp.try_read(&mut buf) {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-        _ => true,
-    }
+    !matches!(tcp.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 fn tls_config(cfg: &SyslogConfig) -> Result<rustls::ClientConfig, SinkError> {
