@@ -136,7 +136,7 @@ pub struct QueryArgs {
     /// Only this principal.
     #[arg(long, value_name = "P")]
     pub principal: Option<String>,
-    /// Only this kind of event: decision, outcome, system.
+    /// Only this kind of event: decision, outcome, system, approval, checkpoint.
     #[arg(long, value_name = "KIND")]
     pub kind: Option<String>,
     /// At most this many (the newest) events.
