@@ -258,10 +258,25 @@ pub(crate) fn host_name() -> String {
     if name.is_empty() { "localhost".into() } else { name }
 }
 
-/// Who holds a sink lease: `HOST/PID/NONCE`.
+/// Lease owners of this process that are running: a lease held under this process's pid by an
+/// owner not in this set belongs to an earlier process that had the same pid (PID 1 in a
+/// restarted container) and is dead.
+static LIVE_OWNERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Who holds a sink lease: `HOST/PID/NONCE`. Registered as live until [`owner_done`].
 pub(crate) fn owner_id() -> String {
     let nonce: u32 = rand::random();
-    format!("{}/{}/{nonce:08x}", host_name(), std::process::id())
+    let id = format!("{}/{}/{nonce:08x}", host_name(), std::process::id());
+    LIVE_OWNERS.lock().unwrap_or_else(|e| e.into_inner()).push(id.clone());
+    id
+}
+
+/// `owner` stopped shipping.
+pub(crate) fn owner_done(owner: &str) {
+    LIVE_OWNERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|o| o != owner);
 }
 
 /// Whether `owner` is a process of this host that no longer runs (its lease can be taken).
@@ -273,8 +288,15 @@ pub(crate) fn is_dead_local(owner: &str) -> bool {
     let Ok(pid) = pid.parse::<i32>() else {
         return false;
     };
-    if host != host_name() || pid <= 0 || pid as u32 == std::process::id() {
+    if host != host_name() || pid <= 0 {
         return false;
+    }
+    if pid as u32 == std::process::id() {
+        return !LIVE_OWNERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|o| o == owner);
     }
     // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
     let rc = unsafe { libc::kill(pid, 0) };
@@ -289,6 +311,11 @@ mod tests {
     fn a_dead_local_owner_is_recognised() {
         let me = owner_id();
         assert!(!is_dead_local(&me), "this process is alive");
+        // The same pid under another nonce: an earlier process (PID 1 in a restarted container).
+        let earlier = format!("{}/{}/deadbeef", host_name(), std::process::id());
+        assert!(is_dead_local(&earlier));
+        owner_done(&me);
+        assert!(is_dead_local(&me), "an owner that stopped is no longer live");
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();

@@ -250,8 +250,10 @@ pub(crate) async fn run(
         }
     }
     if leased.is_some() {
-        let _ = blocking(&store, move |s| s.release_sink(&name, &owner)).await;
+        let o = owner.clone();
+        let _ = blocking(&store, move |s| s.release_sink(&name, &o)).await;
     }
+    super::owner_done(&owner);
 }
 
 async fn record_failure(store: &Arc<EvidenceStore>, state: &SinkState, name: &str, error: &str) {

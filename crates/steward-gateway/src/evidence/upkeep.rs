@@ -15,7 +15,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// The first retention pass runs this long after start, then every `RETENTION_EVERY`.
 const RETENTION_FIRST: Duration = Duration::from_secs(30);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-const PRUNE_BATCH: i64 = 5_000;
+/// Small batches: each is one write transaction the audit writer may have to wait for.
+const PRUNE_BATCH: i64 = 1_000;
 
 /// What the checkpointer has done, for `/metrics`.
 #[derive(Default)]
