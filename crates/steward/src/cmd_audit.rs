@@ -94,7 +94,8 @@ pub enum AuditCommand {
 
 #[derive(Args)]
 pub struct DbArg {
-    /// SQLite audit database (default: --config's store, else $XDG_DATA_HOME/steward/audit.db).
+    /// SQLite audit database (default: --config's store, else ./steward-data/steward.db when it
+    /// exists, else $XDG_DATA_HOME/steward/audit.db).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The gateway's steward.yaml: its store, and its `audit:` block (sinks, signing key).
@@ -115,8 +116,20 @@ impl DbArg {
         Ok(match (&self.db, self.file()?) {
             (Some(db), _) => db.clone(),
             (None, Some(f)) => f.sqlite,
-            (None, None) => default_audit_db(),
+            (None, None) => fallback_store(),
         })
+    }
+}
+
+/// The store when neither --db nor --config says: the gateway's `./steward-data/steward.db` when
+/// it exists here (said on stderr), else the proxy's default.
+pub(crate) fn fallback_store() -> PathBuf {
+    let here = PathBuf::from("steward-data/steward.db");
+    if here.is_file() {
+        eprintln!("steward: reading {} (pass --db or --config to choose)", here.display());
+        here
+    } else {
+        default_audit_db()
     }
 }
 

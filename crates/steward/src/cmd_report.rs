@@ -10,8 +10,6 @@ use steward_gateway::evidence::EvidenceFile;
 use steward_gateway::evidence::report::{ReportRequest, build, render_html};
 use steward_store::signing::PublicKey;
 
-use crate::paths::default_audit_db;
-
 #[derive(Args)]
 #[command(
     after_help = "Examples:\n  steward report --since 90d --config steward.yaml --format html --out evidence.html\n  steward report --since 2026-01-01 --db audit.db --policy policy.yaml --format json"
@@ -23,7 +21,8 @@ pub struct ReportArgs {
     /// The gateway's steward.yaml: its store, policy and registry.
     #[arg(long, value_name = "FILE", conflicts_with = "db")]
     pub config: Option<PathBuf>,
-    /// SQLite audit database (default: $XDG_DATA_HOME/steward/audit.db).
+    /// SQLite audit database (default: ./steward-data/steward.db when it exists, else
+    /// $XDG_DATA_HOME/steward/audit.db).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Policy file (default: --config's policy, else the built-in baseline).
@@ -57,7 +56,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         db: match (&args.db, &file) {
             (Some(db), _) => db.clone(),
             (None, Some(f)) => f.sqlite.clone(),
-            (None, None) => default_audit_db(),
+            (None, None) => crate::cmd_audit::fallback_store(),
         },
         config: args.config.clone(),
         policy: args
@@ -84,7 +83,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
-                "steward: wrote the {} report for {} to {} to {}",
+                "steward: wrote the {} report ({} to {}) to {}",
                 args.format,
                 report.period.since,
                 report.period.until,
