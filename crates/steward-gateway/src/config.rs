@@ -57,6 +57,8 @@ struct ConfigDoc {
     public_url: Option<String>,
     #[serde(default)]
     approvals: ApprovalsConfig,
+    #[serde(default)]
+    audit: crate::evidence::AuditDoc,
 }
 
 /// `approvals:` in steward.yaml: where new pending approvals are announced.
@@ -226,6 +228,8 @@ pub struct GatewayConfig {
     /// The URL clients use to reach the gateway (for OAuth metadata), when not derivable.
     pub public_url: Option<String>,
     pub approvals: ApprovalsConfig,
+    /// `audit:`: sinks, checkpoints, signing key, retention (see [`crate::evidence`]).
+    pub audit: crate::evidence::AuditConfig,
 }
 
 impl GatewayConfig {
@@ -262,6 +266,7 @@ impl GatewayConfig {
             session_idle_timeout: Duration::from_secs(1800),
             public_url: None,
             approvals: ApprovalsConfig::default(),
+            audit: crate::evidence::AuditConfig::default(),
         }
     }
 
@@ -499,6 +504,10 @@ impl GatewayConfig {
             })?;
         }
         cfg.approvals = doc.approvals;
+        cfg.audit = doc
+            .audit
+            .resolve(base)
+            .map_err(|e| invalid(0, 0, e, "see docs/sinks.md for the audit: block"))?;
         Ok(cfg)
     }
 
@@ -585,7 +594,7 @@ pub fn expand(value: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn resolve_secret(v: &SecretValue, base: &Path) -> Result<String, String> {
+pub(crate) fn resolve_secret(v: &SecretValue, base: &Path) -> Result<String, String> {
     match v {
         SecretValue::Text(t) => expand(t),
         SecretValue::Env { env } => std::env::var(env).map_err(|_| format!("environment variable {env} is not set")),

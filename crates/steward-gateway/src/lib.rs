@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod metrics;
 pub mod notify;

@@ -16,6 +16,7 @@ mod load;
 mod model;
 mod native;
 pub mod protections;
+mod summary;
 pub mod testing;
 mod vars;
 
@@ -26,6 +27,7 @@ pub use model::{
     Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, GOVERNED_METHODS, Mode, Policy, Risk, RiskEffect,
     SERVER_STATUSES, ToolAnnotations,
 };
+pub use summary::{PolicySummary, PrincipalSummary, RoleSummary, RuleSummary, ToolClassSummary};
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,
 /// dangerous HIGH calls and every CRITICAL call need approval.

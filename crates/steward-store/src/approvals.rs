@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS approvals_call ON approvals(principal, server, tool, 
 CREATE INDEX IF NOT EXISTS approvals_state ON approvals(state, created_at);
 ";
 
-const COLUMNS: &str = "id, state, principal, server, tool, risk, decision_id, args, args_digest, policy_version, \
+pub(crate) const COLUMNS: &str = "id, state, principal, server, tool, risk, decision_id, args, args_digest, policy_version, \
     reasons, rule_ids, flags, required_roles, required_count, mode, door, session, client, created_at, expires_at, \
     grant_window_s, votes, decided_at, decided_by, decision_reason, grant_expires_at, consumed_at, consumed_by, finished_at";
 
@@ -609,7 +609,7 @@ fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
     .optional()
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
+pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
     let list = |i: usize| -> rusqlite::Result<Vec<String>> {
         Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or_default())
     };

@@ -21,6 +21,10 @@ pub enum StoreError {
     WriterGone,
     #[error("audit write failed: {0}")]
     WriteFailed(String),
+    #[error(
+        "the audit chain is broken at seq {seq}: {problem}; run `steward audit verify` (a broken chain is evidence and is not pruned)"
+    )]
+    ChainBroken { seq: i64, problem: String },
     #[error("audit database {path} was written by a newer Steward (schema {found}, this one knows {known})")]
     SchemaTooNew { path: String, found: i64, known: i64 },
 }

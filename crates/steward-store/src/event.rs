@@ -13,6 +13,8 @@ pub enum EventKind {
     System,
     /// An approval changed state (pending, approved, denied, expired, cancelled, executed, failed).
     Approval,
+    /// A checkpoint of the chain head (signed when a key is configured).
+    Checkpoint,
 }
 
 impl EventKind {
@@ -22,6 +24,7 @@ impl EventKind {
             EventKind::Outcome => "outcome",
             EventKind::System => "system",
             EventKind::Approval => "approval",
+            EventKind::Checkpoint => "checkpoint",
         }
     }
 }
@@ -129,7 +132,8 @@ fn json_list(items: &[String]) -> Option<String> {
 }
 
 impl AuditRow {
-    pub(crate) fn from_event(e: AuditEvent, seq: i64, prev_hash: String) -> AuditRow {
+    /// The row `e` becomes at `seq` after a row whose hash is `prev_hash` (hash filled in).
+    pub fn from_event(e: AuditEvent, seq: i64, prev_hash: String) -> AuditRow {
         let mut row = AuditRow {
             seq,
             ts: e.ts,

@@ -319,7 +319,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
     Ok(buf)
 }
 
-fn parse_roles(json: &str) -> Vec<String> {
+pub(crate) fn parse_roles(json: &str) -> Vec<String> {
     // A hand-edited row that is not a JSON list grants no roles rather than failing every request.
     serde_json::from_str(json).unwrap_or_default()
 }

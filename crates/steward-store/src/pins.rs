@@ -539,10 +539,10 @@ impl PinStore {
     }
 }
 
-const PIN_COLUMNS: &str =
+pub(crate) const PIN_COLUMNS: &str =
     "server, tool, fingerprint, state, source, first_seen, approved_by, approved_at, current_fingerprint, drifted_at";
 
-fn pin_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pin> {
+pub(crate) fn pin_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pin> {
     Ok(Pin {
         server: r.get(0)?,
         tool: r.get(1)?,

@@ -4,9 +4,9 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 
-use crate::StoreError;
 use crate::event::{AuditRow, COLUMNS};
-use crate::schema::GENESIS;
+use crate::verify::{VerifyOptions, VerifyReport};
+use crate::{ApiKey, Approval, Pin, StoreError};
 
 /// Read access to an audit database: query, verify, stats. Never writes.
 pub struct AuditReader {
@@ -25,21 +25,6 @@ pub struct QueryFilter {
     pub kind: Option<String>,
     pub decision_id: Option<String>,
     pub limit: Option<u64>,
-}
-
-/// The result of checking the hash chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifyReport {
-    pub rows: u64,
-    pub last_seq: i64,
-    /// The first sequence number at which the chain is broken, and what is wrong there.
-    pub broken: Option<(i64, String)>,
-}
-
-impl VerifyReport {
-    pub fn ok(&self) -> bool {
-        self.broken.is_none()
-    }
 }
 
 /// Counts over the whole log.
@@ -133,59 +118,106 @@ impl AuditReader {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Recomputes the chain from the first row: any edited, deleted, inserted or reordered row
-    /// breaks it at that row's sequence number.
+    /// Checks the log: the chain from the genesis hash (or the prune anchor), every checkpoint
+    /// (a log that ends before one is truncated), and forwarded calls without outcome. Any
+    /// edited, deleted, inserted or reordered row breaks the chain at that row's seq.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))?;
-        let mut rows = stmt.query([])?;
-        let mut expected_seq = 1i64;
-        let mut prev = GENESIS.to_string();
-        let mut report = VerifyReport {
-            rows: 0,
-            last_seq: 0,
-            broken: None,
-        };
+        self.verify_with(&VerifyOptions::default())
+    }
+
+    /// [`AuditReader::verify`], requiring checkpoints and anchors signed by `opts.public_keys`.
+    pub fn verify_with(&self, opts: &VerifyOptions) -> Result<VerifyReport, StoreError> {
+        crate::verify::run(&self.conn, opts)
+    }
+
+    /// Calls `each` on every row with `ts` at or after `since` (every row when `None`), oldest
+    /// first, without holding them all in memory.
+    pub fn for_each_since(&self, since: Option<&str>, mut each: impl FnMut(&AuditRow)) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE ts >= ?1 ORDER BY seq"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params![since.unwrap_or("")])?;
+        let mut n = 0;
         while let Some(r) = rows.next()? {
-            let row = match AuditRow::from_sql(r) {
-                Ok(row) => row,
-                Err(e) => {
-                    let seq: i64 = r.get(0).unwrap_or(expected_seq);
-                    report.broken = Some((seq, format!("row cannot be read as written: {e}")));
-                    return Ok(report);
-                }
-            };
-            report.rows += 1;
-            report.last_seq = row.seq;
-            if row.seq != expected_seq {
-                let what = if row.seq > expected_seq {
-                    format!("rows {expected_seq}..{} are missing (deleted)", row.seq - 1)
-                } else {
-                    "sequence numbers are out of order".to_string()
-                };
-                report.broken = Some((expected_seq, what));
-                return Ok(report);
-            }
-            if row.prev_hash != prev {
-                report.broken = Some((
-                    row.seq,
-                    "prev_hash does not match the previous row's hash (a row was removed, inserted or reordered)"
-                        .into(),
-                ));
-                return Ok(report);
-            }
-            if row.compute_hash() != row.hash {
-                report.broken = Some((
-                    row.seq,
-                    "row content does not match its hash (the row was edited)".into(),
-                ));
-                return Ok(report);
-            }
-            prev = row.hash;
-            expected_seq += 1;
+            each(&AuditRow::from_sql(r)?);
+            n += 1;
         }
-        Ok(report)
+        Ok(n)
+    }
+
+    /// Approvals created or decided at or after `since`, oldest first, at most `limit`; and how
+    /// many there are in all. Empty on a database without approvals.
+    pub fn approvals_since(&self, since: &str, limit: usize) -> Result<(Vec<Approval>, u64), StoreError> {
+        if !crate::schema::has_table(&self.conn, "approvals")? {
+            return Ok((Vec::new(), 0));
+        }
+        let filter = "WHERE created_at >= ?1 OR decided_at >= ?1 OR finished_at >= ?1";
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT count(*) FROM approvals {filter}"),
+            rusqlite::params![since],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM approvals {filter} ORDER BY created_at, id LIMIT ?2",
+            crate::approvals::COLUMNS
+        ))?;
+        let rows = stmt.query_map(
+            rusqlite::params![since, limit.min(i64::MAX as usize) as i64],
+            crate::approvals::from_row,
+        )?;
+        Ok((rows.collect::<Result<_, _>>()?, total as u64))
+    }
+
+    /// Every API key (never a secret or its hash), oldest first.
+    pub fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        if !crate::schema::has_table(&self.conn, "api_keys")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, principal, roles, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ApiKey {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                principal: r.get(2)?,
+                roles: crate::keys::parse_roles(&r.get::<_, String>(3)?),
+                created: r.get(4)?,
+                expires: r.get(5)?,
+                revoked: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every tool pin, by server then tool.
+    pub fn pins(&self) -> Result<Vec<Pin>, StoreError> {
+        if !crate::schema::has_table(&self.conn, "tool_pins")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM tool_pins ORDER BY server, tool",
+            crate::pins::PIN_COLUMNS
+        ))?;
+        let rows = stmt.query_map([], crate::pins::pin_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every checkpoint, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<crate::Checkpoint>, StoreError> {
+        crate::checkpoint::list(&self.conn)
+    }
+
+    /// Every sink cursor.
+    pub fn sink_cursors(&self) -> Result<Vec<crate::SinkCursor>, StoreError> {
+        crate::cursors::list(&self.conn)
+    }
+
+    /// The newest row's seq, 0 for an empty log.
+    pub fn head_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM audit_events", [], |r| r.get(0))?)
     }
 
     pub fn stats(&self) -> Result<Stats, StoreError> {

@@ -2,7 +2,8 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// The newest schema this build knows: the base tables below plus every migration in [`MIGRATIONS`].
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// The hash every chain starts from.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -42,6 +43,45 @@ CREATE INDEX IF NOT EXISTS audit_events_decision ON audit_events(decision_id);
 CREATE TABLE IF NOT EXISTS steward_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+/// Schema changes after version 1, in order: `(version, SQL)`. Each runs once, in one transaction
+/// with the version bump. Plain SQL (no SQLite-only types or clauses) so a PostgreSQL store can
+/// replay the same list.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    "
+CREATE TABLE IF NOT EXISTS audit_sink_cursors (
+    sink          TEXT PRIMARY KEY,
+    seq           INTEGER NOT NULL,
+    delivered     INTEGER NOT NULL,
+    updated_at    TEXT,
+    last_error    TEXT,
+    last_error_at TEXT,
+    lease_owner   TEXT,
+    lease_until   TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    id         INTEGER PRIMARY KEY,
+    seq        INTEGER NOT NULL,
+    hash       TEXT NOT NULL,
+    head_ts    TEXT NOT NULL,
+    ts         TEXT NOT NULL,
+    event_seq  INTEGER NOT NULL,
+    public_key TEXT,
+    signature  TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_anchors (
+    id            INTEGER PRIMARY KEY,
+    seq           INTEGER NOT NULL,
+    hash          TEXT NOT NULL,
+    pruned_before TEXT NOT NULL,
+    removed       INTEGER NOT NULL,
+    ts            TEXT NOT NULL,
+    public_key    TEXT,
+    signature     TEXT
+);
+",
+)];
+
 pub(crate) fn prepare(conn: &Connection, path: &str) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -53,23 +93,64 @@ pub(crate) fn prepare(conn: &Connection, path: &str) -> Result<(), StoreError> {
         })
         .ok()
         .and_then(|v| v.parse().ok());
-    match found {
-        Some(v) if v > SCHEMA_VERSION => {
-            return Err(StoreError::SchemaTooNew {
-                path: path.to_string(),
-                found: v,
-                known: SCHEMA_VERSION,
-            });
-        }
-        Some(_) => {}
-        None => {
+    if let Some(v) = found
+        && v > SCHEMA_VERSION
+    {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_string(),
+            found: v,
+            known: SCHEMA_VERSION,
+        });
+    }
+    migrate(conn, found.unwrap_or(1))
+}
+
+/// Applies the migrations newer than `from`. The version is re-read inside the write
+/// transaction: two processes opening an old file at once migrate it once.
+fn migrate(conn: &Connection, from: i64) -> Result<(), StoreError> {
+    if from >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let run = || -> Result<(), StoreError> {
+        let current: i64 = conn
+            .query_row("SELECT value FROM steward_meta WHERE key = 'schema_version'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            conn.execute_batch(sql)?;
             conn.execute(
-                "INSERT OR IGNORE INTO steward_meta(key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION.to_string()],
+                "INSERT INTO steward_meta(key, value) VALUES ('schema_version', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [version.to_string()],
             )?;
         }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
-    Ok(())
+}
+
+/// Whether the database has `table` (old files lack the tables of later migrations, and readers
+/// never migrate).
+pub(crate) fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Why a store's SQLite file could not be opened.

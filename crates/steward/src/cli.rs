@@ -1,7 +1,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
-    cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_scan,
+    cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_report,
+    cmd_scan,
     cmd_serve,
 };
 
@@ -37,9 +38,11 @@ pub enum Command {
     /// Calls waiting for a human: list, show, approve, deny.
     #[command(subcommand)]
     Approvals(cmd_approvals::ApprovalsCommand),
-    /// Query, verify and summarise the audit log.
+    /// Query, verify, export, checkpoint, prune and ship the audit log.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),
+    /// Compliance evidence for a period (SOC 2, ISO 27001) as HTML or JSON.
+    Report(cmd_report::ReportArgs),
     /// The approved-server registry: lint it, check client configs against it, export it.
     #[command(subcommand)]
     Registry(cmd_registry::RegistryCommand),

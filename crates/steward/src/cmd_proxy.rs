@@ -30,6 +30,10 @@ pub struct ProxyArgs {
     /// SQLite audit database (default: $XDG_DATA_HOME/steward/audit.db).
     #[arg(long, value_name = "PATH")]
     pub audit_db: Option<PathBuf>,
+    /// Read the `audit:` block (sinks, checkpoints, signing key, retention) from this YAML file,
+    /// e.g. the gateway's steward.yaml; see docs/sinks.md.
+    #[arg(long, value_name = "FILE")]
+    pub audit_config: Option<PathBuf>,
     /// Largest message accepted from the client, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = steward_gateway::ProxyOptions::DEFAULT_MAX_CLIENT_MESSAGE)]
     pub max_message_bytes: usize,
@@ -96,6 +100,15 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         w.validate().map_err(anyhow::Error::msg).context("--webhook")?;
     }
     let sandbox = sandbox_spec(&args)?;
+    let audit = match &args.audit_config {
+        Some(path) => {
+            steward_gateway::evidence::EvidenceFile::load(path)
+                .map_err(anyhow::Error::msg)
+                .context("--audit-config")?
+                .audit
+        }
+        None => Default::default(),
+    };
     let opts = ProxyOptions {
         policy: Arc::new(policy),
         server: server.clone(),
@@ -108,6 +121,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         webhooks,
         policy_path: args.policy.clone(),
         sandbox,
+        audit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

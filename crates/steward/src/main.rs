@@ -11,6 +11,7 @@ mod cmd_policy;
 mod cmd_proxy;
 mod cmd_registry;
 mod cmd_scan;
+mod cmd_report;
 mod cmd_serve;
 mod logging;
 mod paths;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Approvals(cmd) => cmd_approvals::run(cmd),
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),
         cli::Command::Registry(cmd) => cmd_registry::run(cmd),
+        cli::Command::Report(args) => cmd_report::run(args),
         cli::Command::Pins(cmd) => cmd_pins::run(cmd),
         cli::Command::Scan(args) => cmd_scan::run(args),
         cli::Command::Hook(args) => cmd_hook::run(args),

@@ -40,6 +40,8 @@ pub struct ProxyOptions {
     pub policy_path: Option<PathBuf>,
     /// The sandbox the upstream starts in (`--sandbox PROFILE`); `None`: unconfined.
     pub sandbox: Option<crate::sandbox::SandboxSpec>,
+    /// `audit:` from `--audit-config`: sinks, checkpoints, retention on `audit_db`.
+    pub audit: crate::evidence::AuditConfig,
 }
 
 impl ProxyOptions {
@@ -73,6 +75,9 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     let Some((program, args)) = opts.command.split_first() else {
         return Err(GatewayError::NoCommand);
     };
+    // Sinks, checkpoints and retention (`--audit-config`), on the same database.
+    let _evidence = crate::evidence::Evidence::start(&opts.audit, &opts.audit_db)
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
     // The sandbox lives as long as the child: dropping it ends what is left in its cgroup.
     let (mut child, sandboxed) = upstream::spawn(program, args, opts.sandbox.as_ref())?;
     sandboxed.log(&opts.server);

@@ -93,7 +93,12 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     if let Some(log) = relay.audit() {
         crate::sandbox::startup_check(&cfg.servers, log);
     }
-    Ok(Arc::new(AppState::new(cfg, relay, authenticator, registry)))
+    let evidence =
+        crate::evidence::Evidence::start(&cfg.audit, &cfg.sqlite).map_err(|e| GatewayError::Config(e.to_string()))?;
+    Ok(Arc::new(AppState {
+        evidence,
+        ..AppState::new(cfg, relay, authenticator, registry)
+    }))
 }
 
 /// The gateway's routes.
@@ -195,13 +200,19 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/openmetrics-text"));
-    let (body, content_type) = st.metrics().render(depth, openmetrics);
+    let (mut body, content_type) = st.metrics().render(depth, openmetrics);
+    // The sinks' series go before OpenMetrics' closing `# EOF`.
+    let sinks = st.evidence.render_metrics();
+    match body.rfind("# EOF") {
+        Some(at) => body.insert_str(at, &sinks),
+        None => body.push_str(&sinks),
+    }
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     match st.relay.audit() {
-        Some(_) => (StatusCode::OK, "ready").into_response(),
+        Some(_) => (StatusCode::OK, st.evidence.ready_body()).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
     }
 }

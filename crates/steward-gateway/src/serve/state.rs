@@ -24,6 +24,8 @@ pub struct AppState {
     /// Turns true when the gateway starts shutting down: open streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
     pub legacy_sse: super::legacy_sse::SseStreams,
+    /// Audit sinks, checkpoints and retention (`audit:`), for `/metrics` and `/readyz`.
+    pub evidence: crate::evidence::Evidence,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             sessions: Sessions::new(cfg.session_idle_timeout),
             federation: Default::default(),
             legacy_sse: Default::default(),
+            evidence: Default::default(),
             cfg,
             relay,
             auth,
