@@ -10,8 +10,7 @@ use std::collections::BTreeSet;
 use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue, operators};
 
 use crate::error::Severity;
-use crate::load::GOVERNED_METHODS;
-use crate::model::Risk;
+use crate::model::{GOVERNED_METHODS, Risk, SERVER_STATUSES};
 use crate::vars::{VARIABLES, WEEKDAYS, fields_of};
 
 /// CEL functions and macros conditions may call (the standard library as `cel` implements it).
@@ -81,6 +80,7 @@ enum Domain {
     Operations,
     Methods,
     Weekdays,
+    Statuses,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +161,12 @@ fn field_type(var: &'static str, field: &str) -> Ty {
             kind: Kind::StrOrNull,
             domain: Some(Risks),
         },
+        ("server", "status") => Ty {
+            kind: Kind::StrOrNull,
+            domain: Some(Statuses),
+        },
         ("server", _) => Ty::of(Kind::StrOrNull),
+        ("resource", "uri") | ("prompt", "name") => Ty::of(Kind::StrOrNull),
         ("tool", "name") => Ty::of(Kind::Str),
         ("tool", "annotations") => Ty::of(Kind::Map),
         ("call", "method") => Ty::str_in(Methods),
@@ -604,6 +609,11 @@ impl Checker<'_, '_> {
             Domain::Weekdays => (
                 WEEKDAYS.iter().map(|m| m.to_string()).collect(),
                 "weekday",
+                Severity::Error,
+            ),
+            Domain::Statuses => (
+                SERVER_STATUSES.iter().map(|m| m.to_string()).collect(),
+                "registry status",
                 Severity::Error,
             ),
             Domain::Flags => (n.flags.iter().cloned().collect(), "detector flag", Severity::Error),

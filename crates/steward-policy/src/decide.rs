@@ -42,7 +42,8 @@ pub struct Call<'a> {
     pub server: &'a str,
     /// The tool name; for `resources/read` the resource URI, for `prompts/get` the prompt name.
     pub tool: &'a str,
-    /// The MCP method: `tools/call`, `tools/list`, `resources/read`, `prompts/get`.
+    /// The MCP method, one of [`crate::GOVERNED_METHODS`]: `tools/call`, `resources/read`,
+    /// `prompts/get`, or a list method.
     pub method: &'a str,
     pub args: &'a serde_json::Value,
     pub annotations: Option<&'a ToolAnnotations>,
@@ -56,6 +57,9 @@ pub struct Call<'a> {
     pub server_version: Option<&'a str>,
     pub server_data_scope: Option<&'a str>,
     pub server_risk: Option<Risk>,
+    /// The registry's status of the server (`server.status`): `approved`, `pending_review`,
+    /// `denied`, `expired`, `unlisted`; `None` when there is no registry.
+    pub server_status: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -81,6 +85,17 @@ impl<'a> Call<'a> {
             server_version: None,
             server_data_scope: None,
             server_risk: None,
+            server_status: None,
+        }
+    }
+
+    /// `resource.uri` and `prompt.name` in conditions: the call's name when its method reads a
+    /// resource or gets a prompt (or lists them), unset otherwise.
+    fn resource_and_prompt(&self) -> (Option<&'a str>, Option<&'a str>) {
+        match self.method {
+            "resources/read" | "resources/list" | "resources/templates/list" => (Some(self.tool), None),
+            "prompts/get" | "prompts/list" => (None, Some(self.tool)),
+            _ => (None, None),
         }
     }
 }
@@ -194,12 +209,51 @@ impl Policy {
     /// lacks a capability the tool requires, an unconditional deny rule covers it, or a
     /// `method: tools/list` rule denies it.
     pub fn visible(&self, principal: &Principal, server: &str, tool: &str) -> bool {
+        self.visible_for(principal, server, tool, "tools/call")
+    }
+
+    /// Whether a list entry (a tool, a resource or template, a prompt) may be shown to the
+    /// principal. `name` is the tool name, the resource URI (or URI template) or the prompt name;
+    /// `method` is the method that would use the entry (`tools/call`, `resources/read`,
+    /// `prompts/get`) or the list method itself (`tools/list`, `resources/list`,
+    /// `resources/templates/list`, `prompts/list`). See [`Policy::visible_for_call`].
+    pub fn visible_for(&self, principal: &Principal, server: &str, name: &str, method: &str) -> bool {
+        let args = serde_json::Value::Object(Default::default());
+        self.visible_for_call(&Call {
+            method,
+            door: "",
+            ..Call::tool_call(principal, server, name, &args)
+        })
+    }
+
+    /// Whether the entry a call names may be listed to its principal, with what the call says
+    /// about the server and the request (`server.status`, `request.client_name`, …) visible to
+    /// list rules. `call.method` is as for [`Policy::visible_for`]; `call.tool` the entry's name.
+    ///
+    /// An entry is hidden when the principal lacks a capability its tools entry requires (tools
+    /// only), when an enforced unconditional deny rule covers its use, or when an enforced deny
+    /// rule on the list method matches it (its condition sees no arguments; a condition that
+    /// cannot be evaluated hides it: fail closed). Nothing is hidden in a shadow-mode policy.
+    pub fn visible_for_call(&self, call: &Call<'_>) -> bool {
         if self.mode == Mode::Shadow {
             return true;
         }
-        let (roles, caps) = self.capabilities(principal);
-        let applicable = self.index.lookup(&self.tools, &self.rules, server, tool);
-        let class = applicable.class.map(|i| &self.tools[i]);
+        // The method that uses the entry, and the list methods whose rules may hide it.
+        let (uses, lists): (&str, &[&str]) = match call.method {
+            "tools/call" | "tools/list" => ("tools/call", &["tools/list"]),
+            "resources/read" => ("resources/read", &["resources/list", "resources/templates/list"]),
+            "resources/list" => ("resources/read", &["resources/list"]),
+            "resources/templates/list" => ("resources/read", &["resources/templates/list"]),
+            "prompts/get" | "prompts/list" => ("prompts/get", &["prompts/list"]),
+            // Not a method that lists anything: fail closed.
+            _ => return false,
+        };
+        let (server, name) = (call.server, call.tool);
+        let (roles, caps) = self.capabilities(call.principal);
+        let applicable = self.index.lookup(&self.tools, &self.rules, server, name);
+        let class = (uses == "tools/call")
+            .then(|| applicable.class.map(|i| &self.tools[i]))
+            .flatten();
         if let Some(class) = class
             && class.requires.iter().any(|r| !caps.contains(&r.as_str()))
         {
@@ -212,45 +266,65 @@ impl Policy {
                 .map(|&i| &self.rules[i])
                 .filter(|r| !r.shadow && r.effect == Effect::Deny)
         };
-        if rules().any(|r| r.when.is_none() && r.applies_to_method("tools/call")) {
+        if rules().any(|r| r.when.is_none() && r.applies_to_method(uses)) {
             return false;
         }
-        let listing: Vec<&Rule> = rules().filter(|r| r.applies_to_method("tools/list")).collect();
+        let listing: Vec<&Rule> = rules()
+            .filter(|r| lists.iter().any(|m| r.applies_to_method(m)))
+            .collect();
         if listing.is_empty() {
             return true;
         }
-        let (version, data_scope, server_risk) = self.server_info(server, None, None, None);
-        let args = serde_json::Value::Object(Default::default());
-        let vars = Vars {
-            principal,
-            roles: &roles,
-            capabilities: &caps,
-            policy_attributes: self.principals.get(&principal.id).map(|d| &d.attributes),
-            server,
-            server_version: version,
-            server_data_scope: data_scope,
-            server_risk,
-            tool,
-            annotations: None,
-            args: &args,
-            method: "tools/list",
-            risk: class.and_then(|c| c.risk).unwrap_or(Risk::Medium),
-            flags: &[],
-            operation: None,
-            now: self.local_time(SystemTime::now()),
-            client_name: None,
-            client_version: None,
-            door: "",
-            source: None,
-        };
-        let resolver = Resolver::new(vars);
-        let mut cel = None;
-        // A listing rule whose condition fails hides the tool: fail closed.
-        !listing.iter().any(|r| {
-            r.when
-                .as_ref()
-                .is_none_or(|c| c.eval(&vars, &mut cel, &resolver) != Outcome::False)
-        })
+        let (version, data_scope, server_risk) =
+            self.server_info(server, call.server_version, call.server_data_scope, call.server_risk);
+        let base_risk = class.and_then(|c| c.risk).unwrap_or(Risk::Medium);
+        for list in lists {
+            let rules: Vec<&&Rule> = listing.iter().filter(|r| r.applies_to_method(list)).collect();
+            if rules.is_empty() {
+                continue;
+            }
+            let list_call = Call {
+                method: list,
+                ..call.clone()
+            };
+            let (resource_uri, prompt_name) = list_call.resource_and_prompt();
+            let vars = Vars {
+                principal: call.principal,
+                roles: &roles,
+                capabilities: &caps,
+                policy_attributes: self.principals.get(&call.principal.id).map(|d| &d.attributes),
+                server,
+                server_version: version,
+                server_data_scope: data_scope,
+                server_risk,
+                server_status: call.server_status,
+                tool: name,
+                resource_uri,
+                prompt_name,
+                annotations: call.annotations,
+                args: call.args,
+                method: list,
+                risk: base_risk,
+                flags: &[],
+                operation: None,
+                now: self.local_time(call.now),
+                client_name: call.client_name,
+                client_version: call.client_version,
+                door: call.door,
+                source: call.source,
+            };
+            let resolver = Resolver::new(vars);
+            let mut cel = None;
+            // A listing rule whose condition fails hides the entry: fail closed.
+            if rules.iter().any(|r| {
+                r.when
+                    .as_ref()
+                    .is_none_or(|c| c.eval(&vars, &mut cel, &resolver) != Outcome::False)
+            }) {
+                return false;
+            }
+        }
+        true
     }
 
     /// The principal's roles (the door's and the policy's) and the capabilities they grant,
@@ -375,6 +449,7 @@ impl Policy {
             call.server_risk,
         );
         let now = self.local_time(call.now);
+        let (resource_uri, prompt_name) = call.resource_and_prompt();
         let mut vars = Vars {
             principal: call.principal,
             roles: &roles,
@@ -384,7 +459,10 @@ impl Policy {
             server_version: version,
             server_data_scope: data_scope,
             server_risk,
+            server_status: call.server_status,
             tool: call.tool,
+            resource_uri,
+            prompt_name,
             annotations: call.annotations,
             args: call.args,
             method: call.method,

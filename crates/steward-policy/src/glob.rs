@@ -112,4 +112,30 @@ mod tests {
         assert!(!glob_match(b"a*b*c", b"aXXbYY"));
         assert!(glob_match(b"*", b""));
     }
+
+    #[test]
+    fn names_with_slashes_and_colons() {
+        // The server is what comes before the first `/`; the rest, `/` and `:` included, is the
+        // name (a resource URI), and `*` runs across `/`.
+        let p = ToolPattern::parse("everything/demo://resource/static/document/*").unwrap();
+        assert_eq!(
+            (p.server_part(), p.tool_part()),
+            ("everything", "demo://resource/static/document/*")
+        );
+        assert!(p.matches("everything", "demo://resource/static/document/architecture.md"));
+        assert!(p.matches("everything", "demo://resource/static/document/a/b/c.md"));
+        assert!(!p.matches("everything", "demo://resource/static/documents/x"));
+        assert!(!p.matches("everything", "demo://resource/dynamic/text/1"));
+        let p = ToolPattern::parse("*/file:///etc/*").unwrap();
+        assert!(p.matches("fs", "file:///etc/shadow"));
+        assert!(!p.matches("fs", "file:///home/etc/x"));
+        let p = ToolPattern::parse("db/postgres://*:5432/?").unwrap();
+        assert!(p.matches("db", "postgres://host:5432/a"));
+        assert!(!p.matches("db", "postgres://host:5433/a"));
+        let p = ToolPattern::parse("everything/simple-prompt").unwrap();
+        assert!(p.matches("everything", "simple-prompt"));
+        assert!(!p.matches("everything", "simple-prompt-2"));
+        // A URI written without its server reads as server `demo:` (load warns about it).
+        assert_eq!(ToolPattern::parse("demo://x").unwrap().server_part(), "demo:");
+    }
 }

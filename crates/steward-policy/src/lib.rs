@@ -23,7 +23,8 @@ pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
 pub use model::{
-    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Policy, Risk, RiskEffect, ToolAnnotations,
+    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, GOVERNED_METHODS, Mode, Policy, Risk, RiskEffect,
+    SERVER_STATUSES, ToolAnnotations,
 };
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,

@@ -12,8 +12,8 @@ use crate::detect::{BUILTIN_SETS, CustomDetector, Detectors};
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
-    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, Mode, Operation, Policy, PrincipalDef, Risk,
-    RiskEffect, Rule, ServerDef, ToolClass,
+    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, LIST_METHODS, Mode, Operation, Policy, PrincipalDef,
+    Risk, RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.
@@ -210,8 +210,7 @@ impl OneOrMany {
     }
 }
 
-/// The methods a rule may name in `method`.
-pub(crate) const GOVERNED_METHODS: [&str; 4] = ["tools/call", "tools/list", "resources/read", "prompts/get"];
+pub(crate) use crate::model::GOVERNED_METHODS;
 
 /// The keys each part of a policy may have, for "did you mean" hints.
 const KEYS: &[&str] = &[
@@ -598,7 +597,21 @@ impl Compiler<'_> {
         let mut out = Vec::new();
         for pat in p.value.into_vec() {
             match ToolPattern::parse(&pat) {
-                Ok(pat) => out.push(pat),
+                Ok(pat) => {
+                    // `demo://x` splits at its first `/` into server `demo:`: a URI without a server.
+                    if pat.server_part().ends_with(':') {
+                        self.warn(
+                            loc,
+                            format!(
+                                "'{}' reads as server '{}': a resource URI needs its server first",
+                                pat.as_str(),
+                                pat.server_part()
+                            ),
+                            format!("write \"SERVER/{0}\" or \"*/{0}\"", pat.as_str()),
+                        );
+                    }
+                    out.push(pat)
+                }
                 Err(e) => self.error(
                     loc,
                     format!("bad {what} pattern: {e}"),
@@ -616,13 +629,14 @@ impl Compiler<'_> {
         loc: (u64, u64),
         servers: &BTreeMap<String, ServerDef>,
         what: &str,
+        tools: bool,
     ) {
         if servers.is_empty() {
             return;
         }
         for p in patterns {
             let hits = servers.iter().any(|(name, s)| {
-                p.matches_server(name) && (s.tools.is_empty() || s.tools.iter().any(|t| p.matches(name, t)))
+                p.matches_server(name) && (!tools || s.tools.is_empty() || s.tools.iter().any(|t| p.matches(name, t)))
             });
             if hits {
                 continue;
@@ -718,7 +732,7 @@ impl Compiler<'_> {
         for t in docs {
             self.required(&t.requires, all_caps);
             let (patterns, loc) = self.patterns(t.pattern, "tools entry");
-            self.reachable(&patterns, loc, servers, "tools entry");
+            self.reachable(&patterns, loc, servers, "tools entry", true);
             // An entry after one whose patterns cover everything it matches is never used.
             if let Some(earlier) = tools
                 .iter()
@@ -802,14 +816,6 @@ impl Compiler<'_> {
                     "rule ids name rules in audit events and explanations; make each one unique",
                 );
             }
-            let patterns = match r.pattern {
-                Some(p) => {
-                    let (patterns, loc) = self.patterns(p, "match");
-                    self.reachable(&patterns, loc, servers, "rule match");
-                    patterns
-                }
-                None => vec![ToolPattern::any()],
-            };
             let methods = match r.method {
                 Some(m) => {
                     let loc = at(&m);
@@ -829,16 +835,29 @@ impl Compiler<'_> {
                             );
                         }
                     }
-                    if methods.iter().any(|m| m == "tools/list") && r.effect != Effect::Deny {
+                    if r.effect != Effect::Deny
+                        && let Some(list) = methods.iter().find(|m| LIST_METHODS.iter().any(|(l, _)| l == m))
+                    {
                         self.warn(
                             loc,
-                            format!("a {} rule on tools/list has no effect", r.effect),
-                            "tools/list rules can only hide tools (effect: deny)",
+                            format!("a {} rule on {list} has no effect", r.effect),
+                            "list rules can only hide entries (effect: deny)",
                         );
                     }
                     methods
                 }
                 None => vec!["tools/call".to_string()],
+            };
+            let patterns = match r.pattern {
+                Some(p) => {
+                    let (patterns, loc) = self.patterns(p, "match");
+                    // The inventory lists tools: a rule on resources or prompts is checked by its
+                    // server part only.
+                    let tools_only = methods.iter().all(|m| m == "tools/call" || m == "tools/list");
+                    self.reachable(&patterns, loc, servers, "rule match", tools_only);
+                    patterns
+                }
+                None => vec![ToolPattern::any()],
             };
             let when = r.when.as_ref().and_then(|w| self.condition(w, names));
             if let Some(a) = &r.approvers

@@ -10,6 +10,28 @@ use crate::cond::Condition;
 use crate::detect::Detectors;
 use crate::glob::ToolPattern;
 
+/// The MCP methods Steward governs, which rules select with `method:`.
+pub const GOVERNED_METHODS: [&str; 7] = [
+    "tools/call",
+    "tools/list",
+    "resources/read",
+    "resources/list",
+    "resources/templates/list",
+    "prompts/get",
+    "prompts/list",
+];
+
+/// The registry statuses a server can have (`server.status`; null when there is no registry).
+pub const SERVER_STATUSES: [&str; 5] = ["approved", "pending_review", "denied", "expired", "unlisted"];
+
+/// The list methods, and the method that uses what they list.
+pub(crate) const LIST_METHODS: [(&str, &str); 4] = [
+    ("tools/list", "tools/call"),
+    ("resources/list", "resources/read"),
+    ("resources/templates/list", "resources/read"),
+    ("prompts/list", "prompts/get"),
+];
+
 /// What happens to a call. Ordered so that the stricter effect compares greater.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -70,6 +70,8 @@ pub(crate) enum Var {
     Call,
     Time,
     Request,
+    Resource,
+    Prompt,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +123,8 @@ fn compile_in(e: &IdedExpr, scope: &mut Vec<String>) -> Option<NExpr> {
             "call" => Var::Call,
             "time" => Var::Time,
             "request" => Var::Request,
+            "resource" => Var::Resource,
+            "prompt" => Var::Prompt,
             _ => return None,
         }),
         Expr::Select(sel)
@@ -416,6 +420,7 @@ fn select<'a>(target: V<'a>, field: &str, v: &Vars<'a>) -> R<V<'a>> {
             (Var::Server, "version") => opt(v.server_version),
             (Var::Server, "data_scope") => opt(v.server_data_scope),
             (Var::Server, "risk") => opt(v.server_risk.map(|r| r.as_str())),
+            (Var::Server, "status") => opt(v.server_status),
             (Var::Tool, "name") => V::Str(Cow::Borrowed(v.tool)),
             (Var::Tool, "annotations") => V::Annotations,
             (Var::Call, "method") => V::Str(Cow::Borrowed(v.method)),
@@ -431,6 +436,8 @@ fn select<'a>(target: V<'a>, field: &str, v: &Vars<'a>) -> R<V<'a>> {
             (Var::Request, "client_version") => opt(v.client_version),
             (Var::Request, "door") => V::Str(Cow::Borrowed(v.door)),
             (Var::Request, "source") => opt(v.source),
+            (Var::Resource, "uri") => opt(v.resource_uri),
+            (Var::Prompt, "name") => opt(v.prompt_name),
             _ => return Err(Unsupported),
         },
         _ => return Err(Unsupported),
@@ -450,6 +457,8 @@ fn has(target: V<'_>, field: &str, v: &Vars<'_>) -> R<bool> {
                 Var::Call => "call",
                 Var::Time => "time",
                 Var::Request => "request",
+                Var::Resource => "resource",
+                Var::Prompt => "prompt",
                 Var::Args => "args",
             };
             crate::vars::fields_of(name).is_some_and(|f| f.contains(&field))

@@ -98,6 +98,9 @@ pub struct ServerInfo {
     pub version: Option<String>,
     pub data_scope: Option<String>,
     pub risk: Option<Risk>,
+    /// The registry status (`approved`, `pending_review`, `denied`, `expired`, `unlisted`).
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// What the decision must be. Only `effect` is required; the rest is checked when given.
@@ -190,7 +193,7 @@ impl TestFile {
                     case.name.referenced.line(),
                     case.name.referenced.column(),
                     format!("'{m}' is not a governed method"),
-                    "tools/call, tools/list, resources/read or prompts/get",
+                    &crate::model::GOVERNED_METHODS.join(", "),
                 ));
             }
         }
@@ -249,6 +252,7 @@ impl TestCase {
             server_version: self.server.version.as_deref(),
             server_data_scope: self.server.data_scope.as_deref(),
             server_risk: self.server.risk,
+            server_status: self.server.status.as_deref(),
             ..Call::tool_call(&principal, server, tool, args)
         };
         let d = policy.explain(&call);

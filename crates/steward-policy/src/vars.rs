@@ -25,17 +25,29 @@ pub(crate) const MAX_DEPTH: usize = 32;
 pub(crate) static CEL_ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
 
 /// The variables a condition may name, in the order [`Resolver`] caches them.
-pub(crate) const VARIABLES: [&str; 7] = ["principal", "server", "tool", "args", "call", "time", "request"];
+pub(crate) const VARIABLES: [&str; 9] = [
+    "principal",
+    "server",
+    "tool",
+    "args",
+    "call",
+    "time",
+    "request",
+    "resource",
+    "prompt",
+];
 
 /// The fields of each fixed-shape variable (`args` has none: it is the call's own JSON).
 pub(crate) fn fields_of(var: &str) -> Option<&'static [&'static str]> {
     Some(match var {
         "principal" => &["id", "roles", "capabilities", "attributes", "auth"],
-        "server" => &["name", "version", "data_scope", "risk"],
+        "server" => &["name", "version", "data_scope", "risk", "status"],
         "tool" => &["name", "annotations"],
         "call" => &["method", "risk", "flags", "operation"],
         "time" => &["now", "hour", "minute", "weekday", "date"],
         "request" => &["client_name", "client_version", "door", "source"],
+        "resource" => &["uri"],
+        "prompt" => &["name"],
         _ => return None,
     })
 }
@@ -52,7 +64,13 @@ pub(crate) struct Vars<'a> {
     pub server_version: Option<&'a str>,
     pub server_data_scope: Option<&'a str>,
     pub server_risk: Option<Risk>,
+    /// The registry's status of the server (`approved`, `pending_review`, …), if there is a registry.
+    pub server_status: Option<&'a str>,
     pub tool: &'a str,
+    /// `resource.uri`: set for `resources/read` and for a resource judged for a list.
+    pub resource_uri: Option<&'a str>,
+    /// `prompt.name`: set for `prompts/get` and for a prompt judged for a list.
+    pub prompt_name: Option<&'a str>,
     pub annotations: Option<&'a ToolAnnotations>,
     pub args: &'a serde_json::Value,
     pub method: &'a str,
@@ -115,7 +133,7 @@ type Boxed<'a> = Box<dyn Val + 'a>;
 /// Feeds [`Vars`] to the `cel` interpreter, building each variable once, on first use.
 pub(crate) struct Resolver<'a> {
     vars: Vars<'a>,
-    cache: [OnceLock<Boxed<'a>>; 7],
+    cache: [OnceLock<Boxed<'a>>; VARIABLES.len()],
 }
 
 impl<'a> Resolver<'a> {
@@ -159,6 +177,7 @@ impl<'a> Resolver<'a> {
                 ("version", opt(v.server_version)),
                 ("data_scope", opt(v.server_data_scope)),
                 ("risk", opt(v.server_risk.map(Risk::as_str))),
+                ("status", opt(v.server_status)),
             ]),
             2 => {
                 let mut annotations: HashMap<CelMapKey<'a>, Boxed<'a>> = HashMap::new();
@@ -184,12 +203,14 @@ impl<'a> Resolver<'a> {
                 ("weekday", s(v.weekday())),
                 ("date", Box::new(CelString::from(v.date()))),
             ]),
-            _ => map([
+            6 => map([
                 ("client_name", opt(v.client_name)),
                 ("client_version", opt(v.client_version)),
                 ("door", s(v.door)),
                 ("source", opt(v.source)),
             ]),
+            7 => map([("uri", opt(v.resource_uri))]),
+            _ => map([("name", opt(v.prompt_name))]),
         }
     }
 }

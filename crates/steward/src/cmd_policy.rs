@@ -58,7 +58,7 @@ pub struct ExplainArgs {
     /// The tool's MCP annotations as JSON, e.g. '{"readOnlyHint":true}'.
     #[arg(long, value_name = "JSON")]
     pub annotations: Option<String>,
-    /// The MCP method to decide (tools/call, tools/list, resources/read, prompts/get).
+    /// The MCP method to decide (tools/call, resources/read, prompts/get, or a list method).
     #[arg(long, value_name = "METHOD", default_value = "tools/call")]
     pub method: String,
     /// When the call happens (RFC 3339), for time conditions (default: now).
@@ -144,9 +144,10 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         ),
         None => SystemTime::now(),
     };
-    if !["tools/call", "tools/list", "resources/read", "prompts/get"].contains(&args.method.as_str()) {
+    if !steward_policy::GOVERNED_METHODS.contains(&args.method.as_str()) {
         bail!(
-            "--method must be tools/call, tools/list, resources/read or prompts/get (got '{}')",
+            "--method must be one of {} (got '{}')",
+            steward_policy::GOVERNED_METHODS.join(", "),
             args.method
         );
     }
