@@ -660,3 +660,30 @@ fn an(word: &str) -> String {
         _ => format!("a {word}"),
     }
 }
+
+/// The risks a condition requires of `call.risk`, when a top-level conjunct of it is
+/// `call.risk == "X"` or `call.risk in [...]`; `None` when it does not constrain the risk so.
+pub(crate) fn required_risks(e: &IdedExpr) -> Option<BTreeSet<Risk>> {
+    let Expr::Call(call) = &e.expr else { return None };
+    let is_call_risk = |x: &IdedExpr| {
+        matches!(&x.expr, Expr::Select(s) if !s.test && s.field == "risk"
+            && matches!(&s.operand.expr, Expr::Ident(v) if v == "call"))
+    };
+    let risk_literal = |x: &IdedExpr| match &x.expr {
+        Expr::Literal(LiteralValue::String(s)) => s.inner().parse::<Risk>().ok(),
+        _ => None,
+    };
+    match (call.func_name.as_str(), call.args.as_slice()) {
+        (operators::LOGICAL_AND, [a, b]) => match (required_risks(a), required_risks(b)) {
+            (Some(x), Some(y)) => Some(x.intersection(&y).copied().collect()),
+            (x, y) => x.or(y),
+        },
+        (operators::EQUALS, [a, b]) if is_call_risk(a) => risk_literal(b).map(|r| BTreeSet::from([r])),
+        (operators::EQUALS, [a, b]) if is_call_risk(b) => risk_literal(a).map(|r| BTreeSet::from([r])),
+        (operators::IN, [a, b]) if is_call_risk(a) => match &b.expr {
+            Expr::List(l) => l.elements.iter().map(risk_literal).collect(),
+            _ => None,
+        },
+        _ => None,
+    }
+}

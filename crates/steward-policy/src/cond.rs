@@ -33,6 +33,11 @@ impl Condition {
         }
     }
 
+    /// The risks the condition requires of `call.risk`, if it says (see [`crate::check::required_risks`]).
+    pub fn required_risks(&self) -> Option<std::collections::BTreeSet<crate::model::Risk>> {
+        crate::check::required_risks(self.program.expression())
+    }
+
     /// Whether the fast path evaluates this condition (for tests and benchmarks).
     #[cfg(test)]
     pub fn is_native(&self) -> bool {

@@ -170,6 +170,15 @@ struct Verdict {
     approvers: Option<Approvers>,
 }
 
+/// What decides a call that no rule voted on: whether a tools entry classifies it, and whether
+/// a detector or a destructive annotation raised its risk.
+struct Fallback<'c> {
+    classified: bool,
+    raised: bool,
+    /// `server`, `name`, for explanations.
+    what: (&'c str, &'c str),
+}
+
 /// A rule that applied, and the condition error that made it apply, if any.
 type Vote<'p> = (&'p Rule, Option<String>);
 
@@ -387,8 +396,9 @@ impl Policy {
             )
         });
 
-        // 2. Classification: the first matching `tools` entry, else the tool's annotations.
-        // Only tool calls are classified; reading a resource or a prompt starts at LOW.
+        // 2. Classification: the first matching `tools` entry. Only tool calls are classified;
+        // an unclassified tool starts at MEDIUM, a resource, a prompt or a list at LOW. A server's
+        // annotations can only raise the risk (`destructiveHint` → HIGH), never lower it.
         let is_tool_call = call.method == "tools/call";
         let applicable = self.index.lookup(&self.tools, &self.rules, call.server, call.tool);
         let class: Option<&ToolClass> = if is_tool_call {
@@ -396,44 +406,50 @@ impl Policy {
         } else {
             None
         };
-        let declared = if !is_tool_call {
-            trace.step("classify", || {
-                format!(
-                    "{} {}/{}: not a tool call; risk LOW",
-                    call.method, call.server, call.tool
-                )
-            });
-            Risk::Low
-        } else if let Some(r) = class.and_then(|c| c.risk) {
-            trace.step("classify", || {
-                format!(
-                    "{}/{} matches tools entry '{}': risk {r}",
+        let annotated = if is_tool_call {
+            ToolAnnotations::risk_floor(call.annotations)
+        } else {
+            None
+        };
+        let base = match class {
+            Some(c) => c.risk.unwrap_or(Risk::Medium),
+            None if is_tool_call => Risk::Medium,
+            None => Risk::Low,
+        };
+        let declared = annotated.map_or(base, |a| a.max(base));
+        trace.step("classify", || {
+            let mut s = match class {
+                Some(c) if c.risk.is_some() => format!(
+                    "{}/{} matches tools entry '{}': risk {base}",
                     call.server,
                     call.tool,
-                    class.map(ToolClass::label).unwrap_or_default()
-                )
-            });
-            r
-        } else {
-            let r = ToolAnnotations::default_risk(call.annotations);
-            trace.step("classify", || {
-                let why = match call.annotations {
-                    Some(a) if a.read_only_hint == Some(true) => "readOnlyHint",
-                    Some(a) if a.destructive_hint == Some(true) => "destructiveHint",
-                    _ => "no classification or risk annotation",
-                };
-                match class {
-                    Some(c) => format!(
-                        "{}/{} matches tools entry '{}' (no risk): risk {r} from {why}",
-                        call.server,
-                        call.tool,
-                        c.label()
-                    ),
-                    None => format!("{}/{}: risk {r} from {why}", call.server, call.tool),
-                }
-            });
-            r
-        };
+                    c.label()
+                ),
+                Some(c) => format!(
+                    "{}/{} matches tools entry '{}' (no risk): risk {base}",
+                    call.server,
+                    call.tool,
+                    c.label()
+                ),
+                None if is_tool_call => format!(
+                    "{}/{}: no tools entry classifies it; risk {base}, and the policy default decides unless a detector or its annotations raise the risk",
+                    call.server, call.tool
+                ),
+                None => format!(
+                    "{} {}/{}: not a tool call; risk {base}, and the policy default decides unless a detector raises the risk",
+                    call.method, call.server, call.tool
+                ),
+            };
+            if declared > base {
+                s.push_str(&format!("; destructiveHint raises it to {declared}"));
+            } else if annotated.is_some() {
+                s.push_str("; destructiveHint does not raise it");
+            }
+            if is_tool_call && call.annotations.is_some_and(|a| a.read_only_hint == Some(true)) {
+                s.push_str(" (readOnlyHint never lowers risk)");
+            }
+            s
+        });
 
         // 3. Detectors: they run before operations so an operation's `when` can read `call.flags`.
         let findings = self.detectors.scan(call.args);
@@ -478,7 +494,10 @@ impl Policy {
 
         // 2b. Operation: the first whose `when` holds refines the tool.
         let operation = class.and_then(|c| self.operation(c, &vars, &mut trace));
-        let declared = operation.and_then(|o| o.risk).unwrap_or(declared);
+        let declared = match operation.and_then(|o| o.risk) {
+            Some(r) => annotated.map_or(r, |a| a.max(r)),
+            None => declared,
+        };
         let approval = operation.and_then(|o| o.approval).or(class.and_then(|c| c.approval));
         let obligation_approvers = operation
             .and_then(|o| o.approvers.as_ref())
@@ -568,6 +587,11 @@ impl Policy {
         // 5. Rules: every matching rule votes; deny overrides approve overrides allow.
         let (enforced, shadowed) = self.vote(&applicable.rules, &vars, &mut trace);
         let flagged = !flags.is_empty();
+        let fallback = Fallback {
+            classified: class.is_some(),
+            raised: flagged || annotated.is_some(),
+            what: (call.server, call.tool),
+        };
         let verdict = self.verdict(
             &enforced,
             risk,
@@ -576,6 +600,7 @@ impl Policy {
             approval,
             obligation_approvers,
             operation,
+            &fallback,
             &mut trace,
         );
         // What shadow rules would have made of it.
@@ -589,6 +614,7 @@ impl Policy {
                 approval,
                 obligation_approvers,
                 operation,
+                &fallback,
                 &mut Trace(None),
             )
         });
@@ -706,6 +732,7 @@ impl Policy {
         approval: Option<Approval>,
         obligation_approvers: Option<&Approvers>,
         operation: Option<&Operation>,
+        fallback: &Fallback<'_>,
         trace: &mut Trace<'_>,
     ) -> Verdict {
         let mut v = if let Some(effect) = votes.iter().map(|(r, _)| r.effect).max() {
@@ -753,6 +780,59 @@ impl Policy {
                     }
                 }
                 None => self.default_verdict(risk, trace),
+            }
+        } else if !fallback.classified && !fallback.raised {
+            // Nothing classifies the call and nothing raised its risk: the default decides.
+            trace.step("default", || {
+                format!(
+                    "no rule matched and no tools entry classifies {}/{}; default is {}",
+                    fallback.what.0, fallback.what.1, self.default
+                )
+            });
+            Verdict {
+                effect: self.default,
+                reasons: vec![format!(
+                    "no rule or tools entry covers {}/{}; the policy default is {}",
+                    fallback.what.0, fallback.what.1, self.default
+                )],
+                rule_ids: Vec::new(),
+                approvers: None,
+            }
+        } else if !fallback.classified
+            && let Some(re) = self.risk_effects.get(&risk)
+        {
+            // Unclassified, but a detector (or a destructive annotation) raised the risk: the risk
+            // effect applies, and can only make the default stricter.
+            let by_risk = risk_effect(*re, flagged);
+            let effect = by_risk.max(self.default);
+            trace.step("risk", || {
+                format!(
+                    "no rule matched; {}/{} is unclassified and its risk was raised to {risk}: risk_effects.{risk} is {} → {by_risk}, default is {} → {effect} (the stricter)",
+                    fallback.what.0,
+                    fallback.what.1,
+                    re.as_str(),
+                    self.default
+                )
+            });
+            let reason = if effect == by_risk {
+                match (re, effect) {
+                    (RiskEffect::ApproveIfDangerous, Effect::Approve) => {
+                        format!("{risk} risk call with dangerous arguments needs approval")
+                    }
+                    (_, Effect::Approve) => format!("{risk} risk calls need approval"),
+                    (_, e) => format!("{risk} risk calls are {}", past(e)),
+                }
+            } else {
+                format!(
+                    "no rule or tools entry covers {}/{}; the policy default is {}",
+                    fallback.what.0, fallback.what.1, self.default
+                )
+            };
+            Verdict {
+                effect,
+                reasons: vec![reason],
+                rule_ids: Vec::new(),
+                approvers: None,
             }
         } else if let Some(re) = self.risk_effects.get(&risk) {
             let effect = risk_effect(*re, flagged);

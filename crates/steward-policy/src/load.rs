@@ -313,12 +313,15 @@ fn at<T>(s: &Spanned<T>) -> (u64, u64) {
 struct Compiler<'t> {
     text: &'t str,
     diags: Vec<Diagnostic>,
+    /// Where each rule's `id` is, in rule order.
+    rule_locs: Vec<(u64, u64)>,
 }
 
 fn compile(text: &str, name: &str) -> (Option<Policy>, Vec<Diagnostic>) {
     let mut c = Compiler {
         text,
         diags: Vec::new(),
+        rule_locs: Vec::new(),
     };
     if text.len() > MAX_POLICY_BYTES {
         c.diags
@@ -440,11 +443,13 @@ impl Compiler<'_> {
         );
         let tools = self.tools(doc.tools, &roles, &all_caps, &servers, &names);
         let rules = self.rules(doc.rules, &roles, &servers, &names);
+        let default = doc.default.unwrap_or(Effect::Deny);
+        self.decision_order(&tools, &rules, &doc.risk_effects, default, &detectors);
 
         Policy {
             source_name: name.to_string(),
             version: Policy::version_of(self.text),
-            default: doc.default.unwrap_or(Effect::Deny),
+            default,
             mode: doc.mode.unwrap_or_default(),
             timezone,
             roles,
@@ -806,6 +811,7 @@ impl Compiler<'_> {
         let mut seen_ids: HashSet<String> = HashSet::new();
         for r in docs {
             let id_loc = at(&r.id);
+            self.rule_locs.push(id_loc);
             if r.id.value.trim().is_empty() {
                 self.error(id_loc, "rule id is empty", "give every rule a unique `id`");
             }
@@ -882,6 +888,110 @@ impl Compiler<'_> {
             });
         }
         rules
+    }
+
+    /// Warns about risk effects and rules that can never decide a call because of the decision
+    /// order: `default` decides what no rule matched and no tools entry classifies; risk effects
+    /// apply to classified calls, and to unclassified ones only when a detector or a destructive
+    /// annotation raised the risk, and then only when stricter than the default; annotations never
+    /// lower a call's risk.
+    fn decision_order(
+        &mut self,
+        tools: &[ToolClass],
+        rules: &[Rule],
+        risk_effects: &BTreeMap<Risk, RiskEffect>,
+        default: Effect,
+        detectors: &Detectors,
+    ) {
+        // The floors detectors can raise a call to.
+        let mut floors: BTreeSet<Risk> = BTreeSet::new();
+        if detectors.builtin_sets().next().is_some() {
+            floors.extend([Risk::Medium, Risk::High, Risk::Critical]);
+        }
+        floors.extend(detectors.custom_risks());
+        // Risks a classified tool call can have: declared, or raised above the lowest declared.
+        let declared: BTreeSet<Risk> = tools
+            .iter()
+            .flat_map(|t| {
+                std::iter::once(t.risk.unwrap_or(Risk::Medium)).chain(t.operations.iter().filter_map(|o| o.risk))
+            })
+            .collect();
+        let mut classified = declared.clone();
+        if let Some(lowest) = declared.first() {
+            classified.extend(floors.iter().chain([&Risk::High]).filter(|f| *f > lowest));
+        }
+        // Risks an unclassified call can be raised to (tool calls start at MEDIUM, other methods
+        // at LOW; a destructive annotation makes a tool call HIGH).
+        let raised_tool: BTreeSet<Risk> = floors
+            .iter()
+            .chain([&Risk::High])
+            .map(|f| *f.max(&Risk::Medium))
+            .collect();
+        let raised_other: BTreeSet<Risk> = floors.iter().copied().collect();
+        let line = self
+            .text
+            .lines()
+            .position(|l| l.trim_start().starts_with("risk_effects"))
+            .map_or((0, 0), |i| (i as u64 + 1, 1));
+        for (risk, re) in risk_effects {
+            if classified.contains(risk) {
+                continue;
+            }
+            let effect = match re {
+                RiskEffect::Allow => Effect::Allow,
+                RiskEffect::Deny => Effect::Deny,
+                RiskEffect::Approve | RiskEffect::ApproveIfDangerous => Effect::Approve,
+            };
+            let by_raise = raised_tool.contains(risk) || raised_other.contains(risk);
+            let why = if !by_raise {
+                format!(
+                    "no tools entry or operation declares {risk} risk, and no detector raises a call to {risk}{}",
+                    if *risk == Risk::Low {
+                        " (MCP annotations never make a call LOW)"
+                    } else {
+                        ""
+                    }
+                )
+            } else if effect < default {
+                format!(
+                    "no tools entry or operation declares {risk} risk, and for unclassified calls the stricter `default: {default}` wins"
+                )
+            } else {
+                continue;
+            };
+            self.warn(
+                line,
+                format!("risk_effects.{risk} ({}) never decides a call: {why}", re.as_str()),
+                "`default` decides calls that no rule matches and no `tools` entry classifies; classify the tools you mean (`tools: [{match: \"server/*\", risk: MEDIUM}]`) or write a rule for them",
+            );
+        }
+        for (rule, loc) in rules.iter().zip(self.rule_locs.clone()) {
+            let Some(required) = rule.when.as_ref().and_then(|c| c.required_risks()) else {
+                continue;
+            };
+            let mut possible: BTreeSet<Risk> = BTreeSet::new();
+            if rule.applies_to_method("tools/call") {
+                possible.extend(&classified);
+                possible.insert(Risk::Medium);
+                possible.extend(&raised_tool);
+            }
+            if rule.methods.iter().any(|m| m != "tools/call") {
+                possible.insert(Risk::Low);
+                possible.extend(&raised_other);
+            }
+            if required.is_disjoint(&possible) {
+                let wanted = required.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+                self.warn(
+                    loc,
+                    format!(
+                        "rule '{}' can never fire: it needs call.risk {}, which no call it covers can have",
+                        rule.id,
+                        if wanted.is_empty() { "to be two risks at once".to_string() } else { format!("in [{wanted}]") }
+                    ),
+                    "a tool call is LOW only when a tools entry or operation declares it (annotations never lower risk); unclassified tool calls start at MEDIUM",
+                );
+            }
+        }
     }
 
     fn detectors(&mut self, doc: Option<DetectorsDoc>) -> Detectors {

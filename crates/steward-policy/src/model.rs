@@ -157,13 +157,18 @@ pub struct ToolAnnotations {
 }
 
 impl ToolAnnotations {
-    /// The default risk of a tool that no `tools` entry classifies.
+    /// The risk a server's annotations claim for a tool that no `tools` entry classifies:
+    /// `destructiveHint` → HIGH, anything else MEDIUM. Annotations come from the (untrusted)
+    /// server, so they never make a tool less risky than MEDIUM: `readOnlyHint` lowers nothing.
     pub fn default_risk(annotations: Option<&ToolAnnotations>) -> Risk {
-        match annotations {
-            Some(a) if a.read_only_hint == Some(true) => Risk::Low,
-            Some(a) if a.destructive_hint == Some(true) => Risk::High,
-            _ => Risk::Medium,
-        }
+        ToolAnnotations::risk_floor(annotations).unwrap_or(Risk::Medium)
+    }
+
+    /// The floor a tool's annotations put under its risk, if any (`destructiveHint: true` → HIGH).
+    pub fn risk_floor(annotations: Option<&ToolAnnotations>) -> Option<Risk> {
+        annotations
+            .is_some_and(|a| a.destructive_hint == Some(true))
+            .then_some(Risk::High)
     }
 }
 

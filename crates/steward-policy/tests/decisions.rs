@@ -19,9 +19,11 @@ fn alice() -> Principal {
     Principal::new("alice", "test")
 }
 
+// `default: allow`: unclassified tools are allowed unless a rule or a raised risk says otherwise.
+// (Before `default` meant what it says, `default: deny` with `MEDIUM: allow` did that.)
 const BASE: &str = r#"
 version: 1
-default: deny
+default: allow
 roles: { op: [ssh], admin: [ssh, sudo] }
 principals: { alice: { roles: [op], attributes: { department: ops } }, root: { roles: [admin] } }
 risk_effects: { LOW: allow, MEDIUM: allow, HIGH: approve_if_dangerous, CRITICAL: approve }
@@ -105,8 +107,8 @@ fn risk_effects_then_default() {
 }
 
 #[test]
-fn unclassified_tools_take_their_risk_from_annotations() {
-    let p = policy(BASE);
+fn annotations_only_raise_risk() {
+    let p = policy(&format!("{BASE}tools:\n  - {{match: s/low, risk: LOW}}\n"));
     let args = json!({});
     let read_only = ToolAnnotations {
         read_only_hint: Some(true),
@@ -117,16 +119,20 @@ fn unclassified_tools_take_their_risk_from_annotations() {
         ..Default::default()
     };
     let who = alice();
-    let risk = |a: Option<&ToolAnnotations>| {
+    let risk = |tool, a: Option<&ToolAnnotations>| {
         p.decide(&Call {
             annotations: a,
-            ..Call::tool_call(&who, "s", "t", &args)
+            ..Call::tool_call(&who, "s", tool, &args)
         })
         .risk
     };
-    assert_eq!(risk(Some(&read_only)), Risk::Low);
-    assert_eq!(risk(Some(&destructive)), Risk::High);
-    assert_eq!(risk(None), Risk::Medium);
+    // A server cannot make its own tool LOW: `readOnlyHint` lowers nothing.
+    assert_eq!(risk("t", Some(&read_only)), Risk::Medium);
+    assert_eq!(risk("t", None), Risk::Medium);
+    // `destructiveHint` raises, unclassified or classified.
+    assert_eq!(risk("t", Some(&destructive)), Risk::High);
+    assert_eq!(risk("low", Some(&destructive)), Risk::High);
+    assert_eq!(risk("low", Some(&read_only)), Risk::Low);
 }
 
 const OPS: &str = r#"
@@ -152,6 +158,105 @@ tools:
     risk: LOW
     approval: if_dangerous
 "#;
+
+#[test]
+fn default_decides_what_no_rule_and_no_tools_entry_covers() {
+    // The issue's case: a security team writes `default: deny` and expects unknown tools denied.
+    let p = policy(
+        "version: 1\ndefault: deny\nrisk_effects: { LOW: allow, MEDIUM: allow }\nrules:\n  - {id: crm, match: 'crm/*', effect: allow}\n",
+    );
+    let who = alice();
+    let args = json!({});
+    let read_only = ToolAnnotations {
+        read_only_hint: Some(true),
+        ..Default::default()
+    };
+    let destructive = ToolAnnotations {
+        destructive_hint: Some(true),
+        ..Default::default()
+    };
+    let all = ToolAnnotations {
+        read_only_hint: Some(true),
+        destructive_hint: Some(false),
+        idempotent_hint: Some(true),
+        open_world_hint: Some(false),
+    };
+    for a in [None, Some(&read_only), Some(&destructive), Some(&all)] {
+        let d = p.explain(&Call {
+            annotations: a,
+            ..Call::tool_call(&who, "other", "anything", &args)
+        });
+        assert_eq!(d.effect, Effect::Deny, "{a:?}: {:?}", d.steps);
+        let crm = p.decide(&Call {
+            annotations: a,
+            ..Call::tool_call(&who, "crm", "export", &args)
+        });
+        assert_eq!(crm.effect, Effect::Allow, "{a:?}");
+    }
+    let d = p.explain(&Call::tool_call(&who, "other", "anything", &args));
+    assert!(d.reason().contains("policy default is deny"), "{}", d.reason());
+    assert!(
+        d.steps
+            .iter()
+            .any(|s| s.stage == "default" && s.detail.contains("no tools entry classifies other/anything")),
+        "{:?}",
+        d.steps
+    );
+    // Resources and prompts no rule covers are the default's too.
+    let read = Call {
+        method: "resources/read",
+        ..Call::tool_call(&who, "other", "file:///x", &args)
+    };
+    assert_eq!(p.decide(&read).effect, Effect::Deny);
+
+    // A classified tool takes its risk effect.
+    let p = policy(
+        "version: 1\ndefault: deny\ntools:\n  - {match: 'crm/*', risk: MEDIUM}\nrisk_effects: { MEDIUM: allow, HIGH: approve }\n",
+    );
+    assert_eq!(decide(&p, &who, "crm/export", json!({})).effect, Effect::Allow);
+    assert_eq!(decide(&p, &who, "other/x", json!({})).effect, Effect::Deny);
+}
+
+#[test]
+fn a_raised_risk_on_an_unclassified_call_can_only_make_the_default_stricter() {
+    let allow = policy("version: 1\ndefault: allow\nrisk_effects: { HIGH: approve_if_dangerous, CRITICAL: approve }\n");
+    let deny = policy(
+        "version: 1\ndefault: deny\nrisk_effects: { MEDIUM: allow, HIGH: approve_if_dangerous, CRITICAL: approve }\n",
+    );
+    let who = alice();
+    // Detector-raised: the risk effect applies over `default: allow` …
+    let d = decide(&allow, &who, "x/run", json!({"cmd": "systemctl stop nginx"}));
+    assert_eq!((d.effect, d.risk), (Effect::Approve, Risk::High), "{:?}", d.steps);
+    assert!(
+        d.steps
+            .iter()
+            .any(|s| s.stage == "risk" && s.detail.contains("the stricter"))
+    );
+    let d = decide(&allow, &who, "x/run", json!({"cmd": "rm -rf /"}));
+    assert_eq!(d.effect, Effect::Approve);
+    // … but never relaxes `default: deny`.
+    let d = decide(&deny, &who, "x/run", json!({"cmd": "rm -rf /"}));
+    assert_eq!(d.effect, Effect::Deny, "{:?}", d.steps);
+    let d = decide(&deny, &who, "x/run", json!({"cmd": "docker rm web"}));
+    assert_eq!((d.effect, d.risk), (Effect::Deny, Risk::Medium));
+    // A destructive annotation raises too; with no dangerous argument `approve_if_dangerous` allows.
+    let destructive = ToolAnnotations {
+        destructive_hint: Some(true),
+        ..Default::default()
+    };
+    let args = json!({});
+    let d = allow.explain(&Call {
+        annotations: Some(&destructive),
+        ..Call::tool_call(&who, "x", "drop", &args)
+    });
+    assert_eq!((d.effect, d.risk), (Effect::Allow, Risk::High), "{:?}", d.steps);
+    let strict = policy("version: 1\ndefault: allow\nrisk_effects: { HIGH: approve }\n");
+    let d = strict.decide(&Call {
+        annotations: Some(&destructive),
+        ..Call::tool_call(&who, "x", "drop", &args)
+    });
+    assert_eq!(d.effect, Effect::Approve);
+}
 
 #[test]
 fn operations_refine_risk_capabilities_and_approval() {

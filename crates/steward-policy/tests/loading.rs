@@ -217,3 +217,60 @@ fn the_examples_load_without_findings() {
         assert_eq!(Policy::check_yaml(&text, file), vec![], "{file}");
     }
 }
+
+fn warnings(yaml: &str) -> Vec<String> {
+    findings(yaml)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| d.message)
+        .collect()
+}
+
+#[test]
+fn risk_effects_and_rules_that_the_decision_order_never_reaches_are_warned_about() {
+    // The issue's policy: `default: deny` decides unknown tools, so LOW and MEDIUM never decide.
+    let w = warnings(
+        "version: 1\ndefault: deny\nrisk_effects: { LOW: allow, MEDIUM: allow }\nrules:\n  - {id: crm, match: 'crm/*', effect: allow}\n",
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("risk_effects.LOW (allow) never decides")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("risk_effects.MEDIUM (allow) never decides") && m.contains("`default: deny` wins")),
+        "{w:?}"
+    );
+    // Classifying the tools makes them reachable.
+    let w = warnings(
+        "version: 1\ndefault: deny\ntools:\n  - {match: 'crm/*', risk: LOW}\n  - {match: 'db/*'}\nrisk_effects: { LOW: allow, MEDIUM: allow, HIGH: approve }\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    // A stricter risk effect still decides raised unclassified calls.
+    let w = warnings(
+        "version: 1\ndefault: allow\nrisk_effects: { MEDIUM: allow, HIGH: approve_if_dangerous, CRITICAL: deny }\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    // A rule that needs a LOW tool call, where nothing is LOW.
+    let w = warnings(
+        "version: 1\ndefault: deny\nrules:\n  - {id: read-only, when: 'call.risk == \"LOW\" && has(args.x)', effect: allow}\n  - {id: fine, when: 'call.risk in [\"LOW\", \"HIGH\"]', effect: approve}\n  - {id: reads, method: resources/read, when: 'call.risk == \"LOW\"', effect: allow}\n",
+    );
+    assert_eq!(
+        w.iter().filter(|m| m.contains("can never fire")).collect::<Vec<_>>(),
+        vec!["rule 'read-only' can never fire: it needs call.risk in [LOW], which no call it covers can have"],
+        "{w:?}"
+    );
+}
+
+#[test]
+fn the_baseline_and_the_examples_load_without_warnings() {
+    for (name, text) in [
+        ("baseline", steward_policy::BASELINE_POLICY_YAML),
+        ("it-ops", include_str!("../../../examples/it-ops/policy.yaml")),
+        ("expenses", include_str!("../../../examples/expenses/policy.yaml")),
+    ] {
+        let all = Policy::check_yaml(text, name);
+        assert!(all.is_empty(), "{name}: {all:#?}");
+    }
+}

@@ -76,6 +76,10 @@ impl CustomDetector {
         &self.flag
     }
 
+    pub fn risk(&self) -> Risk {
+        self.risk
+    }
+
     /// `text`: the string after quote removal ([`super::shell::Script::text`]).
     pub(crate) fn scan(&self, raw: &str, text: &str, commands: &[Command<'_>], scan: &mut Scan) {
         if let Some(detail) = self.find(raw, text, commands) {

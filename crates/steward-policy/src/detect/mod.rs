@@ -110,6 +110,11 @@ impl Detectors {
             .map(|(_, s)| *s)
     }
 
+    /// The risk floors custom detectors raise calls to.
+    pub fn custom_risks(&self) -> impl Iterator<Item = Risk> + '_ {
+        self.custom.iter().map(|c| c.risk())
+    }
+
     /// The flags custom detectors raise.
     pub fn custom_flags(&self) -> impl Iterator<Item = &str> {
         self.custom.iter().map(|c| c.flag())
