@@ -136,8 +136,14 @@ fn measure(name: &str, corpus: &str) -> Report {
 fn detectors_meet_their_goals_on_both_corpus_parts() {
     let tuning = measure("tuning", TUNING);
     let held = measure("held-aside", HELD_ASIDE);
-    for e in tuning.errors.iter().chain(&held.errors) {
+    for e in &tuning.errors {
         println!("  {e}");
+    }
+    // The held-aside lines are not shown by default: whoever tunes the rules must not see them.
+    if std::env::var_os("STEWARD_SHOW_HELD_ASIDE").is_some() {
+        for e in &held.errors {
+            println!("  {e}");
+        }
     }
     assert!(tuning.lines + held.lines >= MIN_LINES, "the corpus must keep {MIN_LINES} lines");
     assert!(

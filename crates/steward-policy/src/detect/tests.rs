@@ -28,7 +28,8 @@ fn classic_list_is_detected() {
         ("fdisk /dev/sda", "disk"),
         ("systemctl stop nginx", "service-disruption"),
         ("systemctl disable sshd", "service-disruption"),
-        ("kill -9 1234", "service-disruption"),
+        // Rule 6: `kill -9 PID` is benign; init and every process are not.
+        ("kill -9 1", "service-disruption"),
         ("iptables -F", "firewall"),
         ("ufw delete allow 22", "firewall"),
         ("firewall-cmd --remove-port=22/tcp", "firewall"),
@@ -84,6 +85,7 @@ fn benign_look_alikes_pass() {
         "ls -la",
         "cat README.md",
         "kill 1234",
+        "kill -9 1234",
         "systemctl status nginx",
         "chmod 644 file.txt",
         "curl https://example.com/api",
