@@ -29,7 +29,7 @@ const USES_CREDENTIALS: &[&str] = &[
     "ssh", "ssh-add", "ssh-keygen", "ssh-copy-id", "chmod", "chown", "chgrp", "ls", "stat", "test", "[", "touch", "mkdir", "git", "gpg-agent", "file", "du", "realpath", "ssh-keyscan", "mosh", "sftp", "autossh", "kubectl", "aws", "gcloud", "az", "docker", "helm", "terraform", "rm", "shred", "truncate", "export", "source", ".",
 ];
 /// Programs whose arguments are text to print, search or record (rule 2).
-const TEXT_ONLY: &[&str] = &["echo", "printf", "grep", "egrep", "fgrep", "rg", "ag", "ack", "man", "which", "type", "whatis", "apropos", "help", "info", "whereis", "true", "false", ":"];
+const TEXT_ONLY: &[&str] = &["echo", "printf", "man", "which", "type", "whatis", "apropos", "help", "info", "whereis", "true", "false", ":"];
 /// Daemons whose `SIGKILL` takes a service (or the machine) down.
 const DAEMONS: &[&str] = &[
     "sshd", "systemd", "init", "dockerd", "containerd", "kubelet", "postgres", "postgresql", "mysqld", "mysql", "mariadbd", "nginx", "apache2", "httpd", "cron", "crond", "rsyslogd", "journald", "systemd-journald", "auditd", "redis-server", "mongod", "etcd", "haproxy", "php-fpm", "named", "sssd", "NetworkManager", "firewalld", "polkitd", "dbus-daemon", "launchd", "java",
@@ -181,15 +181,41 @@ fn command(cmd: &Cmd, state: &mut State, out: &mut Scan) {
     for (k, v) in &cmd.assigns {
         assignment(k, v, out);
     }
-    let words: Vec<&str> = cmd.words.iter().map(String::as_str).collect();
-    let (words, privileged) = unwrap(&words);
+    let all: Vec<&str> = cmd.words.iter().map(String::as_str).collect();
+    let (words, privileged, via_xargs) = unwrap_all(&all);
     let name = words.first().map(|w| program_name(w)).unwrap_or(Cow::Borrowed(""));
     let name = name.as_ref();
-    let args: Vec<&str> = words.get(1..).unwrap_or_default().to_vec();
     let piped = cmd.join == Join::Pipe;
+    // `ls / | xargs rm -rf`: the program gets what the previous stage lists as operands.
+    let listed: Vec<String> = if via_xargs && piped { state.pipe_paths.clone() } else { Vec::new() };
+    let mut args: Vec<&str> = words.get(1..).unwrap_or_default().to_vec();
+    if !listed.is_empty() {
+        let placeholder = args.iter().position(|a| a.contains("{}"));
+        args.retain(|a| !a.contains("{}"));
+        let at = placeholder.unwrap_or(args.len()).min(args.len());
+        for (i, l) in listed.iter().enumerate() {
+            args.insert(at + i, l.as_str());
+        }
+    }
     redirections(cmd, name, &args, state, out);
     if words.is_empty() {
+        // `sudo -i`, `sudo -s`: a root shell; `sudo -v`, `sudo -l`: not.
+        let shell_flag = all.iter().any(|a| matches!(*a, "-i" | "-s" | "--login" | "--shell" | "-is" | "-si"));
+        if let Some(p) = privileged
+            && shell_flag
+        {
+            out.push("privilege-escalation", Risk::High, format!("{p} opens a root shell"));
+        }
         return;
+    }
+    // The program is what a download prints: `$(curl …)` as a command runs the download.
+    if let Some(inner) = words[0].strip_prefix("$(")
+        && inner.split_whitespace().next().is_some_and(|p| is_fetcher(&program_name(p)))
+    {
+        out.push("remote-code", Risk::Critical, "runs what a download prints".to_string());
+    }
+    if via_xargs && piped && state.pipe_source == Some("download") {
+        out.push("remote-code", Risk::Critical, "a download piped into xargs".to_string());
     }
     if let Some(p) = privileged {
         privilege(p, name, &args, out);
@@ -211,10 +237,6 @@ fn command(cmd: &Cmd, state: &mut State, out: &mut Scan) {
                 code_findings(name, text, out);
             }
         }
-    }
-    // `curl … | xargs bash -c`, `curl … | sudo tee`: the download reaches a shell another way.
-    if piped && state.pipe_source == Some("download") && name == "xargs" {
-        out.push("remote-code", Risk::Critical, "a download piped into xargs".to_string());
     }
     if is_fetcher(name) {
         state.pipe_source = Some("download");
@@ -252,7 +274,9 @@ fn command(cmd: &Cmd, state: &mut State, out: &mut Scan) {
     };
     let reads_secret = check(name, &args, &ctx, out);
     // The pipeline's memory for the commands after this one.
-    state.pipe_secret = reads_secret || (piped && state.pipe_secret && matches!(name, "base64" | "gzip" | "xz" | "tar" | "openssl" | "xxd" | "od"));
+    let dumps_env = matches!(name, "env" | "printenv" | "set" | "export" | "declare") && args.is_empty();
+    let reads_files = matches!(name, "tar" | "zip" | "cat" | "base64" | "xxd" | "od" | "gzip" | "dd" | "pg_dump" | "mysqldump" | "sqlite3") && !f_is_listing(name, &args);
+    state.pipe_secret = reads_secret || dumps_env || reads_files && name != "cat" || name == "cat" && args.iter().any(|a| !a.starts_with('-')) || (piped && state.pipe_secret && matches!(name, "base64" | "gzip" | "xz" | "tar" | "openssl" | "xxd" | "od"));
     state.pipe_paths = listed_paths(name, &args, stdin_text.as_deref());
     if matches!(name, "nc" | "ncat" | "netcat" | "telnet" | "socat") || name == "openssl" && args.first() == Some(&"s_client") {
         state.pipe_network = true;
@@ -266,9 +290,18 @@ fn command(cmd: &Cmd, state: &mut State, out: &mut Scan) {
     if !interesting(name) {
         force_flags(name, &args, out);
     }
-    // Credential files read by any program that does more than use them.
+    // Credential files read by any program that does more than use them (for grep and kin, the
+    // files come after the pattern).
     if !USES_CREDENTIALS.contains(&name) && !TEXT_ONLY.contains(&name) {
-        for w in &args {
+        let searches = matches!(name, "grep" | "egrep" | "fgrep" | "rg" | "ag" | "ack");
+        let pattern = searches.then(|| args.iter().position(|a| !a.starts_with('-'))).flatten();
+        if searches && (args.iter().any(|a| a.starts_with('-') && !a.starts_with("--") && (a.contains('r') || a.contains('R'))) || name == "rg") && args.iter().enumerate().any(|(i, a)| Some(i) != pattern && paths::secret_dir(a)) {
+            out.push("credential-access", Risk::High, format!("{name} searches a credentials directory"));
+        }
+        for (i, w) in args.iter().enumerate() {
+            if Some(i) == pattern {
+                continue;
+            }
             let flag = w.starts_with('-') && !w.contains('=');
             let path = w.split_once('=').map_or(*w, |(k, v)| if k.starts_with('-') { v } else { w });
             if !flag && let Some(p) = credential_path(path) {
@@ -296,8 +329,16 @@ fn assignment(k: &str, v: &str, out: &mut Scan) {
 /// `busybox`…) to find the program that really runs. Returns its words and the privilege wrapper
 /// seen, if any.
 fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], Option<&'static str>) {
+    let (w, p, _) = unwrap_all(words);
+    (w, p)
+}
+
+/// [`unwrap`], also saying whether `xargs` was among the wrappers (its program gets what the
+/// previous pipeline stage prints as operands).
+fn unwrap_all<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], Option<&'static str>, bool) {
     let mut w = words;
     let mut privileged = None;
+    let mut xargs = false;
     for _ in 0..16 {
         while w.first().is_some_and(|x| is_assignment(x)) {
             w = &w[1..];
@@ -317,7 +358,10 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], Option<&'static str>)
             "nice" => &["-n", "--adjustment"],
             "ionice" => &["-c", "-n", "-p", "--class", "--classdata"],
             "timeout" => &["-s", "-k", "--signal", "--kill-after"],
-            "xargs" => &["-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a", "--replace", "--max-args", "--delimiter"],
+            "xargs" => {
+                xargs = true;
+                &["-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a", "--replace", "--max-args", "--delimiter"]
+            }
             "watch" => &["-n", "--interval", "-d"],
             "stdbuf" => &["-i", "-o", "-e"],
             "strace" | "ltrace" => &["-o", "-e", "-p", "-s"],
@@ -338,6 +382,10 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], Option<&'static str>)
             }
             _ => break,
         };
+        // `env` alone prints the environment; a wrapper with nothing after it runs nothing.
+        if w.len() == 1 && wrapper == "env" {
+            break;
+        }
         let is_env = wrapper == "env";
         let is_timeout = wrapper == "timeout";
         let is_flock = wrapper == "flock";
@@ -363,7 +411,12 @@ fn unwrap<'a, 's>(words: &'a [&'s str]) -> (&'a [&'s str], Option<&'static str>)
             w = &w[1..];
         }
     }
-    (w, privileged)
+    (w, privileged, xargs)
+}
+
+/// `tar -t`, `zip -l`: listing an archive sends nothing.
+fn f_is_listing(name: &str, args: &[&str]) -> bool {
+    matches!(name, "tar" | "zip") && args.iter().any(|a| a.starts_with('-') && !a.starts_with("--") && (a.contains('t') || a.contains('l')))
 }
 
 /// `sudo` alone is not dangerous (rule 9): what it runs is judged. A root shell is.
@@ -627,7 +680,8 @@ fn check(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) -> bool {
                 let o = o.rsplit('/').next().unwrap_or(o);
                 DAEMONS.contains(&o) || o.len() > 3 && o.ends_with('d') && o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
-            if name == "killall5" || sigkill && daemon {
+            let reload = args.iter().any(|a| matches!(*a, "-HUP" | "-SIGHUP" | "-1" | "-USR1" | "-USR2" | "-0" | "-WINCH" | "-s" ) && !sigkill);
+            if name == "killall5" || daemon && (sigkill || !reload) {
                 out.push("service-disruption", Risk::High, l());
             }
         }
@@ -891,7 +945,11 @@ fn find(args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) -> bool {
                 .iter()
                 .flat_map(|a| {
                     if a.contains("{}") {
-                        roots.iter().map(|r| a.replace("{}", r)).collect::<Vec<_>>()
+                        // What is found under a root the project owns is the project's.
+                        roots
+                            .iter()
+                            .map(|r| if scope_of(r).dangerous() { a.replace("{}", r) } else { a.replace("{}", "./found") })
+                            .collect::<Vec<_>>()
                     } else {
                         vec![a.to_string()]
                     }
@@ -1047,6 +1105,11 @@ fn shell(name: &str, args: &[&str], ctx: &Ctx<'_>, out: &mut Scan) {
         && let Some(script) = args.get(pos + 1)
     {
         out.nested(script);
+        if let Some(inner) = script.trim().strip_prefix("$(")
+            && inner.split_whitespace().next().is_some_and(|p| is_fetcher(&program_name(p)))
+        {
+            out.push("remote-code", Risk::Critical, format!("{name} -c runs a download"));
+        }
     }
     // `bash <(curl …)`: process substitution feeding a download to a shell.
     if ctx.substituted.iter().any(|p| is_fetcher(&program_name(p))) {
@@ -1286,9 +1349,15 @@ fn docker(f: &Flags<'_>, args: &[&str], out: &mut Scan) {
     }
 }
 
-/// A local path that holds secrets: a credential file or a credentials directory.
+/// A local path that holds secrets: a credential file or a credentials directory, a dump of a
+/// database, a file named for secrets.
 fn secret_source(p: &str) -> bool {
-    credential_path(p).is_some() || p.split('/').any(|c| paths::SECRET_DIRS.contains(&c)) || p == "/etc/shadow"
+    let file = p.rsplit('/').next().unwrap_or(p).to_ascii_lowercase();
+    credential_path(p).is_some()
+        || p.split('/').any(|c| paths::SECRET_DIRS.contains(&c))
+        || p == "/etc/shadow"
+        || ["secret", "password", "passwd", "credential", "token", ".kdbx", "wallet"].iter().any(|k| file.contains(k)) && !file.ends_with(".md")
+        || [".sql", ".dump", ".bak", ".sqlite", ".sqlite3"].iter().any(|e| file.ends_with(e))
 }
 
 /// `ssh host CMD`, `docker exec ctr CMD`: scan the command that runs there as a script of its own.

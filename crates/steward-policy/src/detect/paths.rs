@@ -150,8 +150,10 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
     }
     // Cheap gate: every credential path has a `/`, starts with `.`, or is a key file.
     let mut candidate = b[0] == b'.';
+    // White space: only in a browser store's name (`…/Default/Login Data`).
+    let spaced = b.len() >= 10 && b[b.len() - 10..].eq_ignore_ascii_case(b"login data");
     for (i, &c) in b.iter().enumerate() {
-        if c == b'\n' {
+        if c.is_ascii_whitespace() && !(spaced && c == b' ') {
             return None;
         }
         candidate |= c == b'/' || c == b'_' && i >= 2 && b[i - 2..i].eq_ignore_ascii_case(b"id");

@@ -209,7 +209,12 @@ fn by_keywords(statement: &str) -> Option<String> {
             words.get(1).copied(),
             Some("TABLE" | "DATABASE" | "SCHEMA" | "VIEW" | "INDEX" | "USER" | "ROLE" | "COLLECTION" | "KEYSPACE")
         ),
-        "TRUNCATE" => true,
+        // `truncate -s 0 file` is coreutils, not SQL.
+        "TRUNCATE" => words
+            .iter()
+            .skip(1)
+            .find(|w| **w != "TABLE")
+            .is_some_and(|w| w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '"' || c == '`')),
         "DELETE" => {
             words.get(1) == Some(&"FROM")
                 && (!has_where || upper.contains(" OR 1") || upper.contains("1=1") || upper.contains("1 = 1"))
