@@ -97,12 +97,17 @@ fn measure(name: &str, corpus: &str) -> Report {
             continue;
         }
         let mut parts = line.splitn(4, '\t');
-        let (Some(label), Some(class), Some(form), Some(text)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(label), Some(class), Some(form), Some(text)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             panic!("{name}:{}: expected LABEL<TAB>CLASS<TAB>FORM<TAB>TEXT: {line:?}", n + 1);
         };
         assert!(matches!(label, "D" | "B"), "{name}:{}: label must be D or B", n + 1);
-        assert!(matches!(form, "plain" | "obf"), "{name}:{}: form must be plain or obf", n + 1);
+        assert!(
+            matches!(form, "plain" | "obf"),
+            "{name}:{}: form must be plain or obf",
+            n + 1
+        );
         let text = text.replace('\u{2424}', "\n");
         let args = serde_json::json!({ "command": text });
         let found = detectors.scan(&args);
@@ -112,14 +117,18 @@ fn measure(name: &str, corpus: &str) -> Report {
         r.lines += 1;
         r.total.add(dangerous, detected);
         r.by_form.entry(form.to_string()).or_default().add(dangerous, detected);
-        r.by_class.entry(class.to_string()).or_default().add(dangerous, detected);
+        r.by_class
+            .entry(class.to_string())
+            .or_default()
+            .add(dangerous, detected);
         if dangerous != detected {
             let what = if dangerous { "missed" } else { "false alarm" };
             let seen: Vec<String> = found
                 .iter()
                 .map(|f| format!("{}@{} ({})", f.flag, f.risk, f.detail))
                 .collect();
-            r.errors.push(format!("{what} {name}:{} [{class}/{form}] {text:?} {seen:?}", n + 1));
+            r.errors
+                .push(format!("{what} {name}:{} [{class}/{form}] {text:?} {seen:?}", n + 1));
         }
     }
     println!("== {name}: {} lines: {}", r.lines, r.total.row());
@@ -145,7 +154,10 @@ fn detectors_meet_their_goals_on_both_corpus_parts() {
             println!("  {e}");
         }
     }
-    assert!(tuning.lines + held.lines >= MIN_LINES, "the corpus must keep {MIN_LINES} lines");
+    assert!(
+        tuning.lines + held.lines >= MIN_LINES,
+        "the corpus must keep {MIN_LINES} lines"
+    );
     assert!(
         tuning.total.recall() >= TUNING_MIN_RECALL && tuning.total.fpr() <= TUNING_MAX_FPR,
         "tuning part: {}",

