@@ -435,10 +435,18 @@ fn command(cmd: &Cmd, state: &mut State, out: &mut Scan) {
         if let Some(file) = download_target(name, &args) {
             state.downloaded.push(file.to_string());
         }
-    } else if let Some(text) = expand::filter(
-        &words.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
-        stdin_text.clone(),
-    ) {
+    } else if let Some(text) = matches!(
+        name,
+        "echo" | "printf" | "cat" | "base64" | "basenc" | "xxd" | "rev" | "tr"
+    )
+    .then(|| {
+        expand::filter(
+            &words.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            stdin_text.clone(),
+        )
+    })
+    .flatten()
+    {
         if is_decoder(name, &args) {
             state.pipe_source = None;
         }

@@ -155,20 +155,9 @@ pub(crate) fn scope(path: &str) -> Scope {
         return Scope::Local;
     }
     if dir.starts_with('/') {
-        // `/var/www/app/cache` is regenerable; `/var/lib/postgresql` is not.
-        let regenerable = dir.split('/').skip(2).any(|c| REGENERABLE.contains(&c));
-        return if SYSTEM_DIRS
-            .iter()
-            .any(|d| dir == *d || dir.starts_with(&format!("{d}/")))
-            && !regenerable
-        {
-            Scope::System
-        } else if regenerable {
-            Scope::Local
-        } else {
-            // Another top-level directory (`/data`, `/srv2`): not the project's to lose.
-            Scope::System
-        };
+        // Outside the home and the temp dirs every absolute path is the system's or another
+        // project's (`/var/cache/app` included: the system regenerates it, an agent should not).
+        return Scope::System;
     }
     if let Some(var) = dir.strip_prefix('$') {
         let name = var.trim_start_matches('{');
