@@ -31,33 +31,6 @@ impl Scope {
     }
 }
 
-pub(crate) const SYSTEM_DIRS: &[&str] = &[
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/home",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/opt",
-    "/proc",
-    "/root",
-    "/sbin",
-    "/srv",
-    "/sys",
-    "/usr",
-    "/var",
-    "/snap",
-    "/Library",
-    "/System",
-    "/Applications",
-    "/Users",
-    "/private",
-    "/mnt",
-    "/media",
-];
-
 /// Path components that name regenerable things: deleting them costs a rebuild.
 const REGENERABLE: &[&str] = &[
     ".cache",

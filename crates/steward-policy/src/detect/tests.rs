@@ -122,3 +122,62 @@ fn nested_arguments_are_scanned() {
     assert!(found.iter().any(|f| f.flag == "remote-code"), "{found:?}");
     assert!(Detectors::none().scan(&args).is_empty());
 }
+
+#[test]
+fn hostile_strings_never_panic() {
+    let mut inputs: Vec<String> = [
+        "$(",
+        "${",
+        "'",
+        "\"",
+        "\\",
+        "<<EOF",
+        "cat <<",
+        "$((1/0))",
+        "`",
+        "$'\\x",
+        "{,}",
+        "{1..99999999}",
+        "a | | b",
+        ";;;",
+        "&&&",
+        "((((",
+        "))))",
+        "case x in",
+        "if then fi",
+        "f() {",
+        ":(){ :|:& };:",
+        "\u{0}",
+        "ü$(ü)ü",
+        "exec 3<>/dev/tcp/",
+        "> ",
+        "< ",
+        "2>&",
+        "${x:",
+        "${x:-",
+        "${x/",
+        "$(echo $(echo $(echo",
+        "x=$(",
+        "eval",
+        "sudo",
+        "xargs",
+        "find -exec",
+        "psql -c",
+        "python3 -c",
+        "DELETE FROM",
+        "UPDATE t SET",
+        "DROP",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    inputs.push("(".repeat(5000));
+    inputs.push("$(".repeat(2000));
+    inputs.push("{".repeat(3000) + &"}".repeat(3000));
+    inputs.push("a|".repeat(20_000));
+    inputs.push("echo ".repeat(10_000) + "; rm -rf ~");
+    inputs.push((0..3000).map(|i| format!("x{i}=$x{}; ", i.max(1) - 1)).collect());
+    for s in &inputs {
+        let _ = Detectors::builtin().scan_str(s);
+    }
+}
