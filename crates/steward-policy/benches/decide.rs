@@ -53,6 +53,17 @@ fn benches(c: &mut Criterion) {
     c.bench_function("detectors/1 KB command", |b| {
         b.iter(|| detectors.scan(black_box(&benign)))
     });
+    // Distinct commands each time: the argument cache never answers, the parser does the work.
+    let variants: Vec<serde_json::Value> = (0..1024)
+        .map(|i| json!({"host": "web-01", "command": format!("{} # run {i}", command(false))}))
+        .collect();
+    let mut i = 0;
+    c.bench_function("decide/100 rules, 1 KB command, uncached", |b| {
+        b.iter(|| {
+            i = (i + 1) % variants.len();
+            policy.decide(black_box(&call(&variants[i])))
+        })
+    });
     c.bench_function("explain/100 rules, 1 KB command", |b| {
         b.iter(|| policy.explain(black_box(&call(&benign))))
     });

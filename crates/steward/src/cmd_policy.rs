@@ -52,7 +52,8 @@ pub struct ExplainArgs {
     /// The tool, as SERVER/TOOL.
     #[arg(long, value_name = "SERVER/TOOL")]
     pub tool: String,
-    /// The call's arguments as a JSON object.
+    /// The call's arguments as a JSON object, or `@FILE` to read them from a file (arguments
+    /// larger than the command line allows).
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub args: String,
     /// The tool's MCP annotations as JSON, e.g. '{"readOnlyHint":true}'.
@@ -129,7 +130,11 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             args.tool
         );
     };
-    let call_args: serde_json::Value = serde_json::from_str(&args.args).context("--args is not valid JSON")?;
+    let text = match args.args.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("--args @{path}: cannot read the file"))?,
+        None => args.args.clone(),
+    };
+    let call_args: serde_json::Value = serde_json::from_str(&text).context("--args is not valid JSON")?;
     if !call_args.is_object() {
         bail!("--args must be a JSON object, e.g. --args '{{\"command\":\"ls\"}}'");
     }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::Scan;
-use super::shell::Command;
+use super::tree::Cmd;
 use crate::model::Risk;
 
 /// Compiled regular expressions larger than this are refused (a policy must not make every
@@ -80,14 +80,14 @@ impl CustomDetector {
         self.risk
     }
 
-    /// `text`: the string after quote removal ([`super::shell::Script::text`]).
-    pub(crate) fn scan(&self, raw: &str, text: &str, commands: &[Command<'_>], scan: &mut Scan) {
+    /// `text`: the string after quote removal: each command's words joined by one space.
+    pub(crate) fn scan(&self, raw: &str, text: &str, commands: &[Cmd], scan: &mut Scan) {
         if let Some(detail) = self.find(raw, text, commands) {
             scan.push_flag(Cow::Owned(self.flag.clone()), self.risk, detail);
         }
     }
 
-    fn find(&self, raw: &str, text: &str, commands: &[Command<'_>]) -> Option<String> {
+    fn find(&self, raw: &str, text: &str, commands: &[Cmd]) -> Option<String> {
         if let Some(re) = self.regexes.iter().find(|re| re.is_match(raw) || re.is_match(text)) {
             return Some(format!("{}: /{}/", self.name, re.as_str()));
         }

@@ -8,9 +8,10 @@
 use std::borrow::Cow;
 
 /// How a command is joined to the one before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Join {
     /// First command, or after `;`, `&&`, `||`, `&` or a newline.
+    #[default]
     Sequence,
     /// After `|`: reads the previous command's output.
     Pipe,

@@ -28,7 +28,8 @@ fn classic_list_is_detected() {
         ("fdisk /dev/sda", "disk"),
         ("systemctl stop nginx", "service-disruption"),
         ("systemctl disable sshd", "service-disruption"),
-        ("kill -9 1234", "service-disruption"),
+        // Rule 6: `kill -9 PID` is benign; init and every process are not.
+        ("kill -9 1", "service-disruption"),
         ("iptables -F", "firewall"),
         ("ufw delete allow 22", "firewall"),
         ("firewall-cmd --remove-port=22/tcp", "firewall"),
@@ -84,6 +85,7 @@ fn benign_look_alikes_pass() {
         "ls -la",
         "cat README.md",
         "kill 1234",
+        "kill -9 1234",
         "systemctl status nginx",
         "chmod 644 file.txt",
         "curl https://example.com/api",
@@ -119,4 +121,63 @@ fn nested_arguments_are_scanned() {
     let found = Detectors::builtin().scan(&args);
     assert!(found.iter().any(|f| f.flag == "remote-code"), "{found:?}");
     assert!(Detectors::none().scan(&args).is_empty());
+}
+
+#[test]
+fn hostile_strings_never_panic() {
+    let mut inputs: Vec<String> = [
+        "$(",
+        "${",
+        "'",
+        "\"",
+        "\\",
+        "<<EOF",
+        "cat <<",
+        "$((1/0))",
+        "`",
+        "$'\\x",
+        "{,}",
+        "{1..99999999}",
+        "a | | b",
+        ";;;",
+        "&&&",
+        "((((",
+        "))))",
+        "case x in",
+        "if then fi",
+        "f() {",
+        ":(){ :|:& };:",
+        "\u{0}",
+        "ü$(ü)ü",
+        "exec 3<>/dev/tcp/",
+        "> ",
+        "< ",
+        "2>&",
+        "${x:",
+        "${x:-",
+        "${x/",
+        "$(echo $(echo $(echo",
+        "x=$(",
+        "eval",
+        "sudo",
+        "xargs",
+        "find -exec",
+        "psql -c",
+        "python3 -c",
+        "DELETE FROM",
+        "UPDATE t SET",
+        "DROP",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    inputs.push("(".repeat(5000));
+    inputs.push("$(".repeat(2000));
+    inputs.push("{".repeat(3000) + &"}".repeat(3000));
+    inputs.push("a|".repeat(20_000));
+    inputs.push("echo ".repeat(10_000) + "; rm -rf ~");
+    inputs.push((0..3000).map(|i| format!("x{i}=$x{}; ", i.max(1) - 1)).collect());
+    for s in &inputs {
+        let _ = Detectors::builtin().scan_str(s);
+    }
 }
