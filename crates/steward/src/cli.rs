@@ -2,8 +2,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_report,
-    cmd_scan,
-    cmd_serve,
+    cmd_scan, cmd_serve,
 };
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.

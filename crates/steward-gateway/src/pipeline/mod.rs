@@ -58,13 +58,15 @@ use crate::runaway::{Limiter, Runaway};
 pub struct Relay {
     policy: RwLock<Arc<Policy>>,
     audit: Result<AuditLog, String>,
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
     runaway: Runaway,
     limiter: Limiter,
     approvals: Option<Arc<Approvals>>,
     metrics: Arc<Metrics>,
     /// Ids and progress tokens Steward gives what it forwards: unique for the process.
     next_id: AtomicU64,
+    /// Which server listed each resource URI (before filtering), for routing by URI.
+    resources: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// What a relay is built from.
@@ -117,12 +119,13 @@ impl Relay {
         Relay {
             policy: RwLock::new(parts.policy),
             audit: parts.audit,
-            catalog: Catalog::new(parts.pins),
+            catalog: Arc::new(Catalog::new(parts.pins)),
             runaway: Runaway::default(),
             limiter: Limiter::new(parts.limits),
             approvals: parts.approvals.map(Arc::new),
             metrics: parts.metrics,
             next_id: AtomicU64::new(1),
+            resources: Default::default(),
         }
     }
 
@@ -154,7 +157,7 @@ impl Relay {
         self.approvals.as_ref()
     }
 
-    pub fn catalog(&self) -> &Catalog {
+    pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
 
@@ -169,6 +172,28 @@ impl Relay {
         }
         if let Some(log) = self.audit() {
             log.close();
+        }
+    }
+
+    /// The server whose resource list named `uri` (whether or not the caller may read it).
+    pub fn resource_owner(&self, uri: &str) -> Option<String> {
+        self.resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uri)
+            .cloned()
+    }
+
+    fn learn_resources(&self, server: &str, entries: &[serde_json::Value]) {
+        let mut map = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        for uri in entries
+            .iter()
+            .filter_map(|e| e.get("uri").and_then(serde_json::Value::as_str))
+        {
+            map.insert(uri.to_string(), server.to_string());
         }
     }
 

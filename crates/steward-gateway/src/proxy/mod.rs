@@ -5,6 +5,7 @@
 //! [`Relay::from_upstream`] says. Neither decides anything itself.
 
 mod client;
+mod stdio;
 mod upstream;
 
 pub use upstream::stop as stop_child;
@@ -90,7 +91,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         source: std::io::Error::other("not piped"),
     })?;
 
-    let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());
+    let (client_out, client_writer) = LineWriter::spawn(stdio::Output::stdout());
     let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
     let link = crate::notify::ApprovalLink::Cli {
         db: opts.audit_db.display().to_string(),
@@ -121,7 +122,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         ))
     });
 
-    let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);
+    let client_reader = LineReader::new(BufReader::new(stdio::Input::stdin()), opts.max_client_message);
     drop(upstream_in);
     let mut client_task = tokio::spawn(client::run(session.clone(), client_reader));
     let upstream_reader = LineReader::new(BufReader::new(child_stdout), opts.max_upstream_message);

@@ -532,12 +532,16 @@ async fn use_one(f: &Fed<'_>, msg: &Message<'_>, method: Method, id: &str, heade
 /// The server that lists a resource URI: known from earlier lists, else learnt by listing now.
 async fn owner(f: &Fed<'_>, uri: &str) -> Option<String> {
     let known = |f: &Fed<'_>| {
-        f.st.federation
-            .owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(uri)
-            .cloned()
+        let listed =
+            f.st.federation
+                .owners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(uri)
+                .cloned();
+        // Also what the servers listed before the caller's view was filtered: a resource the
+        // caller may not read is still routed, so that the policy refuses it by name.
+        listed.or_else(|| f.st.relay.resource_owner(uri))
     };
     if let Some(s) = known(f) {
         return Some(s);
