@@ -57,6 +57,8 @@ struct ConfigDoc {
     public_url: Option<String>,
     #[serde(default)]
     approvals: ApprovalsConfig,
+    #[serde(default)]
+    console: crate::console::ConsoleConfig,
 }
 
 /// `approvals:` in steward.yaml: where new pending approvals are announced.
@@ -226,6 +228,8 @@ pub struct GatewayConfig {
     /// The URL clients use to reach the gateway (for OAuth metadata), when not derivable.
     pub public_url: Option<String>,
     pub approvals: ApprovalsConfig,
+    /// `/ui`: see docs/console.md.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl GatewayConfig {
@@ -262,6 +266,7 @@ impl GatewayConfig {
             session_idle_timeout: Duration::from_secs(1800),
             public_url: None,
             approvals: ApprovalsConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 
@@ -499,6 +504,17 @@ impl GatewayConfig {
             })?;
         }
         cfg.approvals = doc.approvals;
+        cfg.console = doc.console;
+        if let Some(o) = cfg.console.oidc.as_mut()
+            && let Some(secret) = &o.client_secret
+        {
+            o.secret = Some(resolve_secret(secret, base).map_err(|e| {
+                invalid(0, 0, format!("console.oidc.client_secret: {e}"), "set the environment variable or fix the file path")
+            })?);
+        }
+        cfg.console.validate(&cfg.auth).map_err(|e| {
+            invalid(0, 0, e, "see docs/console.md for the console: keys")
+        })?;
         Ok(cfg)
     }
 

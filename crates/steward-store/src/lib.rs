@@ -4,6 +4,7 @@
 //! transaction starts goes into that transaction, so throughput grows with load while each
 //! caller can still wait for its own row to be committed ([`AuditLog::append`]).
 
+mod activity;
 mod approval;
 mod approvals;
 mod error;
@@ -14,8 +15,11 @@ mod reader;
 mod schema;
 mod writer;
 
+pub use activity::{
+    ActivityFilter, AlertRow, AlertRows, DenialBurst, HourCount, MAX_ACTIVITY_ROWS, Overview, hourly_series,
+};
 pub use approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
-pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration};
+pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration, may_approve, may_deny};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow, EventKind};
 pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};

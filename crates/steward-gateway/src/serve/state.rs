@@ -24,6 +24,8 @@ pub struct AppState {
     /// Turns true when the gateway starts shutting down: open streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
     pub legacy_sse: super::legacy_sse::SseStreams,
+    /// `/ui`, unless `console.enabled: false`.
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             sessions: Sessions::new(cfg.session_idle_timeout),
             federation: Default::default(),
             legacy_sse: Default::default(),
+            console: crate::console::Console::new(&cfg),
             cfg,
             relay,
             auth,
