@@ -47,6 +47,9 @@ ISSUER = E2E_DIR / "servers" / "oidc_issuer.py"
 HOLD_POLICY = """\
 version: 1
 default: allow
+roles:
+  "steward:approver": []
+  "steward:viewer": []
 detectors:
   builtin: true
 rules:
@@ -250,6 +253,7 @@ def test_approve_a_held_call_in_the_browser(gateway, browser, tmp_path: Path) ->
     until(browser, "the explanation", lambda d: css(d, "#explanation ol.steps li"))
     assert css(browser, "#decision")[0].text == "APPROVE"
     assert "console-destructive-needs-approval" in browser.find_element(By.ID, "explanation").text
+    browser.execute_script("document.getElementById('explanation').scrollIntoView()")
     shot(browser, tmp_path, "activity-explained")
 
     browser.get(f"{gw.base}/ui")
@@ -444,3 +448,69 @@ def test_pages_carry_a_strict_csp(gateway) -> None:
     text = r.body.decode()
     assert 'name="api_key"' in text
     assert "<script>" not in text and " style=" not in text
+
+
+def test_admin_reviews_a_drifted_tool(gateway, browser, tmp_path: Path) -> None:
+    """A tool whose definition changed since it was pinned shows old and new side by side; an
+    admin approves the offered version, a non-admin has no button."""
+    import sqlite3
+
+    gw = gateway({"auth": {"api_keys": True}}, keys={"root": ["steward:admin"], "bob": ["steward:approver"]})
+    target = HttpTarget.of(gw.url("demo"), bearer(gw.keys["bob"]))
+    first = run_client("py", target, [("lookup_order", {"id": "1"})])
+    assert first["calls"][0].get("isError") is not True, first
+    # Pretend the pinned (reviewed) definition of run_command said something else.
+    with sqlite3.connect(gw.db_path, timeout=10) as db:
+        (tool_json,) = db.execute("SELECT tool_json FROM tool_pins WHERE server = 'demo' AND tool = 'run_command'").fetchone()
+        old = json.loads(tool_json)
+        old["description"] = "Run a read-only command on the build host."
+        db.execute(
+            "UPDATE tool_pins SET fingerprint = ?, tool_json = ? WHERE server = 'demo' AND tool = 'run_command'",
+            ("sha256:" + "0" * 64, json.dumps(old)),
+        )
+    run_client("py", target, [])  # lists the tools again: the drift is recorded
+    with sqlite3.connect(gw.db_path, timeout=10) as db:
+        (state,) = db.execute("SELECT state FROM tool_pins WHERE server = 'demo' AND tool = 'run_command'").fetchone()
+    assert state == "drifted"
+
+    sign_in_with_key(browser, gw.base, gw.keys["bob"], "/ui/servers")
+    until(browser, "the drifted tool", lambda d: css(d, 'section.drift[data-tool="demo/run_command"]'))
+    assert not css(browser, '[data-action="approve-pin"]'), "only admins approve pins"
+    browser.delete_all_cookies()
+
+    sign_in_with_key(browser, gw.base, gw.keys["root"], "/ui")
+    alerts = until(browser, "the drift alert", lambda d: css(d, '[data-alert="drift"]'))
+    assert "demo/run_command" in alerts[0].text
+    browser.get(f"{gw.base}/ui/servers")
+    drift = until(browser, "the drifted tool", lambda d: css(d, 'section.drift[data-tool="demo/run_command"]'))[0]
+    assert "read-only" in drift.find_element(By.CSS_SELECTOR, "pre.old").text
+    assert "simulated" in drift.find_element(By.CSS_SELECTOR, "pre.new").text
+    browser.execute_script("arguments[0].scrollIntoView()", drift)
+    shot(browser, tmp_path, "servers-drift")
+    drift.find_element(By.CSS_SELECTOR, '[data-action="approve-pin"]').click()
+    until(browser, "the pin approval", lambda d: css(d, "#done"))
+    with sqlite3.connect(gw.db_path, timeout=10) as db:
+        row = db.execute("SELECT state, source, approved_by FROM tool_pins WHERE server = 'demo' AND tool = 'run_command'").fetchone()
+    assert row == ("pinned", "approved", "root"), row
+
+
+def test_policy_page_explains_a_hypothetical_call(gateway, browser, tmp_path: Path) -> None:
+    gw = keyed_gateway(gateway)
+    sign_in_with_key(browser, gw.base, gw.keys["victor"], "/ui/policy")
+    assert css(browser, '[data-rule="console-destructive-needs-approval"]')
+    form = browser.find_element(By.ID, "explain")
+    principal = form.find_element(By.NAME, "principal")
+    principal.clear()
+    principal.send_keys("alice")
+    args = form.find_element(By.NAME, "args")
+    args.clear()
+    args.send_keys('{"command": "rm -rf /"}')
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    until(browser, "the explanation", lambda d: css(d, "#explanation ol.steps li"))
+    assert css(browser, "#decision")[0].text == "APPROVE"
+    assert "console-destructive-needs-approval" in browser.find_element(By.ID, "explanation").text
+    browser.execute_script("document.getElementById('explain').scrollIntoView()")
+    shot(browser, tmp_path, "policy-explain")
+    # Nothing ran and nothing was recorded.
+    r = http_request("GET", f"{gw.base}/v1/activity?kind=decision", headers=bearer(gw.keys["victor"]))
+    assert r.status == 200 and r.json()["rows"] == [], r.body

@@ -509,12 +509,17 @@ impl GatewayConfig {
             && let Some(secret) = &o.client_secret
         {
             o.secret = Some(resolve_secret(secret, base).map_err(|e| {
-                invalid(0, 0, format!("console.oidc.client_secret: {e}"), "set the environment variable or fix the file path")
+                invalid(
+                    0,
+                    0,
+                    format!("console.oidc.client_secret: {e}"),
+                    "set the environment variable or fix the file path",
+                )
             })?);
         }
-        cfg.console.validate(&cfg.auth).map_err(|e| {
-            invalid(0, 0, e, "see docs/console.md for the console: keys")
-        })?;
+        cfg.console
+            .validate(&cfg.auth)
+            .map_err(|e| invalid(0, 0, e, "see docs/console.md for the console: keys"))?;
         Ok(cfg)
     }
 

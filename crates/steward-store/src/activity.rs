@@ -42,7 +42,11 @@ impl ActivityFilter {
         for (column, value, lower) in fields {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
                 let v = if lower { v.to_ascii_lowercase() } else { v.to_string() };
-                values.push(SqlValue::Text(if column == "risk" { v.to_ascii_uppercase() } else { v }));
+                values.push(SqlValue::Text(if column == "risk" {
+                    v.to_ascii_uppercase()
+                } else {
+                    v
+                }));
                 out.push(format!("{column} = ?{}", values.len()));
             }
         }
@@ -120,7 +124,12 @@ impl AuditReader {
     }
 
     /// The newest rows matching `filter` (with `seq < before` when given), newest first.
-    pub fn newest(&self, filter: &ActivityFilter, before: Option<i64>, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+    pub fn newest(
+        &self,
+        filter: &ActivityFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let mut values = Vec::new();
         let mut clauses = filter.clauses(&mut values);
         if let Some(b) = before {
@@ -164,23 +173,26 @@ impl AuditReader {
             since: since.to_string(),
             ..Overview::default()
         };
-        o.decisions = self
-            .conn
-            .query_row(&format!("SELECT count(*) FROM audit_events WHERE {decisions}"), [since], |r| {
-                r.get::<_, i64>(0)
-            })? as u64;
+        o.decisions = self.conn.query_row(
+            &format!("SELECT count(*) FROM audit_events WHERE {decisions}"),
+            [since],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
         o.by_hour_effect = self.by_hour("effect", decisions, since)?;
         o.by_hour_risk = self.by_hour("risk", decisions, since)?;
-        o.top_denied_tools = self.top_since(
-            "coalesce(server, '?') || '/' || coalesce(tool, '?')",
-            denied,
-            since,
-        )?;
+        o.top_denied_tools = self.top_since("coalesce(server, '?') || '/' || coalesce(tool, '?')", denied, since)?;
         o.top_denied_principals = self.top_since("coalesce(principal, '?')", denied, since)?;
         o.calls_per_server = self.top_since("coalesce(server, '?')", decisions, since)?;
-        o.canary_hits = self.alert_rows("steward:canary", since)?;
-        o.blocked_descriptions = self.alert_rows("steward:tool-blocked", since)?;
-        o.drift_blocks = self.alert_rows("steward:tool-drift", since)?;
+        o.canary_hits = self.alert_rows(&rule_is("steward:canary"), since)?;
+        // Calls refused for the tool's description, and lists that left tools out for it.
+        o.blocked_descriptions = self.alert_rows(
+            &format!(
+                "({} OR detail LIKE '%\"blocked\":[{{%')",
+                rule_is("steward:tool-blocked")
+            ),
+            since,
+        )?;
+        o.drift_blocks = self.alert_rows(&rule_is("steward:tool-drift"), since)?;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT coalesce(principal, '?'), substr(ts, 1, 13) AS h, count(*) AS n FROM audit_events WHERE {denied} \
              GROUP BY 1, h HAVING n > ?2 ORDER BY n DESC, h DESC LIMIT {}",
@@ -208,11 +220,11 @@ impl AuditReader {
                 .filter_map(|w| w.ok().flatten())
                 .filter(|w| w.is_finite() && *w >= 0.0)
                 .collect();
-            o.pending_approvals = self.conn.query_row(
-                "SELECT count(*) FROM approvals WHERE state = 'pending'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )? as u64;
+            o.pending_approvals =
+                self.conn
+                    .query_row("SELECT count(*) FROM approvals WHERE state = 'pending'", [], |r| {
+                        r.get::<_, i64>(0)
+                    })? as u64;
         }
         Ok(o)
     }
@@ -246,19 +258,18 @@ impl AuditReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn alert_rows(&self, rule: &str, since: &str) -> Result<AlertRows, StoreError> {
-        // rule_ids is a JSON list of strings: match the quoted id.
-        let pattern = format!("%\"{rule}\"%");
-        let filter = "kind = 'decision' AND ts >= ?1 AND rule_ids LIKE ?2";
+    /// Decision rows at or after `since` matching `condition` (SQL built from constants only).
+    fn alert_rows(&self, condition: &str, since: &str) -> Result<AlertRows, StoreError> {
+        let filter = format!("kind = 'decision' AND ts >= ?1 AND {condition}");
         let count: i64 = self.conn.query_row(
             &format!("SELECT count(*) FROM audit_events WHERE {filter}"),
-            params![since, pattern],
+            params![since],
             |r| r.get(0),
         )?;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT seq, ts, principal, server, tool, reason FROM audit_events WHERE {filter} ORDER BY seq DESC LIMIT {MAX_ALERT_ROWS}"
         ))?;
-        let rows = stmt.query_map(params![since, pattern], |r| {
+        let rows = stmt.query_map(params![since], |r| {
             Ok(AlertRow {
                 seq: r.get(0)?,
                 ts: r.get(1)?,
@@ -281,6 +292,11 @@ impl AuditReader {
             |r| r.get::<_, i64>(0),
         )? > 0)
     }
+}
+
+/// A condition on `rule_ids` (a JSON list of strings) naming one of Steward's own rule ids.
+fn rule_is(rule: &'static str) -> String {
+    format!("rule_ids LIKE '%\"{rule}\"%'")
 }
 
 /// Hours with their counts per key, oldest first, for charts: `hours` buckets ending with the

@@ -71,7 +71,16 @@ struct ActivityPage {
 fn options(values: &[&'static str], chosen: Option<&str>) -> Vec<(&'static str, &'static str)> {
     values
         .iter()
-        .map(|v| (*v, if chosen.is_some_and(|c| c.eq_ignore_ascii_case(v)) { " selected" } else { "" }))
+        .map(|v| {
+            (
+                *v,
+                if chosen.is_some_and(|c| c.eq_ignore_ascii_case(v)) {
+                    " selected"
+                } else {
+                    ""
+                },
+            )
+        })
         .collect()
 }
 
@@ -86,7 +95,12 @@ struct RowPage {
     note: Option<String>,
 }
 
-pub async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri, Query(q): Query<ActivityQuery>) -> Response {
+pub async fn page(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<ActivityQuery>,
+) -> Response {
     let s = match guard::page_session(&st, &headers, &uri) {
         Ok(s) => s,
         Err(r) => return r,
@@ -97,7 +111,11 @@ pub async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
         Ok((rows, last)) => (rows, last, None),
         Err(e) => {
             tracing::error!(error = %e, "console: the audit log cannot be read");
-            (Vec::new(), 0, Some("The audit log cannot be read right now (see the gateway log).".to_string()))
+            (
+                Vec::new(),
+                0,
+                Some("The audit log cannot be read right now (see the gateway log).".to_string()),
+            )
         }
     };
     let pairs: Vec<(&str, &str)> = [
@@ -133,7 +151,12 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
         Ok(None) => return view::error_page(&st, Some(&s), StatusCode::NOT_FOUND, &format!("no audit row {seq}")),
         Err(e) => {
             tracing::error!(error = %e, "console: the audit log cannot be read");
-            return view::error_page(&st, Some(&s), StatusCode::SERVICE_UNAVAILABLE, "the audit log cannot be read right now");
+            return view::error_page(
+                &st,
+                Some(&s),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the audit log cannot be read right now",
+            );
         }
     };
     let (x, note) = explain_row(&st, &row);
@@ -149,7 +172,10 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
         ("rules", o(&row.rule_ids)),
         ("policy version", o(&row.policy_version)),
         ("approvers", o(&row.approvers)),
-        ("duration", row.duration_ms.map(|d| format!("{d:.1} ms")).unwrap_or_default()),
+        (
+            "duration",
+            row.duration_ms.map(|d| format!("{d:.1} ms")).unwrap_or_default(),
+        ),
         ("detail", o(&row.detail)),
         ("hash", row.hash.clone()),
     ];

@@ -61,7 +61,11 @@ impl Row {
             principal: view::safe(&a.principal),
             target: view::safe(&a.target()),
             risk: a.risk.clone(),
-            rules: if a.rule_ids.is_empty() { "-".into() } else { a.rule_ids.join(", ") },
+            rules: if a.rule_ids.is_empty() {
+                "-".into()
+            } else {
+                a.rule_ids.join(", ")
+            },
             reasons: a.reasons.iter().map(|r| view::safe(r)).collect(),
             args: view::safe(&view::pretty(&a.args, 4000)),
             progress: a.progress(),
@@ -73,14 +77,21 @@ impl Row {
                         "{} at {}{}",
                         view::safe(&v.by),
                         view::when(&v.at),
-                        v.reason.as_deref().map(|r| format!(": {}", view::safe(r))).unwrap_or_default()
+                        v.reason
+                            .as_deref()
+                            .map(|r| format!(": {}", view::safe(r)))
+                            .unwrap_or_default()
                     )
                 })
                 .collect(),
             required: if a.required_roles.is_empty() {
                 format!("{} approver(s)", a.required_count)
             } else {
-                format!("{} approver(s) with role {}", a.required_count, a.required_roles.join(" or "))
+                format!(
+                    "{} approver(s) with role {}",
+                    a.required_count,
+                    a.required_roles.join(" or ")
+                )
             },
             created: view::when(&a.created_at),
             expires: view::when(&a.expires_at),
@@ -131,7 +142,12 @@ pub struct ListQuery {
     fragment: Option<String>,
 }
 
-async fn visible_approvals(st: &AppState, who: &Actor, state: Option<ApprovalState>, limit: usize) -> Result<Vec<Approval>, String> {
+async fn visible_approvals(
+    st: &AppState,
+    who: &Actor,
+    state: Option<ApprovalState>,
+    limit: usize,
+) -> Result<Vec<Approval>, String> {
     let Some(approvals) = st.relay.approvals() else {
         return Err("approvals are not enabled on this gateway".into());
     };
@@ -139,7 +155,12 @@ async fn visible_approvals(st: &AppState, who: &Actor, state: Option<ApprovalSta
     Ok(all.into_iter().filter(|a| visible_to(st, a, who)).collect())
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri, Query(q): Query<ListQuery>) -> Response {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let s = match guard::page_session(&st, &headers, &uri) {
         Ok(s) => s,
         Err(r) => return r,
@@ -185,13 +206,23 @@ async fn show_page(
 ) -> Response {
     let who = actor(st, &s.principal);
     let Some(approvals) = st.relay.approvals() else {
-        return view::error_page(st, Some(s), StatusCode::SERVICE_UNAVAILABLE, "approvals are not enabled on this gateway");
+        return view::error_page(
+            st,
+            Some(s),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "approvals are not enabled on this gateway",
+        );
     };
     let a = match approvals.get(id).await {
         Ok(Some(a)) if visible_to(st, &a, &who) => a,
         // Not yours to see is the same answer as not there.
         Ok(_) | Err(ApprovalError::InvalidInput(_)) => {
-            return view::error_page(st, Some(s), StatusCode::NOT_FOUND, &format!("no approval {}", view::safe(id)));
+            return view::error_page(
+                st,
+                Some(s),
+                StatusCode::NOT_FOUND,
+                &format!("no approval {}", view::safe(id)),
+            );
         }
         Err(e) => return view::error_page(st, Some(s), StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
@@ -221,7 +252,9 @@ pub async fn show(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let done = q.done.filter(|d| matches!(d.as_str(), "approved" | "recorded" | "denied" | "withdrawn"));
+    let done = q
+        .done
+        .filter(|d| matches!(d.as_str(), "approved" | "recorded" | "denied" | "withdrawn"));
     show_page(&st, &s, &id, done, None).await
 }
 
@@ -252,14 +285,24 @@ async fn decide(st: Arc<AppState>, headers: HeaderMap, id: String, body: Bytes, 
         Err(r) => return r,
     };
     let Some(approvals) = st.relay.approvals().cloned() else {
-        return view::error_page(&st, Some(&s), StatusCode::SERVICE_UNAVAILABLE, "approvals are not enabled on this gateway");
+        return view::error_page(
+            &st,
+            Some(&s),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "approvals are not enabled on this gateway",
+        );
     };
     let who = actor(&st, &s.principal);
     // What the person may not see, they may not act on either.
     match approvals.get(&id).await {
         Ok(Some(a)) if visible_to(&st, &a, &who) => {}
         Ok(_) | Err(ApprovalError::InvalidInput(_)) => {
-            return view::error_page(&st, Some(&s), StatusCode::NOT_FOUND, &format!("no approval {}", view::safe(&id)));
+            return view::error_page(
+                &st,
+                Some(&s),
+                StatusCode::NOT_FOUND,
+                &format!("no approval {}", view::safe(&id)),
+            );
         }
         Err(e) => return view::error_page(&st, Some(&s), StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
@@ -277,7 +320,11 @@ async fn decide(st: Arc<AppState>, headers: HeaderMap, id: String, body: Bytes, 
         };
         approvals.deny(&id, who, reason).await.map(|a| {
             tracing::info!(approval = %id, by = %name, state = %a.state, "approval denied in the console");
-            if a.state == ApprovalState::Cancelled { "withdrawn" } else { "denied" }
+            if a.state == ApprovalState::Cancelled {
+                "withdrawn"
+            } else {
+                "denied"
+            }
         })
     };
     match outcome {
@@ -292,10 +339,20 @@ async fn decide(st: Arc<AppState>, headers: HeaderMap, id: String, body: Bytes, 
     }
 }
 
-pub async fn approve(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn approve(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     decide(st, headers, id, body, true).await
 }
 
-pub async fn deny(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn deny(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     decide(st, headers, id, body, false).await
 }

@@ -116,9 +116,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     let t = crate::config::parse_duration(&text).map_err(serde::de::Error::custom)?;
     if t < Duration::from_secs(60) || t > Duration::from_secs(30 * 86_400) {
-        return Err(serde::de::Error::custom(
-            "session_ttl must be between 1m and 30d",
-        ));
+        return Err(serde::de::Error::custom("session_ttl must be between 1m and 30d"));
     }
     Ok(t)
 }
@@ -150,12 +148,63 @@ impl ConsoleConfig {
             if let Some(issuer) = &o.issuer
                 && !auth.oidc.iter().any(|i| &i.issuer == issuer)
             {
-                return Err(format!("console.oidc.issuer {issuer} is not one of auth.oidc's issuers"));
+                return Err(format!(
+                    "console.oidc.issuer {issuer} is not one of auth.oidc's issuers"
+                ));
             }
             if !o.scopes.iter().any(|s| s == "openid") {
                 return Err("console.oidc.scopes must include openid".into());
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::GatewayConfig;
+
+    fn load(yaml: &str) -> Result<GatewayConfig, String> {
+        GatewayConfig::from_yaml(yaml, "steward.yaml", Path::new("/etc/steward")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn on_by_default_and_switched_off_by_the_key() {
+        assert!(GatewayConfig::embedded().console.enabled);
+        let cfg = load("auth: {api_keys: true}\n").unwrap();
+        assert!(cfg.console.enabled);
+        assert_eq!(cfg.console.admin_role, "steward:admin");
+        assert_eq!(cfg.console.session_ttl.as_secs(), 8 * 3600);
+        assert!(!load("console: {enabled: false}\n").unwrap().console.enabled);
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        let cfg = load("console: {session_ttl: 30m, denial_burst: 5, admin_role: sec}\n").unwrap();
+        assert_eq!((cfg.console.session_ttl.as_secs(), cfg.console.denial_burst), (1800, 5));
+        assert_eq!(cfg.console.admin_role, "sec");
+        for (bad, says) in [
+            ("console: {sesion_ttl: 1h}\n", "unknown field"),
+            ("console: {session_ttl: 5s}\n", "between 1m and 30d"),
+            ("console: {oidc: {client_id: c}}\n", "needs an auth.oidc issuer"),
+            ("console: {admin_role: ''}\n", "must not be empty"),
+        ] {
+            let e = load(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let oidc = "auth: {oidc: {issuer: 'http://127.0.0.1:9/', audience: c}}\n";
+        assert!(load(&format!("{oidc}console: {{oidc: {{client_id: c}}}}\n")).is_ok());
+        let e = load(&format!(
+            "{oidc}console: {{oidc: {{client_id: c, issuer: 'https://other'}}}}\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("not one of auth.oidc's issuers"), "{e}");
+        let e = load(&format!(
+            "{oidc}console: {{oidc: {{client_id: c, scopes: [profile]}}}}\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("openid"), "{e}");
     }
 }

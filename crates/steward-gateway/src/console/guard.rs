@@ -18,9 +18,13 @@ pub const CSRF_HEADER: &str = "x-steward-csrf";
 
 /// The console, or 404 when it is switched off.
 pub fn console(st: &AppState) -> Result<&Arc<Console>, Response> {
-    st.console
-        .as_ref()
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "the console is switched off (console.enabled: false)").into_response())
+    st.console.as_ref().ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            "the console is switched off (console.enabled: false)",
+        )
+            .into_response()
+    })
 }
 
 fn session_of(c: &Console, headers: &HeaderMap) -> Option<Arc<Session>> {
@@ -35,7 +39,9 @@ fn session_of(c: &Console, headers: &HeaderMap) -> Option<Arc<Session>> {
 /// A local path to come back to after signing in: anything else is `/ui`.
 pub fn local_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui") && !n.starts_with("//") && !n.contains('\\') && n.len() <= 2048 => n.to_string(),
+        Some(n) if n.starts_with("/ui") && !n.starts_with("//") && !n.contains('\\') && n.len() <= 2048 => {
+            n.to_string()
+        }
         _ => "/ui".to_string(),
     }
 }
@@ -51,7 +57,11 @@ pub fn page_session(st: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Arc
     if let Some(name) = c.operator() {
         let (_, cookie) = c.sessions.create(operator_principal(c, name), SignIn::Operator);
         tracing::info!(operator = %name, "console: local operator session started");
-        return Err(([(header::SET_COOKIE, c.cookie(&cookie))], Redirect::to(&local_next(Some(here)))).into_response());
+        return Err((
+            [(header::SET_COOKIE, c.cookie(&cookie))],
+            Redirect::to(&local_next(Some(here))),
+        )
+            .into_response());
     }
     let next = serde_urlencoded::to_string([("next", local_next(Some(here)))]).unwrap_or_default();
     Err(Redirect::to(&format!("/ui/signin?{next}")).into_response())
@@ -71,11 +81,17 @@ pub fn post_session(st: &AppState, headers: &HeaderMap, csrf: Option<&str>) -> R
     let c = console(st)?;
     same_origin(st, headers)?;
     let Some(s) = session_of(c, headers) else {
-        return Err(forbidden(st, "you are not signed in (or your session ended): sign in again"));
+        return Err(forbidden(
+            st,
+            "you are not signed in (or your session ended): sign in again",
+        ));
     };
     match csrf {
         Some(t) if c.sessions.csrf_ok(&s, t) => Ok(s),
-        _ => Err(forbidden(st, "the form's CSRF token is missing or wrong: reload the page and try again")),
+        _ => Err(forbidden(
+            st,
+            "the form's CSRF token is missing or wrong: reload the page and try again",
+        )),
     }
 }
 
@@ -169,7 +185,13 @@ mod tests {
     #[test]
     fn next_stays_on_the_console() {
         assert_eq!(local_next(Some("/ui/approvals/apr-1")), "/ui/approvals/apr-1");
-        for bad in ["https://evil.example/ui", "//evil.example/ui", "/v1/approvals", "/ui\\..", ""] {
+        for bad in [
+            "https://evil.example/ui",
+            "//evil.example/ui",
+            "/v1/approvals",
+            "/ui\\..",
+            "",
+        ] {
             assert_eq!(local_next(Some(bad)), "/ui", "{bad}");
         }
         assert_eq!(local_next(None), "/ui");

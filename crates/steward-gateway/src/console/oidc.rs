@@ -159,7 +159,11 @@ impl Oidc {
             let error = doc.get("error").and_then(Value::as_str).unwrap_or("unknown error");
             return Err(format!(
                 "the issuer refused the sign-in ({status}: {})",
-                error.chars().filter(|c| c.is_ascii_graphic()).take(80).collect::<String>()
+                error
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .take(80)
+                    .collect::<String>()
             ));
         }
         let id_token = doc

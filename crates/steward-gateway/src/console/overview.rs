@@ -15,8 +15,18 @@ use super::view::{self, Layout};
 use crate::serve::AppState;
 use crate::serve::stats_api::{self, Stats, StatsQuery};
 
-const EFFECTS: [(&str, &str); 4] = [("allow", "#5e9e6e"), ("ask", "#88c0d0"), ("approve", "#d08770"), ("deny", "#bf616a")];
-const RISKS: [(&str, &str); 4] = [("LOW", "#a3be8c"), ("MEDIUM", "#ebcb8b"), ("HIGH", "#d08770"), ("CRITICAL", "#bf616a")];
+const EFFECTS: [(&str, &str); 4] = [
+    ("allow", "#5e9e6e"),
+    ("ask", "#88c0d0"),
+    ("approve", "#d08770"),
+    ("deny", "#bf616a"),
+];
+const RISKS: [(&str, &str); 4] = [
+    ("LOW", "#a3be8c"),
+    ("MEDIUM", "#ebcb8b"),
+    ("HIGH", "#d08770"),
+    ("CRITICAL", "#bf616a"),
+];
 
 /// One alert line.
 pub struct Alert {
@@ -50,9 +60,15 @@ fn alert_rows(out: &mut Vec<Alert>, kind: &'static str, what: &str, rows: &Alert
         out.push(Alert {
             kind,
             text: format!(
-                "{what}: {}/{} by {} at {}",
-                view::safe(r.server.as_deref().unwrap_or("?")),
-                view::safe(r.tool.as_deref().unwrap_or("?")),
+                "{what}: {} by {} at {}",
+                match (&r.server, &r.tool) {
+                    (Some(s), Some(t)) => format!("{}/{}", view::safe(s), view::safe(t)),
+                    _ => format!(
+                        "{} ({})",
+                        view::safe(r.server.as_deref().unwrap_or("?")),
+                        view::safe(r.reason.as_deref().unwrap_or(""))
+                    ),
+                },
                 view::safe(r.principal.as_deref().unwrap_or("?")),
                 view::when(&r.ts)
             ),
@@ -62,7 +78,10 @@ fn alert_rows(out: &mut Vec<Alert>, kind: &'static str, what: &str, rows: &Alert
     if rows.count as usize > rows.rows.len() {
         out.push(Alert {
             kind,
-            text: format!("… and {} more {what} (see Activity)", rows.count as usize - rows.rows.len()),
+            text: format!(
+                "… and {} more {what} (see Activity)",
+                rows.count as usize - rows.rows.len()
+            ),
             seq: None,
         });
     }
@@ -78,13 +97,21 @@ fn alerts(s: &Stats) -> Vec<Alert> {
                 "tool drift: {}/{} changed since it was pinned{} (review it under Servers)",
                 view::safe(&p.server),
                 view::safe(&p.tool),
-                p.drifted_at.as_deref().map(|t| format!(" at {}", view::when(t))).unwrap_or_default()
+                p.drifted_at
+                    .as_deref()
+                    .map(|t| format!(" at {}", view::when(t)))
+                    .unwrap_or_default()
             ),
             seq: None,
         });
     }
     alert_rows(&mut out, "drift", "drifted tool refused", &s.overview.drift_blocks);
-    alert_rows(&mut out, "blocked", "tool with a blocked description refused", &s.overview.blocked_descriptions);
+    alert_rows(
+        &mut out,
+        "blocked",
+        "tool with a blocked description refused",
+        &s.overview.blocked_descriptions,
+    );
     for b in &s.overview.denial_bursts {
         out.push(Alert {
             kind: "burst",
@@ -101,7 +128,12 @@ fn alerts(s: &Stats) -> Vec<Alert> {
     out
 }
 
-pub async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri, Query(q): Query<StatsQuery>) -> Response {
+pub async fn page(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<StatsQuery>,
+) -> Response {
     let s = match guard::page_session(&st, &headers, &uri) {
         Ok(s) => s,
         Err(r) => return r,
@@ -139,9 +171,17 @@ pub async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
         effect_chart: svg::stacked_columns("decisions per hour by effect", &stats.effect_series, &EFFECTS),
         risk_chart: svg::stacked_columns("decisions per hour by risk", &stats.risk_series, &RISKS),
         denied_tools: svg::bars("most denied tools", &stats.overview.top_denied_tools, "#bf616a"),
-        denied_principals: svg::bars("most denied principals", &stats.overview.top_denied_principals, "#bf616a"),
+        denied_principals: svg::bars(
+            "most denied principals",
+            &stats.overview.top_denied_principals,
+            "#bf616a",
+        ),
         per_server: svg::bars("calls per server", &stats.overview.calls_per_server, "#5e81ac"),
-        waits: if w.count > 0 { svg::bars("approval waiting time", &waits, "#d08770") } else { String::new() },
+        waits: if w.count > 0 {
+            svg::bars("approval waiting time", &waits, "#d08770")
+        } else {
+            String::new()
+        },
         wait_summary,
         alerts: alerts(&stats),
         problems: stats.problems.clone(),

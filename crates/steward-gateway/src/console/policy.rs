@@ -56,8 +56,18 @@ impl Default for ExplainForm {
     }
 }
 
-fn render(st: &AppState, s: &super::Session, form: ExplainForm, x: Option<Explanation>, error: Option<String>) -> Response {
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+fn render(
+    st: &AppState,
+    s: &super::Session,
+    form: ExplainForm,
+    x: Option<Explanation>,
+    error: Option<String>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let mut form = form;
     if form.principal.is_empty() {
         form.principal = s.principal.id.clone();
@@ -97,7 +107,12 @@ pub async fn explain(State(st): State<Arc<AppState>>, headers: HeaderMap, body: 
     };
     let req = ExplainRequest {
         principal: Some(form.principal.clone()),
-        roles: form.roles.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect(),
+        roles: form
+            .roles
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect(),
         tool: form.tool.trim().to_string(),
         args: Some(args),
         method: Some(form.method.trim().to_string()).filter(|m| !m.is_empty()),

@@ -47,7 +47,11 @@ pub struct ServerRow {
 impl ServerRow {
     fn of(s: &ServerView) -> ServerRow {
         let r = s.registry.as_ref();
-        let o = |v: Option<&Option<String>>| v.and_then(|x| x.as_deref()).map(view::safe).unwrap_or_else(|| "-".into());
+        let o = |v: Option<&Option<String>>| {
+            v.and_then(|x| x.as_deref())
+                .map(view::safe)
+                .unwrap_or_else(|| "-".into())
+        };
         ServerRow {
             name: view::safe(&s.name),
             transport: s.transport.clone(),
@@ -126,7 +130,12 @@ pub struct PageQuery {
     done: Option<String>,
 }
 
-async fn render_page(st: &AppState, s: &super::Session, done: Option<String>, error: Option<(StatusCode, String)>) -> Response {
+async fn render_page(
+    st: &AppState,
+    s: &super::Session,
+    done: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
     let v = servers_api::servers(st).await;
     let (status, error) = match error {
         Some((status, e)) => (status, Some(e)),
@@ -138,14 +147,23 @@ async fn render_page(st: &AppState, s: &super::Session, done: Option<String>, er
         registry: v.registry_source.clone(),
         problems: v.problems.clone(),
         admin: guard::is_admin(st, &s.principal),
-        admin_role: st.console.as_ref().map(|c| c.cfg.admin_role.clone()).unwrap_or_default(),
+        admin_role: st
+            .console
+            .as_ref()
+            .map(|c| c.cfg.admin_role.clone())
+            .unwrap_or_default(),
         done,
         error,
     };
     view::render_status(&page, status)
 }
 
-pub async fn page(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri, Query(q): Query<PageQuery>) -> Response {
+pub async fn page(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let s = match guard::page_session(&st, &headers, &uri) {
         Ok(s) => s,
         Err(r) => return r,
@@ -173,7 +191,11 @@ pub async fn approve(State(st): State<Arc<AppState>>, headers: HeaderMap, body: 
         Err(r) => return r,
     };
     if !guard::is_admin(&st, &s.principal) {
-        let role = st.console.as_ref().map(|c| c.cfg.admin_role.clone()).unwrap_or_default();
+        let role = st
+            .console
+            .as_ref()
+            .map(|c| c.cfg.admin_role.clone())
+            .unwrap_or_default();
         return render_page(
             &st,
             &s,

@@ -134,20 +134,30 @@ pub async fn oidc_begin(State(st): State<Arc<AppState>>, headers: HeaderMap, Que
     };
     let next = local_next(q.next.as_deref());
     let Some(oidc) = c.oidc.as_ref() else {
-        return signin_page(&st, next, Some("OIDC sign-in is not configured (console.oidc).".into()), StatusCode::NOT_FOUND);
+        return signin_page(
+            &st,
+            next,
+            Some("OIDC sign-in is not configured (console.oidc).".into()),
+            StatusCode::NOT_FOUND,
+        );
     };
     let redirect = redirect_uri(&st, &headers, oidc.redirect_url());
     match oidc.begin(&redirect, next.clone()).await {
         Ok((url, state)) => {
             let cookie = format!(
                 "{LOGIN_COOKIE}={state}; Path=/ui/auth; Max-Age=600; HttpOnly; SameSite=Lax{}",
-                if c.cookie("x").contains("; Secure") { "; Secure" } else { "" }
+                if c.secure { "; Secure" } else { "" }
             );
             ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "console: cannot start an OIDC sign-in");
-            signin_page(&st, next, Some(format!("The identity provider cannot be reached: {e}")), StatusCode::SERVICE_UNAVAILABLE)
+            signin_page(
+                &st,
+                next,
+                Some(format!("The identity provider cannot be reached: {e}")),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
         }
     }
 }
@@ -172,7 +182,12 @@ pub async fn oidc_callback(
         Err(r) => return r,
     };
     let Some(oidc) = c.oidc.as_ref() else {
-        return signin_page(&st, "/ui".into(), Some("OIDC sign-in is not configured.".into()), StatusCode::NOT_FOUND);
+        return signin_page(
+            &st,
+            "/ui".into(),
+            Some("OIDC sign-in is not configured.".into()),
+            StatusCode::NOT_FOUND,
+        );
     };
     let refuse = |message: String| {
         tracing::info!(reason = %message, "console: OIDC sign-in refused");
@@ -191,9 +206,9 @@ pub async fn oidc_callback(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(|h| cookie_value(h, LOGIN_COOKIE).map(str::to_string));
-    let same = bound.as_deref().is_some_and(|b| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(b.as_bytes(), state.as_bytes()).is_ok()
-    });
+    let same = bound
+        .as_deref()
+        .is_some_and(|b| aws_lc_rs::constant_time::verify_slices_are_equal(b.as_bytes(), state.as_bytes()).is_ok());
     if !same {
         return refuse("This sign-in was not started in this browser; start again.".into());
     }
@@ -262,6 +277,10 @@ pub async fn signout(State(st): State<Arc<AppState>>, headers: HeaderMap, body: 
     };
     c.sessions.end(&s.sid);
     tracing::info!(principal = %s.principal.id, "console: signed out");
-    let target = if c.operator().is_some() { "/ui/signin?next=/ui" } else { "/ui/signin" };
+    let target = if c.operator().is_some() {
+        "/ui/signin?next=/ui"
+    } else {
+        "/ui/signin"
+    };
     ([(header::SET_COOKIE, c.cookie(""))], Redirect::to(target)).into_response()
 }

@@ -42,11 +42,7 @@ fn nice(max: u64) -> u64 {
 pub fn stacked_columns(title: &str, series: &[(String, BTreeMap<String, u64>)], keys: &[(&str, &str)]) -> String {
     let (w, h, left, bottom, top) = (720.0f64, 220.0f64, 40.0f64, 28.0f64, 14.0f64);
     let plot_h = h - bottom - top;
-    let max = series
-        .iter()
-        .map(|(_, m)| m.values().sum::<u64>())
-        .max()
-        .unwrap_or(0);
+    let max = series.iter().map(|(_, m)| m.values().sum::<u64>()).max().unwrap_or(0);
     let axis = nice(max);
     let n = series.len().max(1) as f64;
     let slot = (w - left - 10.0) / n;
@@ -58,8 +54,9 @@ pub fn stacked_columns(title: &str, series: &[(String, BTreeMap<String, u64>)], 
         h + 22.0,
         esc(title)
     );
-    for i in 0..=4 {
-        let v = axis * i / 4;
+    // `nice` axes are 5, 10, 20, 50, …: five steps are whole numbers.
+    for i in 0..=5 {
+        let v = axis * i / 5;
         let y = top + plot_h - plot_h * (v as f64) / (axis as f64);
         let _ = write!(
             s,
@@ -160,7 +157,11 @@ mod tests {
         assert!(svg.contains("&lt;script&gt;"));
         let mut m = BTreeMap::new();
         m.insert("deny".to_string(), 2u64);
-        let svg = stacked_columns("x\"y", &[("2026-01-31T14".into(), m)], &[("allow", "#0a0"), ("deny", "#a00")]);
+        let svg = stacked_columns(
+            "x\"y",
+            &[("2026-01-31T14".into(), m)],
+            &[("allow", "#0a0"), ("deny", "#a00")],
+        );
         assert!(svg.contains("aria-label=\"x&quot;y\""));
         assert!(svg.contains("14h"));
         assert!(!svg.contains("style="));

@@ -31,7 +31,11 @@ impl Layout {
             roles: session
                 .map(|s| {
                     let roles = crate::serve::approvals_api::actor(st, &s.principal).roles;
-                    if roles.is_empty() { "no roles".to_string() } else { roles.join(", ") }
+                    if roles.is_empty() {
+                        "no roles".to_string()
+                    } else {
+                        roles.join(", ")
+                    }
                 })
                 .unwrap_or_default(),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
@@ -86,7 +90,10 @@ pub fn error_page(st: &AppState, session: Option<&Session>, status: StatusCode, 
 /// `2026-01-31T14:05:09.123Z` → `2026-01-31 14:05:09 UTC`.
 pub fn when(ts: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(ts) {
-        Ok(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
         Err(_) => ts.to_string(),
     }
 }

@@ -139,7 +139,10 @@ pub fn explain_row(st: &AppState, row: &AuditRow) -> (Option<Explanation>, Optio
         return (None, None);
     }
     let (Some(server), Some(tool)) = (row.server.as_deref(), row.tool.as_deref()) else {
-        return (None, Some("this decision names no tool, so there is nothing to replay".into()));
+        return (
+            None,
+            Some("this decision names no tool, so there is nothing to replay".into()),
+        );
     };
     let method = row.method.as_deref().unwrap_or("tools/call");
     if !steward_policy::GOVERNED_METHODS.contains(&method) {
@@ -191,14 +194,7 @@ pub async fn row(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(seq):
     match read(&st, move |r| r.row(seq)).await {
         Ok(Some(row)) => {
             let (explanation, note) = explain_row(&st, &row);
-            reply(
-                StatusCode::OK,
-                json!(RowExplained {
-                    row,
-                    explanation,
-                    note
-                }),
-            )
+            reply(StatusCode::OK, json!(RowExplained { row, explanation, note }))
         }
         Ok(None) => reply(
             StatusCode::NOT_FOUND,

@@ -159,7 +159,11 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if st.console.is_some() && wants_html(&headers) {
-        let id: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(64).collect();
+        let id: String = id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(64)
+            .collect();
         return axum::response::Redirect::to(&format!("/ui/approvals/{id}")).into_response();
     }
     let (actor, approvals) = match caller(&st, &headers, false).await {

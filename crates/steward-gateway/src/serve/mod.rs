@@ -3,7 +3,7 @@
 // Handlers return early with ready-made responses; boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
-mod activity_api;
+pub(crate) mod activity_api;
 pub(crate) mod approvals_api;
 mod decide_api;
 mod exchange;
@@ -13,9 +13,9 @@ mod legacy_sse;
 mod mcp;
 pub(crate) mod policy_api;
 mod reply;
-mod servers_api;
+pub(crate) mod servers_api;
 mod state;
-mod stats_api;
+pub(crate) mod stats_api;
 mod stream;
 
 use std::future::{Future, IntoFuture};

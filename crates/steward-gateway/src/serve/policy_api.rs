@@ -61,7 +61,12 @@ pub fn explain(st: &AppState, req: &ExplainRequest, now: SystemTime) -> Result<E
         .tool
         .split_once('/')
         .filter(|(s, t)| !s.is_empty() && !t.is_empty())
-        .ok_or_else(|| format!("the tool must be SERVER/TOOL, e.g. demo/run_command (got '{}')", req.tool))?;
+        .ok_or_else(|| {
+            format!(
+                "the tool must be SERVER/TOOL, e.g. demo/run_command (got '{}')",
+                req.tool
+            )
+        })?;
     let method = req.method.as_deref().unwrap_or("tools/call");
     if !steward_policy::GOVERNED_METHODS.contains(&method) {
         return Err(format!(
@@ -73,11 +78,30 @@ pub fn explain(st: &AppState, req: &ExplainRequest, now: SystemTime) -> Result<E
     if !args.is_object() {
         return Err("the arguments must be a JSON object, e.g. {\"command\": \"ls\"}".into());
     }
-    let name = req.principal.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or("anonymous");
+    let name = req
+        .principal
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("anonymous");
     let mut principal = Principal::new(name, "explain");
-    principal.roles = req.roles.iter().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    principal.roles = req
+        .roles
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
     let info = super::guard::registry_info(st, server);
-    Ok(explain_call(&st.relay.policy(), &principal, server, tool, method, &args, now, &info))
+    Ok(explain_call(
+        &st.relay.policy(),
+        &principal,
+        server,
+        tool,
+        method,
+        &args,
+        now,
+        &info,
+    ))
 }
 
 /// [`Policy::explain`] of one call at the gateway door.
@@ -246,7 +270,10 @@ pub async fn explain_api(State(st): State<Arc<AppState>>, headers: HeaderMap, bo
     };
     match explain(&st, &req, SystemTime::now()) {
         Ok(x) => reply(StatusCode::OK, json!(x)),
-        Err(m) => reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_request", "message": m})),
+        Err(m) => reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "message": m}),
+        ),
     }
 }
 
@@ -257,7 +284,11 @@ mod tests {
     #[test]
     fn rules_of_the_baseline() {
         let rules = rules_of(steward_policy::BASELINE_POLICY_YAML);
-        assert!(rules.iter().any(|r| r.id == "baseline-no-credential-access" && r.effect == "deny"));
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.id == "baseline-no-credential-access" && r.effect == "deny")
+        );
         assert!(rules.iter().all(|r| r.tools == "*"));
     }
 }

@@ -208,11 +208,22 @@ fn collect_pins(store: &PinStore) -> Result<Vec<(Pin, Option<Drift>)>, PinError>
 }
 
 /// Accepts the offered definition of `server`/`tool` if it is still `fingerprint`, as `by`.
-pub async fn approve_pin(st: &AppState, server: &str, tool: &str, fingerprint: &str, by: &str) -> Result<PinApproval, PinError> {
+pub async fn approve_pin(
+    st: &AppState,
+    server: &str,
+    tool: &str,
+    fingerprint: &str,
+    by: &str,
+) -> Result<PinApproval, PinError> {
     let Some(store) = st.relay.catalog().pins().cloned() else {
         return Err(PinError::InvalidInput("the tool pin store is unavailable".into()));
     };
-    let (server, tool, fingerprint, by) = (server.to_string(), tool.to_string(), fingerprint.to_string(), by.to_string());
+    let (server, tool, fingerprint, by) = (
+        server.to_string(),
+        tool.to_string(),
+        fingerprint.to_string(),
+        by.to_string(),
+    );
     let done = tokio::task::spawn_blocking(move || store.approve_fingerprint(&server, &tool, &by, &fingerprint))
         .await
         .map_err(|e| PinError::InvalidInput(format!("the pin store task failed: {e}")))??;

@@ -139,7 +139,12 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q):
         return r;
     }
     match stats(&st, q.hours.unwrap_or(24)).await {
-        Ok(s) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json!(s).to_string()).into_response(),
+        Ok(s) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!(s).to_string(),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "stats unavailable");
             (
