@@ -25,6 +25,8 @@ pub struct ActivityFilter {
     pub risk: Option<String>,
     pub kind: Option<String>,
     pub approval_id: Option<String>,
+    /// Indexed: a decision, its outcome and its approval's every transition share it.
+    pub decision_id: Option<String>,
 }
 
 impl ActivityFilter {
@@ -38,6 +40,7 @@ impl ActivityFilter {
             ("risk", &self.risk, false),
             ("kind", &self.kind, true),
             ("approval_id", &self.approval_id, false),
+            ("decision_id", &self.decision_id, false),
         ];
         for (column, value, lower) in fields {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {

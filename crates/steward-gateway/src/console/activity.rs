@@ -196,10 +196,11 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, uri: Uri,
     view::render(&page)
 }
 
-/// The audit rows of one approval (its decision and every transition), oldest first.
-pub async fn approval_events(st: &AppState, id: &str) -> Vec<RowView> {
+/// The audit rows of one approval (its decision, every transition, the outcome), oldest first.
+pub async fn approval_events(st: &AppState, decision_id: &str) -> Vec<RowView> {
+    // By decision id (indexed): the approval's events carry the decision's id.
     let filter = ActivityFilter {
-        approval_id: Some(id.to_string()),
+        decision_id: Some(decision_id.to_string()),
         ..ActivityFilter::default()
     };
     match read(st, move |r| r.after(0, &filter, 200)).await {

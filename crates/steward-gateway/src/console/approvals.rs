@@ -226,7 +226,7 @@ async fn show_page(
         }
         Err(e) => return view::error_page(st, Some(s), StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let events = super::activity::approval_events(st, &a.id).await;
+    let events = super::activity::approval_events(st, &a.decision_id).await;
     let (status, error) = match error {
         Some((status, e)) => (status, Some(e)),
         None => (StatusCode::OK, None),

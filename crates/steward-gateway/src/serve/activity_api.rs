@@ -73,6 +73,7 @@ impl ActivityQuery {
             risk: clean(&self.risk),
             kind: clean(&self.kind),
             approval_id: None,
+            decision_id: None,
         }
     }
 }
