@@ -271,6 +271,10 @@ def test_viewer_sees_but_cannot_approve(gateway, browser, tmp_path: Path) -> Non
     )
     assert r.status == 200 and r.json()["effect"] == "approve", r.body
     (approval_id,) = pending_ids(gw, gw.keys["bob"])
+    # The link in refusals and webhooks opens the console page in a browser; scripts get JSON.
+    r = http_request("GET", f"{gw.base}/v1/approvals/{approval_id}", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert r.status == 303 and r.headers["location"] == f"/ui/approvals/{approval_id}", (r.status, r.headers)
+    assert approval_state(gw, gw.keys["victor"], approval_id) == "pending", "viewers read every approval"
 
     sign_in_with_key(browser, gw.base, gw.keys["victor"])
     card = until(browser, "the pending approval", lambda d: css(d, f'#pending [data-approval-id="{approval_id}"]'))[0]

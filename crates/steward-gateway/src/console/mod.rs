@@ -165,3 +165,41 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
         .or_insert(HeaderValue::from_static("no-store"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_strict_and_secure_behind_https() {
+        let mut cfg = GatewayConfig::embedded();
+        let c = Console::new(&cfg).expect("on by default");
+        let cookie = c.cookie("v");
+        for part in [
+            "steward_console=v",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Max-Age=28800",
+            "Path=/",
+        ] {
+            assert!(cookie.contains(part), "{cookie}");
+        }
+        assert!(!cookie.contains("Secure"));
+        assert!(c.cookie("").contains("Max-Age=0"));
+        cfg.public_url = Some("https://gw.example".into());
+        assert!(Console::new(&cfg).unwrap().cookie("v").ends_with("; Secure"));
+        cfg.console.enabled = false;
+        assert!(Console::new(&cfg).is_none());
+    }
+
+    #[test]
+    fn the_operator_is_never_anonymous() {
+        let mut cfg = GatewayConfig::embedded();
+        cfg.console.operator = Some("ops-lead".into());
+        assert_eq!(Console::new(&cfg).unwrap().operator(), Some("ops-lead"));
+        cfg.console.operator = Some("Anonymous".into());
+        assert_eq!(Console::new(&cfg).unwrap().operator(), Some("local-operator"));
+        cfg.auth.none = false;
+        assert_eq!(Console::new(&cfg).unwrap().operator(), None, "only under auth: none");
+    }
+}
