@@ -59,6 +59,8 @@ struct ConfigDoc {
     approvals: ApprovalsConfig,
     #[serde(default)]
     audit: crate::evidence::AuditDoc,
+    #[serde(default)]
+    console: crate::console::ConsoleConfig,
 }
 
 /// `approvals:` in steward.yaml: where new pending approvals are announced.
@@ -230,6 +232,8 @@ pub struct GatewayConfig {
     pub approvals: ApprovalsConfig,
     /// `audit:`: sinks, checkpoints, signing key, retention (see [`crate::evidence`]).
     pub audit: crate::evidence::AuditConfig,
+    /// `/ui`: see docs/console.md.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl GatewayConfig {
@@ -267,6 +271,7 @@ impl GatewayConfig {
             public_url: None,
             approvals: ApprovalsConfig::default(),
             audit: crate::evidence::AuditConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 
@@ -508,6 +513,22 @@ impl GatewayConfig {
             .audit
             .resolve(base)
             .map_err(|e| invalid(0, 0, e, "see docs/sinks.md for the audit: block"))?;
+        cfg.console = doc.console;
+        if let Some(o) = cfg.console.oidc.as_mut()
+            && let Some(secret) = &o.client_secret
+        {
+            o.secret = Some(resolve_secret(secret, base).map_err(|e| {
+                invalid(
+                    0,
+                    0,
+                    format!("console.oidc.client_secret: {e}"),
+                    "set the environment variable or fix the file path",
+                )
+            })?);
+        }
+        cfg.console
+            .validate(&cfg.auth)
+            .map_err(|e| invalid(0, 0, e, "see docs/console.md for the console: keys"))?;
         Ok(cfg)
     }
 

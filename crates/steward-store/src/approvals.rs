@@ -649,6 +649,62 @@ pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
     })
 }
 
+/// Whether `actor` may approve `a` now, by the same checks [`ApprovalStore::approve`] makes
+/// (state, requester, roles, a second approval by the same person), without changing anything:
+/// for screens that offer an approve button only to those who may press it.
+pub fn may_approve(a: &Approval, actor: &Actor) -> Result<(), ApprovalError> {
+    check_actor(actor)?;
+    may_decide(a, "approved")?;
+    if same_person(&actor.name, &a.principal) {
+        return Err(ApprovalError::SelfApproval {
+            id: a.id.clone(),
+            approver: actor.name.clone(),
+        });
+    }
+    check_role(a, actor, "approve")?;
+    if a.approvals.iter().any(|v| same_person(&v.by, &actor.name)) {
+        return Err(ApprovalError::AlreadyApproved {
+            id: a.id.clone(),
+            approver: actor.name.clone(),
+            progress: a.progress(),
+            missing: a.required_count.saturating_sub(a.approvals.len() as u32),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `actor` may deny `a` now (the requester may withdraw their own call), by the checks
+/// [`ApprovalStore::deny`] makes.
+pub fn may_deny(a: &Approval, actor: &Actor) -> Result<(), ApprovalError> {
+    check_actor(actor)?;
+    may_decide(a, "denied")?;
+    if same_person(&actor.name, &a.principal) {
+        return Ok(());
+    }
+    check_role(a, actor, "deny")
+}
+
+/// A pending approval not past its expiry (by the clock; the store marks it on the next write).
+fn may_decide(a: &Approval, action: &'static str) -> Result<(), ApprovalError> {
+    match a.state {
+        ApprovalState::Pending if a.expires_at.as_str() <= now().as_str() => Err(ApprovalError::Expired {
+            id: a.id.clone(),
+            at: a.expires_at.clone(),
+        }),
+        ApprovalState::Pending => Ok(()),
+        ApprovalState::Expired => Err(ApprovalError::Expired {
+            id: a.id.clone(),
+            at: a.decided_at.clone().unwrap_or_else(|| a.expires_at.clone()),
+        }),
+        state => Err(ApprovalError::NotPending {
+            id: a.id.clone(),
+            state,
+            by: a.decided_by.clone(),
+            action,
+        }),
+    }
+}
+
 fn check_role(a: &Approval, actor: &Actor, action: &'static str) -> Result<(), ApprovalError> {
     if a.required_roles.is_empty() || a.required_roles.iter().any(|r| actor.roles.contains(r)) {
         return Ok(());

@@ -10,7 +10,7 @@ use crate::{ApiKey, Approval, Pin, StoreError};
 
 /// Read access to an audit database: query, verify, stats. Never writes.
 pub struct AuditReader {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Which rows `query` returns. Empty fields match everything.

@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Listen address, overriding the config (e.g. 127.0.0.1:9000).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Under `auth: none`, who the console at /ui opens as (default: the OS user). Never the
+    /// `anonymous` caller, so the operator can approve what local clients asked for.
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -30,6 +34,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cfg.listen = listen
             .parse()
             .with_context(|| format!("--listen '{listen}' is not HOST:PORT"))?;
+    }
+    if let Some(name) = &args.operator {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+            anyhow::bail!("--operator must be a name of 1 to 256 printable characters");
+        }
+        if name.eq_ignore_ascii_case(steward_gateway::auth::ANONYMOUS) {
+            anyhow::bail!(
+                "--operator cannot be '{}': that is who unauthenticated callers are, and nobody approves their own call",
+                steward_gateway::auth::ANONYMOUS
+            );
+        }
+        cfg.console.operator = Some(name.to_string());
     }
     let (policy, policy_name) = match &cfg.policy {
         Some(p) => (
@@ -85,6 +102,20 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
         auth.push("NONE: anyone who can reach this loopback address can call tools as 'anonymous'".to_string());
     }
     eprintln!("  auth:    {}", auth.join(", "));
+    if cfg.console.enabled {
+        let who = if cfg.auth.none {
+            format!(
+                " (opens as the local operator '{}')",
+                cfg.console
+                    .operator
+                    .clone()
+                    .unwrap_or_else(steward_gateway::identity::os_user)
+            )
+        } else {
+            String::new()
+        };
+        eprintln!("  console: {base}/ui{who}");
+    }
     eprintln!("  servers:");
     for (name, s) in &cfg.servers {
         let what = match &s.transport {

@@ -3,15 +3,19 @@
 // Handlers return early with ready-made responses; boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
-mod approvals_api;
+pub(crate) mod activity_api;
+pub(crate) mod approvals_api;
 mod decide_api;
 mod exchange;
 mod federation;
-mod guard;
+pub(crate) mod guard;
 mod legacy_sse;
 mod mcp;
+pub(crate) mod policy_api;
 mod reply;
+pub(crate) mod servers_api;
 mod state;
+pub(crate) mod stats_api;
 mod stream;
 
 use std::future::{Future, IntoFuture};
@@ -77,8 +81,12 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", cfg.listen));
-    let notifier =
-        crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
+    let link = if cfg.console.enabled {
+        crate::notify::ApprovalLink::Console(base)
+    } else {
+        crate::notify::ApprovalLink::Http(base)
+    };
+    let notifier = crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), link);
     let mut parts = RelayParts::sqlite(policy, &cfg.sqlite, notifier);
     if let Err(e) = &parts.audit {
         return Err(GatewayError::Config(format!("audit store: {e}")));
@@ -104,7 +112,12 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
 /// The gateway's routes.
 pub fn router(st: Arc<AppState>) -> Router {
     let max_body = st.cfg.limits.max_body_bytes;
+    let console = match st.console {
+        Some(_) => crate::console::router(),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(console)
         .route(
             "/mcp",
             post(federation::post).delete(federation::delete).get(|| async {
@@ -122,6 +135,14 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}", get(approvals_api::show))
         .route("/v1/approvals/{id}/approve", post(approvals_api::approve))
         .route("/v1/approvals/{id}/deny", post(approvals_api::deny))
+        .route("/v1/activity", get(activity_api::list))
+        .route("/v1/activity/stream", get(activity_api::stream))
+        .route("/v1/activity/{seq}", get(activity_api::row))
+        .route("/v1/stats", get(stats_api::show))
+        .route("/v1/servers", get(servers_api::list))
+        .route("/v1/servers/{server}/pins/approve", post(servers_api::approve))
+        .route("/v1/policy", get(policy_api::show))
+        .route("/v1/policy/explain", post(policy_api::explain_api))
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route(
             "/.well-known/oauth-protected-resource/mcp/{server}",
