@@ -23,8 +23,8 @@ pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
 pub use model::{
-    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, GOVERNED_METHODS, Mode, Policy, Risk, RiskEffect,
-    SERVER_STATUSES, ToolAnnotations,
+    APPROVER_ROLE, Approval, ApprovalMode, ApprovalSettings, Approvers, BUILTIN_ROLES, Effect, GOVERNED_METHODS, Mode,
+    Policy, Risk, RiskEffect, SERVER_STATUSES, ToolAnnotations,
 };
 
 /// The built-in baseline policy used when no policy file is given: default allow, detectors on,

@@ -8,16 +8,18 @@ mod approval;
 mod approvals;
 mod error;
 mod event;
+mod health;
 mod keys;
 mod pins;
 mod reader;
 mod schema;
 mod writer;
 
-pub use approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+pub use approval::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
 pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow, EventKind};
+pub use health::AuditUnhealthy;
 pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
 pub use pins::{
     KnownTool, MAX_TOOL_JSON, Pin, PinApproval, PinDiff, PinError, PinSource, PinState, PinStatus, PinStore,

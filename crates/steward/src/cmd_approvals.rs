@@ -196,11 +196,7 @@ fn print_approval(a: &Approval) {
     if !a.flags.is_empty() {
         println!("flags      {}", a.flags.join(", "));
     }
-    let roles = if a.required_roles.is_empty() {
-        "any role".to_string()
-    } else {
-        format!("role {}", a.required_roles.join(" or "))
-    };
+    let roles = format!("role {}", a.approver_roles().join(" or "));
     println!(
         "approvers  {} needed ({roles}); {} given",
         a.required_count,

@@ -44,6 +44,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let version = policy.version().to_string();
+        // Bound before anything says the gateway listens: a busy port fails here, silently.
+        let listener = serve::bind(cfg.listen).await?;
         let st = serve::build_state(cfg.clone(), Arc::new(policy)).await?;
         // Edits to the policy file (or SIGHUP) reload it; a broken file keeps the old policy.
         let _watch = cfg.policy.clone().map(|path| {
@@ -55,7 +57,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ))
         });
         announce(&cfg, &policy_name, &version);
-        serve::run(st, shutdown_signal()).await?;
+        serve::run(st, listener, shutdown_signal()).await?;
         eprintln!("steward: stopped; audit log flushed");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -36,6 +36,9 @@ pub struct ApprovalTicket {
     /// Hold (the client waits) or queue (the client gets the id and retries after approval).
     pub mode: ApprovalMode,
     pub hold_timeout: Duration,
+    /// How long a held call whose client sent no progress token waits before it is answered
+    /// queue-style (`approvals.hold_without_progress`).
+    pub hold_without_progress: Duration,
 }
 
 /// How a hold ended.
@@ -54,6 +57,7 @@ pub(crate) enum HoldEnd {
 pub(crate) struct Terms {
     pub mode: ApprovalMode,
     pub hold_timeout: Duration,
+    pub hold_without_progress: Duration,
     pub grant_window: Duration,
     pub expiry: Duration,
     pub roles: Vec<String>,
@@ -64,12 +68,19 @@ impl Terms {
     pub fn of(decision: &Decision, policy: &Policy) -> Terms {
         let s = policy.approval_settings();
         let a = decision.approvers.as_ref();
+        // Approvers that name no roles get the policy's default ones (never empty): an approval
+        // anyone authenticated could give would be no control.
+        let roles = match a.map(|a| &a.roles) {
+            Some(roles) if !roles.is_empty() => roles.clone(),
+            _ => s.default_approver_roles.clone(),
+        };
         Terms {
             mode: a.and_then(|a| a.mode).unwrap_or(s.mode),
             hold_timeout: a.and_then(|a| a.hold_timeout).unwrap_or(s.hold_timeout),
+            hold_without_progress: s.hold_without_progress,
             grant_window: s.grant_window,
             expiry: s.expiry,
-            roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
+            roles,
             count: a.map(|a| a.count.max(1)).unwrap_or(1),
         }
     }
@@ -399,6 +410,7 @@ impl Approvals {
                 id: approval.id,
                 mode,
                 hold_timeout: terms.hold_timeout,
+                hold_without_progress: terms.hold_without_progress,
             },
             message,
         }

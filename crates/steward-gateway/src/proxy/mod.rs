@@ -78,11 +78,11 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     sandboxed.log(&opts.server);
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",
-        source: std::io::Error::other("not piped"),
+        error: std::io::Error::other("not piped"),
     })?;
     let child_stdout = child.stdout.take().ok_or(GatewayError::Io {
         what: "upstream stdout",
-        source: std::io::Error::other("not piped"),
+        error: std::io::Error::other("not piped"),
     })?;
 
     let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());

@@ -9,8 +9,9 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use serde_json::json;
 use steward_policy::Principal;
 use steward_store::{Actor, Approval, ApprovalError, ApprovalState, MAX_LIST};
 
-use super::guard;
+use super::admit::Admitted;
 use super::state::AppState;
 use crate::pipeline::Approvals;
 
@@ -45,10 +46,8 @@ fn problem(status: StatusCode, error: &str, message: &str) -> Response {
     reply(status, json!({ "error": error, "message": message }))
 }
 
-/// Authenticates the caller and finds the approval flow.
-async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approvals>), Response> {
-    guard::check_origin(st, headers)?;
-    let principal = guard::authenticate(st, headers, "/v1/approvals").await?;
+/// The approver (authenticated by [`super::admit`]) and the approval flow.
+fn caller(st: &AppState, principal: &Principal) -> Result<(Actor, Arc<Approvals>), Response> {
     let Some(approvals) = st.relay.approvals().cloned() else {
         return Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -56,7 +55,7 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approv
             "approvals are not enabled on this gateway",
         ));
     };
-    Ok((actor(st, &principal), approvals))
+    Ok((actor(st, principal), approvals))
 }
 
 fn actor(st: &AppState, p: &Principal) -> Actor {
@@ -72,11 +71,10 @@ fn actor(st: &AppState, p: &Principal) -> Actor {
     }
 }
 
-/// Whether `actor` may see an approval: they asked for it, or they could decide it.
+/// Whether `actor` may see an approval (its arguments included): they asked for it, or they
+/// hold a role that may decide it. A principal without roles sees only its own.
 fn visible(a: &Approval, actor: &Actor) -> bool {
-    a.principal.eq_ignore_ascii_case(&actor.name)
-        || a.required_roles.is_empty()
-        || a.required_roles.iter().any(|r| actor.roles.contains(r))
+    a.principal.trim().eq_ignore_ascii_case(actor.name.trim()) || actor.may_decide(a)
 }
 
 fn refused(e: ApprovalError) -> Response {
@@ -112,8 +110,12 @@ fn body(bytes: &Bytes) -> Result<DecideBody, Response> {
     })
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let (actor, approvals) = match caller(&st, &principal) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -130,8 +132,12 @@ pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q):
     }
 }
 
-pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+pub async fn show(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    Path(id): Path<String>,
+) -> Response {
+    let (actor, approvals) = match caller(&st, &principal) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -145,11 +151,11 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id):
 
 pub async fn approve(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(Admitted(principal)): Extension<Admitted>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+    let (actor, approvals) = match caller(&st, &principal) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -172,11 +178,11 @@ pub async fn approve(
 
 pub async fn deny(
     State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Extension(Admitted(principal)): Extension<Admitted>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+    let (actor, approvals) = match caller(&st, &principal) {
         Ok(c) => c,
         Err(r) => return r,
     };
