@@ -185,7 +185,9 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error
         Ok(_) => Err(serde::de::Error::custom(format!(
             "'{text}' is zero: a time-out must be positive"
         ))),
-        Err(e) => Err(serde::de::Error::custom(format!("{e} (durations look like 500ms, 10s, 5m)"))),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "{e} (durations look like 500ms, 10s, 5m)"
+        ))),
     }
 }
 
@@ -711,7 +713,11 @@ servers:
                 cfg.limits.body_read_timeout,
                 cfg.limits.idle_timeout
             ),
-            (Duration::from_secs(10), Duration::from_secs(30), Duration::from_secs(60))
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(60)
+            )
         );
         assert!(!cfg.metrics.auth);
         let cfg = GatewayConfig::from_yaml(
@@ -724,7 +730,10 @@ servers:
         assert_eq!(cfg.limits.body_read_timeout, Duration::from_secs(2));
         assert_eq!(cfg.limits.idle_timeout, Duration::from_secs(60));
         assert!(cfg.metrics.auth);
-        for bad in ["limits: { idle_timeout: 0s }\n", "limits: { header_read_timeout: soon }\n"] {
+        for bad in [
+            "limits: { idle_timeout: 0s }\n",
+            "limits: { header_read_timeout: soon }\n",
+        ] {
             let err = GatewayConfig::from_yaml(bad, "s.yaml", Path::new("."))
                 .unwrap_err()
                 .to_string();

@@ -13,8 +13,7 @@ use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
     Approval, ApprovalMode, ApprovalSettings, Approvers, BUILTIN_ROLES, Effect, LIST_METHODS, Mode, Operation, Policy,
-    PrincipalDef,
-    Risk, RiskEffect, Rule, ServerDef, ToolClass,
+    PrincipalDef, Risk, RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.

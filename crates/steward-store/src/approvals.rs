@@ -12,7 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::approval::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+use crate::approval::{
+    APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval,
+};
 use crate::event::{AuditEvent, EventKind};
 use crate::writer::append_in;
 use crate::{StoreError, schema};

@@ -253,9 +253,7 @@ fn probe(conn: &mut Connection) -> Result<(), StoreError> {
     let appended = append_in(&tx, vec![AuditEvent::new(crate::event::EventKind::System)]);
     tx.execute_batch("ROLLBACK TO probe; RELEASE probe")?;
     appended?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS audit_writer_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)",
-    )?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS audit_writer_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)")?;
     tx.execute(
         "INSERT OR REPLACE INTO audit_writer_probe (id, at) VALUES (1, ?1)",
         params![now_rfc3339()],

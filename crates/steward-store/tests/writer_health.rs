@@ -6,11 +6,17 @@ use std::time::{Duration, Instant};
 use steward_store::{AuditEvent, AuditLog, AuditReader, EventKind};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn sql(path: &std::path::Path, statement: &str) {
-    rusqlite::Connection::open(path).unwrap().execute_batch(statement).unwrap();
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(statement)
+        .unwrap();
 }
 
 #[test]
@@ -31,7 +37,10 @@ fn a_failing_commit_makes_the_log_unhealthy_until_it_can_write_again() {
         assert!(sick.error.contains("disk is full"), "{sick:?}");
         // Nothing else is written, yet the writer's probe keeps the state true both ways.
         std::thread::sleep(Duration::from_secs(3));
-        assert!(log.health().is_err(), "the probe must not clear a failure that persists");
+        assert!(
+            log.health().is_err(),
+            "the probe must not clear a failure that persists"
+        );
         sql(&path, "DROP TRIGGER no_rows;");
         let start = Instant::now();
         while log.health().is_err() {

@@ -5,7 +5,6 @@ use steward_store::{AuditReader, AuditRow, QueryFilter};
 
 use std::path::PathBuf;
 
-use crate::paths::default_audit_db;
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
@@ -44,9 +43,13 @@ pub enum AuditCommand {
 
 #[derive(Args)]
 pub struct DbArg {
-    /// SQLite audit database (default: $XDG_DATA_HOME/steward/audit.db).
-    #[arg(long, value_name = "PATH")]
+    /// SQLite audit database (default: ./steward-data/steward.db when it exists, else
+    /// $XDG_DATA_HOME/steward/audit.db).
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub db: Option<PathBuf>,
+    /// The gateway's steward.yaml: its `store.sqlite`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -91,8 +94,9 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn open(db: &DbArg) -> anyhow::Result<AuditReader> {
-    let path = db.db.clone().unwrap_or_else(default_audit_db);
-    Ok(AuditReader::open(&path)?)
+    let found = crate::store_location::locate(db.db.as_deref(), db.config.as_deref())?;
+    found.announce();
+    Ok(AuditReader::open(&found.path)?)
 }
 
 fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
@@ -113,10 +117,8 @@ fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         limit: args.limit,
     })?;
     if args.json {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
         for row in &rows {
-            writeln!(out, "{}", row.to_json())?;
+            crate::output::json_line(&row.to_json())?;
         }
     } else {
         print_table(&rows);
@@ -125,10 +127,19 @@ fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(rows: &[AuditRow]) {
-    println!(
-        "{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  REASON / OUTCOME",
-        "SEQ", "TIME", "KIND", "PRINCIPAL", "SERVER/TOOL", "EFFECT", "RISK"
-    );
+    let mut t = crate::output::table([
+        "SEQ",
+        "TIME",
+        "KIND",
+        "PRINCIPAL",
+        "SERVER/TOOL",
+        "EFFECT",
+        "RISK",
+        "REASON / OUTCOME",
+    ]);
+    if let Some(seq) = t.column_mut(0) {
+        seq.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
     for r in rows {
         let target = match (&r.server, &r.tool) {
             (Some(s), Some(t)) => format!("{s}/{t}"),
@@ -143,26 +154,18 @@ fn print_table(rows: &[AuditRow]) {
             (None, Some(reason)) => reason.clone(),
             _ => String::new(),
         };
-        println!(
-            "{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  {}",
-            r.seq,
-            r.ts,
-            r.kind,
-            clip(r.principal.as_deref().unwrap_or("-"), 14),
-            clip(&target, 32),
-            r.effect.as_deref().unwrap_or("-"),
-            r.risk.as_deref().unwrap_or("-"),
-            clip(&tail, 100)
-        );
+        t.add_row([
+            r.seq.to_string(),
+            r.ts.clone(),
+            r.kind.clone(),
+            r.principal.clone().unwrap_or_else(|| "-".into()),
+            target,
+            r.effect.clone().unwrap_or_else(|| "-".into()),
+            r.risk.clone().unwrap_or_else(|| "-".into()),
+            crate::output::clip(&tail, 200),
+        ]);
     }
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
+    crate::output::print_table(&t);
 }
 
 fn verify(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
@@ -202,7 +205,7 @@ fn verify(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
 fn stats(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
     let s = open(db)?.stats()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        crate::output::json_line(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("events:      {}", s.events);

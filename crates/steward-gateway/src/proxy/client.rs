@@ -98,10 +98,7 @@ fn act(proxy: &Arc<Proxy>, action: Action) {
             let task_proxy = proxy.clone();
             let task_key = key.clone();
             spawn_held(proxy, key, async move {
-                let next = task_proxy
-                    .relay
-                    .release(&task_proxy.session, *held, progress)
-                    .await;
+                let next = task_proxy.relay.release(&task_proxy.session, *held, progress).await;
                 task_proxy
                     .held
                     .lock()

@@ -216,7 +216,13 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, router.clone(), limits, builder.clone(), stop_rx.clone()));
+        tokio::spawn(connection(
+            stream,
+            router.clone(),
+            limits,
+            builder.clone(),
+            stop_rx.clone(),
+        ));
     }
     drop(listener);
     let _ = stop_tx.send(true);
