@@ -242,6 +242,8 @@ pub struct Approvals {
     running: Mutex<HashMap<String, String>>,
     /// Store writes started without waiting (how released calls ended), for [`Approvals::flush`].
     writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Counts the transitions this process makes (`steward_approvals_total`).
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Approvals {
@@ -257,6 +259,19 @@ impl Approvals {
             changed: tokio::sync::Notify::new(),
             running: Mutex::new(HashMap::new()),
             writes: Mutex::new(Vec::new()),
+            metrics: None,
+        }
+    }
+
+    /// Counts transitions in `metrics` from now on.
+    pub fn counted_in(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Approvals {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, state: &str) {
+        if let Some(m) = &self.metrics {
+            m.approval(state);
         }
     }
 
@@ -279,6 +294,11 @@ impl Approvals {
         let (store, id) = (self.store.clone(), id.to_string());
         let r = blocking(move || store.approve(&id, &actor, reason.as_deref())).await;
         self.changed.notify_waiters();
+        if let Ok(done) = &r
+            && done.complete
+        {
+            self.count("approved");
+        }
         r
     }
 
@@ -287,6 +307,9 @@ impl Approvals {
         let (store, id) = (self.store.clone(), id.to_string());
         let r = blocking(move || store.deny(&id, &actor, &reason)).await;
         self.changed.notify_waiters();
+        if let Ok(a) = &r {
+            self.count(a.state.as_str());
+        }
         r
     }
 
@@ -298,11 +321,15 @@ impl Approvals {
     /// Approvals newest first, after marking what has expired.
     pub async fn list(&self, state: Option<ApprovalState>, limit: usize) -> Result<Vec<Approval>, ApprovalError> {
         let store = self.store.clone();
-        blocking(move || {
-            store.expire_due()?;
-            store.list(state, limit)
+        let (expired, listed) = blocking(move || {
+            let expired = store.expire_due()?;
+            Ok((expired.len(), store.list(state, limit)?))
         })
-        .await
+        .await?;
+        for _ in 0..expired {
+            self.count("expired");
+        }
+        Ok(listed)
     }
 
     /// Looks for a grant or a pending approval of exactly this call.
@@ -384,6 +411,7 @@ impl Approvals {
                 let store = self.store.clone();
                 match blocking(move || store.create(&new)).await {
                     Ok(a) => {
+                        self.count("pending");
                         tracing::info!(approval = %a.id, %target, risk = %a.risk, mode = %a.mode, "approval requested");
                         self.notifier.pending(&a, &self.store);
                         a
@@ -457,6 +485,7 @@ impl Approvals {
                 let (id, waited) = (ticket.id.clone(), ticket.hold_timeout);
                 match blocking(move || store.time_out(&id, waited)).await {
                     Ok(Some(a)) => {
+                        self.count("timed_out");
                         tracing::info!(approval = %a.id, %target, "approval timed out; denied");
                         return HoldEnd::Ended(messages::held_ended(target, &a, decision_id));
                     }
@@ -511,6 +540,7 @@ impl Approvals {
     /// Records how a released call ended (`executed` or `failed`). Never blocks the caller.
     pub(crate) fn finished(&self, approval_id: String, outcome: &str) {
         let ok = outcome == "ok";
+        self.count(if ok { "executed" } else { "failed" });
         let (store, outcome) = (self.store.clone(), outcome.to_string());
         let work = move || {
             if let Err(e) = store.finish(&approval_id, ok, &outcome) {

@@ -120,7 +120,7 @@ impl Relay {
             catalog: Catalog::new(parts.pins),
             runaway: Runaway::default(),
             limiter: Limiter::new(parts.limits),
-            approvals: parts.approvals.map(Arc::new),
+            approvals: parts.approvals.map(|a| Arc::new(a.counted_in(parts.metrics.clone()))),
             metrics: parts.metrics,
             next_id: AtomicU64::new(1),
         }
