@@ -134,7 +134,8 @@ fn under_the_baseline_only_steward_approver_releases_a_critical_call() {
     // Every transition this gateway made is counted.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", p)).unwrap();
     use std::io::{Read, Write};
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     for state in ["pending", "approved"] {

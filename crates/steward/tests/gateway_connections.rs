@@ -28,7 +28,11 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn start(env: &Env) -> (Gateway, std::path::PathBuf) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = env.dir.path().join("steward.yaml");
     std::fs::write(
         &config,
@@ -130,7 +134,14 @@ impl Conn {
 }
 
 fn key(env: &Env, config: &std::path::Path) -> String {
-    let out = env.steward(&["keys", "create", "--config", config.to_str().unwrap(), "--principal", "alice"]);
+    let out = env.steward(&[
+        "keys",
+        "create",
+        "--config",
+        config.to_str().unwrap(),
+        "--principal",
+        "alice",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -205,7 +216,9 @@ fn slow_and_unauthenticated_connections_are_closed_in_time_without_memory() {
     }
     let slack = Duration::from_millis(1500);
     for c in &conns {
-        let closed = c.closed.unwrap_or_else(|| panic!("{:?} connection still open after {BOUND:?}", c.kind));
+        let closed = c
+            .closed
+            .unwrap_or_else(|| panic!("{:?} connection still open after {BOUND:?}", c.kind));
         match c.kind {
             Kind::SlowHeader => assert!(
                 closed >= HEADER - Duration::from_millis(200) && closed <= HEADER + slack,

@@ -14,7 +14,11 @@ use approvals_support::{Env, Gateway, STEWARD, stderr};
 use serde_json::{Value, json};
 
 fn start(env: &Env) -> (Gateway, std::path::PathBuf) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = env.dir.path().join("steward.yaml");
     std::fs::write(
         &config,
@@ -92,7 +96,14 @@ fn readiness_follows_the_audit_log_and_metrics_tell_the_truth() {
     let env = Env::new("version: 1\n");
     let (gw, config) = start(&env);
     let port = gw.port;
-    let out = env.steward(&["keys", "create", "--config", config.to_str().unwrap(), "--principal", "alice"]);
+    let out = env.steward(&[
+        "keys",
+        "create",
+        "--config",
+        config.to_str().unwrap(),
+        "--principal",
+        "alice",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
 
@@ -108,12 +119,17 @@ fn readiness_follows_the_audit_log_and_metrics_tell_the_truth() {
         .execute_batch("CREATE TRIGGER full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;")
         .unwrap();
     let answer = call(port, &key, "tools/call", "ls");
-    assert_eq!(answer["result"]["isError"], true, "a call that cannot be audited runs: {answer}");
+    assert_eq!(
+        answer["result"]["isError"], true,
+        "a call that cannot be audited runs: {answer}"
+    );
     let (status, _, body) = request(port, "GET", "/readyz", &[], "");
     assert_eq!(status, 503, "{body}");
     let detail: Value = serde_json::from_str(&body).unwrap();
     assert!(
-        detail["audit"]["error"].as_str().is_some_and(|e| e.contains("disk is full")),
+        detail["audit"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("disk is full")),
         "{detail}"
     );
     assert!(detail["audit"]["since"].is_string(), "{detail}");
@@ -125,17 +141,27 @@ fn readiness_follows_the_audit_log_and_metrics_tell_the_truth() {
     assert_eq!(status, 200);
     assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
     assert!(text.contains("steward_build_info{version="), "{text}");
-    let decisions: Vec<&str> = text.lines().filter(|l| l.starts_with("steward_decisions_total{")).collect();
+    let decisions: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("steward_decisions_total{"))
+        .collect();
     assert!(
-        decisions.iter().any(|l| l.contains("effect=\"allow\"") && l.ends_with(" 1")),
+        decisions
+            .iter()
+            .any(|l| l.contains("effect=\"allow\"") && l.ends_with(" 1")),
         "{decisions:?}"
     );
     assert!(
-        decisions.iter().any(|l| l.contains("effect=\"deny\"") && l.ends_with(" 1")),
+        decisions
+            .iter()
+            .any(|l| l.contains("effect=\"deny\"") && l.ends_with(" 1")),
         "the refused call is a deny: {decisions:?}"
     );
 
-    rusqlite::Connection::open(&db).unwrap().execute_batch("DROP TRIGGER full;").unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TRIGGER full;")
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (status, _, body) = request(port, "GET", "/readyz", &[], "");
@@ -154,14 +180,18 @@ fn readiness_follows_the_audit_log_and_metrics_tell_the_truth() {
         port,
         "GET",
         "/metrics",
-        &[("Authorization", &bearer), ("Accept", "application/openmetrics-text; version=1.0.0")],
+        &[
+            ("Authorization", &bearer),
+            ("Accept", "application/openmetrics-text; version=1.0.0"),
+        ],
         "",
     );
     assert!(head.contains("content-type: application/openmetrics-text"), "{head}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     assert!(!text.contains("made/up"), "a client's method became a label");
     assert!(
-        text.lines().any(|l| l.starts_with("steward_requests_total{") && l.contains("method=\"other\"")),
+        text.lines()
+            .any(|l| l.starts_with("steward_requests_total{") && l.contains("method=\"other\"")),
         "{text}"
     );
     drop(gw);
