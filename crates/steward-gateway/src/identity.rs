@@ -104,7 +104,9 @@ fn script_package_name(word: &str) -> Option<String> {
     // A few levels: an entry point sits in dist/, build/ or lib/ of its package.
     for dir in path.ancestors().skip(1).take(6) {
         let manifest = dir.join("package.json");
-        let Ok(meta) = std::fs::metadata(&manifest) else { continue };
+        let Ok(meta) = std::fs::metadata(&manifest) else {
+            continue;
+        };
         if meta.len() > 1024 * 1024 {
             return None;
         }
@@ -181,7 +183,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pkg = dir.path().join("node_modules/@acme/weather-server");
         std::fs::create_dir_all(pkg.join("dist")).unwrap();
-        std::fs::write(pkg.join("package.json"), r#"{"name": "@acme/weather-server", "version": "1.0.0"}"#).unwrap();
+        std::fs::write(
+            pkg.join("package.json"),
+            r#"{"name": "@acme/weather-server", "version": "1.0.0"}"#,
+        )
+        .unwrap();
         std::fs::write(pkg.join("dist/index.js"), "").unwrap();
         let script = pkg.join("dist/index.js").display().to_string();
         assert_eq!(name(&format!("node {script}")), "weather-server");
