@@ -158,7 +158,7 @@ fn slow_and_unauthenticated_connections_are_closed_in_time_without_memory() {
         let mut c = Conn::open(
             port,
             Kind::AuthenticatedBody,
-            format!("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+            "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_string(),
             0,
         );
         let until = Instant::now() + Duration::from_secs(5);

@@ -83,7 +83,7 @@ fn post(port: u16, path: &str, auth: Option<&[u8]>, session: Option<&str>, body:
         rest.to_string()
     };
     // An SSE answer: its last data line.
-    if let Some(data) = body.lines().filter_map(|l| l.strip_prefix("data:")).last() {
+    if let Some(data) = body.lines().filter_map(|l| l.strip_prefix("data:")).next_back() {
         body = data.trim().to_string();
     }
     Answer {

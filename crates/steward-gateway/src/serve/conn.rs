@@ -225,6 +225,8 @@ pub async fn serve(
         ));
     }
     drop(listener);
+    // Only the connections' receivers may keep `closed()` below from resolving.
+    drop(stop_rx);
     let _ = stop_tx.send(true);
     // Every connection task holds a receiver: all closed when the last one ends.
     stop_tx.closed().await;
