@@ -61,6 +61,18 @@ struct ConfigDoc {
     audit: crate::evidence::AuditDoc,
     #[serde(default)]
     console: crate::console::ConsoleConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
+}
+
+/// `metrics:` in steward.yaml: who may read `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `/metrics` asks for credentials like `/mcp` does (API key or token); off by default, for
+    /// scrapers that cannot send one.
+    #[serde(default)]
+    pub auth: bool,
 }
 
 /// `approvals:` in steward.yaml: where new pending approvals are announced.
@@ -146,6 +158,41 @@ pub struct LimitsConfig {
     /// Child processes started for sessions, in all.
     #[serde(default = "default_max_children")]
     pub max_children: usize,
+    /// From accept (or the first byte after an idle spell) to a complete request head.
+    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// From a request's authenticated head to the end of its body.
+    #[serde(default = "default_body_read_timeout", deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection with no request in flight stays open.
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A positive duration written `500ms`, `10s`, `5m`.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    match parse_duration(&text) {
+        Ok(v) if !v.is_zero() => Ok(v),
+        Ok(_) => Err(serde::de::Error::custom(format!(
+            "'{text}' is zero: a time-out must be positive"
+        ))),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "{e} (durations look like 500ms, 10s, 5m)"
+        ))),
+    }
 }
 
 fn default_sessions_per_principal() -> usize {
@@ -179,6 +226,9 @@ impl Default for LimitsConfig {
             max_sessions: default_max_sessions(),
             children_per_principal: default_children_per_principal(),
             max_children: default_max_children(),
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -234,6 +284,7 @@ pub struct GatewayConfig {
     pub audit: crate::evidence::AuditConfig,
     /// `/ui`: see docs/console.md.
     pub console: crate::console::ConsoleConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl GatewayConfig {
@@ -272,6 +323,7 @@ impl GatewayConfig {
             approvals: ApprovalsConfig::default(),
             audit: crate::evidence::AuditConfig::default(),
             console: crate::console::ConsoleConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -529,6 +581,7 @@ impl GatewayConfig {
         cfg.console
             .validate(&cfg.auth)
             .map_err(|e| invalid(0, 0, e, "see docs/console.md for the console: keys"))?;
+        cfg.metrics = doc.metrics;
         Ok(cfg)
     }
 
@@ -679,6 +732,43 @@ servers:
             other => panic!("{other:?}"),
         }
         assert!(matches!(cfg.servers["remote"].transport, Transport::Http { .. }));
+    }
+
+    #[test]
+    fn connection_time_outs_have_safe_defaults_and_read_durations() {
+        let cfg = GatewayConfig::from_yaml("auth: { api_keys: true }\n", "s.yaml", Path::new(".")).unwrap();
+        assert_eq!(
+            (
+                cfg.limits.header_read_timeout,
+                cfg.limits.body_read_timeout,
+                cfg.limits.idle_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(60)
+            )
+        );
+        assert!(!cfg.metrics.auth);
+        let cfg = GatewayConfig::from_yaml(
+            "limits: { header_read_timeout: 500ms, body_read_timeout: 2s, idle_timeout: 1m }\nmetrics: { auth: true }\n",
+            "s.yaml",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(cfg.limits.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(cfg.limits.body_read_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.limits.idle_timeout, Duration::from_secs(60));
+        assert!(cfg.metrics.auth);
+        for bad in [
+            "limits: { idle_timeout: 0s }\n",
+            "limits: { header_read_timeout: soon }\n",
+        ] {
+            let err = GatewayConfig::from_yaml(bad, "s.yaml", Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("s.yaml:1:"), "{err}");
+        }
     }
 
     #[test]

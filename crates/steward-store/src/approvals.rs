@@ -12,7 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+use crate::approval::{
+    APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval,
+};
 use crate::event::{AuditEvent, EventKind};
 use crate::writer::append_in;
 use crate::{StoreError, schema};
@@ -199,6 +201,12 @@ impl ApprovalStore {
                 "at most {MAX_ROLES} approver roles"
             )));
         }
+        // Approver rules cannot be empty: an approval that names no role needs the approver role.
+        let required_roles = if new.required_roles.is_empty() {
+            vec![APPROVER_ROLE.to_string()]
+        } else {
+            new.required_roles.clone()
+        };
         let created = Utc::now();
         let expires = created + chrono::Duration::from_std(new.expiry).unwrap_or(chrono::Duration::days(1));
         let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
@@ -219,7 +227,7 @@ impl ApprovalStore {
                 json(&new.reasons),
                 json(&new.rule_ids),
                 json(&new.flags),
-                json(&new.required_roles),
+                json(&required_roles),
                 new.required_count.max(1),
                 new.mode,
                 new.door,
@@ -705,15 +713,16 @@ fn may_decide(a: &Approval, action: &'static str) -> Result<(), ApprovalError> {
     }
 }
 
+/// The approver must hold one of the approval's roles; a principal without roles never may.
 fn check_role(a: &Approval, actor: &Actor, action: &'static str) -> Result<(), ApprovalError> {
-    if a.required_roles.is_empty() || a.required_roles.iter().any(|r| actor.roles.contains(r)) {
+    if actor.may_decide(a) {
         return Ok(());
     }
     Err(ApprovalError::MissingRole {
         id: a.id.clone(),
         approver: actor.name.clone(),
         action,
-        required: a.required_roles.clone(),
+        required: a.approver_roles(),
         has: actor.roles.clone(),
     })
 }
@@ -767,7 +776,7 @@ fn check_reason(reason: &str) -> Result<String, ApprovalError> {
 
 fn roles_text(roles: &[String]) -> String {
     if roles.is_empty() {
-        String::new()
+        format!(" with role {APPROVER_ROLE}")
     } else {
         format!(" with role {}", roles.join(" or "))
     }

@@ -15,6 +15,7 @@ mod cursors;
 mod error;
 mod event;
 mod evidence;
+mod health;
 mod keys;
 mod pins;
 mod reader;
@@ -27,7 +28,7 @@ mod writer;
 pub use activity::{
     ActivityFilter, AlertRow, AlertRows, DenialBurst, HourCount, MAX_ACTIVITY_ROWS, Overview, hourly_series,
 };
-pub use approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+pub use approval::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
 pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration, may_approve, may_deny};
 pub use cef::{cef_line, cef_severity};
 pub use checkpoint::{Anchor, Checkpoint, Signature};
@@ -35,6 +36,7 @@ pub use cursors::{Lease, SinkCursor};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow, EventKind};
 pub use evidence::{ChainHead, EvidenceStore};
+pub use health::AuditUnhealthy;
 pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
 pub use pins::{
     KnownTool, MAX_TOOL_JSON, Pin, PinApproval, PinDiff, PinError, PinSource, PinState, PinStatus, PinStore,

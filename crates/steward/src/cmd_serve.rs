@@ -61,6 +61,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let version = policy.version().to_string();
+        // From here on SIGTERM/SIGINT shut down cleanly, even while the gateway is starting.
+        let shutdown = shutdown_signal();
+        // Bound before anything says the gateway listens: a busy port fails here, silently.
+        let listener = serve::bind(cfg.listen).await?;
         let st = serve::build_state(cfg.clone(), Arc::new(policy)).await?;
         // Edits to the policy file (or SIGHUP) reload it; a broken file keeps the old policy.
         let _watch = cfg.policy.clone().map(|path| {
@@ -72,7 +76,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ))
         });
         announce(&cfg, &policy_name, &version);
-        serve::run(st, shutdown_signal()).await?;
+        serve::run(st, listener, shutdown).await?;
         eprintln!("steward: stopped; audit log flushed");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -133,7 +137,10 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
     }
 }
 
-async fn shutdown_signal() {
-    steward_gateway::shutdown_signal().await;
-    eprintln!("steward: shutting down: finishing in-flight calls");
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let signal = steward_gateway::shutdown_signal();
+    async move {
+        signal.await;
+        eprintln!("steward: shutting down: finishing in-flight calls");
+    }
 }

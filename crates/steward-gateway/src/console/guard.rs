@@ -134,6 +134,7 @@ pub fn is_admin(st: &AppState, p: &Principal) -> bool {
 
 /// Who calls a `/v1` endpoint: the bearer credential when there is one, else a console session
 /// (the console's own scripts), else what the gateway's authentication says (anonymous or 401).
+#[derive(Clone)]
 pub struct ApiCaller {
     pub principal: Principal,
     pub session: Option<Arc<Session>>,

@@ -102,10 +102,7 @@ fn unavailable(e: &str) -> Response {
     )
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ActivityQuery>) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/activity").await {
-        return r;
-    }
+pub async fn list(State(st): State<Arc<AppState>>, Query(q): Query<ActivityQuery>) -> Response {
     let filter = q.filter();
     let limit = q.limit.unwrap_or(100).clamp(1, steward_store::MAX_ACTIVITY_ROWS);
     let (after, before) = (q.after, q.before);
@@ -188,10 +185,7 @@ pub fn explain_row(st: &AppState, row: &AuditRow) -> (Option<Explanation>, Optio
     (Some(x), Some(notes.join(" ")))
 }
 
-pub async fn row(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(seq): Path<i64>) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/activity").await {
-        return r;
-    }
+pub async fn row(State(st): State<Arc<AppState>>, Path(seq): Path<i64>) -> Response {
     match read(&st, move |r| r.row(seq)).await {
         Ok(Some(row)) => {
             let (explanation, note) = explain_row(&st, &row);
@@ -284,9 +278,6 @@ impl Tail {
 }
 
 pub async fn stream(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ActivityQuery>) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/activity").await {
-        return r;
-    }
     let resumed = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +25,7 @@ use steward_store::{Actor, Approval, ApprovalError, ApprovalState, MAX_LIST};
 
 use super::guard;
 use super::state::AppState;
+use crate::console::ApiCaller;
 use crate::pipeline::Approvals;
 
 #[derive(Deserialize)]
@@ -49,14 +51,19 @@ fn problem(status: StatusCode, error: &str, message: &str) -> Response {
     reply(status, json!({ "error": error, "message": message }))
 }
 
-/// Authenticates the caller and finds the approval flow.
-async fn caller(st: &AppState, headers: &HeaderMap, write: bool) -> Result<(Actor, Arc<Approvals>), Response> {
+/// The approver (authenticated by [`super::admit`]) and the approval flow; a write with the
+/// console's cookie must carry its CSRF token.
+fn caller(
+    st: &AppState,
+    headers: &HeaderMap,
+    caller: &ApiCaller,
+    write: bool,
+) -> Result<(Actor, Arc<Approvals>), Response> {
     guard::check_origin(st, headers)?;
-    let caller = crate::console::api_caller(st, headers, "/v1/approvals").await?;
     if write {
         caller.check_write(st, headers)?;
     }
-    let principal = caller.principal;
+    let principal = &caller.principal;
     let Some(approvals) = st.relay.approvals().cloned() else {
         return Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -64,7 +71,7 @@ async fn caller(st: &AppState, headers: &HeaderMap, write: bool) -> Result<(Acto
             "approvals are not enabled on this gateway",
         ));
     };
-    Ok((actor(st, &principal), approvals))
+    Ok((actor(st, principal), approvals))
 }
 
 /// The approver a principal is.
@@ -93,11 +100,10 @@ pub(crate) fn visible_to(st: &AppState, a: &Approval, actor: &Actor) -> bool {
         })
 }
 
-/// Whether `actor` may see an approval: they asked for it, or they could decide it.
+/// Whether `actor` may see an approval (its arguments included): they asked for it, or they
+/// hold a role that may decide it. A principal without roles sees only its own.
 pub(crate) fn visible(a: &Approval, actor: &Actor) -> bool {
-    a.principal.eq_ignore_ascii_case(&actor.name)
-        || a.required_roles.is_empty()
-        || a.required_roles.iter().any(|r| actor.roles.contains(r))
+    a.principal.trim().eq_ignore_ascii_case(actor.name.trim()) || actor.may_decide(a)
 }
 
 fn refused(e: ApprovalError) -> Response {
@@ -133,8 +139,13 @@ fn body(bytes: &Bytes) -> Result<DecideBody, Response> {
     })
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
-    let (actor, approvals) = match caller(&st, &headers, false).await {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let (actor, approvals) = match caller(&st, &headers, &api, false) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -157,7 +168,12 @@ fn wants_html(headers: &HeaderMap) -> bool {
     accept.contains("text/html") && !accept.contains("application/json")
 }
 
-pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn show(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
+    Path(id): Path<String>,
+) -> Response {
     if st.console.is_some() && wants_html(&headers) {
         let id: String = id
             .chars()
@@ -166,7 +182,7 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id):
             .collect();
         return axum::response::Redirect::to(&format!("/ui/approvals/{id}")).into_response();
     }
-    let (actor, approvals) = match caller(&st, &headers, false).await {
+    let (actor, approvals) = match caller(&st, &headers, &api, false) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -181,10 +197,11 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id):
 pub async fn approve(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let (actor, approvals) = match caller(&st, &headers, true).await {
+    let (actor, approvals) = match caller(&st, &headers, &api, true) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -208,10 +225,11 @@ pub async fn approve(
 pub async fn deny(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let (actor, approvals) = match caller(&st, &headers, true).await {
+    let (actor, approvals) = match caller(&st, &headers, &api, true) {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -4,7 +4,9 @@
 #![allow(clippy::result_large_err)]
 
 pub(crate) mod activity_api;
+mod admit;
 pub(crate) mod approvals_api;
+mod conn;
 mod decide_api;
 mod exchange;
 mod federation;
@@ -18,7 +20,7 @@ mod state;
 pub(crate) mod stats_api;
 mod stream;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,15 +111,20 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     }))
 }
 
-/// The gateway's routes.
+/// The largest console form (sign-in, a reason for a decision).
+const CONSOLE_FORM_LIMIT: usize = 64 * 1024;
+
+/// The gateway's routes. Every route that does work authenticates its caller on the headers
+/// before its body is read ([`admit`]).
 pub fn router(st: Arc<AppState>) -> Router {
     let max_body = st.cfg.limits.max_body_bytes;
+    // Console forms are small; they are read before the handler checks the session cookie, so
+    // they get a small limit of their own.
     let console = match st.console {
-        Some(_) => crate::console::router(),
+        Some(_) => crate::console::router().layer(DefaultBodyLimit::max(CONSOLE_FORM_LIMIT)),
         None => Router::new(),
     };
-    Router::new()
-        .merge(console)
+    let authenticated = Router::new()
         .route(
             "/mcp",
             post(federation::post).delete(federation::delete).get(|| async {
@@ -143,6 +150,10 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/v1/servers/{server}/pins/approve", post(servers_api::approve))
         .route("/v1/policy", get(policy_api::show))
         .route("/v1/policy/explain", post(policy_api::explain_api))
+        .route_layer(axum::middleware::from_fn_with_state(st.clone(), admit::admit));
+    Router::new()
+        .merge(authenticated)
+        .merge(console)
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route(
             "/.well-known/oauth-protected-resource/mcp/{server}",
@@ -157,15 +168,20 @@ pub fn router(st: Arc<AppState>) -> Router {
         .with_state(st)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight calls, stops upstreams and flushes
-/// the audit log.
-pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
-    let listener = tokio::net::TcpListener::bind(st.cfg.listen)
+/// Binds the listen address (before anything says the gateway listens).
+pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, GatewayError> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| GatewayError::Io {
-            what: "the listen address",
-            source,
-        })?;
+        .map_err(|error| GatewayError::Bind { addr, error })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes in-flight calls, stops
+/// upstreams and flushes the audit log.
+pub async fn run(
+    st: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
     let reaper = tokio::spawn(reap_sessions(st.clone()));
     let app = router(st.clone());
     let signal_state = st.clone();
@@ -174,10 +190,14 @@ pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 
         // Open streams (GET, legacy SSE) end now; calls in flight get DRAIN to finish.
         signal_state.stopping.send_replace(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let limits = conn::ConnLimits {
+        header_read: st.cfg.limits.header_read_timeout,
+        idle: st.cfg.limits.idle_timeout,
+    };
+    let server = conn::serve(listener, app, limits, signal);
     let stopped = st.stopped();
     tokio::select! {
-        r = server => r.map_err(|source| GatewayError::Io { what: "the HTTP server", source })?,
+        _ = server => {}
         _ = async { stopped.await; tokio::time::sleep(DRAIN).await } => {
             tracing::warn!("calls still in flight after {}s; stopping anyway", DRAIN.as_secs());
         }
@@ -216,6 +236,12 @@ async fn reap_sessions(st: Arc<AppState>) {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    // `metrics: {auth: true}`: scrapers authenticate like MCP clients do.
+    if st.cfg.metrics.auth
+        && let Err(refused) = guard::authenticate(&st, &headers, "").await
+    {
+        return refused;
+    }
     let depth = st.relay.audit().map(|a| a.queue_depth()).unwrap_or(0);
     let openmetrics = headers
         .get(header::ACCEPT)
@@ -231,11 +257,28 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// Ready while the audit log can be written: a gateway that cannot audit refuses every governed
+/// call, so a load balancer should send its traffic elsewhere. The body says why, and how each
+/// audit sink fares (a sink never makes the gateway unready).
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    match st.relay.audit() {
-        Some(_) => (StatusCode::OK, st.evidence.ready_body()).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
-    }
+    let sinks: Vec<String> = st.evidence.readiness().lines().map(str::to_string).collect();
+    let audit = match st.relay.audit() {
+        None => Err(serde_json::json!({ "error": "the audit log could not be opened" })),
+        Some(log) => log
+            .health()
+            .map_err(|h| serde_json::json!({ "error": h.error, "since": h.since })),
+    };
+    let (status, body) = match audit {
+        Ok(()) => (
+            StatusCode::OK,
+            serde_json::json!({ "status": "ready", "audit": "ok", "sinks": sinks }),
+        ),
+        Err(detail) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "not ready", "audit": detail, "sinks": sinks }),
+        ),
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn metadata(st: &AppState, headers: &HeaderMap, path: &str) -> Response {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -248,17 +248,11 @@ fn reply(status: StatusCode, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/policy").await {
-        return r;
-    }
+pub async fn show(State(st): State<Arc<AppState>>) -> Response {
     reply(StatusCode::OK, json!(policy_view(&st)))
 }
 
-pub async fn explain_api(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/policy").await {
-        return r;
-    }
+pub async fn explain_api(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
     let req: ExplainRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

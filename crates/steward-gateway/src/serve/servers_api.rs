@@ -245,10 +245,7 @@ fn reply(status: StatusCode, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/servers").await {
-        return r;
-    }
+pub async fn list(State(st): State<Arc<AppState>>) -> Response {
     reply(StatusCode::OK, json!(servers(&st).await))
 }
 
@@ -262,13 +259,10 @@ struct ApproveBody {
 pub async fn approve(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    axum::Extension(caller): axum::Extension<crate::console::ApiCaller>,
     Path(server): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = match crate::console::api_caller(&st, &headers, "/v1/servers").await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     if let Err(r) = caller.check_write(&st, &headers) {
         return r;
     }

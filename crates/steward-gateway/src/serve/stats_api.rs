@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -134,10 +134,7 @@ pub async fn stats(st: &AppState, hours: u32) -> Result<Stats, String> {
     })
 }
 
-pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<StatsQuery>) -> Response {
-    if let Err(r) = crate::console::api_caller(&st, &headers, "/v1/stats").await {
-        return r;
-    }
+pub async fn show(State(st): State<Arc<AppState>>, Query(q): Query<StatsQuery>) -> Response {
     match stats(&st, q.hours.unwrap_or(24)).await {
         Ok(s) => (
             StatusCode::OK,
