@@ -1,7 +1,9 @@
-//! Issue 12's fail-open inputs, decided by `steward policy explain` under the baseline policy:
-//! each ends in approval or denial (the detectors' limits fail closed).
+//! Issue 12's fail-open inputs under the baseline policy, decided by `steward policy explain` and
+//! by `steward proxy` around a real server: each ends in approval or denial (the detectors'
+//! limits fail closed), and none reaches the server.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
@@ -54,4 +56,53 @@ fn policy_explain_holds_or_denies_every_fail_open_input() {
             assert_eq!(effect, "deny", "{}", out["reasons"]);
         }
     }
+}
+
+#[test]
+fn the_proxy_never_runs_a_fail_open_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran.log");
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops_server.py");
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["proxy", "--server", "shell", "--audit-db"])
+        .arg(dir.path().join("audit.db"))
+        .args(["--", "python3", server])
+        .env("OPS_LOG", &ran)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the steward binary runs");
+    let mut input = proxy.stdin.take().unwrap();
+    let mut output = BufReader::new(proxy.stdout.take().unwrap());
+    let mut send = move |v: Value| {
+        input.write_all(format!("{v}\n").as_bytes()).unwrap();
+        input.flush().unwrap();
+    };
+    let mut recv = || {
+        let mut line = String::new();
+        output.read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    send(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    recv();
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    for (i, (name, args)) in cases().into_iter().enumerate() {
+        send(
+            json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": "run", "arguments": args}}),
+        );
+        let answer = recv();
+        assert_eq!(answer["result"]["isError"], true, "{name}: {answer}");
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains("approval") || text.contains("denied"), "{name}: {text}");
+    }
+    drop(send); // closes the proxy's stdin: it ends
+    let _ = proxy.wait();
+    assert!(
+        !ran.exists() || std::fs::read_to_string(&ran).unwrap().is_empty(),
+        "a fail-open input ran"
+    );
 }
