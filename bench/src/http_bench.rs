@@ -81,7 +81,9 @@ pub async fn start_gateway(env: &Env, name: &str, servers_yaml: &str, with_polic
 pub async fn run(env: &Env, opts: &HttpOptions) -> anyhow::Result<HttpResult> {
     let (fixture, fixture_url) = spawn_http_fixture(&env.bench_exe)?;
     let servers = format!(
-        "servers:\n  bench:\n    url: {fixture_url}/mcp\n  bench-stdio:\n    command: {}\n    args: [fixture, --stdio]\n",
+        // Each load worker opens its own session, and each stdio session its own child.
+        "limits:\n  children_per_principal: 256\n  max_children: 256\n  sessions_per_principal: 1024\n\
+         servers:\n  bench:\n    url: {fixture_url}/mcp\n  bench-stdio:\n    command: {}\n    args: [fixture, --stdio]\n",
         env.bench_exe.display()
     );
     let mut gw = start_gateway(env, "serve-http", &servers, true).await?;
@@ -157,7 +159,12 @@ pub struct MemoryResult {
 /// RSS of `steward serve` idle, and with `sessions` open legacy sessions on the built-in demo
 /// upstream (shared and in-process, so no child is counted).
 pub async fn memory(env: &Env, sessions: usize) -> anyhow::Result<MemoryResult> {
-    let mut gw = start_gateway(env, "serve-memory", "", false).await?;
+    // One principal (anonymous) opens every session: lift the per-principal cap for it.
+    let limits = format!(
+        "limits:\n  sessions_per_principal: {n}\n  max_sessions: {n}\n",
+        n = sessions.max(1)
+    );
+    let mut gw = start_gateway(env, "serve-memory", &limits, false).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = gw.proc.rss_kib()?;
     let client = reqwest::Client::builder().no_proxy().http1_only().build()?;

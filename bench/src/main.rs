@@ -248,7 +248,11 @@ fn measure(a: RunArgs, parts: Parts) -> anyhow::Result<()> {
     let policy = match &a.policy {
         Some(p) => std::path::absolute(p).with_context(|| format!("policy {}", p.display()))?,
         None => {
-            let p = scratch.path().join("policy.yaml");
+            // A directory of its own: the proxy watches the policy's directory for edits, and the
+            // audit databases' writes beside it would wake that watcher on every commit.
+            let dir = scratch.path().join("policy");
+            std::fs::create_dir_all(&dir)?;
+            let p = dir.join("policy.yaml");
             std::fs::write(&p, include_str!("../policy.yaml"))?;
             p
         }

@@ -25,6 +25,10 @@ pub struct Admitted(pub Principal);
 pub async fn admit(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let resource = resource_of(req.uri().path());
     let version = req.version();
+    if let Some(to_console) = super::approvals_api::browser_redirect(&st, req.method(), req.uri().path(), req.headers())
+    {
+        return to_console;
+    }
     let admitted = if console_api(req.uri().path()) {
         crate::console::api_caller(&st, req.headers(), &resource).await
     } else {

@@ -168,20 +168,33 @@ fn wants_html(headers: &HeaderMap) -> bool {
     accept.contains("text/html") && !accept.contains("application/json")
 }
 
+/// A browser following an approval link (in a refusal or a webhook message) to
+/// `GET /v1/approvals/{id}` is sent to the console's page for it, before authentication: the
+/// page signs the person in, and the redirect says nothing the link did not.
+pub(crate) fn browser_redirect(
+    st: &AppState,
+    method: &axum::http::Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let id = path.strip_prefix("/v1/approvals/")?;
+    if st.console.is_none() || method != axum::http::Method::GET || id.contains('/') || !wants_html(headers) {
+        return None;
+    }
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect();
+    Some(axum::response::Redirect::to(&format!("/ui/approvals/{id}")).into_response())
+}
+
 pub async fn show(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
     Extension(api): Extension<ApiCaller>,
     Path(id): Path<String>,
 ) -> Response {
-    if st.console.is_some() && wants_html(&headers) {
-        let id: String = id
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .take(64)
-            .collect();
-        return axum::response::Redirect::to(&format!("/ui/approvals/{id}")).into_response();
-    }
     let (actor, approvals) = match caller(&st, &headers, &api, false) {
         Ok(c) => c,
         Err(r) => return r,
