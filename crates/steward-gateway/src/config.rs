@@ -59,6 +59,20 @@ struct ConfigDoc {
     approvals: ApprovalsConfig,
     #[serde(default)]
     audit: crate::evidence::AuditDoc,
+    #[serde(default)]
+    console: crate::console::ConsoleConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
+}
+
+/// `metrics:` in steward.yaml: who may read `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `/metrics` asks for credentials like `/mcp` does (API key or token); off by default, for
+    /// scrapers that cannot send one.
+    #[serde(default)]
+    pub auth: bool,
 }
 
 /// `approvals:` in steward.yaml: where new pending approvals are announced.
@@ -76,8 +90,69 @@ pub struct ApprovalsConfig {
 pub struct StoreConfig {
     #[serde(default)]
     pub sqlite: Option<PathBuf>,
+    /// `{url: "postgres://…", pool: 16}` or `{url: {env: STEWARD_PG_URL}}`: several gateways on
+    /// one database (docs/scale-out.md).
     #[serde(default)]
-    pub postgres: Option<String>,
+    pub postgres: Option<PostgresDoc>,
+    /// This gateway's name in the audit rows it writes (default: host name and listen port).
+    #[serde(default)]
+    pub instance: Option<String>,
+}
+
+/// `store.postgres`. The URL may carry a password: it is a secret value (`{env: …}`,
+/// `{file: …}` or a literal with `${ENV}`) and is never printed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresDoc {
+    pub url: SecretValue,
+    #[serde(default)]
+    pub pool: Option<usize>,
+}
+
+/// The name a gateway's audit rows carry when `store.instance` is not given: this machine's
+/// name (`HOSTNAME`, else the kernel's) and the port it listens on.
+pub fn default_instance(port: u16) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "steward".into());
+    format!("{host}:{port}")
+}
+
+/// The most connections one gateway may keep to PostgreSQL.
+const MAX_POOL: usize = 1024;
+
+impl StoreConfig {
+    /// Where the store is: PostgreSQL when `postgres` is given, else the SQLite file
+    /// (`sqlite`, resolved against `base`, or `default_sqlite`).
+    pub fn location(&self, base: &Path, default_sqlite: &Path) -> Result<steward_store::StoreLocation, String> {
+        match (&self.sqlite, &self.postgres) {
+            (Some(_), Some(_)) => Err("store: name either sqlite or postgres, not both".into()),
+            (_, Some(pg)) => {
+                let url = resolve_secret(&pg.url, base).map_err(|e| format!("store.postgres.url: {e}"))?;
+                let url = url.trim().to_string();
+                if url.is_empty() {
+                    return Err("store.postgres.url is empty".into());
+                }
+                let pool = pg.pool.unwrap_or(steward_store::DEFAULT_POOL);
+                if pool == 0 || pool > MAX_POOL {
+                    return Err(format!("store.postgres.pool must be between 1 and {MAX_POOL}"));
+                }
+                Ok(steward_store::StoreLocation::Postgres(steward_store::PostgresConfig {
+                    url,
+                    pool,
+                }))
+            }
+            (Some(p), None) => Ok(steward_store::StoreLocation::Sqlite(if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            })),
+            (None, None) => Ok(steward_store::StoreLocation::Sqlite(default_sqlite.to_path_buf())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +219,41 @@ pub struct LimitsConfig {
     /// Child processes started for sessions, in all.
     #[serde(default = "default_max_children")]
     pub max_children: usize,
+    /// From accept (or the first byte after an idle spell) to a complete request head.
+    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// From a request's authenticated head to the end of its body.
+    #[serde(default = "default_body_read_timeout", deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection with no request in flight stays open.
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A positive duration written `500ms`, `10s`, `5m`.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    match parse_duration(&text) {
+        Ok(v) if !v.is_zero() => Ok(v),
+        Ok(_) => Err(serde::de::Error::custom(format!(
+            "'{text}' is zero: a time-out must be positive"
+        ))),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "{e} (durations look like 500ms, 10s, 5m)"
+        ))),
+    }
 }
 
 fn default_sessions_per_principal() -> usize {
@@ -177,6 +287,9 @@ impl Default for LimitsConfig {
             max_sessions: default_max_sessions(),
             children_per_principal: default_children_per_principal(),
             max_children: default_max_children(),
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -214,8 +327,12 @@ pub struct ServerConfig {
 pub struct GatewayConfig {
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// The SQLite file (`store.sqlite`, or the default); unused when `store` is PostgreSQL.
     pub sqlite: PathBuf,
-    pub postgres: Option<String>,
+    /// Where durable state lives: `sqlite` above, or PostgreSQL.
+    pub store: steward_store::StoreLocation,
+    /// This gateway's name in audit rows (`store.instance`); `None`: host name and port.
+    pub instance: Option<String>,
     pub policy: Option<PathBuf>,
     /// The approved-server registry: when set, only its servable servers are served.
     pub registry: Option<PathBuf>,
@@ -230,6 +347,9 @@ pub struct GatewayConfig {
     pub approvals: ApprovalsConfig,
     /// `audit:`: sinks, checkpoints, signing key, retention (see [`crate::evidence`]).
     pub audit: crate::evidence::AuditConfig,
+    /// `/ui`: see docs/console.md.
+    pub console: crate::console::ConsoleConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl GatewayConfig {
@@ -251,7 +371,8 @@ impl GatewayConfig {
             source: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             sqlite: PathBuf::from("steward-data/steward.db"),
-            postgres: None,
+            store: steward_store::StoreLocation::Sqlite(PathBuf::from("steward-data/steward.db")),
+            instance: None,
             policy: None,
             registry: None,
             // No configuration at all: a loopback demo, open to local callers (said loudly at start).
@@ -267,6 +388,8 @@ impl GatewayConfig {
             public_url: None,
             approvals: ApprovalsConfig::default(),
             audit: crate::evidence::AuditConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -327,14 +450,17 @@ impl GatewayConfig {
             })?;
         }
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        if let Some(store) = doc.store {
-            if let Some(sqlite) = store.sqlite {
-                cfg.sqlite = resolve(sqlite);
-            }
-            cfg.postgres = store.postgres;
-        } else {
-            cfg.sqlite = resolve(cfg.sqlite);
-        }
+        let store = doc.store.unwrap_or_default();
+        cfg.sqlite = resolve(store.sqlite.clone().unwrap_or(cfg.sqlite));
+        cfg.store = store.location(&base, &cfg.sqlite).map_err(|e| {
+            invalid(
+                0,
+                0,
+                e,
+                "write store: {postgres: {url: {env: STEWARD_PG_URL}, pool: 16}} or store: {sqlite: PATH}",
+            )
+        })?;
+        cfg.instance = store.instance.filter(|i| !i.trim().is_empty());
         cfg.policy = doc.policy.map(resolve);
         cfg.registry = doc.registry.map(resolve);
         // A config file without `auth:` requires API keys: open access must be asked for.
@@ -508,6 +634,23 @@ impl GatewayConfig {
             .audit
             .resolve(base)
             .map_err(|e| invalid(0, 0, e, "see docs/sinks.md for the audit: block"))?;
+        cfg.console = doc.console;
+        if let Some(o) = cfg.console.oidc.as_mut()
+            && let Some(secret) = &o.client_secret
+        {
+            o.secret = Some(resolve_secret(secret, base).map_err(|e| {
+                invalid(
+                    0,
+                    0,
+                    format!("console.oidc.client_secret: {e}"),
+                    "set the environment variable or fix the file path",
+                )
+            })?);
+        }
+        cfg.console
+            .validate(&cfg.auth)
+            .map_err(|e| invalid(0, 0, e, "see docs/console.md for the console: keys"))?;
+        cfg.metrics = doc.metrics;
         Ok(cfg)
     }
 
@@ -658,6 +801,43 @@ servers:
             other => panic!("{other:?}"),
         }
         assert!(matches!(cfg.servers["remote"].transport, Transport::Http { .. }));
+    }
+
+    #[test]
+    fn connection_time_outs_have_safe_defaults_and_read_durations() {
+        let cfg = GatewayConfig::from_yaml("auth: { api_keys: true }\n", "s.yaml", Path::new(".")).unwrap();
+        assert_eq!(
+            (
+                cfg.limits.header_read_timeout,
+                cfg.limits.body_read_timeout,
+                cfg.limits.idle_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(60)
+            )
+        );
+        assert!(!cfg.metrics.auth);
+        let cfg = GatewayConfig::from_yaml(
+            "limits: { header_read_timeout: 500ms, body_read_timeout: 2s, idle_timeout: 1m }\nmetrics: { auth: true }\n",
+            "s.yaml",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(cfg.limits.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(cfg.limits.body_read_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.limits.idle_timeout, Duration::from_secs(60));
+        assert!(cfg.metrics.auth);
+        for bad in [
+            "limits: { idle_timeout: 0s }\n",
+            "limits: { header_read_timeout: soon }\n",
+        ] {
+            let err = GatewayConfig::from_yaml(bad, "s.yaml", Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("s.yaml:1:"), "{err}");
+        }
     }
 
     #[test]

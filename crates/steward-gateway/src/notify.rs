@@ -69,6 +69,8 @@ impl Webhook {
 pub enum ApprovalLink {
     /// The gateway's base URL: links go to `{base}/v1/approvals/{id}`.
     Http(String),
+    /// The gateway's base URL, with the console on: links open `{base}/ui/approvals/{id}`.
+    Console(String),
     /// No HTTP API (the stdio proxy): the command that shows it.
     Cli { db: String },
 }
@@ -77,6 +79,7 @@ impl ApprovalLink {
     pub fn for_approval(&self, id: &str) -> String {
         match self {
             ApprovalLink::Http(base) => format!("{}/v1/approvals/{id}", base.trim_end_matches('/')),
+            ApprovalLink::Console(base) => format!("{}/ui/approvals/{id}", base.trim_end_matches('/')),
             ApprovalLink::Cli { db } => format!("steward approvals show {id} --db {db}"),
         }
     }

@@ -12,7 +12,10 @@ use crate::pg::Pg;
 
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Sqlite { conn: Arc<Mutex<Connection>>, path: PathBuf },
+    Sqlite {
+        conn: Arc<Mutex<Connection>>,
+        path: PathBuf,
+    },
     Postgres(Arc<Pg>),
 }
 

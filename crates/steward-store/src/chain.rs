@@ -30,7 +30,10 @@ pub(crate) fn head_for_append(db: &mut dyn Db) -> Result<(i64, String), DbError>
 /// Moves PostgreSQL's head row to the last appended row (SQLite reads its head from the log).
 pub(crate) fn set_head(db: &mut dyn Db, seq: i64, hash: &str) -> Result<(), DbError> {
     if db.dialect() == Dialect::Postgres {
-        db.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &vals![seq, hash])?;
+        db.execute(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+            &vals![seq, hash],
+        )?;
     }
     Ok(())
 }
@@ -72,11 +75,7 @@ pub(crate) fn row_vals(row: AuditRow) -> Vec<Val> {
 /// Appends events to the chain inside a write transaction the caller opened, so other state
 /// changes commit with their audit rows. Events without an instance are stamped with
 /// `instance`. Returns their sequence numbers.
-pub(crate) fn append_in(
-    db: &mut dyn Db,
-    events: Vec<AuditEvent>,
-    instance: Option<&str>,
-) -> Result<Vec<i64>, DbError> {
+pub(crate) fn append_in(db: &mut dyn Db, events: Vec<AuditEvent>, instance: Option<&str>) -> Result<Vec<i64>, DbError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }

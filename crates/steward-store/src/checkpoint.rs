@@ -231,7 +231,15 @@ pub(crate) fn append(
         .query_one(
             "INSERT INTO audit_checkpoints (seq, hash, head_ts, ts, event_seq, public_key, signature) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            &vals![seq, hash.as_str(), head_ts.as_str(), ts.as_str(), event_seq, &public_key, &signature],
+            &vals![
+                seq,
+                hash.as_str(),
+                head_ts.as_str(),
+                ts.as_str(),
+                event_seq,
+                &public_key,
+                &signature
+            ],
         )?
         .int(0)?;
     Ok(Some(Checkpoint {

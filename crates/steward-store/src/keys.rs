@@ -227,7 +227,10 @@ impl KeyStore {
     /// Every key, oldest first.
     pub fn list(&self) -> Result<Vec<ApiKey>, KeyError> {
         self.conn.read(|db| {
-            let rows = db.query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"), &[])?;
+            let rows = db.query(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                &[],
+            )?;
             Ok(rows.into_iter().map(key_from_row).collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -237,7 +240,10 @@ impl KeyStore {
         let id = split_key(id).map(|(id, _)| id).unwrap_or(id);
         self.conn.write(|db| {
             let lock = db.dialect().for_update();
-            let revoked = match db.query_opt(&format!("SELECT revoked_at FROM api_keys WHERE id = $1{lock}"), &vals![id])? {
+            let revoked = match db.query_opt(
+                &format!("SELECT revoked_at FROM api_keys WHERE id = $1{lock}"),
+                &vals![id],
+            )? {
                 None => return Err(KeyError::NotFound(id.to_string())),
                 Some(mut r) => r.opt_text(0)?,
             };

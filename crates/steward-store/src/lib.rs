@@ -10,6 +10,7 @@
 //! transaction starts goes into that transaction, so throughput grows with load while each
 //! caller can still wait for its own row to be committed ([`AuditLog::append`]).
 
+mod activity;
 mod approval;
 mod approvals;
 mod backend;
@@ -35,8 +36,11 @@ mod store;
 mod verify;
 mod writer;
 
-pub use approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
-pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration};
+pub use activity::{
+    ActivityFilter, AlertRow, AlertRows, DenialBurst, HourCount, MAX_ACTIVITY_ROWS, Overview, hourly_series,
+};
+pub use approval::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration, may_approve, may_deny};
 pub use cef::{cef_line, cef_severity};
 pub use checkpoint::{Anchor, Checkpoint, Signature};
 pub use cursors::{Lease, SinkCursor};

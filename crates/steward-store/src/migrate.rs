@@ -88,7 +88,10 @@ pub fn migrate(
                 .broken
                 .as_ref()
                 .map(|b| format!("chain broken at seq {}: {}", b.0, b.1))
-                .or_else(|| before.truncated.as_ref().map(|t| format!("truncated at seq {}", t.log_ends_at)))
+                .or_else(|| before
+                    .truncated
+                    .as_ref()
+                    .map(|t| format!("truncated at seq {}", t.log_ends_at)))
                 .unwrap_or_else(|| before.problems.join("; ")),
             path.display()
         )));

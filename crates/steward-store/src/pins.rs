@@ -379,7 +379,10 @@ impl PinStore {
                     &format!("SELECT {PIN_COLUMNS} FROM tool_pins WHERE server = $1 ORDER BY server, tool"),
                     &vals![s],
                 )?,
-                None => db.query(&format!("SELECT {PIN_COLUMNS} FROM tool_pins ORDER BY server, tool"), &[])?,
+                None => db.query(
+                    &format!("SELECT {PIN_COLUMNS} FROM tool_pins ORDER BY server, tool"),
+                    &[],
+                )?,
             };
             Ok(rows.into_iter().map(pin_from_row).collect::<Result<_, _>>()?)
         })
@@ -597,7 +600,10 @@ fn known_of(mut r: Row) -> Result<(String, KnownTool), DbError> {
     let pinned_json = r.opt_text(3)?;
     let (current_fp, current_json) = (r.opt_text(4)?, r.opt_text(5)?);
     let pinned: Option<Value> = pinned_json.and_then(|j| serde_json::from_str(&j).ok());
-    let entry = match (current_fp, current_json.and_then(|j| serde_json::from_str::<Value>(&j).ok())) {
+    let entry = match (
+        current_fp,
+        current_json.and_then(|j| serde_json::from_str::<Value>(&j).ok()),
+    ) {
         (Some(fp), Some(current)) => {
             let status = PinStatus::Drifted {
                 previous: pinned_fp,

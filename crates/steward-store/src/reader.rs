@@ -15,7 +15,7 @@ const PAGE: i64 = 10_000;
 
 /// Read access to an audit database: query, verify, stats. Never writes.
 pub struct AuditReader {
-    conn: Conn,
+    pub(crate) conn: Conn,
 }
 
 /// Which rows `query` returns. Empty fields match everything.
@@ -40,6 +40,7 @@ pub struct Stats {
     pub last_ts: Option<String>,
     pub by_kind: BTreeMap<String, u64>,
     pub by_effect: BTreeMap<String, u64>,
+    /// Over decision rows only (approval rows repeat their call's risk).
     pub by_risk: BTreeMap<String, u64>,
     pub by_outcome: BTreeMap<String, u64>,
     pub top_tools: Vec<(String, u64)>,
@@ -161,7 +162,10 @@ impl AuditReader {
         }
         self.conn.read(|db| {
             let rows = db.query(&sql, &values)?;
-            Ok(rows.into_iter().map(AuditRow::from_row).collect::<Result<Vec<_>, _>>()?)
+            Ok(rows
+                .into_iter()
+                .map(AuditRow::from_row)
+                .collect::<Result<Vec<_>, _>>()?)
         })
     }
 
@@ -231,10 +235,16 @@ impl AuditReader {
                 return Ok(Vec::new());
             }
             let rows = db.query(
-                &format!("SELECT {} FROM api_keys ORDER BY created_at, id", crate::keys::KEY_COLUMNS),
+                &format!(
+                    "SELECT {} FROM api_keys ORDER BY created_at, id",
+                    crate::keys::KEY_COLUMNS
+                ),
                 &[],
             )?;
-            Ok(rows.into_iter().map(crate::keys::key_from_row).collect::<Result<_, DbError>>()?)
+            Ok(rows
+                .into_iter()
+                .map(crate::keys::key_from_row)
+                .collect::<Result<_, DbError>>()?)
         })
     }
 
@@ -245,10 +255,16 @@ impl AuditReader {
                 return Ok(Vec::new());
             }
             let rows = db.query(
-                &format!("SELECT {} FROM tool_pins ORDER BY server, tool", crate::pins::PIN_COLUMNS),
+                &format!(
+                    "SELECT {} FROM tool_pins ORDER BY server, tool",
+                    crate::pins::PIN_COLUMNS
+                ),
                 &[],
             )?;
-            Ok(rows.into_iter().map(crate::pins::pin_from_row).collect::<Result<_, DbError>>()?)
+            Ok(rows
+                .into_iter()
+                .map(crate::pins::pin_from_row)
+                .collect::<Result<_, DbError>>()?)
         })
     }
 
@@ -277,10 +293,11 @@ impl AuditReader {
         s.events = r.int(0)?.max(0) as u64;
         s.first_ts = r.opt_text(1)?;
         s.last_ts = r.opt_text(2)?;
-        s.by_kind = self.group("kind")?;
-        s.by_effect = self.group("effect")?;
-        s.by_risk = self.group("risk")?;
-        s.by_outcome = self.group("outcome")?;
+        s.by_kind = self.group("kind", "TRUE")?;
+        s.by_effect = self.group("effect", "TRUE")?;
+        // Approval transitions repeat their call's risk: risks are counted over decisions only.
+        s.by_risk = self.group("risk", "kind = 'decision'")?;
+        s.by_outcome = self.group("outcome", "TRUE")?;
         s.top_tools = self.top(
             "coalesce(server, '?') || '/' || coalesce(tool, '?')",
             "kind = 'decision'",
@@ -289,9 +306,9 @@ impl AuditReader {
         Ok(s)
     }
 
-    fn group(&self, column: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+    fn group(&self, column: &str, filter: &str) -> Result<BTreeMap<String, u64>, StoreError> {
         self.pairs(&format!(
-            "SELECT {column}, count(*) FROM audit_events WHERE {column} IS NOT NULL GROUP BY {column}"
+            "SELECT {column}, count(*) FROM audit_events WHERE {column} IS NOT NULL AND {filter} GROUP BY {column}"
         ))
         .map(|v| v.into_iter().collect())
     }

@@ -70,7 +70,10 @@ pub(crate) fn plan(db: &mut dyn Db, req: &PruneRequest) -> Result<PrunePlan, Sto
     // Timestamps come from several writers, so they are not strictly ordered by seq: the cut is
     // the first row at or after the cut-off, and everything before it goes.
     let by_time: i64 = db
-        .query_one("SELECT min(seq) FROM audit_events WHERE ts >= $1", &vals![req.before.as_str()])?
+        .query_one(
+            "SELECT min(seq) FROM audit_events WHERE ts >= $1",
+            &vals![req.before.as_str()],
+        )?
         .opt_int(0)?
         .unwrap_or(head)
         .min(head);
@@ -177,7 +180,8 @@ pub(crate) fn prune(
     let mut lo = first;
     while lo < plan.keep_from {
         let hi = (lo + batch).min(plan.keep_from);
-        removed += conn.write(|db| db.execute("DELETE FROM audit_events WHERE seq >= $1 AND seq < $2", &vals![lo, hi]))?
+        removed += conn
+            .write(|db| db.execute("DELETE FROM audit_events WHERE seq >= $1 AND seq < $2", &vals![lo, hi]))?
             as i64;
         lo = hi;
     }

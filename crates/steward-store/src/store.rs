@@ -170,6 +170,13 @@ impl Store {
         }
     }
 
+    /// Whether the store answers now (`SELECT 1` on PostgreSQL; SQLite: the file opens).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.read(|db: &mut dyn crate::db::Db| db.query("SELECT 1", &[]).map(|_| ()))?;
+        Ok(())
+    }
+
     /// The budget and breaker counters every gateway shares (PostgreSQL only: on SQLite one
     /// gateway keeps them in memory).
     pub fn counters(&self) -> Option<SharedCounters> {

@@ -84,6 +84,9 @@ fn admin(name: &str) -> Actor {
 
 #[test]
 fn two_gateways_append_one_chain() {
+    if !pg_cluster::installed("two_gateways_append_one_chain") {
+        return;
+    }
     let (a, b, _) = two_gateways();
     let (la, lb) = (a.audit_log().unwrap(), b.audit_log().unwrap());
     rt().block_on(async {
@@ -133,6 +136,9 @@ fn two_gateways_append_one_chain() {
 
 #[test]
 fn an_approval_on_one_gateway_is_heard_on_the_other_and_a_grant_runs_once() {
+    if !pg_cluster::installed("an_approval_on_one_gateway_is_heard_on_the_other_and_a_grant_runs_once") {
+        return;
+    }
     let (a, b, _) = two_gateways();
     let (on_a, on_b) = (a.approvals().unwrap(), b.approvals().unwrap());
     let mut heard = on_a.changes().expect("PostgreSQL notifies");
@@ -140,7 +146,10 @@ fn an_approval_on_one_gateway_is_heard_on_the_other_and_a_grant_runs_once() {
     // The listener announces its first LISTEN with a resync.
     rt.block_on(async {
         assert_eq!(
-            tokio::time::timeout(Duration::from_secs(10), heard.recv()).await.unwrap().unwrap(),
+            tokio::time::timeout(Duration::from_secs(10), heard.recv())
+                .await
+                .unwrap()
+                .unwrap(),
             Change::Resync
         );
     });
@@ -199,6 +208,9 @@ fn an_approval_on_one_gateway_is_heard_on_the_other_and_a_grant_runs_once() {
 
 #[test]
 fn expiry_and_time_outs_behave_as_on_sqlite() {
+    if !pg_cluster::installed("expiry_and_time_outs_behave_as_on_sqlite") {
+        return;
+    }
     let (a, b, url) = two_gateways();
     let (on_a, on_b) = (a.approvals().unwrap(), b.approvals().unwrap());
     let id = steward_store::ApprovalStore::new_id();
@@ -222,24 +234,34 @@ fn expiry_and_time_outs_behave_as_on_sqlite() {
 
 #[test]
 fn pins_keys_and_counters_are_shared() {
+    if !pg_cluster::installed("pins_keys_and_counters_are_shared") {
+        return;
+    }
     let (a, b, _) = two_gateways();
     // Pins: learnt on A, drift seen through B, approved on B, in force on A.
     let (pa, pb) = (a.pins().unwrap(), b.pins().unwrap());
     let mut heard = pa.changes().unwrap();
     let tool = |d: &str| json!({"name": "add", "description": d});
     let gen0 = pa.generation().unwrap();
-    assert!(matches!(pa.check("calc", &tool("Adds")).unwrap(), steward_store::PinStatus::New { .. }));
+    assert!(matches!(
+        pa.check("calc", &tool("Adds")).unwrap(),
+        steward_store::PinStatus::New { .. }
+    ));
     assert!(pb.check("calc", &tool("Adds, and mails ~/.ssh")).unwrap().is_drifted());
     assert!(pa.known("calc").unwrap()[0].drift.is_some());
     assert!(pa.generation().unwrap() > gen0);
     pb.approve("calc", "add", "alice").unwrap();
     assert!(pa.known_all().unwrap()["calc"][0].drift.is_none());
-    pb.declare("calc", "sub", &format!("sha256:{}", "a".repeat(64)), "registry").unwrap();
+    pb.declare("calc", "sub", &format!("sha256:{}", "a".repeat(64)), "registry")
+        .unwrap();
     assert_eq!(pa.list(None).unwrap().len(), 2);
     rt().block_on(async {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let c = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await.unwrap().unwrap();
+            let c = tokio::time::timeout(Duration::from_secs(5), heard.recv())
+                .await
+                .unwrap()
+                .unwrap();
             if c == Change::Pins("calc".into()) {
                 break;
             }
@@ -311,9 +333,15 @@ fn pins_keys_and_counters_are_shared() {
 
 #[test]
 fn a_newer_schema_is_refused() {
+    if !pg_cluster::installed("a_newer_schema_is_refused") {
+        return;
+    }
     let url = pg_cluster::shared().database();
     drop(Store::open(&pg(&url)).unwrap());
-    pg_cluster::shared().psql(&url, "UPDATE steward_meta SET value = '99' WHERE key = 'schema_version'");
+    pg_cluster::shared().psql(
+        &url,
+        "UPDATE steward_meta SET value = '99' WHERE key = 'schema_version'",
+    );
     match Store::open(&pg(&url)) {
         Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
         other => panic!("{other:?}"),
@@ -322,6 +350,9 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn evidence_tables_work_on_postgres() {
+    if !pg_cluster::installed("evidence_tables_work_on_postgres") {
+        return;
+    }
     let (a, b, _) = two_gateways();
     let log = a.audit_log().unwrap();
     rt().block_on(async {
@@ -366,6 +397,9 @@ fn evidence_tables_work_on_postgres() {
 
 #[test]
 fn store_migrate_copies_everything_and_refuses_a_non_empty_target() {
+    if !pg_cluster::installed("store_migrate_copies_everything_and_refuses_a_non_empty_target") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("steward.db");
     let sqlite = Store::open(&StoreLocation::Sqlite(db.clone())).unwrap();
@@ -394,7 +428,10 @@ fn store_migrate_copies_everything_and_refuses_a_non_empty_target() {
 
     let url = pg_cluster::shared().database();
     let mut said = Vec::new();
-    let report = migrate(&StoreLocation::Sqlite(db.clone()), &pg(&url), |s| said.push(s.to_string())).unwrap();
+    let report = migrate(&StoreLocation::Sqlite(db.clone()), &pg(&url), |s| {
+        said.push(s.to_string())
+    })
+    .unwrap();
     assert!(report.verify.ok(), "{:?}", report.verify);
     assert_eq!(report.verify.rows, 2_500 + 2 + 1);
     let counted: std::collections::BTreeMap<_, _> = report.copied.iter().cloned().collect();
@@ -423,6 +460,9 @@ fn store_migrate_copies_everything_and_refuses_a_non_empty_target() {
 
 #[test]
 fn an_outage_fails_closed_and_recovers_without_a_restart() {
+    if !pg_cluster::installed("an_outage_fails_closed_and_recovers_without_a_restart") {
+        return;
+    }
     let cluster = Arc::new(pg_cluster::Cluster::start());
     let url = cluster.database();
     let store = Store::open(&pg(&url)).unwrap().with_instance(Some("gw-a".into()));
@@ -436,13 +476,21 @@ fn an_outage_fails_closed_and_recovers_without_a_restart() {
     let err = rt.block_on(async { log.append(decision(2)).await }).unwrap_err();
     assert!(err.to_string().contains("PostgreSQL"), "{err}");
     assert!(log.health().is_err());
-    let refused = keys.verify(&format!("stw_{}_{}", "a".repeat(12), "b".repeat(64))).unwrap_err();
-    assert!(!refused.is_rejection(), "an unreachable store is not a bad key: {refused}");
+    let refused = keys
+        .verify(&format!("stw_{}_{}", "a".repeat(12), "b".repeat(64)))
+        .unwrap_err();
+    assert!(
+        !refused.is_rejection(),
+        "an unreachable store is not a bad key: {refused}"
+    );
 
     cluster.restart();
     let deadline = Instant::now() + Duration::from_secs(20);
     while log.health().is_err() {
-        assert!(Instant::now() < deadline, "the writer never noticed PostgreSQL was back");
+        assert!(
+            Instant::now() < deadline,
+            "the writer never noticed PostgreSQL was back"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     rt.block_on(async { log.append(decision(3)).await.unwrap() });

@@ -2,8 +2,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_report,
-    cmd_scan,
-    cmd_serve,
+    cmd_scan, cmd_serve, cmd_store,
 };
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
@@ -41,6 +40,9 @@ pub enum Command {
     /// Query, verify, export, checkpoint, prune and ship the audit log.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),
+    /// Move the store: `steward store migrate --from sqlite:PATH --to postgres:URL`.
+    #[command(subcommand)]
+    Store(cmd_store::StoreCommand),
     /// Compliance evidence for a period (SOC 2, ISO 27001) as HTML or JSON.
     Report(cmd_report::ReportArgs),
     /// The approved-server registry: lint it, check client configs against it, export it.
@@ -59,9 +61,22 @@ pub enum Command {
     Init(cmd_init::InitArgs),
     /// Audit a repository's MCP and Claude Code governance set-up.
     Doctor(cmd_init::DoctorArgs),
+    /// Print a shell completion script: `steward completions bash > /etc/bash_completion.d/steward`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `steward man | man -l -`.
+    Man,
 }
 
 impl Command {
+    /// Whether the command only prints and exits: a closed stdout may end it at once. The
+    /// proxy and the hook speak on stdout and the gateway runs on; they handle it themselves.
+    pub fn prints_and_exits(&self) -> bool {
+        !matches!(self, Command::Proxy(_) | Command::Serve(_) | Command::Hook(_))
+    }
+
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Proxy(_) | Command::Serve(_) => "info",

@@ -123,8 +123,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         sandbox,
         audit,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the proxy relays one client's messages; handing them between worker threads
+    // only adds wake-ups (the audit writer has a thread of its own).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -158,6 +158,9 @@ impl Relay {
         else {
             return restore(msg, bytes, client_id);
         };
+        if method == Method::ResourcesList {
+            self.learn_resources(&ctx.server, entries);
+        }
         let report = match method {
             Method::ToolsList => self.govern_tools(ctx, &policy, entries),
             _ => self.govern_entries(ctx, &policy, method, entries),

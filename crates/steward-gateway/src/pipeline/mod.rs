@@ -35,7 +35,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 use steward_policy::Policy;
-use steward_store::{AuditEvent, AuditLog, EventKind, PinStore};
+use steward_store::{AuditEvent, AuditLog, EventKind, PinStore, Store, StoreLocation};
 
 pub use approval::{
     ApprovalTicket, Approvals, Confirmation, PROGRESS_EVERY, Progress, STEWARD_REQUEST_PREFIX, elicitation_request,
@@ -58,13 +58,17 @@ use crate::runaway::{Limiter, Runaway};
 pub struct Relay {
     policy: RwLock<Arc<Policy>>,
     audit: Result<AuditLog, String>,
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
     runaway: Runaway,
     limiter: Limiter,
     approvals: Option<Arc<Approvals>>,
     metrics: Arc<Metrics>,
+    /// The store the parts above were opened from (`None`: it could not be opened).
+    store: Option<Store>,
     /// Ids and progress tokens Steward gives what it forwards: unique for the process.
     next_id: AtomicU64,
+    /// Which server listed each resource URI (before filtering), for routing by URI.
+    resources: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// What a relay is built from.
@@ -77,53 +81,116 @@ pub struct RelayParts {
     pub approvals: Option<Approvals>,
     pub limits: crate::config::LimitsConfig,
     pub metrics: Arc<Metrics>,
+    /// The store everything above comes from (keys, evidence and readers are opened from it
+    /// too); `None` when it could not be opened.
+    pub store: Option<Store>,
 }
 
 impl RelayParts {
-    /// Everything in the SQLite store at `db`: audit log, pins and approvals. A part that cannot
-    /// be opened is logged; the relay then refuses what needs it.
+    /// Everything in the SQLite store at `db` (see [`RelayParts::open`]).
     pub fn sqlite(policy: Arc<Policy>, db: &Path, notifier: crate::notify::Notifier) -> RelayParts {
-        let audit = AuditLog::open_sqlite(db).map_err(|e| {
+        RelayParts::open(&StoreLocation::Sqlite(db.to_path_buf()), None, policy, notifier)
+    }
+
+    /// THE constructor every door uses: opens the store at `location` (a SQLite file, or
+    /// PostgreSQL shared by several gateways; rows this process writes name `instance`) and
+    /// from it the audit log, pins and approvals. A part that cannot be opened is logged; the
+    /// relay then refuses what needs it. Blocks while PostgreSQL is waited for (seconds).
+    pub fn open(
+        location: &StoreLocation,
+        instance: Option<String>,
+        policy: Arc<Policy>,
+        notifier: crate::notify::Notifier,
+    ) -> RelayParts {
+        let mut parts = RelayParts {
+            policy,
+            audit: Err(String::new()),
+            pins: None,
+            approvals: None,
+            limits: Default::default(),
+            metrics: Arc::new(Metrics::default()),
+            store: None,
+        };
+        let store = match Store::open(location) {
+            Ok(s) => s.with_instance(instance),
+            Err(e) => {
+                tracing::error!("{e}; every governed call will be refused until this is fixed");
+                parts.audit = Err(e.to_string());
+                return parts;
+            }
+        };
+        parts.audit = store.audit_log().map_err(|e| {
             tracing::error!("{e}; every governed call will be refused until this is fixed");
             e.to_string()
         });
-        let pins = match PinStore::open_sqlite(db) {
+        parts.pins = match store.pins() {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::error!(error = %e, "tool pins unavailable; drift is not detected");
                 None
             }
         };
-        let approvals = match Approvals::open(db, notifier) {
-            Ok(a) => Some(a),
+        parts.approvals = match store.approvals() {
+            Ok(a) => Some(Approvals::new(a, notifier)),
             Err(e) => {
                 tracing::error!("approvals unavailable ({e}); calls that need approval will be refused");
                 None
             }
         };
-        RelayParts {
-            policy,
-            audit,
-            pins,
-            approvals,
-            limits: Default::default(),
-            metrics: Arc::new(Metrics::default()),
-        }
+        parts.store = Some(store);
+        parts
     }
 }
 
 impl Relay {
     pub fn new(parts: RelayParts) -> Relay {
-        Relay {
+        let relay = Relay {
             policy: RwLock::new(parts.policy),
             audit: parts.audit,
-            catalog: Catalog::new(parts.pins),
+            catalog: Arc::new(Catalog::new(parts.pins)),
             runaway: Runaway::default(),
             limiter: Limiter::new(parts.limits),
-            approvals: parts.approvals.map(Arc::new),
+            approvals: parts.approvals.map(|a| Arc::new(a.counted_in(parts.metrics.clone()))),
             metrics: parts.metrics,
+            store: parts.store,
             next_id: AtomicU64::new(1),
-        }
+            resources: Default::default(),
+        };
+        relay.hear_other_gateways();
+        relay
+    }
+
+    /// With PostgreSQL, approvals decided by other gateways wake the calls held here at once
+    /// (LISTEN/NOTIFY); the hold's own poll of the store stays as the fallback. Needs a Tokio
+    /// runtime (a relay built outside one relies on the poll).
+    fn hear_other_gateways(&self) {
+        let (Some(store), Some(approvals)) = (&self.store, &self.approvals) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some(mut changes) = store.changes() else {
+            return;
+        };
+        let approvals = Arc::downgrade(approvals);
+        runtime.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let heard = changes.recv().await;
+                let Some(a) = approvals.upgrade() else { return };
+                match heard {
+                    Ok(steward_store::Change::Pins(_)) => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) => a.wake(),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// The store this relay's parts were opened from.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
     }
 
     pub fn policy(&self) -> Arc<Policy> {
@@ -154,7 +221,7 @@ impl Relay {
         self.approvals.as_ref()
     }
 
-    pub fn catalog(&self) -> &Catalog {
+    pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
 
@@ -169,6 +236,28 @@ impl Relay {
         }
         if let Some(log) = self.audit() {
             log.close();
+        }
+    }
+
+    /// The server whose resource list named `uri` (whether or not the caller may read it).
+    pub fn resource_owner(&self, uri: &str) -> Option<String> {
+        self.resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uri)
+            .cloned()
+    }
+
+    fn learn_resources(&self, server: &str, entries: &[serde_json::Value]) {
+        let mut map = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        for uri in entries
+            .iter()
+            .filter_map(|e| e.get("uri").and_then(serde_json::Value::as_str))
+        {
+            map.insert(uri.to_string(), server.to_string());
         }
     }
 

@@ -5,6 +5,7 @@
 //! [`Relay::from_upstream`] says. Neither decides anything itself.
 
 mod client;
+mod stdio;
 mod upstream;
 
 pub use upstream::stop as stop_child;
@@ -75,28 +76,34 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     let Some((program, args)) = opts.command.split_first() else {
         return Err(GatewayError::NoCommand);
     };
+    let link = crate::notify::ApprovalLink::Cli {
+        db: opts.audit_db.display().to_string(),
+    };
+    let notifier = crate::notify::Notifier::new(opts.webhooks.clone(), link);
+    let store = steward_store::StoreLocation::Sqlite(opts.audit_db.clone());
+    let relay = Relay::new(RelayParts::open(&store, None, opts.policy.clone(), notifier));
     // Sinks, checkpoints and retention (`--audit-config`), on the same database.
-    let _evidence = crate::evidence::Evidence::start(&opts.audit, &opts.audit_db)
-        .map_err(|e| GatewayError::Config(e.to_string()))?;
+    let _evidence = match relay.store() {
+        Some(store) => {
+            crate::evidence::Evidence::start(&opts.audit, store).map_err(|e| GatewayError::Config(e.to_string()))?
+        }
+        // The relay refuses every governed call, saying why.
+        None => crate::evidence::Evidence::none(),
+    };
     // The sandbox lives as long as the child: dropping it ends what is left in its cgroup.
     let (mut child, sandboxed) = upstream::spawn(program, args, opts.sandbox.as_ref())?;
     sandboxed.log(&opts.server);
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",
-        source: std::io::Error::other("not piped"),
+        error: std::io::Error::other("not piped"),
     })?;
     let child_stdout = child.stdout.take().ok_or(GatewayError::Io {
         what: "upstream stdout",
-        source: std::io::Error::other("not piped"),
+        error: std::io::Error::other("not piped"),
     })?;
 
-    let (client_out, client_writer) = LineWriter::spawn(tokio::io::stdout());
+    let (client_out, client_writer) = LineWriter::spawn(stdio::Output::stdout());
     let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
-    let link = crate::notify::ApprovalLink::Cli {
-        db: opts.audit_db.display().to_string(),
-    };
-    let notifier = crate::notify::Notifier::new(opts.webhooks.clone(), link);
-    let relay = Relay::new(RelayParts::sqlite(opts.policy.clone(), &opts.audit_db, notifier));
     let session = Session::new(opts.server.clone(), Door::Proxy, uuid::Uuid::new_v4().to_string());
     if let (Some(event), Some(log)) = (sandboxed.audit_event(&opts.server, "proxy"), relay.audit()) {
         let _ = log.append_nowait(event);
@@ -121,7 +128,7 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
         ))
     });
 
-    let client_reader = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_client_message);
+    let client_reader = LineReader::new(BufReader::new(stdio::Input::stdin()), opts.max_client_message);
     drop(upstream_in);
     let mut client_task = tokio::spawn(client::run(session.clone(), client_reader));
     let upstream_reader = LineReader::new(BufReader::new(child_stdout), opts.max_upstream_message);
@@ -163,14 +170,19 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
 }
 
 /// Resolves on SIGTERM or SIGINT: how every long-running door learns to stop.
-pub async fn shutdown_signal() {
+/// The handlers are installed when this is called (inside the runtime), not when the future is
+/// first polled: a signal that arrives in between is not the default "terminate now".
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

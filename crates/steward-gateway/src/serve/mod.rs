@@ -3,18 +3,24 @@
 // Handlers return early with ready-made responses; boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
-mod approvals_api;
+pub(crate) mod activity_api;
+mod admit;
+pub(crate) mod approvals_api;
+mod conn;
 mod decide_api;
 mod exchange;
 mod federation;
-mod guard;
+pub(crate) mod guard;
 mod legacy_sse;
 mod mcp;
+pub(crate) mod policy_api;
 mod reply;
+pub(crate) mod servers_api;
 mod state;
+pub(crate) mod stats_api;
 mod stream;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +37,9 @@ use crate::auth::{self, Authenticator};
 use crate::config::GatewayConfig;
 use crate::pipeline::{Relay, RelayParts};
 pub use state::AppState;
+
+/// How long `/readyz` waits for PostgreSQL to answer.
+const READY_PING: Duration = Duration::from_secs(2);
 
 /// How long calls in flight may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -59,27 +68,18 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
         }
         None => None,
     };
-    if cfg.postgres.is_some() {
-        return Err(GatewayError::Config(
-            "store.postgres is not supported by this build; remove it to use SQLite (store.sqlite)".into(),
-        ));
-    }
-    let keys = if cfg.auth.api_keys {
-        Some(KeyStore::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("key store: {e}")))?)
-    } else {
-        None
-    };
-    let authenticator = Authenticator::new(&cfg.auth, keys)
-        .await
-        .map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
-    // Approvals: links in webhook messages point at this gateway's API.
-    let base = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", cfg.listen));
-    let notifier =
-        crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
-    let mut parts = RelayParts::sqlite(policy, &cfg.sqlite, notifier);
+    // Every gateway on one PostgreSQL names itself in the rows it writes.
+    let instance = cfg.instance.clone().or_else(|| {
+        cfg.store
+            .is_postgres()
+            .then(|| crate::config::default_instance(cfg.listen.port()))
+    });
+    let notifier = approval_notifier(&cfg);
+    let (location, opening_policy) = (cfg.store.clone(), policy.clone());
+    let mut parts =
+        tokio::task::spawn_blocking(move || RelayParts::open(&location, instance, opening_policy, notifier))
+            .await
+            .map_err(|e| GatewayError::Config(format!("audit store: {e}")))?;
     if let Err(e) = &parts.audit {
         return Err(GatewayError::Config(format!("audit store: {e}")));
     }
@@ -88,23 +88,62 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
             "approval store: cannot be opened (see the log)".into(),
         ));
     }
+    let Some(store) = parts.store.clone() else {
+        return Err(GatewayError::Config("store: cannot be opened (see the log)".into()));
+    };
+    let keys: Option<KeyStore> = if cfg.auth.api_keys {
+        Some(
+            store
+                .keys()
+                .map_err(|e| GatewayError::Config(format!("key store: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let authenticator = Authenticator::new(&cfg.auth, keys)
+        .await
+        .map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
     parts.limits = cfg.limits.clone();
     let relay = Arc::new(Relay::new(parts));
     if let Some(log) = relay.audit() {
         crate::sandbox::startup_check(&cfg.servers, log);
     }
     let evidence =
-        crate::evidence::Evidence::start(&cfg.audit, &cfg.sqlite).map_err(|e| GatewayError::Config(e.to_string()))?;
+        crate::evidence::Evidence::start(&cfg.audit, &store).map_err(|e| GatewayError::Config(e.to_string()))?;
     Ok(Arc::new(AppState {
         evidence,
         ..AppState::new(cfg, relay, authenticator, registry)
     }))
 }
 
-/// The gateway's routes.
+/// Announces new pending approvals; links in webhook messages point at this gateway's API.
+fn approval_notifier(cfg: &GatewayConfig) -> crate::notify::Notifier {
+    let base = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let link = if cfg.console.enabled {
+        crate::notify::ApprovalLink::Console(base)
+    } else {
+        crate::notify::ApprovalLink::Http(base)
+    };
+    crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), link)
+}
+
+/// The largest console form (sign-in, a reason for a decision).
+const CONSOLE_FORM_LIMIT: usize = 64 * 1024;
+
+/// The gateway's routes. Every route that does work authenticates its caller on the headers
+/// before its body is read ([`admit`]).
 pub fn router(st: Arc<AppState>) -> Router {
     let max_body = st.cfg.limits.max_body_bytes;
-    Router::new()
+    // Console forms are small; they are read before the handler checks the session cookie, so
+    // they get a small limit of their own.
+    let console = match st.console {
+        Some(_) => crate::console::router().layer(DefaultBodyLimit::max(CONSOLE_FORM_LIMIT)),
+        None => Router::new(),
+    };
+    let authenticated = Router::new()
         .route(
             "/mcp",
             post(federation::post).delete(federation::delete).get(|| async {
@@ -122,6 +161,18 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}", get(approvals_api::show))
         .route("/v1/approvals/{id}/approve", post(approvals_api::approve))
         .route("/v1/approvals/{id}/deny", post(approvals_api::deny))
+        .route("/v1/activity", get(activity_api::list))
+        .route("/v1/activity/stream", get(activity_api::stream))
+        .route("/v1/activity/{seq}", get(activity_api::row))
+        .route("/v1/stats", get(stats_api::show))
+        .route("/v1/servers", get(servers_api::list))
+        .route("/v1/servers/{server}/pins/approve", post(servers_api::approve))
+        .route("/v1/policy", get(policy_api::show))
+        .route("/v1/policy/explain", post(policy_api::explain_api))
+        .route_layer(axum::middleware::from_fn_with_state(st.clone(), admit::admit));
+    Router::new()
+        .merge(authenticated)
+        .merge(console)
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route(
             "/.well-known/oauth-protected-resource/mcp/{server}",
@@ -136,15 +187,20 @@ pub fn router(st: Arc<AppState>) -> Router {
         .with_state(st)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight calls, stops upstreams and flushes
-/// the audit log.
-pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
-    let listener = tokio::net::TcpListener::bind(st.cfg.listen)
+/// Binds the listen address (before anything says the gateway listens).
+pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, GatewayError> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| GatewayError::Io {
-            what: "the listen address",
-            source,
-        })?;
+        .map_err(|error| GatewayError::Bind { addr, error })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes in-flight calls, stops
+/// upstreams and flushes the audit log.
+pub async fn run(
+    st: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
     let reaper = tokio::spawn(reap_sessions(st.clone()));
     let app = router(st.clone());
     let signal_state = st.clone();
@@ -153,10 +209,14 @@ pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 
         // Open streams (GET, legacy SSE) end now; calls in flight get DRAIN to finish.
         signal_state.stopping.send_replace(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let limits = conn::ConnLimits {
+        header_read: st.cfg.limits.header_read_timeout,
+        idle: st.cfg.limits.idle_timeout,
+    };
+    let server = conn::serve(listener, app, limits, signal);
     let stopped = st.stopped();
     tokio::select! {
-        r = server => r.map_err(|source| GatewayError::Io { what: "the HTTP server", source })?,
+        _ = server => {}
         _ = async { stopped.await; tokio::time::sleep(DRAIN).await } => {
             tracing::warn!("calls still in flight after {}s; stopping anyway", DRAIN.as_secs());
         }
@@ -195,6 +255,12 @@ async fn reap_sessions(st: Arc<AppState>) {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    // `metrics: {auth: true}`: scrapers authenticate like MCP clients do.
+    if st.cfg.metrics.auth
+        && let Err(refused) = guard::authenticate(&st, &headers, "").await
+    {
+        return refused;
+    }
     let depth = st.relay.audit().map(|a| a.queue_depth()).unwrap_or(0);
     let openmetrics = headers
         .get(header::ACCEPT)
@@ -210,11 +276,41 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// Ready while the audit log can be written: a gateway that cannot audit refuses every governed
+/// call, so a load balancer should send its traffic elsewhere. The body says why, and how each
+/// audit sink fares (a sink never makes the gateway unready).
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    match st.relay.audit() {
-        Some(_) => (StatusCode::OK, st.evidence.ready_body()).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
-    }
+    let sinks: Vec<String> = st.evidence.readiness().lines().map(str::to_string).collect();
+    let audit = match st.relay.audit() {
+        None => Err(serde_json::json!({ "error": "the audit log could not be opened" })),
+        Some(log) => log
+            .health()
+            .map_err(|h| serde_json::json!({ "error": h.error, "since": h.since })),
+    };
+    // A shared database can go away while this gateway is idle: ask it.
+    let audit = match (audit, st.relay.store().filter(|s| s.is_postgres()).cloned()) {
+        (Ok(()), Some(store)) => {
+            let asked = tokio::time::timeout(READY_PING, tokio::task::spawn_blocking(move || store.ping())).await;
+            match asked {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(serde_json::json!({ "error": e.to_string() })),
+                Ok(Err(e)) => Err(serde_json::json!({ "error": format!("the store check failed: {e}") })),
+                Err(_) => Err(serde_json::json!({ "error": "PostgreSQL did not answer within 2 s" })),
+            }
+        }
+        (other, _) => other,
+    };
+    let (status, body) = match audit {
+        Ok(()) => (
+            StatusCode::OK,
+            serde_json::json!({ "status": "ready", "audit": "ok", "sinks": sinks }),
+        ),
+        Err(detail) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "not ready", "audit": detail, "sinks": sinks }),
+        ),
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn metadata(st: &AppState, headers: &HeaderMap, path: &str) -> Response {

@@ -49,7 +49,9 @@ pub struct SharedCounters {
 
 impl std::fmt::Debug for SharedCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedCounters").field("store", &self.pg.target).finish()
+        f.debug_struct("SharedCounters")
+            .field("store", &self.pg.target)
+            .finish()
     }
 }
 
@@ -193,7 +195,12 @@ async fn admit(pg: &Pg, keys: Vec<BudgetKey>) -> Result<Option<BudgetRefusal>, D
         let calls: u64 = mine.iter().map(|b| b.1).sum();
         let bytes: u64 = mine.iter().map(|b| b.2).fold(0, u64::saturating_add);
         let refusal = match (k.max_calls, k.max_bytes) {
-            (Some(max), _) if calls >= max => Some(("calls", calls, max, buckets_until_below(&mine, now_bucket, max, |b| b.1))),
+            (Some(max), _) if calls >= max => Some((
+                "calls",
+                calls,
+                max,
+                buckets_until_below(&mine, now_bucket, max, |b| b.1),
+            )),
             (_, Some(max)) if bytes >= max => Some((
                 "result_bytes",
                 bytes,
@@ -232,7 +239,12 @@ async fn admit(pg: &Pg, keys: Vec<BudgetKey>) -> Result<Option<BudgetRefusal>, D
 }
 
 /// Buckets until usage drops below `limit`, oldest bucket first (as the in-memory budgets).
-fn buckets_until_below(live: &[(i64, u64, u64)], now_bucket: i64, limit: u64, get: impl Fn(&(i64, u64, u64)) -> u64) -> i64 {
+fn buckets_until_below(
+    live: &[(i64, u64, u64)],
+    now_bucket: i64,
+    limit: u64,
+    get: impl Fn(&(i64, u64, u64)) -> u64,
+) -> i64 {
     let mut used: u64 = live.iter().map(&get).fold(0, u64::saturating_add);
     for b in live {
         used = used.saturating_sub(get(b));

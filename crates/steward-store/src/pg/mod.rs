@@ -174,7 +174,10 @@ impl Pg {
     ) -> Result<
         (
             tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, <Tls as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream>,
+            tokio_postgres::Connection<
+                tokio_postgres::Socket,
+                <Tls as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+            >,
         ),
         DbError,
     > {
@@ -265,12 +268,14 @@ fn start_runtime() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::ones
         .build()?;
     let handle = rt.handle().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new().name("steward-pg-rt".into()).spawn(move || {
-        rt.block_on(async {
-            let _ = stopped.await;
-        });
-        rt.shutdown_timeout(Duration::from_secs(2));
-    })?;
+    std::thread::Builder::new()
+        .name("steward-pg-rt".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let _ = stopped.await;
+            });
+            rt.shutdown_timeout(Duration::from_secs(2));
+        })?;
     Ok((handle, stop))
 }
 

@@ -70,12 +70,14 @@ pub(crate) fn row_of(r: &tokio_postgres::Row) -> Result<Row, DbError> {
                 .try_get::<_, Option<f32>>(i)
                 .map_err(|e| bad(i, e))?
                 .map(|f| Val::Real(f.into())),
-            Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i).map_err(|e| bad(i, e))?.map(Val::Blob),
-            Type::VOID => None,
-            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR | Type::UNKNOWN => r
-                .try_get::<_, Option<String>>(i)
+            Type::BYTEA => r
+                .try_get::<_, Option<Vec<u8>>>(i)
                 .map_err(|e| bad(i, e))?
-                .map(Val::Text),
+                .map(Val::Blob),
+            Type::VOID => None,
+            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR | Type::UNKNOWN => {
+                r.try_get::<_, Option<String>>(i).map_err(|e| bad(i, e))?.map(Val::Text)
+            }
             ref other => {
                 return Err(DbError::Postgres(format!(
                     "column {i} ({}) has type {other}, which Steward does not read",

@@ -154,7 +154,8 @@ async fn write(pg: &Pg, client: &Object, rows: Vec<AuditRow>) -> Result<Vec<i64>
     let head = client.prepare_cached(HEAD).await.map_err(err)?;
     let insert = client.prepare_cached(INSERT).await.map_err(err)?;
     let set_head = client.prepare_cached(SET_HEAD).await.map_err(err)?;
-    let (begun, head_row) = futures_util::future::join(client.batch_execute("BEGIN"), client.query_one(&head, &[])).await;
+    let (begun, head_row) =
+        futures_util::future::join(client.batch_execute("BEGIN"), client.query_one(&head, &[])).await;
     begun.map_err(err)?;
     let head_row = head_row.map_err(err)?;
     let mut seq: i64 = head_row.try_get(0).map_err(err)?;

@@ -31,9 +31,22 @@ pub fn shared() -> &'static Cluster {
     SHARED.get_or_init(Cluster::start)
 }
 
-fn bin_dir() -> PathBuf {
+/// Whether PostgreSQL's binaries are installed. When they are not, says on stderr that `test`
+/// is skipped (scripts/test-all installs them, so CI runs every such test).
+pub fn installed(test: &str) -> bool {
+    let found = find_bin_dir().is_some();
+    if !found {
+        eprintln!(
+            "SKIPPED {test}: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb, no PG_BIN); \
+             scripts/test-all installs Debian's postgresql package"
+        );
+    }
+    found
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("PG_BIN") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -46,7 +59,11 @@ fn bin_dir() -> PathBuf {
         })
         .collect();
     found.sort();
-    found.pop().map(|(_, b)| b).unwrap_or_else(|| {
+    found.pop().map(|(_, b)| b)
+}
+
+fn bin_dir() -> PathBuf {
+    find_bin_dir().unwrap_or_else(|| {
         panic!(
             "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run scripts/test-all, \
              or `apt-get install postgresql`, or set PG_BIN"
@@ -90,7 +107,12 @@ impl Cluster {
                 .unwrap_or(false);
             assert!(ok, "cannot chown {} to {u}", dir.display());
         }
-        let mut c = Cluster { dir, port: 0, bin, user };
+        let mut c = Cluster {
+            dir,
+            port: 0,
+            bin,
+            user,
+        };
         let out = c
             .command("initdb")
             .args(["-A", "trust", "-U", "steward", "--no-sync", "-E", "UTF8", "-D"])
@@ -180,7 +202,10 @@ impl Cluster {
     pub fn restart(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.try_start() {
-            assert!(Instant::now() < deadline, "the test PostgreSQL cluster did not start again");
+            assert!(
+                Instant::now() < deadline,
+                "the test PostgreSQL cluster did not start again"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -225,7 +250,11 @@ impl Cluster {
     fn watchdog(&self) {
         let pg_ctl = self.bin.join("pg_ctl");
         let stop = match self.user {
-            Some(u) => format!("runuser -u {u} -- {} -D {} -m immediate stop", pg_ctl.display(), self.data().display()),
+            Some(u) => format!(
+                "runuser -u {u} -- {} -D {} -m immediate stop",
+                pg_ctl.display(),
+                self.data().display()
+            ),
             None => format!("{} -D {} -m immediate stop", pg_ctl.display(), self.data().display()),
         };
         let script = format!(
