@@ -452,7 +452,7 @@ impl GatewayConfig {
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let store = doc.store.unwrap_or_default();
         cfg.sqlite = resolve(store.sqlite.clone().unwrap_or(cfg.sqlite));
-        cfg.store = store.location(&base, &cfg.sqlite).map_err(|e| {
+        cfg.store = store.location(base, &cfg.sqlite).map_err(|e| {
             invalid(
                 0,
                 0,
@@ -778,6 +778,44 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_postgres_takes_a_secret_url_and_a_pool() {
+        // SAFETY: tests in this module read distinct variables.
+        unsafe { std::env::set_var("STEWARD_TEST_PG_URL", "postgres://u:pw@db/steward") };
+        let base = Path::new("/etc/steward");
+        let cfg = GatewayConfig::from_yaml(
+            "store: { postgres: { url: { env: STEWARD_TEST_PG_URL }, pool: 4 }, instance: gw-a }\n",
+            "steward.yaml",
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.store,
+            steward_store::StoreLocation::Postgres(steward_store::PostgresConfig {
+                url: "postgres://u:pw@db/steward".into(),
+                pool: 4
+            })
+        );
+        assert_eq!(cfg.instance.as_deref(), Some("gw-a"));
+        assert!(!format!("{cfg:?}").contains("pw@"), "the password never prints");
+        let pg =
+            GatewayConfig::from_yaml("store: { postgres: { url: \"postgres://db/s\" } }\n", "s.yaml", base).unwrap();
+        assert!(pg.store.is_postgres());
+        for bad in [
+            "store: { postgres: { url: \"postgres://db/s\", pool: 0 } }\n",
+            "store: { postgres: { url: \"\" } }\n",
+            "store: { sqlite: ./s.db, postgres: { url: \"postgres://db/s\" } }\n",
+            "store: { postgres: { url: { env: STEWARD_TEST_PG_UNSET } } }\n",
+        ] {
+            assert!(GatewayConfig::from_yaml(bad, "s.yaml", base).is_err(), "{bad}");
+        }
+        let lite = GatewayConfig::from_yaml("store: { sqlite: ./data/s.db }\n", "s.yaml", base).unwrap();
+        assert_eq!(
+            lite.store,
+            steward_store::StoreLocation::Sqlite(Path::new("/etc/steward/./data/s.db").to_path_buf())
+        );
+    }
 
     #[test]
     fn parses_the_documented_shape() {

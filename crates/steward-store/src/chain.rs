@@ -70,6 +70,7 @@ pub(crate) fn row_vals(row: AuditRow) -> Vec<Val> {
         row.hash,
         row.instance,
     ]
+    .into()
 }
 
 /// Appends events to the chain inside a write transaction the caller opened, so other state

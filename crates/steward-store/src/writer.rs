@@ -464,11 +464,8 @@ fn sqlite_head(conn: &Connection) -> rusqlite::Result<(i64, String)> {
 fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
     let version = |c: &Connection| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).ok();
     let mut done = None;
-    loop {
-        match stop.recv_timeout(CHECKPOINT_EVERY) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => break,
-        }
+    // Until told to stop (a message, or the sender dropped).
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         let now = version(&conn);
         if now.is_none() || now == done {
             continue;

@@ -336,3 +336,45 @@ fn two_gateways_share_approvals_one_chain_and_fail_closed_without_postgres() {
     let out = steward(&url, &["audit", "verify", "--config", b_cfg]);
     assert!(out.status.success(), "verify after the outage: {}", stderr(&out));
 }
+
+#[test]
+fn store_migrate_copies_a_sqlite_store_and_refuses_a_non_empty_target() {
+    if !pg_cluster::installed("store_migrate_copies_a_sqlite_store_and_refuses_a_non_empty_target") {
+        return;
+    }
+    let url = pg_cluster::shared().database();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lite = dir.path().join("lite.yaml");
+    std::fs::write(&lite, "store: { sqlite: ./s.db }\n").expect("config");
+    let lite_cfg = lite.to_str().expect("utf-8");
+    // Two keys: two key rows and two audit rows to carry over.
+    for p in ["alice", "bob"] {
+        let out = steward(&url, &["keys", "create", "--config", lite_cfg, "--principal", p]);
+        assert!(out.status.success(), "keys create: {}", stderr(&out));
+    }
+    let from = format!("sqlite:{}", dir.path().join("s.db").display());
+    let to = format!("postgres:{url}");
+    let out = steward(&url, &["store", "migrate", "--from", &from, "--to", &to]);
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "migrate: {}{printed}", stderr(&out));
+    assert!(printed.contains("audit_events: 2 rows copied"), "{printed}");
+    assert!(printed.contains("api_keys: 2 rows copied"), "{printed}");
+    assert!(printed.contains("OK"), "{printed}");
+
+    // The target now holds a store: a second migration is refused and changes nothing.
+    let again = steward(&url, &["store", "migrate", "--from", &from, "--to", &to]);
+    assert!(!again.status.success(), "a non-empty target must be refused");
+
+    let pg = dir.path().join("pg.yaml");
+    std::fs::write(&pg, "store: { postgres: { url: { env: STEWARD_PG_URL } } }\n").expect("config");
+    let pg_cfg = pg.to_str().expect("utf-8");
+    let out = steward(&url, &["audit", "verify", "--config", pg_cfg]);
+    assert!(out.status.success(), "verify on the target: {}", stderr(&out));
+    let out = steward(&url, &["keys", "list", "--config", pg_cfg, "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+}

@@ -92,10 +92,10 @@ impl From<&Option<String>> for Val {
     }
 }
 
-/// `vals![a, b, c]`: statement parameters.
+/// `vals![a, b, c]`: statement parameters (an array: `&vals![…]` is a `&[Val]`).
 macro_rules! vals {
-    () => { Vec::<$crate::db::Val>::new() };
-    ($($v:expr),+ $(,)?) => { vec![$($crate::db::Val::from($v)),+] };
+    () => { [$crate::db::Val::Null; 0] };
+    ($($v:expr),+ $(,)?) => { [$($crate::db::Val::from($v)),+] };
 }
 pub(crate) use vals;
 

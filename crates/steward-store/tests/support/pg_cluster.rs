@@ -46,7 +46,8 @@ pub fn installed(test: &str) -> bool {
 
 fn find_bin_dir() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("PG_BIN") {
-        return Some(PathBuf::from(p));
+        let bin = PathBuf::from(p);
+        return bin.join("initdb").exists().then_some(bin);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
