@@ -241,6 +241,9 @@ fn pins_keys_and_counters_are_shared() {
     // Pins: learnt on A, drift seen through B, approved on B, in force on A.
     let (pa, pb) = (a.pins().unwrap(), b.pins().unwrap());
     let mut heard = pa.changes().unwrap();
+    // The listener connects in the background; what is sent before it listens is not heard
+    // (the gateway subscribes at start and polls besides).
+    std::thread::sleep(Duration::from_millis(500));
     let tool = |d: &str| json!({"name": "add", "description": d});
     let gen0 = pa.generation().unwrap();
     assert!(matches!(
