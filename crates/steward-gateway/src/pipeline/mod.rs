@@ -160,11 +160,12 @@ impl Relay {
         relay
     }
 
-    /// With PostgreSQL, approvals decided by other gateways wake the calls held here at once
-    /// (LISTEN/NOTIFY); the hold's own poll of the store stays as the fallback. Needs a Tokio
-    /// runtime (a relay built outside one relies on the poll).
+    /// With PostgreSQL, what other gateways change is heard as they commit (LISTEN/NOTIFY):
+    /// approvals decided elsewhere wake the calls held here at once (the hold's own poll of the
+    /// store stays as the fallback), and pins changed elsewhere are read again (the catalog's
+    /// 2 s refresh stays as the fallback). Needs a Tokio runtime (without one, the fallbacks).
     fn hear_other_gateways(&self) {
-        let (Some(store), Some(approvals)) = (&self.store, &self.approvals) else {
+        let Some(store) = &self.store else {
             return;
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -173,15 +174,22 @@ impl Relay {
         let Some(mut changes) = store.changes() else {
             return;
         };
-        let approvals = Arc::downgrade(approvals);
+        let approvals = self.approvals.as_ref().map(Arc::downgrade);
+        let catalog = Arc::downgrade(&self.catalog);
         runtime.spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 let heard = changes.recv().await;
-                let Some(a) = approvals.upgrade() else { return };
+                // The relay is gone: stop listening.
+                let Some(catalog) = catalog.upgrade() else { return };
+                let wake = || {
+                    if let Some(a) = approvals.as_ref().and_then(|a| a.upgrade()) {
+                        a.wake();
+                    }
+                };
                 match heard {
-                    Ok(steward_store::Change::Pins(_)) => {}
-                    Ok(_) | Err(RecvError::Lagged(_)) => a.wake(),
+                    Ok(steward_store::Change::Pins(server)) => catalog.changed(&server),
+                    Ok(_) | Err(RecvError::Lagged(_)) => wake(),
                     Err(RecvError::Closed) => return,
                 }
             }
