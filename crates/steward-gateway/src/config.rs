@@ -90,8 +90,69 @@ pub struct ApprovalsConfig {
 pub struct StoreConfig {
     #[serde(default)]
     pub sqlite: Option<PathBuf>,
+    /// `{url: "postgres://…", pool: 16}` or `{url: {env: STEWARD_PG_URL}}`: several gateways on
+    /// one database (docs/scale-out.md).
     #[serde(default)]
-    pub postgres: Option<String>,
+    pub postgres: Option<PostgresDoc>,
+    /// This gateway's name in the audit rows it writes (default: host name and listen port).
+    #[serde(default)]
+    pub instance: Option<String>,
+}
+
+/// `store.postgres`. The URL may carry a password: it is a secret value (`{env: …}`,
+/// `{file: …}` or a literal with `${ENV}`) and is never printed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresDoc {
+    pub url: SecretValue,
+    #[serde(default)]
+    pub pool: Option<usize>,
+}
+
+/// The name a gateway's audit rows carry when `store.instance` is not given: this machine's
+/// name (`HOSTNAME`, else the kernel's) and the port it listens on.
+pub fn default_instance(port: u16) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "steward".into());
+    format!("{host}:{port}")
+}
+
+/// The most connections one gateway may keep to PostgreSQL.
+const MAX_POOL: usize = 1024;
+
+impl StoreConfig {
+    /// Where the store is: PostgreSQL when `postgres` is given, else the SQLite file
+    /// (`sqlite`, resolved against `base`, or `default_sqlite`).
+    pub fn location(&self, base: &Path, default_sqlite: &Path) -> Result<steward_store::StoreLocation, String> {
+        match (&self.sqlite, &self.postgres) {
+            (Some(_), Some(_)) => Err("store: name either sqlite or postgres, not both".into()),
+            (_, Some(pg)) => {
+                let url = resolve_secret(&pg.url, base).map_err(|e| format!("store.postgres.url: {e}"))?;
+                let url = url.trim().to_string();
+                if url.is_empty() {
+                    return Err("store.postgres.url is empty".into());
+                }
+                let pool = pg.pool.unwrap_or(steward_store::DEFAULT_POOL);
+                if pool == 0 || pool > MAX_POOL {
+                    return Err(format!("store.postgres.pool must be between 1 and {MAX_POOL}"));
+                }
+                Ok(steward_store::StoreLocation::Postgres(steward_store::PostgresConfig {
+                    url,
+                    pool,
+                }))
+            }
+            (Some(p), None) => Ok(steward_store::StoreLocation::Sqlite(if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            })),
+            (None, None) => Ok(steward_store::StoreLocation::Sqlite(default_sqlite.to_path_buf())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,8 +327,12 @@ pub struct ServerConfig {
 pub struct GatewayConfig {
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// The SQLite file (`store.sqlite`, or the default); unused when `store` is PostgreSQL.
     pub sqlite: PathBuf,
-    pub postgres: Option<String>,
+    /// Where durable state lives: `sqlite` above, or PostgreSQL.
+    pub store: steward_store::StoreLocation,
+    /// This gateway's name in audit rows (`store.instance`); `None`: host name and port.
+    pub instance: Option<String>,
     pub policy: Option<PathBuf>,
     /// The approved-server registry: when set, only its servable servers are served.
     pub registry: Option<PathBuf>,
@@ -306,7 +371,8 @@ impl GatewayConfig {
             source: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             sqlite: PathBuf::from("steward-data/steward.db"),
-            postgres: None,
+            store: steward_store::StoreLocation::Sqlite(PathBuf::from("steward-data/steward.db")),
+            instance: None,
             policy: None,
             registry: None,
             // No configuration at all: a loopback demo, open to local callers (said loudly at start).
@@ -384,14 +450,17 @@ impl GatewayConfig {
             })?;
         }
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        if let Some(store) = doc.store {
-            if let Some(sqlite) = store.sqlite {
-                cfg.sqlite = resolve(sqlite);
-            }
-            cfg.postgres = store.postgres;
-        } else {
-            cfg.sqlite = resolve(cfg.sqlite);
-        }
+        let store = doc.store.unwrap_or_default();
+        cfg.sqlite = resolve(store.sqlite.clone().unwrap_or(cfg.sqlite));
+        cfg.store = store.location(base, &cfg.sqlite).map_err(|e| {
+            invalid(
+                0,
+                0,
+                e,
+                "write store: {postgres: {url: {env: STEWARD_PG_URL}, pool: 16}} or store: {sqlite: PATH}",
+            )
+        })?;
+        cfg.instance = store.instance.filter(|i| !i.trim().is_empty());
         cfg.policy = doc.policy.map(resolve);
         cfg.registry = doc.registry.map(resolve);
         // A config file without `auth:` requires API keys: open access must be asked for.
@@ -709,6 +778,44 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_postgres_takes_a_secret_url_and_a_pool() {
+        // SAFETY: tests in this module read distinct variables.
+        unsafe { std::env::set_var("STEWARD_TEST_PG_URL", "postgres://u:pw@db/steward") };
+        let base = Path::new("/etc/steward");
+        let cfg = GatewayConfig::from_yaml(
+            "store: { postgres: { url: { env: STEWARD_TEST_PG_URL }, pool: 4 }, instance: gw-a }\n",
+            "steward.yaml",
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.store,
+            steward_store::StoreLocation::Postgres(steward_store::PostgresConfig {
+                url: "postgres://u:pw@db/steward".into(),
+                pool: 4
+            })
+        );
+        assert_eq!(cfg.instance.as_deref(), Some("gw-a"));
+        assert!(!format!("{cfg:?}").contains("pw@"), "the password never prints");
+        let pg =
+            GatewayConfig::from_yaml("store: { postgres: { url: \"postgres://db/s\" } }\n", "s.yaml", base).unwrap();
+        assert!(pg.store.is_postgres());
+        for bad in [
+            "store: { postgres: { url: \"postgres://db/s\", pool: 0 } }\n",
+            "store: { postgres: { url: \"\" } }\n",
+            "store: { sqlite: ./s.db, postgres: { url: \"postgres://db/s\" } }\n",
+            "store: { postgres: { url: { env: STEWARD_TEST_PG_UNSET } } }\n",
+        ] {
+            assert!(GatewayConfig::from_yaml(bad, "s.yaml", base).is_err(), "{bad}");
+        }
+        let lite = GatewayConfig::from_yaml("store: { sqlite: ./data/s.db }\n", "s.yaml", base).unwrap();
+        assert_eq!(
+            lite.store,
+            steward_store::StoreLocation::Sqlite(Path::new("/etc/steward/./data/s.db").to_path_buf())
+        );
+    }
 
     #[test]
     fn parses_the_documented_shape() {

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 
 use crate::StoreError;
+use crate::db::{Db, Dialect, Val, vals};
 use crate::event::{AuditRow, COLUMNS};
 use crate::reader::AuditReader;
 
@@ -30,7 +30,7 @@ pub struct ActivityFilter {
 }
 
 impl ActivityFilter {
-    fn clauses(&self, values: &mut Vec<SqlValue>) -> Vec<String> {
+    fn clauses(&self, values: &mut Vec<Val>) -> Vec<String> {
         let mut out = Vec::new();
         let fields = [
             ("principal", &self.principal, false),
@@ -45,12 +45,8 @@ impl ActivityFilter {
         for (column, value, lower) in fields {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
                 let v = if lower { v.to_ascii_lowercase() } else { v.to_string() };
-                values.push(SqlValue::Text(if column == "risk" {
-                    v.to_ascii_uppercase()
-                } else {
-                    v
-                }));
-                out.push(format!("{column} = ?{}", values.len()));
+                values.push(Val::Text(if column == "risk" { v.to_ascii_uppercase() } else { v }));
+                out.push(format!("{column} = ${}", values.len()));
             }
         }
         out
@@ -115,8 +111,8 @@ pub struct Overview {
 impl AuditReader {
     /// Rows with `seq > after` that match `filter`, oldest first, at most `limit`.
     pub fn after(&self, after: i64, filter: &ActivityFilter, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
-        let mut values = vec![SqlValue::Integer(after)];
-        let mut clauses = vec!["seq > ?1".to_string()];
+        let mut values = vec![Val::Int(after)];
+        let mut clauses = vec!["seq > $1".to_string()];
         clauses.extend(filter.clauses(&mut values));
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_events WHERE {} ORDER BY seq LIMIT {}",
@@ -136,8 +132,8 @@ impl AuditReader {
         let mut values = Vec::new();
         let mut clauses = filter.clauses(&mut values);
         if let Some(b) = before {
-            values.push(SqlValue::Integer(b));
-            clauses.push(format!("seq < ?{}", values.len()));
+            values.push(Val::Int(b));
+            clauses.push(format!("seq < ${}", values.len()));
         }
         let mut sql = format!("SELECT {COLUMNS} FROM audit_events");
         if !clauses.is_empty() {
@@ -150,37 +146,32 @@ impl AuditReader {
 
     /// The row with this sequence number.
     pub fn row(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM audit_events WHERE seq = ?1"),
-                params![seq],
-                AuditRow::from_sql,
-            )
-            .optional()?)
+        let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq = $1");
+        self.conn.read(|db: &mut dyn Db| {
+            db.query_opt(&sql, &vals![seq])?
+                .map(AuditRow::from_row)
+                .transpose()
+                .map_err(StoreError::from)
+        })
     }
 
     /// The newest sequence number (0 for an empty log).
     pub fn last_seq(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT coalesce(max(seq), 0) FROM audit_events", [], |r| r.get(0))?)
+            .read(|db: &mut dyn Db| db.query_int("SELECT coalesce(max(seq), 0) FROM audit_events", &[]))?)
     }
 
     /// Counts over the rows at or after `since` (RFC 3339 UTC). A principal with more than
     /// `burst` denials in one hour is a denial burst.
     pub fn overview(&self, since: &str, burst: u64) -> Result<Overview, StoreError> {
-        let decisions = "kind = 'decision' AND ts >= ?1";
-        let denied = "kind = 'decision' AND effect = 'deny' AND ts >= ?1";
+        let decisions = "kind = 'decision' AND ts >= $1";
+        let denied = "kind = 'decision' AND effect = 'deny' AND ts >= $1";
         let mut o = Overview {
             since: since.to_string(),
             ..Overview::default()
         };
-        o.decisions = self.conn.query_row(
-            &format!("SELECT count(*) FROM audit_events WHERE {decisions}"),
-            [since],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
+        o.decisions = self.count(&format!("SELECT count(*) FROM audit_events WHERE {decisions}"), since)?;
         o.by_hour_effect = self.by_hour("effect", decisions, since)?;
         o.by_hour_risk = self.by_hour("risk", decisions, since)?;
         o.top_denied_tools = self.top_since("coalesce(server, '?') || '/' || coalesce(tool, '?')", denied, since)?;
@@ -196,104 +187,128 @@ impl AuditReader {
             since,
         )?;
         o.drift_blocks = self.alert_rows(&rule_is("steward:tool-drift"), since)?;
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT coalesce(principal, '?'), substr(ts, 1, 13) AS h, count(*) AS n FROM audit_events WHERE {denied} \
-             GROUP BY 1, h HAVING n > ?2 ORDER BY n DESC, h DESC LIMIT {}",
+        let bursts = format!(
+            "SELECT coalesce(principal, '?') AS p, substr(ts, 1, 13) AS h, count(*) AS n FROM audit_events WHERE {denied} \
+             GROUP BY p, h HAVING count(*) > $2 ORDER BY n DESC, h DESC LIMIT {}",
             MAX_ALERT_ROWS + 1
-        ))?;
-        let rows = stmt.query_map(params![since, burst as i64], |r| {
-            Ok(DenialBurst {
-                principal: r.get(0)?,
-                hour: r.get(1)?,
-                denials: r.get::<_, i64>(2)? as u64,
-            })
+        );
+        o.denial_bursts = self.conn.read(|db: &mut dyn Db| {
+            let mut out = Vec::new();
+            for mut r in db.query(&bursts, &vals![since, burst as i64])? {
+                out.push(DenialBurst {
+                    principal: r.text(0)?,
+                    hour: r.text(1)?,
+                    denials: r.int(2)?.max(0) as u64,
+                });
+            }
+            Ok::<_, StoreError>(out)
         })?;
-        o.denial_bursts = rows.collect::<Result<_, _>>()?;
         if o.denial_bursts.len() > MAX_ALERT_ROWS {
             o.denial_bursts.truncate(MAX_ALERT_ROWS);
             o.denial_bursts_truncated = true;
         }
-        if self.has_table("approvals")? {
-            let mut stmt = self.conn.prepare(
-                "SELECT (julianday(decided_at) - julianday(created_at)) * 86400.0 FROM approvals \
-                 WHERE decided_at IS NOT NULL AND created_at >= ?1 ORDER BY created_at DESC LIMIT 10000",
+        let (waits, pending) = self.conn.read(|db: &mut dyn Db| {
+            if !db.has_table("approvals")? {
+                return Ok::<_, StoreError>((Vec::new(), 0));
+            }
+            // Times are RFC 3339 text on both engines.
+            let wait = match db.dialect() {
+                Dialect::Sqlite => "(julianday(decided_at) - julianday(created_at)) * 86400.0",
+                Dialect::Postgres => {
+                    "CAST(EXTRACT(EPOCH FROM (CAST(decided_at AS timestamptz) - CAST(created_at AS timestamptz))) AS DOUBLE PRECISION)"
+                }
+            };
+            let rows = db.query(
+                &format!(
+                    "SELECT {wait} FROM approvals WHERE decided_at IS NOT NULL AND created_at >= $1 \
+                     ORDER BY created_at DESC LIMIT 10000"
+                ),
+                &vals![since],
             )?;
-            let waits = stmt.query_map([since], |r| r.get::<_, Option<f64>>(0))?;
-            o.approval_waits = waits
-                .filter_map(|w| w.ok().flatten())
+            let waits = rows
+                .iter()
+                .filter_map(|r| r.opt_real(0).ok().flatten())
                 .filter(|w| w.is_finite() && *w >= 0.0)
                 .collect();
-            o.pending_approvals =
-                self.conn
-                    .query_row("SELECT count(*) FROM approvals WHERE state = 'pending'", [], |r| {
-                        r.get::<_, i64>(0)
-                    })? as u64;
-        }
+            let pending = db.query_int("SELECT count(*) FROM approvals WHERE state = 'pending'", &[])?;
+            Ok((waits, pending.max(0) as u64))
+        })?;
+        o.approval_waits = waits;
+        o.pending_approvals = pending;
         Ok(o)
     }
 
-    fn rows(&self, sql: &str, values: Vec<SqlValue>) -> Result<Vec<AuditRow>, StoreError> {
-        let mut stmt = self.conn.prepare(sql)?;
-        let rows = stmt.query_map(params_from_iter(values), AuditRow::from_sql)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    fn count(&self, sql: &str, since: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .read(|db: &mut dyn Db| db.query_int(sql, &vals![since]))?
+            .max(0) as u64)
+    }
+
+    fn rows(&self, sql: &str, values: Vec<Val>) -> Result<Vec<AuditRow>, StoreError> {
+        self.conn.read(|db: &mut dyn Db| {
+            let rows = db.query(sql, &values)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(AuditRow::from_row(r)?);
+            }
+            Ok(out)
+        })
     }
 
     fn by_hour(&self, column: &str, filter: &str, since: &str) -> Result<Vec<HourCount>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
+        let sql = format!(
             "SELECT substr(ts, 1, 13) AS h, coalesce({column}, '-') AS k, count(*) FROM audit_events WHERE {filter} \
              GROUP BY h, k ORDER BY h, k"
-        ))?;
-        let rows = stmt.query_map([since], |r| {
-            Ok(HourCount {
-                hour: r.get(0)?,
-                key: r.get(1)?,
-                count: r.get::<_, i64>(2)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        );
+        self.conn.read(|db: &mut dyn Db| {
+            let mut out = Vec::new();
+            for mut r in db.query(&sql, &vals![since])? {
+                out.push(HourCount {
+                    hour: r.text(0)?,
+                    key: r.text(1)?,
+                    count: r.int(2)?.max(0) as u64,
+                });
+            }
+            Ok(out)
+        })
     }
 
     fn top_since(&self, expr: &str, filter: &str, since: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
+        let sql = format!(
             "SELECT {expr} AS k, count(*) AS n FROM audit_events WHERE {filter} GROUP BY k ORDER BY n DESC, k LIMIT 10"
-        ))?;
-        let rows = stmt.query_map([since], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        );
+        self.conn.read(|db: &mut dyn Db| {
+            let mut out = Vec::new();
+            for mut r in db.query(&sql, &vals![since])? {
+                out.push((r.text(0)?, r.int(1)?.max(0) as u64));
+            }
+            Ok(out)
+        })
     }
 
     /// Decision rows at or after `since` matching `condition` (SQL built from constants only).
     fn alert_rows(&self, condition: &str, since: &str) -> Result<AlertRows, StoreError> {
-        let filter = format!("kind = 'decision' AND ts >= ?1 AND {condition}");
-        let count: i64 = self.conn.query_row(
-            &format!("SELECT count(*) FROM audit_events WHERE {filter}"),
-            params![since],
-            |r| r.get(0),
-        )?;
-        let mut stmt = self.conn.prepare(&format!(
+        let filter = format!("kind = 'decision' AND ts >= $1 AND {condition}");
+        let count = self.count(&format!("SELECT count(*) FROM audit_events WHERE {filter}"), since)?;
+        let sql = format!(
             "SELECT seq, ts, principal, server, tool, reason FROM audit_events WHERE {filter} ORDER BY seq DESC LIMIT {MAX_ALERT_ROWS}"
-        ))?;
-        let rows = stmt.query_map(params![since], |r| {
-            Ok(AlertRow {
-                seq: r.get(0)?,
-                ts: r.get(1)?,
-                principal: r.get(2)?,
-                server: r.get(3)?,
-                tool: r.get(4)?,
-                reason: r.get(5)?,
-            })
+        );
+        let rows = self.conn.read(|db: &mut dyn Db| {
+            let mut out = Vec::new();
+            for mut r in db.query(&sql, &vals![since])? {
+                out.push(AlertRow {
+                    seq: r.int(0)?,
+                    ts: r.text(1)?,
+                    principal: r.opt_text(2)?,
+                    server: r.opt_text(3)?,
+                    tool: r.opt_text(4)?,
+                    reason: r.opt_text(5)?,
+                });
+            }
+            Ok::<_, StoreError>(out)
         })?;
-        Ok(AlertRows {
-            count: count as u64,
-            rows: rows.collect::<Result<_, _>>()?,
-        })
-    }
-
-    fn has_table(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
-            |r| r.get::<_, i64>(0),
-        )? > 0)
+        Ok(AlertRows { count, rows })
     }
 }
 

@@ -246,3 +246,9 @@ impl From<rusqlite::Error> for ApprovalError {
         ApprovalError::Store(crate::StoreError::Sqlite(e))
     }
 }
+
+impl From<crate::db::DbError> for ApprovalError {
+    fn from(e: crate::db::DbError) -> Self {
+        ApprovalError::Store(e.into())
+    }
+}

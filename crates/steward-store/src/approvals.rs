@@ -1,22 +1,27 @@
-//! Approvals and grants, in the `approvals` table of the audit database.
+//! Approvals and grants, in the `approvals` table of the store.
 //!
-//! Several processes share the file (a proxy holding a call, `steward approvals approve` in a
-//! terminal), so every transition is a conditional change inside a `BEGIN IMMEDIATE`
-//! transaction, and its audit event is appended to the hash chain in that same transaction:
-//! a state change is never committed without its audit row, nor the other way round.
+//! Several processes share it (a proxy holding a call, `steward approvals approve` in a
+//! terminal, other gateways on one PostgreSQL), so every transition is a conditional change
+//! inside a write transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL with the approval's row
+//! locked), and its audit event is appended to the hash chain in that same transaction: a state
+//! change is never committed without its audit row, nor the other way round. On PostgreSQL
+//! each transition also notifies the other gateways (a call held on one is released at once
+//! when an approver acts on another).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::Connection;
 
 use crate::approval::{
     APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval,
 };
+use crate::backend::Conn;
+use crate::chain::append_in;
+use crate::db::{Db, DbError, Row, vals};
 use crate::event::{AuditEvent, EventKind};
-use crate::writer::append_in;
+use crate::pg::listen::{Change, notify};
 use crate::{StoreError, schema};
 
 /// The actor named on transitions Steward makes by itself (expiry, hold time-out).
@@ -80,11 +85,11 @@ pub enum Reusable {
     None,
 }
 
-/// The approvals table. Cheap to clone; clones share one connection.
+/// The approvals table. Cheap to clone; clones share one connection (SQLite) or the pool.
 #[derive(Clone)]
 pub struct ApprovalStore {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    conn: Conn,
+    instance: Option<String>,
 }
 
 impl ApprovalStore {
@@ -105,9 +110,19 @@ impl ApprovalStore {
         conn.execute_batch(SCHEMA)
             .map_err(|source| StoreError::Open { path: display, source })?;
         Ok(ApprovalStore {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
+            conn: Conn::sqlite(conn, path),
+            instance: None,
         })
+    }
+
+    /// The approvals of an opened store (PostgreSQL: the shared pool).
+    pub(crate) fn on(conn: Conn, instance: Option<String>) -> ApprovalStore {
+        ApprovalStore { conn, instance }
+    }
+
+    /// Creates the SQLite approvals table on a connection (for `store migrate`'s source).
+    pub(crate) fn sqlite_schema(conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(SCHEMA)
     }
 
     /// Opens an existing database for the CLI: a missing file is an error, not a new database.
@@ -118,8 +133,20 @@ impl ApprovalStore {
         ApprovalStore::open_sqlite(path)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The SQLite file (`None` on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.conn.sqlite_path()
+    }
+
+    /// The SQLite file or the PostgreSQL URL (without its password), for messages.
+    pub fn location(&self) -> String {
+        self.conn.describe()
+    }
+
+    /// The changes other processes make, heard as they commit (PostgreSQL); `None` on SQLite,
+    /// where a held call polls.
+    pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        self.conn.pg().map(|pg| pg.changes().subscribe())
     }
 
     /// A fresh approval id: `apr-` and 12 hex digits (48 random bits).
@@ -130,34 +157,25 @@ impl ApprovalStore {
 
     pub fn get(&self, id: &str) -> Result<Option<Approval>, ApprovalError> {
         check_id(id)?;
-        let conn = self.lock();
-        Ok(load(&conn, id)?)
+        self.conn.read(|db| Ok(load(db, id, false)?))
     }
 
     /// Approvals, newest first, optionally only those in `state`.
     pub fn list(&self, state: Option<ApprovalState>, limit: usize) -> Result<Vec<Approval>, ApprovalError> {
-        let conn = self.lock();
         let limit = limit.min(MAX_LIST) as i64;
-        let mut out = Vec::new();
-        match state {
-            Some(s) => {
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT {COLUMNS} FROM approvals WHERE state = ?1 ORDER BY created_at DESC, id LIMIT ?2"
-                ))?;
-                for a in stmt.query_map(params![s.as_str(), limit], from_row)? {
-                    out.push(a?);
-                }
-            }
-            None => {
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT {COLUMNS} FROM approvals ORDER BY created_at DESC, id LIMIT ?1"
-                ))?;
-                for a in stmt.query_map(params![limit], from_row)? {
-                    out.push(a?);
-                }
-            }
-        }
-        Ok(out)
+        self.conn.read(|db| {
+            let rows = match state {
+                Some(s) => db.query(
+                    &format!("SELECT {COLUMNS} FROM approvals WHERE state = $1 ORDER BY created_at DESC, id LIMIT $2"),
+                    &vals![s.as_str(), limit],
+                )?,
+                None => db.query(
+                    &format!("SELECT {COLUMNS} FROM approvals ORDER BY created_at DESC, id LIMIT $1"),
+                    &vals![limit],
+                )?,
+            };
+            Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// An approved-and-unused or a pending approval of exactly this call, if there is one.
@@ -169,27 +187,28 @@ impl ApprovalStore {
         args_digest: &str,
         policy_version: &str,
     ) -> Result<Reusable, ApprovalError> {
-        let conn = self.lock();
         let now = now();
-        let find = |state: &str, time_column: &str| -> rusqlite::Result<Option<Approval>> {
-            conn.query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM approvals WHERE principal = ?1 AND server = ?2 AND tool = ?3 AND args_digest = ?4 \
-                     AND policy_version = ?5 AND state = ?6 AND consumed_at IS NULL AND {time_column} > ?7 \
-                     ORDER BY created_at LIMIT 1"
-                ),
-                params![principal, server, tool, args_digest, policy_version, state, now],
-                from_row,
-            )
-            .optional()
-        };
-        if let Some(a) = find("approved", "grant_expires_at")? {
-            return Ok(Reusable::Grant(a));
-        }
-        if let Some(a) = find("pending", "expires_at")? {
-            return Ok(Reusable::Pending(a));
-        }
-        Ok(Reusable::None)
+        self.conn.read(|db| {
+            let mut find = |state: &str, time_column: &str| -> Result<Option<Approval>, DbError> {
+                db.query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM approvals WHERE principal = $1 AND server = $2 AND tool = $3 AND args_digest = $4 \
+                         AND policy_version = $5 AND state = $6 AND consumed_at IS NULL AND {time_column} > $7 \
+                         ORDER BY created_at LIMIT 1"
+                    ),
+                    &vals![principal, server, tool, args_digest, policy_version, state, now.as_str()],
+                )?
+                .map(from_row)
+                .transpose()
+            };
+            if let Some(a) = find("approved", "grant_expires_at")? {
+                return Ok(Reusable::Grant(a));
+            }
+            if let Some(a) = find("pending", "expires_at")? {
+                return Ok(Reusable::Pending(a));
+            }
+            Ok(Reusable::None)
+        })
     }
 
     /// Records a new pending approval and its `pending` audit event.
@@ -210,50 +229,50 @@ impl ApprovalStore {
         let created = Utc::now();
         let expires = created + chrono::Duration::from_std(new.expiry).unwrap_or(chrono::Duration::days(1));
         let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            &format!("INSERT INTO approvals ({COLUMNS}) VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, '[]', NULL, NULL, NULL, NULL, NULL, NULL, NULL)"),
-            params![
-                new.id,
-                new.principal,
-                new.server,
-                new.tool,
-                new.risk,
-                new.decision_id,
-                new.args.to_string(),
-                new.args_digest,
-                new.policy_version,
-                json(&new.reasons),
-                json(&new.rule_ids),
-                json(&new.flags),
-                json(&required_roles),
-                new.required_count.max(1),
-                new.mode,
-                new.door,
-                new.session,
-                new.client,
-                stamp(created),
-                stamp(expires),
-                new.grant_window.as_secs().max(1) as i64,
-            ],
-        )?;
-        let a = load(&tx, &new.id)?.ok_or_else(|| ApprovalError::NotFound(new.id.clone()))?;
-        let mut e = event(&a, &a.principal, "pending");
-        e.flags = a.flags.clone();
-        e.rule_ids = a.rule_ids.clone();
-        e.reason = Some(format!(
-            "{} asked to run {}; waiting for {} approver(s){} until {} ({} mode)",
-            a.principal,
-            a.target(),
-            a.required_count,
-            roles_text(&a.required_roles),
-            a.expires_at,
-            a.mode
-        ));
-        e.args = Some(a.args.clone());
-        commit(tx, vec![e])?;
-        Ok(a)
+        self.conn.write(|db| {
+            db.execute(
+                &format!("INSERT INTO approvals ({COLUMNS}) VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, '[]', NULL, NULL, NULL, NULL, NULL, NULL, NULL)"),
+                &vals![
+                    new.id.as_str(),
+                    new.principal.as_str(),
+                    new.server.as_str(),
+                    new.tool.as_str(),
+                    new.risk.as_str(),
+                    new.decision_id.as_str(),
+                    new.args.to_string(),
+                    new.args_digest.as_str(),
+                    new.policy_version.as_str(),
+                    json(&new.reasons),
+                    json(&new.rule_ids),
+                    json(&new.flags),
+                    json(&required_roles),
+                    new.required_count.max(1),
+                    new.mode.as_str(),
+                    &new.door,
+                    &new.session,
+                    &new.client,
+                    stamp(created),
+                    stamp(expires),
+                    new.grant_window.as_secs().max(1) as i64,
+                ],
+            )?;
+            let a = load(db, &new.id, false)?.ok_or_else(|| ApprovalError::NotFound(new.id.clone()))?;
+            let mut e = event(&a, &a.principal, "pending");
+            e.flags = a.flags.clone();
+            e.rule_ids = a.rule_ids.clone();
+            e.reason = Some(format!(
+                "{} asked to run {}; waiting for {} approver(s){} until {} ({} mode)",
+                a.principal,
+                a.target(),
+                a.required_count,
+                roles_text(&a.required_roles),
+                a.expires_at,
+                a.mode
+            ));
+            e.args = Some(a.args.clone());
+            self.record_in(db, &a.id, vec![e])?;
+            Ok(a)
+        })
     }
 
     /// Records `actor`'s approval. Refuses the requester, an approver without a required role,
@@ -262,87 +281,84 @@ impl ApprovalStore {
         check_id(id)?;
         check_actor(actor)?;
         let reason = reason.map(check_reason).transpose()?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let a = self.pending_for(&tx, id, "approved")?;
-        let a = match a {
-            Ok(a) => a,
-            Err(refusal) => {
-                // An expiry found on the way is recorded before the refusal is returned.
-                tx.commit()?;
-                return Err(refusal);
-            }
-        };
-        if same_person(&actor.name, &a.principal) {
-            return Err(ApprovalError::SelfApproval {
-                id: a.id,
-                approver: actor.name.clone(),
-            });
-        }
-        check_role(&a, actor, "approve")?;
-        if a.approvals.iter().any(|v| same_person(&v.by, &actor.name)) {
-            let missing = a.required_count.saturating_sub(a.approvals.len() as u32);
-            return Err(ApprovalError::AlreadyApproved {
-                id: a.id.clone(),
-                approver: actor.name.clone(),
-                progress: a.progress(),
-                missing,
-            });
-        }
-        let now = Utc::now();
-        let mut votes = a.approvals.clone();
-        votes.push(ApprovalVote {
-            by: actor.name.clone(),
-            at: stamp(now),
-            reason: reason.clone(),
-        });
-        let complete = votes.len() as u32 >= a.required_count;
-        let votes_json = serde_json::to_string(&votes).unwrap_or_else(|_| "[]".into());
-        let changed = if complete {
-            let grant_until = now + chrono::Duration::seconds(a.grant_window_seconds as i64);
-            let by = votes.iter().map(|v| v.by.as_str()).collect::<Vec<_>>().join(", ");
-            tx.execute(
-                "UPDATE approvals SET state = 'approved', votes = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5, \
-                 grant_expires_at = ?6 WHERE id = ?1 AND state = 'pending'",
-                params![a.id, votes_json, stamp(now), by, reason, stamp(grant_until)],
-            )?
-        } else {
-            tx.execute(
-                "UPDATE approvals SET votes = ?2 WHERE id = ?1 AND state = 'pending'",
-                params![a.id, votes_json],
-            )?
-        };
-        if changed != 1 {
-            return Err(ApprovalError::InvalidInput(format!(
-                "approval {id} changed while it was being approved; try again"
-            )));
-        }
-        let after = load(&tx, id)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
-        let mut e = event(
-            &after,
-            &actor.name,
-            if complete { "approved" } else { "approval_recorded" },
-        );
-        e.approvers = votes.iter().map(|v| v.by.clone()).collect();
-        e.reason = Some(format!(
-            "{} approved ({}){}{}",
-            actor.name,
-            after.progress(),
-            if complete {
-                String::new()
-            } else {
-                format!(
-                    "; waiting for {} more approver(s)",
-                    after.required_count as usize - votes.len()
-                )
-            },
-            reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-        ));
-        commit(tx, vec![e])?;
-        Ok(Approved {
-            approval: after,
-            complete,
-        })
+        self.conn
+            .write(|db| -> Result<Result<Approved, ApprovalError>, ApprovalError> {
+                let a = match self.pending_for(db, id, "approved")? {
+                    Ok(a) => a,
+                    // An expiry found on the way is committed before the refusal is returned.
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                if same_person(&actor.name, &a.principal) {
+                    return Err(ApprovalError::SelfApproval {
+                        id: a.id,
+                        approver: actor.name.clone(),
+                    });
+                }
+                check_role(&a, actor, "approve")?;
+                if a.approvals.iter().any(|v| same_person(&v.by, &actor.name)) {
+                    let missing = a.required_count.saturating_sub(a.approvals.len() as u32);
+                    return Err(ApprovalError::AlreadyApproved {
+                        id: a.id.clone(),
+                        approver: actor.name.clone(),
+                        progress: a.progress(),
+                        missing,
+                    });
+                }
+                let now = Utc::now();
+                let mut votes = a.approvals.clone();
+                votes.push(ApprovalVote {
+                    by: actor.name.clone(),
+                    at: stamp(now),
+                    reason: reason.clone(),
+                });
+                let complete = votes.len() as u32 >= a.required_count;
+                let votes_json = serde_json::to_string(&votes).unwrap_or_else(|_| "[]".into());
+                let changed = if complete {
+                    let grant_until = now + chrono::Duration::seconds(a.grant_window_seconds as i64);
+                    let by = votes.iter().map(|v| v.by.as_str()).collect::<Vec<_>>().join(", ");
+                    db.execute(
+                        "UPDATE approvals SET state = 'approved', votes = $2, decided_at = $3, decided_by = $4, decision_reason = $5, \
+                         grant_expires_at = $6 WHERE id = $1 AND state = 'pending'",
+                        &vals![a.id.as_str(), votes_json, stamp(now), by, reason.clone(), stamp(grant_until)],
+                    )?
+                } else {
+                    db.execute(
+                        "UPDATE approvals SET votes = $2 WHERE id = $1 AND state = 'pending'",
+                        &vals![a.id.as_str(), votes_json],
+                    )?
+                };
+                if changed != 1 {
+                    return Err(ApprovalError::InvalidInput(format!(
+                        "approval {id} changed while it was being approved; try again"
+                    )));
+                }
+                let after = load(db, id, false)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+                let mut e = event(
+                    &after,
+                    &actor.name,
+                    if complete { "approved" } else { "approval_recorded" },
+                );
+                e.approvers = votes.iter().map(|v| v.by.clone()).collect();
+                e.reason = Some(format!(
+                    "{} approved ({}){}{}",
+                    actor.name,
+                    after.progress(),
+                    if complete {
+                        String::new()
+                    } else {
+                        format!(
+                            "; waiting for {} more approver(s)",
+                            after.required_count as usize - votes.len()
+                        )
+                    },
+                    reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ));
+                self.record_in(db, id, vec![e])?;
+                Ok(Ok(Approved {
+                    approval: after,
+                    complete,
+                }))
+            })?
     }
 
     /// Denies a pending approval. The requester withdrawing their own call cancels it instead.
@@ -355,98 +371,99 @@ impl ApprovalStore {
                 "a denial needs a reason (--reason TEXT)".into(),
             ));
         }
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let a = match self.pending_for(&tx, id, "denied")? {
-            Ok(a) => a,
-            Err(refusal) => {
-                tx.commit()?;
-                return Err(refusal);
-            }
-        };
-        let own = same_person(&actor.name, &a.principal);
-        if !own {
-            check_role(&a, actor, "deny")?;
-        }
-        let state = if own {
-            ApprovalState::Cancelled
-        } else {
-            ApprovalState::Denied
-        };
-        let after = finish_pending(&tx, &a, state, &actor.name, &reason)?;
-        let mut e = event(&after, &actor.name, state.as_str());
-        e.reason = Some(format!(
-            "{} {} the call: {reason}",
-            actor.name,
-            if own { "withdrew" } else { "denied" }
-        ));
-        commit(tx, vec![e])?;
-        Ok(after)
+        self.conn
+            .write(|db| -> Result<Result<Approval, ApprovalError>, ApprovalError> {
+                let a = match self.pending_for(db, id, "denied")? {
+                    Ok(a) => a,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let own = same_person(&actor.name, &a.principal);
+                if !own {
+                    check_role(&a, actor, "deny")?;
+                }
+                let state = if own {
+                    ApprovalState::Cancelled
+                } else {
+                    ApprovalState::Denied
+                };
+                let after = finish_pending(db, &a, state, &actor.name, &reason)?;
+                let mut e = event(&after, &actor.name, state.as_str());
+                e.reason = Some(format!(
+                    "{} {} the call: {reason}",
+                    actor.name,
+                    if own { "withdrew" } else { "denied" }
+                ));
+                self.record_in(db, id, vec![e])?;
+                Ok(Ok(after))
+            })?
     }
 
     /// A held call waited `waited` without a decision: the approval is denied (a time-out is a
     /// denial). `None` when the approval was no longer pending (someone decided meanwhile).
     pub fn time_out(&self, id: &str, waited: Duration) -> Result<Option<Approval>, ApprovalError> {
         check_id(id)?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(a) = load(&tx, id)?.filter(|a| a.state == ApprovalState::Pending) else {
-            return Ok(None);
-        };
-        let reason = format!(
-            "no decision within the hold time-out of {}; a time-out counts as a denial",
-            human(waited)
-        );
-        let after = finish_pending(&tx, &a, ApprovalState::Denied, SYSTEM_ACTOR, &reason)?;
-        let mut e = event(&after, SYSTEM_ACTOR, "timed_out");
-        e.reason = Some(reason);
-        commit(tx, vec![e])?;
-        Ok(Some(after))
+        self.conn.write(|db| {
+            let Some(a) = load(db, id, true)?.filter(|a| a.state == ApprovalState::Pending) else {
+                return Ok(None);
+            };
+            let reason = format!(
+                "no decision within the hold time-out of {}; a time-out counts as a denial",
+                human(waited)
+            );
+            let after = finish_pending(db, &a, ApprovalState::Denied, SYSTEM_ACTOR, &reason)?;
+            let mut e = event(&after, SYSTEM_ACTOR, "timed_out");
+            e.reason = Some(reason);
+            self.record_in(db, id, vec![e])?;
+            Ok(Some(after))
+        })
     }
 
     /// Marks as expired every pending approval past its expiry and every unused grant past its
     /// window. Returns what changed.
     pub fn expire_due(&self) -> Result<Vec<Approval>, ApprovalError> {
-        let mut conn = self.lock();
         let now = now();
-        let due: Vec<String> = {
-            let mut stmt = conn.prepare(
-                "SELECT id FROM approvals WHERE (state = 'pending' AND expires_at <= ?1) \
-                 OR (state = 'approved' AND consumed_at IS NULL AND grant_expires_at <= ?1) LIMIT 1000",
+        let due: Vec<String> = self.conn.read(|db| -> Result<Vec<String>, ApprovalError> {
+            let rows = db.query(
+                "SELECT id FROM approvals WHERE (state = 'pending' AND expires_at <= $1) \
+                 OR (state = 'approved' AND consumed_at IS NULL AND grant_expires_at <= $1) ORDER BY id LIMIT 1000",
+                &vals![now.as_str()],
             )?;
-            stmt.query_map(params![now], |r| r.get(0))?.collect::<Result<_, _>>()?
-        };
+            Ok(rows.into_iter().map(|mut r| r.text(0)).collect::<Result<_, _>>()?)
+        })?;
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut changed = Vec::new();
-        let mut events = Vec::new();
-        for id in due {
-            if let Some(a) = expire_if_due(&tx, &id)? {
-                events.push(expiry_event(&a));
-                changed.push(a);
+        self.conn.write(|db| {
+            let mut changed = Vec::new();
+            for id in due {
+                if let Some(a) = expire_if_due(db, &id)? {
+                    self.record_in(db, &a.id, vec![expiry_event(&a)])?;
+                    changed.push(a);
+                }
             }
-        }
-        commit(tx, events)?;
-        Ok(changed)
+            Ok(changed)
+        })
     }
 
     /// Releases an approved, unused approval to `decision_id`: the approved call runs once.
     /// `None` when it is not (or no longer) approved and unused, or its grant window has passed.
+    /// One conditional UPDATE: of several gateways retrying the same grant at once, exactly
+    /// one is released.
     pub fn consume(&self, id: &str, decision_id: &str) -> Result<Option<Approval>, ApprovalError> {
         check_id(id)?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now();
-        let n = tx.execute(
-            "UPDATE approvals SET consumed_at = ?2, consumed_by = ?3 \
-             WHERE id = ?1 AND state = 'approved' AND consumed_at IS NULL AND grant_expires_at > ?2",
-            params![id, now, decision_id],
-        )?;
-        let a = if n == 1 { load(&tx, id)? } else { None };
-        tx.commit()?;
-        Ok(a)
+        self.conn.write(|db| {
+            let n = db.execute(
+                "UPDATE approvals SET consumed_at = $2, consumed_by = $3 \
+                 WHERE id = $1 AND state = 'approved' AND consumed_at IS NULL AND grant_expires_at > $2",
+                &vals![id, now.as_str(), decision_id],
+            )?;
+            if n != 1 {
+                return Ok(None);
+            }
+            notify(db, &Change::Approval(id.to_string()))?;
+            Ok(load(db, id, false)?)
+        })
     }
 
     /// Records how a released call ended: `executed` (it ran) or `failed` (it errored, or the
@@ -458,52 +475,60 @@ impl ApprovalStore {
         } else {
             ApprovalState::Failed
         };
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now();
-        let n = tx.execute(
-            "UPDATE approvals SET state = ?2, finished_at = ?3 WHERE id = ?1 AND state = 'approved' AND consumed_at IS NOT NULL",
-            params![id, state.as_str(), now],
-        )?;
-        if n != 1 {
-            return Ok(None);
-        }
-        let a = load(&tx, id)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
-        let mut e = event(&a, &a.principal, state.as_str());
-        e.outcome = Some(state.as_str().to_string());
-        e.approvers = a.approvals.iter().map(|v| v.by.clone()).collect();
-        e.reason = Some(format!(
-            "the approved call {} ({outcome})",
-            if ok { "ran" } else { "failed" }
-        ));
-        e.detail = Some(
-            serde_json::json!({ "approval_state": state.as_str(), "call_outcome": outcome, "released_by_decision": a.consumed_by }),
-        );
-        commit(tx, vec![e])?;
-        Ok(Some(a))
+        self.conn.write(|db| {
+            let n = db.execute(
+                "UPDATE approvals SET state = $2, finished_at = $3 WHERE id = $1 AND state = 'approved' AND consumed_at IS NOT NULL",
+                &vals![id, state.as_str(), now.as_str()],
+            )?;
+            if n != 1 {
+                return Ok(None);
+            }
+            let a = load(db, id, false)?.ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
+            let mut e = event(&a, &a.principal, state.as_str());
+            e.outcome = Some(state.as_str().to_string());
+            e.approvers = a.approvals.iter().map(|v| v.by.clone()).collect();
+            e.reason = Some(format!(
+                "the approved call {} ({outcome})",
+                if ok { "ran" } else { "failed" }
+            ));
+            e.detail = Some(
+                serde_json::json!({ "approval_state": state.as_str(), "call_outcome": outcome, "released_by_decision": a.consumed_by }),
+            );
+            self.record_in(db, id, vec![e])?;
+            Ok(Some(a))
+        })
     }
 
     /// Appends a free-standing approval event (webhook delivery failures, say).
     pub fn record(&self, mut event: AuditEvent) -> Result<(), ApprovalError> {
         event.kind = EventKind::Approval;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        commit(tx, vec![event])
+        self.conn.write(|db| {
+            append_in(db, vec![event], self.instance.as_deref())?;
+            Ok(())
+        })
     }
 
-    /// Loads a pending approval for a decision by a person. `Ok(Err(..))` is a refusal; an
-    /// approval found expired is marked so in `tx` (the caller commits).
+    /// Appends a transition's events and tells other gateways that approval `id` changed.
+    fn record_in(&self, db: &mut dyn Db, id: &str, events: Vec<AuditEvent>) -> Result<(), ApprovalError> {
+        append_in(db, events, self.instance.as_deref())?;
+        notify(db, &Change::Approval(id.to_string()))?;
+        Ok(())
+    }
+
+    /// Loads (and locks) a pending approval for a decision by a person. `Ok(Err(..))` is a
+    /// refusal; an approval found expired is marked so (the caller commits).
     fn pending_for(
         &self,
-        tx: &Transaction<'_>,
+        db: &mut dyn Db,
         id: &str,
         action: &'static str,
     ) -> Result<Result<Approval, ApprovalError>, ApprovalError> {
-        let Some(a) = load(tx, id)? else {
+        let Some(a) = load(db, id, true)? else {
             return Ok(Err(ApprovalError::NotFound(id.to_string())));
         };
-        if let Some(expired) = expire_if_due(tx, id)? {
-            append_in(tx, vec![expiry_event(&expired)])?;
+        if let Some(expired) = expire_if_due(db, id)? {
+            self.record_in(db, id, vec![expiry_event(&expired)])?;
             return Ok(Err(ApprovalError::Expired {
                 id: a.id,
                 at: if a.state == ApprovalState::Pending {
@@ -527,31 +552,19 @@ impl ApprovalStore {
             })),
         }
     }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn commit(tx: Transaction<'_>, events: Vec<AuditEvent>) -> Result<(), ApprovalError> {
-    if !events.is_empty() {
-        append_in(&tx, events)?;
-    }
-    tx.commit()?;
-    Ok(())
 }
 
 /// Moves a pending approval to a final state, conditionally.
 fn finish_pending(
-    tx: &Transaction<'_>,
+    db: &mut dyn Db,
     a: &Approval,
     state: ApprovalState,
     by: &str,
     reason: &str,
 ) -> Result<Approval, ApprovalError> {
-    let n = tx.execute(
-        "UPDATE approvals SET state = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5 WHERE id = ?1 AND state = 'pending'",
-        params![a.id, state.as_str(), now(), by, reason],
+    let n = db.execute(
+        "UPDATE approvals SET state = $2, decided_at = $3, decided_by = $4, decision_reason = $5 WHERE id = $1 AND state = 'pending'",
+        &vals![a.id.as_str(), state.as_str(), now(), by, reason],
     )?;
     if n != 1 {
         return Err(ApprovalError::InvalidInput(format!(
@@ -559,19 +572,19 @@ fn finish_pending(
             a.id
         )));
     }
-    load(tx, &a.id)?.ok_or_else(|| ApprovalError::NotFound(a.id.clone()))
+    load(db, &a.id, false)?.ok_or_else(|| ApprovalError::NotFound(a.id.clone()))
 }
 
 /// Expires `id` if it is pending past its expiry, or an unused grant past its window.
-fn expire_if_due(tx: &Transaction<'_>, id: &str) -> Result<Option<Approval>, ApprovalError> {
+fn expire_if_due(db: &mut dyn Db, id: &str) -> Result<Option<Approval>, ApprovalError> {
     let now = now();
-    let n = tx.execute(
-        "UPDATE approvals SET state = 'expired', decided_at = ?2, decided_by = ?3, \
+    let n = db.execute(
+        "UPDATE approvals SET state = 'expired', decided_at = $2, decided_by = $3, \
          decision_reason = CASE WHEN state = 'pending' THEN 'nobody decided before it expired' ELSE 'the approved call did not come within the grant window' END \
-         WHERE id = ?1 AND ((state = 'pending' AND expires_at <= ?2) OR (state = 'approved' AND consumed_at IS NULL AND grant_expires_at <= ?2))",
-        params![id, now, SYSTEM_ACTOR],
+         WHERE id = $1 AND ((state = 'pending' AND expires_at <= $2) OR (state = 'approved' AND consumed_at IS NULL AND grant_expires_at <= $2))",
+        &vals![id, now, SYSTEM_ACTOR],
     )?;
-    if n == 1 { Ok(load(tx, id)?) } else { Ok(None) }
+    if n == 1 { Ok(load(db, id, false)?) } else { Ok(None) }
 }
 
 fn expiry_event(a: &Approval) -> AuditEvent {
@@ -608,52 +621,55 @@ fn event(a: &Approval, actor: &str, outcome: &str) -> AuditEvent {
     e
 }
 
-fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-        params![id],
-        from_row,
-    )
-    .optional()
+/// The approval `id`; `lock`: and lock its row until the transaction ends (PostgreSQL).
+fn load(db: &mut dyn Db, id: &str, lock: bool) -> Result<Option<Approval>, DbError> {
+    let lock = if lock { db.dialect().for_update() } else { "" };
+    db.query_opt(
+        &format!("SELECT {COLUMNS} FROM approvals WHERE id = $1{lock}"),
+        &vals![id],
+    )?
+    .map(from_row)
+    .transpose()
 }
 
-pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
-    let list = |i: usize| -> rusqlite::Result<Vec<String>> {
-        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or_default())
+/// A row selected with [`COLUMNS`].
+pub(crate) fn from_row(mut r: Row) -> Result<Approval, DbError> {
+    let list = |r: &mut Row, i: usize| -> Result<Vec<String>, DbError> {
+        Ok(serde_json::from_str(&r.text(i)?).unwrap_or_default())
     };
-    let state: String = r.get(1)?;
+    let state = r.text(1)?;
     Ok(Approval {
-        id: r.get(0)?,
+        id: r.text(0)?,
         // An unknown state (a newer Steward wrote it) reads as expired: never as approvable.
         state: state.parse().unwrap_or(ApprovalState::Expired),
-        principal: r.get(2)?,
-        server: r.get(3)?,
-        tool: r.get(4)?,
-        risk: r.get(5)?,
-        decision_id: r.get(6)?,
-        args: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or(serde_json::Value::Null),
-        args_digest: r.get(8)?,
-        policy_version: r.get(9)?,
-        reasons: list(10)?,
-        rule_ids: list(11)?,
-        flags: list(12)?,
-        required_roles: list(13)?,
-        required_count: r.get::<_, i64>(14)?.clamp(1, u32::MAX as i64) as u32,
-        mode: r.get(15)?,
-        door: r.get(16)?,
-        session: r.get(17)?,
-        client: r.get(18)?,
-        created_at: r.get(19)?,
-        expires_at: r.get(20)?,
-        grant_window_seconds: r.get::<_, i64>(21)?.max(0) as u64,
-        approvals: serde_json::from_str(&r.get::<_, String>(22)?).unwrap_or_default(),
-        decided_at: r.get(23)?,
-        decided_by: r.get(24)?,
-        decision_reason: r.get(25)?,
-        grant_expires_at: r.get(26)?,
-        consumed_at: r.get(27)?,
-        consumed_by: r.get(28)?,
-        finished_at: r.get(29)?,
+        principal: r.text(2)?,
+        server: r.text(3)?,
+        tool: r.text(4)?,
+        risk: r.text(5)?,
+        decision_id: r.text(6)?,
+        args: serde_json::from_str(&r.text(7)?).unwrap_or(serde_json::Value::Null),
+        args_digest: r.text(8)?,
+        policy_version: r.text(9)?,
+        reasons: list(&mut r, 10)?,
+        rule_ids: list(&mut r, 11)?,
+        flags: list(&mut r, 12)?,
+        required_roles: list(&mut r, 13)?,
+        required_count: r.int(14)?.clamp(1, u32::MAX as i64) as u32,
+        mode: r.text(15)?,
+        door: r.opt_text(16)?,
+        session: r.opt_text(17)?,
+        client: r.opt_text(18)?,
+        created_at: r.text(19)?,
+        expires_at: r.text(20)?,
+        grant_window_seconds: r.int(21)?.max(0) as u64,
+        approvals: serde_json::from_str(&r.text(22)?).unwrap_or_default(),
+        decided_at: r.opt_text(23)?,
+        decided_by: r.opt_text(24)?,
+        decision_reason: r.opt_text(25)?,
+        grant_expires_at: r.opt_text(26)?,
+        consumed_at: r.opt_text(27)?,
+        consumed_by: r.opt_text(28)?,
+        finished_at: r.opt_text(29)?,
     })
 }
 

@@ -8,10 +8,9 @@
 //! An anchor records the first row kept by a prune: `verify` starts from it instead of from
 //! the genesis hash.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use crate::StoreError;
+use crate::db::{Db, DbError, Row, vals};
 use crate::event::{AuditEvent, EventKind};
 use crate::signing::{PublicKey, SigningKey};
 
@@ -113,91 +112,94 @@ impl Signature {
     }
 }
 
-const CHECKPOINT_COLUMNS: &str = "id, seq, hash, head_ts, ts, event_seq, public_key, signature";
-const ANCHOR_COLUMNS: &str = "id, seq, hash, pruned_before, removed, ts, public_key, signature";
+pub(crate) const CHECKPOINT_COLUMNS: &str = "id, seq, hash, head_ts, ts, event_seq, public_key, signature";
+pub(crate) const ANCHOR_COLUMNS: &str = "id, seq, hash, pruned_before, removed, ts, public_key, signature";
 
-fn checkpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+pub(crate) fn checkpoint_row(mut r: Row) -> Result<Checkpoint, DbError> {
     Ok(Checkpoint {
-        id: r.get(0)?,
-        seq: r.get(1)?,
-        hash: r.get(2)?,
-        head_ts: r.get(3)?,
-        ts: r.get(4)?,
-        event_seq: r.get(5)?,
-        public_key: r.get(6)?,
-        signature: r.get(7)?,
+        id: r.int(0)?,
+        seq: r.int(1)?,
+        hash: r.text(2)?,
+        head_ts: r.text(3)?,
+        ts: r.text(4)?,
+        event_seq: r.int(5)?,
+        public_key: r.opt_text(6)?,
+        signature: r.opt_text(7)?,
     })
 }
 
-fn anchor_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Anchor> {
+pub(crate) fn anchor_row(mut r: Row) -> Result<Anchor, DbError> {
     Ok(Anchor {
-        id: r.get(0)?,
-        seq: r.get(1)?,
-        hash: r.get(2)?,
-        pruned_before: r.get(3)?,
-        removed: r.get(4)?,
-        ts: r.get(5)?,
-        public_key: r.get(6)?,
-        signature: r.get(7)?,
+        id: r.int(0)?,
+        seq: r.int(1)?,
+        hash: r.text(2)?,
+        pruned_before: r.text(3)?,
+        removed: r.int(4)?,
+        ts: r.text(5)?,
+        public_key: r.opt_text(6)?,
+        signature: r.opt_text(7)?,
     })
 }
 
 /// Every checkpoint, oldest first. Empty on a database older than checkpoints.
-pub(crate) fn list(conn: &Connection) -> Result<Vec<Checkpoint>, StoreError> {
-    if !crate::schema::has_table(conn, "audit_checkpoints")? {
+pub(crate) fn list(db: &mut dyn Db) -> Result<Vec<Checkpoint>, DbError> {
+    if !db.has_table("audit_checkpoints")? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq, id"
-    ))?;
-    let rows = stmt.query_map([], checkpoint_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = db.query(
+        &format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq, id"),
+        &[],
+    )?;
+    rows.into_iter().map(checkpoint_row).collect()
 }
 
-pub(crate) fn last(conn: &Connection) -> Result<Option<Checkpoint>, StoreError> {
-    if !crate::schema::has_table(conn, "audit_checkpoints")? {
+pub(crate) fn last(db: &mut dyn Db) -> Result<Option<Checkpoint>, DbError> {
+    if !db.has_table("audit_checkpoints")? {
         return Ok(None);
     }
-    Ok(conn
-        .query_row(
-            &format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC, id DESC LIMIT 1"),
-            [],
-            checkpoint_row,
-        )
-        .optional()?)
+    db.query_opt(
+        &format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC, id DESC LIMIT 1"),
+        &[],
+    )?
+    .map(checkpoint_row)
+    .transpose()
 }
 
 /// The anchor verification starts from: the newest one.
-pub(crate) fn anchor(conn: &Connection) -> Result<Option<Anchor>, StoreError> {
-    if !crate::schema::has_table(conn, "audit_anchors")? {
+pub(crate) fn anchor(db: &mut dyn Db) -> Result<Option<Anchor>, DbError> {
+    if !db.has_table("audit_anchors")? {
         return Ok(None);
     }
-    Ok(conn
-        .query_row(
-            &format!("SELECT {ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC, id DESC LIMIT 1"),
-            [],
-            anchor_row,
-        )
-        .optional()?)
+    db.query_opt(
+        &format!("SELECT {ANCHOR_COLUMNS} FROM audit_anchors ORDER BY seq DESC, id DESC LIMIT 1"),
+        &[],
+    )?
+    .map(anchor_row)
+    .transpose()
 }
 
-/// Signs the current head inside `tx` (IMMEDIATE: the head cannot move), records the
-/// checkpoint and its `checkpoint` event. `None` when the log is empty.
+/// Signs the current head inside a write transaction (the head cannot move: SQLite's
+/// IMMEDIATE, PostgreSQL's locked head row), records the checkpoint and its `checkpoint`
+/// event. `None` when the log is empty.
 pub(crate) fn append(
-    tx: &Transaction<'_>,
+    db: &mut dyn Db,
     key: Option<&SigningKey>,
     by: &str,
-) -> Result<Option<Checkpoint>, StoreError> {
-    let head: Option<(i64, String, String)> = tx
-        .query_row(
-            "SELECT seq, hash, ts FROM audit_events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((seq, hash, head_ts)) = head else {
+    instance: Option<&str>,
+) -> Result<Option<Checkpoint>, DbError> {
+    // Lock the head first (PostgreSQL) so no gateway appends between reading it and signing it.
+    let (locked_seq, _) = crate::chain::head_for_append(db)?;
+    if locked_seq == 0 {
+        return Ok(None);
+    }
+    let head = db.query_opt(
+        "SELECT seq, hash, ts FROM audit_events WHERE seq = $1",
+        &vals![locked_seq],
+    )?;
+    let Some(mut head) = head else {
         return Ok(None);
     };
+    let (seq, hash, head_ts) = (head.int(0)?, head.text(1)?, head.text(2)?);
     let ts = crate::writer::now_rfc3339();
     let public_key = key.map(|k| k.public_key().to_hex());
     let signature = key.map(|k| k.sign(&checkpoint_message(seq, &hash, &head_ts, &ts)));
@@ -221,16 +223,25 @@ pub(crate) fn append(
             "signature": signature,
         }
     }));
-    let event_seq = crate::writer::append_in(tx, vec![event])?
+    let event_seq = crate::chain::append_in(db, vec![event], instance)?
         .first()
         .copied()
         .unwrap_or(seq + 1);
-    tx.execute(
-        "INSERT INTO audit_checkpoints (seq, hash, head_ts, ts, event_seq, public_key, signature) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![seq, hash, head_ts, ts, event_seq, public_key, signature],
-    )?;
-    let id = tx.last_insert_rowid();
+    let id = db
+        .query_one(
+            "INSERT INTO audit_checkpoints (seq, hash, head_ts, ts, event_seq, public_key, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &vals![
+                seq,
+                hash.as_str(),
+                head_ts.as_str(),
+                ts.as_str(),
+                event_seq,
+                &public_key,
+                &signature
+            ],
+        )?
+        .int(0)?;
     Ok(Some(Checkpoint {
         id,
         seq,
@@ -245,23 +256,25 @@ pub(crate) fn append(
 
 /// Records a prune anchor for row `seq` (whose hash is `hash`) inside `tx`.
 pub(crate) fn write_anchor(
-    tx: &Transaction<'_>,
+    db: &mut dyn Db,
     seq: i64,
     hash: &str,
     pruned_before: &str,
     removed: i64,
     key: Option<&SigningKey>,
-) -> Result<Anchor, StoreError> {
+) -> Result<Anchor, DbError> {
     let ts = crate::writer::now_rfc3339();
     let public_key = key.map(|k| k.public_key().to_hex());
     let signature = key.map(|k| k.sign(&anchor_message(seq, hash, pruned_before, &ts)));
-    tx.execute(
-        "INSERT INTO audit_anchors (seq, hash, pruned_before, removed, ts, public_key, signature) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![seq, hash, pruned_before, removed, ts, public_key, signature],
-    )?;
+    let id = db
+        .query_one(
+            "INSERT INTO audit_anchors (seq, hash, pruned_before, removed, ts, public_key, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &vals![seq, hash, pruned_before, removed, ts.as_str(), &public_key, &signature],
+        )?
+        .int(0)?;
     Ok(Anchor {
-        id: tx.last_insert_rowid(),
+        id,
         seq,
         hash: hash.to_string(),
         pruned_before: pruned_before.to_string(),

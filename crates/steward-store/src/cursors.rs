@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::StoreError;
+use crate::backend::Conn;
+use crate::db::{Db, DbError, Row, vals};
 
 /// Errors longer than this are cut before they are stored.
 const MAX_ERROR_LEN: usize = 1_000;
@@ -42,16 +43,16 @@ pub enum Lease {
 
 const COLUMNS: &str = "sink, seq, delivered, updated_at, last_error, last_error_at, lease_owner, lease_until";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SinkCursor> {
+fn from_row(mut r: Row) -> Result<SinkCursor, DbError> {
     Ok(SinkCursor {
-        sink: r.get(0)?,
-        seq: r.get(1)?,
-        delivered: r.get(2)?,
-        updated_at: r.get(3)?,
-        last_error: r.get(4)?,
-        last_error_at: r.get(5)?,
-        lease_owner: r.get(6)?,
-        lease_until: r.get(7)?,
+        sink: r.text(0)?,
+        seq: r.int(1)?,
+        delivered: r.int(2)?,
+        updated_at: r.opt_text(3)?,
+        last_error: r.opt_text(4)?,
+        last_error_at: r.opt_text(5)?,
+        lease_owner: r.opt_text(6)?,
+        lease_until: r.opt_text(7)?,
     })
 }
 
@@ -60,54 +61,53 @@ fn stamp_in(d: Duration) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub(crate) fn list(conn: &Connection) -> Result<Vec<SinkCursor>, StoreError> {
-    if !crate::schema::has_table(conn, "audit_sink_cursors")? {
+pub(crate) fn list(db: &mut dyn Db) -> Result<Vec<SinkCursor>, DbError> {
+    if !db.has_table("audit_sink_cursors")? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_sink_cursors ORDER BY sink"))?;
-    let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = db.query(&format!("SELECT {COLUMNS} FROM audit_sink_cursors ORDER BY sink"), &[])?;
+    rows.into_iter().map(from_row).collect()
 }
 
-pub(crate) fn get(conn: &Connection, sink: &str) -> Result<Option<SinkCursor>, StoreError> {
-    if !crate::schema::has_table(conn, "audit_sink_cursors")? {
+pub(crate) fn get(db: &mut dyn Db, sink: &str) -> Result<Option<SinkCursor>, DbError> {
+    if !db.has_table("audit_sink_cursors")? {
         return Ok(None);
     }
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM audit_sink_cursors WHERE sink = ?1"),
-            params![sink],
-            from_row,
-        )
-        .optional()?)
+    db.query_opt(
+        &format!("SELECT {COLUMNS} FROM audit_sink_cursors WHERE sink = $1"),
+        &vals![sink],
+    )?
+    .map(from_row)
+    .transpose()
 }
 
 /// Takes or renews `sink`'s lease for `ttl`. A lease past its time is free; so is one held by
 /// `stale` (an owner the caller knows is dead, e.g. a process of this host that has exited).
 pub(crate) fn lease(
-    conn: &mut Connection,
+    conn: &Conn,
     sink: &str,
     owner: &str,
     ttl: Duration,
     stale: Option<&str>,
 ) -> Result<Lease, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = crate::writer::now_rfc3339();
-    tx.execute(
-        "INSERT INTO audit_sink_cursors (sink, seq, delivered) VALUES (?1, 0, 0) ON CONFLICT (sink) DO NOTHING",
-        params![sink],
-    )?;
-    let n = tx.execute(
-        "UPDATE audit_sink_cursors SET lease_owner = ?2, lease_until = ?3 WHERE sink = ?1 AND \
-         (lease_owner IS NULL OR lease_owner = ?2 OR lease_until IS NULL OR lease_until < ?4 OR lease_owner = ?5)",
-        params![sink, owner, stamp_in(ttl), now, stale],
-    )?;
-    let row = tx.query_row(
-        &format!("SELECT {COLUMNS} FROM audit_sink_cursors WHERE sink = ?1"),
-        params![sink],
-        from_row,
-    )?;
-    tx.commit()?;
+    let (n, row) = conn.write(|db| -> Result<(u64, SinkCursor), DbError> {
+        db.execute(
+            "INSERT INTO audit_sink_cursors (sink, seq, delivered) VALUES ($1, 0, 0) ON CONFLICT (sink) DO NOTHING",
+            &vals![sink],
+        )?;
+        // The conditional UPDATE takes the row lock: of two gateways asking at once, one wins.
+        let n = db.execute(
+            "UPDATE audit_sink_cursors SET lease_owner = $2, lease_until = $3 WHERE sink = $1 AND \
+             (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until < $4 OR lease_owner = $5)",
+            &vals![sink, owner, stamp_in(ttl), now.as_str(), stale],
+        )?;
+        let row = db.query_one(
+            &format!("SELECT {COLUMNS} FROM audit_sink_cursors WHERE sink = $1"),
+            &vals![sink],
+        )?;
+        Ok((n, from_row(row)?))
+    })?;
     Ok(if n == 1 {
         Lease::Held { seq: row.seq }
     } else {
@@ -120,17 +120,17 @@ pub(crate) fn lease(
 
 /// Moves `sink`'s cursor forward to `seq` after `count` more events were delivered. `false`
 /// when the caller no longer holds the lease (the cursor is left alone).
-pub(crate) fn advance(conn: &Connection, sink: &str, owner: &str, seq: i64, count: i64) -> Result<bool, StoreError> {
-    let n = conn.execute(
-        "UPDATE audit_sink_cursors SET seq = ?3, delivered = delivered + ?4, updated_at = ?5 \
-         WHERE sink = ?1 AND lease_owner = ?2 AND seq < ?3",
-        params![sink, owner, seq, count, crate::writer::now_rfc3339()],
+pub(crate) fn advance(db: &mut dyn Db, sink: &str, owner: &str, seq: i64, count: i64) -> Result<bool, DbError> {
+    let n = db.execute(
+        "UPDATE audit_sink_cursors SET seq = $3, delivered = delivered + $4, updated_at = $5 \
+         WHERE sink = $1 AND lease_owner = $2 AND seq < $3",
+        &vals![sink, owner, seq, count, crate::writer::now_rfc3339()],
     )?;
     Ok(n == 1)
 }
 
 /// Records why the latest delivery to `sink` failed.
-pub(crate) fn record_error(conn: &Connection, sink: &str, error: &str) -> Result<(), StoreError> {
+pub(crate) fn record_error(db: &mut dyn Db, sink: &str, error: &str) -> Result<(), DbError> {
     let mut error = error.replace(['\n', '\r'], " ");
     if error.len() > MAX_ERROR_LEN {
         let mut cut = MAX_ERROR_LEN;
@@ -140,18 +140,18 @@ pub(crate) fn record_error(conn: &Connection, sink: &str, error: &str) -> Result
         error.truncate(cut);
         error.push('…');
     }
-    conn.execute(
-        "UPDATE audit_sink_cursors SET last_error = ?2, last_error_at = ?3 WHERE sink = ?1",
-        params![sink, error, crate::writer::now_rfc3339()],
+    db.execute(
+        "UPDATE audit_sink_cursors SET last_error = $2, last_error_at = $3 WHERE sink = $1",
+        &vals![sink, error, crate::writer::now_rfc3339()],
     )?;
     Ok(())
 }
 
 /// Gives the lease up (a clean stop): the next process need not wait for it to run out.
-pub(crate) fn release(conn: &Connection, sink: &str, owner: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE audit_sink_cursors SET lease_owner = NULL, lease_until = NULL WHERE sink = ?1 AND lease_owner = ?2",
-        params![sink, owner],
+pub(crate) fn release(db: &mut dyn Db, sink: &str, owner: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE audit_sink_cursors SET lease_owner = NULL, lease_until = NULL WHERE sink = $1 AND lease_owner = $2",
+        &vals![sink, owner],
     )?;
     Ok(())
 }

@@ -27,4 +27,21 @@ pub enum StoreError {
     ChainBroken { seq: i64, problem: String },
     #[error("audit database {path} was written by a newer Steward (schema {found}, this one knows {known})")]
     SchemaTooNew { path: String, found: i64, known: i64 },
+    #[error("store {store}: {problem}")]
+    Config { store: String, problem: String },
+    /// PostgreSQL answered with an error.
+    #[error("PostgreSQL store error: {0}")]
+    Postgres(String),
+    /// PostgreSQL cannot be reached (the message says where and why).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the store holds a value Steward cannot read: {0}")]
+    Unreadable(String),
+}
+
+impl StoreError {
+    /// True when the store could not be reached at all (as opposed to refusing a statement).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }

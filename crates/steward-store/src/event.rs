@@ -58,6 +58,9 @@ pub struct AuditEvent {
     pub outcome: Option<String>,
     pub duration_ms: Option<f64>,
     pub detail: Option<serde_json::Value>,
+    /// The gateway instance that wrote the row; filled in by the store that appends it when
+    /// empty (PostgreSQL stores name one, SQLite stores leave it out).
+    pub instance: Option<String>,
 }
 
 impl AuditEvent {
@@ -87,11 +90,13 @@ impl AuditEvent {
             outcome: None,
             duration_ms: None,
             detail: None,
+            instance: None,
         }
     }
 }
 
-/// A row of the audit log exactly as stored. The hash covers every column but itself.
+/// A row of the audit log exactly as stored. The hash covers every column but itself (see
+/// [`AuditRow::compute_hash`] for the two versions of what it covers).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRow {
     pub seq: i64,
@@ -121,11 +126,14 @@ pub struct AuditRow {
     pub detail: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The gateway instance that wrote it; `None` on rows written before instances were
+    /// recorded, and on single-gateway SQLite stores.
+    pub instance: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "seq, ts, kind, decision_id, principal, client, session, door, server, tool, method, \
     operation, args, args_digest, effect, risk, flags, reason, rule_ids, policy_version, approval_id, approvers, \
-    outcome, duration_ms, detail, prev_hash, hash";
+    outcome, duration_ms, detail, prev_hash, hash, instance";
 
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
@@ -134,8 +142,16 @@ fn json_list(items: &[String]) -> Option<String> {
 impl AuditRow {
     /// The row `e` becomes at `seq` after a row whose hash is `prev_hash` (hash filled in).
     pub fn from_event(e: AuditEvent, seq: i64, prev_hash: String) -> AuditRow {
-        let mut row = AuditRow {
-            seq,
+        let mut row = AuditRow::prepare(e);
+        row.seal(seq, prev_hash);
+        row
+    }
+
+    /// Everything of the row but its place in the chain: the encoding the caller can do before
+    /// handing the row to the writer (which then only seals it).
+    pub(crate) fn prepare(e: AuditEvent) -> AuditRow {
+        AuditRow {
+            seq: 0,
             ts: e.ts,
             kind: e.kind.as_str().to_string(),
             decision_id: e.decision_id,
@@ -160,15 +176,26 @@ impl AuditRow {
             outcome: e.outcome,
             duration_ms: e.duration_ms,
             detail: e.detail.map(|d| d.to_string()),
-            prev_hash,
+            prev_hash: String::new(),
             hash: String::new(),
-        };
-        row.hash = row.compute_hash();
-        row
+            instance: e.instance,
+        }
+    }
+
+    /// Places a prepared row at `seq` after a row whose hash is `prev_hash`, and hashes it.
+    pub(crate) fn seal(&mut self, seq: i64, prev_hash: String) {
+        self.seq = seq;
+        self.prev_hash = prev_hash;
+        self.hash = self.compute_hash();
     }
 
     /// SHA-256 over the previous hash and every column of this row, in a fixed order: the
     /// compact JSON array of the columns, streamed into the hasher without building it.
+    ///
+    /// Two versions, told apart by the array's length so neither can pass for the other: a row
+    /// without an instance hashes the 25 columns it always had (version 1, so every row written
+    /// before instances existed still verifies); a row naming its instance appends it as a 26th
+    /// element (version 2).
     pub fn compute_hash(&self) -> String {
         let mut h = HashWriter(Sha256::new());
         h.0.update(self.prev_hash.as_bytes());
@@ -211,39 +238,44 @@ impl AuditRow {
         }
         put(&self.duration_ms, &mut h);
         put(&self.detail, &mut h);
+        if let Some(instance) = &self.instance {
+            put(instance, &mut h);
+        }
         h.0.update(b"]");
         hex::encode(h.0.finalize())
     }
 
-    pub(crate) fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    /// A row selected with [`COLUMNS`].
+    pub(crate) fn from_row(mut r: crate::db::Row) -> Result<AuditRow, crate::db::DbError> {
         Ok(AuditRow {
-            seq: r.get(0)?,
-            ts: r.get(1)?,
-            kind: r.get(2)?,
-            decision_id: r.get(3)?,
-            principal: r.get(4)?,
-            client: r.get(5)?,
-            session: r.get(6)?,
-            door: r.get(7)?,
-            server: r.get(8)?,
-            tool: r.get(9)?,
-            method: r.get(10)?,
-            operation: r.get(11)?,
-            args: r.get(12)?,
-            args_digest: r.get(13)?,
-            effect: r.get(14)?,
-            risk: r.get(15)?,
-            flags: r.get(16)?,
-            reason: r.get(17)?,
-            rule_ids: r.get(18)?,
-            policy_version: r.get(19)?,
-            approval_id: r.get(20)?,
-            approvers: r.get(21)?,
-            outcome: r.get(22)?,
-            duration_ms: r.get(23)?,
-            detail: r.get(24)?,
-            prev_hash: r.get(25)?,
-            hash: r.get(26)?,
+            seq: r.int(0)?,
+            ts: r.text(1)?,
+            kind: r.text(2)?,
+            decision_id: r.opt_text(3)?,
+            principal: r.opt_text(4)?,
+            client: r.opt_text(5)?,
+            session: r.opt_text(6)?,
+            door: r.opt_text(7)?,
+            server: r.opt_text(8)?,
+            tool: r.opt_text(9)?,
+            method: r.opt_text(10)?,
+            operation: r.opt_text(11)?,
+            args: r.opt_text(12)?,
+            args_digest: r.opt_text(13)?,
+            effect: r.opt_text(14)?,
+            risk: r.opt_text(15)?,
+            flags: r.opt_text(16)?,
+            reason: r.opt_text(17)?,
+            rule_ids: r.opt_text(18)?,
+            policy_version: r.opt_text(19)?,
+            approval_id: r.opt_text(20)?,
+            approvers: r.opt_text(21)?,
+            outcome: r.opt_text(22)?,
+            duration_ms: r.opt_real(23)?,
+            detail: r.opt_text(24)?,
+            prev_hash: r.text(25)?,
+            hash: r.text(26)?,
+            instance: r.opt_text(27)?,
         })
     }
 
@@ -286,6 +318,7 @@ impl AuditRow {
             "outcome": self.outcome,
             "duration_ms": self.duration_ms,
             "detail": parse(&self.detail),
+            "instance": self.instance,
             "hash": self.hash,
         })
     }
@@ -365,5 +398,45 @@ mod hash_tests {
         h.update(b"\n");
         h.update(material.to_string().as_bytes());
         assert_eq!(row.compute_hash(), hex::encode(h.finalize()));
+    }
+
+    /// Today's hash of a fixed row, pinned (computed independently: SHA-256 of the genesis hash,
+    /// a newline and the row's 25 columns as compact JSON): a change to what the hash covers
+    /// would stop every existing chain from verifying.
+    #[test]
+    fn version_1_hash_is_pinned() {
+        let mut e = AuditEvent::new(EventKind::Decision);
+        e.ts = "2026-11-21T12:00:00.000Z".into();
+        e.principal = Some("alice".into());
+        e.args = Some(serde_json::json!({"command": "ls"}));
+        let row = AuditRow::from_event(e, 1, crate::schema::GENESIS.to_string());
+        assert_eq!(
+            row.compute_hash(),
+            "52a945aa95718e6aecf65f34bcc54d0be3610040814eba3e873255023bb0e572"
+        );
+    }
+
+    /// A row naming its instance hashes the instance too (version 2), and only such rows do.
+    #[test]
+    fn version_2_covers_the_instance() {
+        let mut e = AuditEvent::new(EventKind::Outcome);
+        e.ts = "2026-11-21T12:00:00.000Z".into();
+        let v1 = AuditRow::from_event(e.clone(), 3, "ab".repeat(32));
+        e.instance = Some("gw-a".into());
+        let v2 = AuditRow::from_event(e.clone(), 3, "ab".repeat(32));
+        assert_ne!(v1.hash, v2.hash);
+        let mut forged = v2.clone();
+        forged.instance = Some("gw-b".into());
+        assert_ne!(forged.compute_hash(), v2.hash);
+        forged.instance = None;
+        assert_ne!(forged.compute_hash(), v2.hash);
+        // Version 2 is version 1's array with the instance appended.
+        let material = format!(
+            "{}\n[3,\"{}\",\"outcome\",{}null,null,\"gw-a\"]",
+            "ab".repeat(32),
+            v2.ts,
+            "null,".repeat(20)
+        );
+        assert_eq!(v2.hash, hex::encode(Sha256::digest(material.as_bytes())));
     }
 }

@@ -1,18 +1,21 @@
-//! API keys for the HTTP gateway, in the `api_keys` table of the gateway's SQLite file.
+//! API keys for the HTTP gateway, in the `api_keys` table of the gateway's store (its SQLite
+//! file, or the PostgreSQL database every gateway shares: a key revoked on one is refused by
+//! all on their next request, because every request reads the table).
 //!
 //! A key reads `stw_<id>_<secret>`: `id` is 12 hex digits (the primary key, so verifying is one
 //! indexed lookup), `secret` is 64 hex digits from 32 bytes of OS randomness. Only the SHA-256 of
 //! the secret is stored: the secret is uniformly random and 256 bits long, so a slow password
 //! hash would add latency to every request and no protection.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::TryRngCore;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::backend::Conn;
+use crate::db::{DbError, Row, vals};
 
 /// Every key starts with this, so scanners (and people) can tell a Steward key from a JWT.
 pub const KEY_PREFIX: &str = "stw_";
@@ -56,6 +59,8 @@ pub enum KeyError {
     },
     #[error("key database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("key store: {0}")]
+    Store(#[from] crate::StoreError),
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
     #[error("{0}")]
@@ -128,11 +133,19 @@ pub enum Revoked {
     Already,
 }
 
-/// The API key table. Cheap to clone; clones share one connection.
+impl From<DbError> for KeyError {
+    fn from(e: DbError) -> KeyError {
+        match e {
+            DbError::Sqlite(e) => KeyError::Sqlite(e),
+            other => KeyError::Store(other.into()),
+        }
+    }
+}
+
+/// The API key table. Cheap to clone; clones share one connection (SQLite) or the pool.
 #[derive(Clone)]
 pub struct KeyStore {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    conn: Conn,
 }
 
 impl KeyStore {
@@ -143,13 +156,27 @@ impl KeyStore {
             crate::schema::OpenFailure::Open(path, source) => KeyError::Open { path, source },
         })?;
         Ok(KeyStore {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
+            conn: Conn::sqlite(conn, path),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub(crate) fn on(conn: Conn) -> KeyStore {
+        KeyStore { conn }
+    }
+
+    /// Creates the SQLite key table on a connection (for `store migrate`'s source).
+    pub(crate) fn sqlite_schema(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(SCHEMA)
+    }
+
+    /// The SQLite file (`None` on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.conn.sqlite_path()
+    }
+
+    /// Whether the keys live on PostgreSQL (every check is then a network round trip).
+    pub fn is_postgres(&self) -> bool {
+        self.conn.pg().is_some()
     }
 
     /// Creates a key for `new.principal` and returns it; only its hash is stored.
@@ -158,25 +185,26 @@ impl KeyStore {
         let created = now();
         let expires = new.expires.map(rfc3339);
         let roles_json = serde_json::to_string(&new.roles).map_err(|e| KeyError::InvalidInput(e.to_string()))?;
-        let conn = self.lock();
         // A 48-bit id can collide; the primary key catches it and we draw again.
         for _ in 0..8 {
             let id = hex::encode(random_bytes::<ID_BYTES>()?);
             let secret = hex::encode(random_bytes::<SECRET_BYTES>()?);
             let digest = Sha256::digest(secret.as_bytes());
-            let inserted = conn.execute(
-                "INSERT OR IGNORE INTO api_keys (id, secret_sha256, principal, roles, name, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    id,
-                    digest.as_slice(),
-                    new.principal,
-                    roles_json,
-                    new.name,
-                    created,
-                    expires
-                ],
-            )?;
+            let inserted = self.conn.read(|db| {
+                db.execute(
+                    "INSERT INTO api_keys (id, secret_sha256, principal, roles, name, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                    &vals![
+                        id.as_str(),
+                        digest.as_slice(),
+                        new.principal.as_str(),
+                        roles_json.as_str(),
+                        &new.name,
+                        created.as_str(),
+                        &expires
+                    ],
+                )
+            })?;
             if inserted == 1 {
                 let record = ApiKey {
                     id: id.clone(),
@@ -198,43 +226,36 @@ impl KeyStore {
 
     /// Every key, oldest first.
     pub fn list(&self) -> Result<Vec<ApiKey>, KeyError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT id, name, principal, roles, created_at, expires_at, revoked_at
-             FROM api_keys ORDER BY created_at, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ApiKey {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                principal: r.get(2)?,
-                roles: parse_roles(&r.get::<_, String>(3)?),
-                created: r.get(4)?,
-                expires: r.get(5)?,
-                revoked: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.conn.read(|db| {
+            let rows = db.query(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                &[],
+            )?;
+            Ok(rows.into_iter().map(key_from_row).collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     /// Revokes key `id` (a full key is accepted too, and only its id is used).
     pub fn revoke(&self, id: &str) -> Result<Revoked, KeyError> {
         let id = split_key(id).map(|(id, _)| id).unwrap_or(id);
-        let conn = self.lock();
-        let revoked: Option<Option<String>> = conn
-            .query_row("SELECT revoked_at FROM api_keys WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        match revoked {
-            None => Err(KeyError::NotFound(id.to_string())),
-            Some(Some(_)) => Ok(Revoked::Already),
-            Some(None) => {
-                conn.execute(
-                    "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-                    params![now(), id],
-                )?;
-                Ok(Revoked::Now)
+        self.conn.write(|db| {
+            let lock = db.dialect().for_update();
+            let revoked = match db.query_opt(
+                &format!("SELECT revoked_at FROM api_keys WHERE id = $1{lock}"),
+                &vals![id],
+            )? {
+                None => return Err(KeyError::NotFound(id.to_string())),
+                Some(mut r) => r.opt_text(0)?,
+            };
+            if revoked.is_some() {
+                return Ok(Revoked::Already);
             }
-        }
+            db.execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                &vals![now(), id],
+            )?;
+            Ok(Revoked::Now)
+        })
     }
 
     /// Checks a presented key: one lookup by id, a constant-time comparison of the secret's
@@ -243,27 +264,18 @@ impl KeyStore {
     pub fn verify(&self, presented: &str) -> Result<ApiKey, KeyError> {
         let (id, secret) = split_key(presented).ok_or(KeyError::Malformed)?;
         let presented_digest = Sha256::digest(secret.as_bytes());
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT secret_sha256, name, principal, roles, created_at, expires_at, revoked_at
-             FROM api_keys WHERE id = ?1",
-        )?;
-        let row = stmt
-            .query_row([id], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    ApiKey {
-                        id: id.to_string(),
-                        name: r.get(1)?,
-                        principal: r.get(2)?,
-                        roles: parse_roles(&r.get::<_, String>(3)?),
-                        created: r.get(4)?,
-                        expires: r.get(5)?,
-                        revoked: r.get(6)?,
-                    },
-                ))
-            })
-            .optional()?;
+        let row = self.conn.read(|db| -> Result<Option<(Vec<u8>, ApiKey)>, KeyError> {
+            let Some(mut r) = db.query_opt(
+                &format!("SELECT secret_sha256, {KEY_COLUMNS} FROM api_keys WHERE id = $1"),
+                &vals![id],
+            )?
+            else {
+                return Ok(None);
+            };
+            let digest = r.blob(0)?;
+            r.0.remove(0);
+            Ok(Some((digest, key_from_row(r)?)))
+        })?;
         let Some((stored_digest, key)) = row else {
             return Err(KeyError::Unknown);
         };
@@ -285,10 +297,42 @@ impl KeyStore {
         Ok(key)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection itself usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// [`KeyStore::verify`] for async callers: inline on SQLite (one indexed lookup, in
+    /// microseconds), on a blocking thread on PostgreSQL (a network round trip).
+    pub async fn verify_async(&self, presented: &str) -> Result<ApiKey, KeyError> {
+        if !self.is_postgres() {
+            return self.verify(presented);
+        }
+        let (store, presented) = (self.clone(), presented.to_string());
+        match tokio::task::spawn_blocking(move || store.verify(&presented)).await {
+            Ok(r) => r,
+            Err(e) => Err(KeyError::Store(crate::StoreError::Unavailable(format!(
+                "the key check could not run: {e}"
+            )))),
+        }
     }
+
+    #[cfg(test)]
+    fn set_expiry(&self, id: &str, expires: &str) {
+        self.conn
+            .read(|db| db.execute("UPDATE api_keys SET expires_at = $1 WHERE id = $2", &vals![expires, id]))
+            .unwrap();
+    }
+}
+
+pub(crate) const KEY_COLUMNS: &str = "id, name, principal, roles, created_at, expires_at, revoked_at";
+
+/// A row selected with [`KEY_COLUMNS`].
+pub(crate) fn key_from_row(mut r: Row) -> Result<ApiKey, DbError> {
+    Ok(ApiKey {
+        id: r.text(0)?,
+        name: r.opt_text(1)?,
+        principal: r.text(2)?,
+        roles: parse_roles(&r.text(3)?),
+        created: r.text(4)?,
+        expires: r.opt_text(5)?,
+        revoked: r.opt_text(6)?,
+    })
 }
 
 /// Splits `stw_<id>_<secret>` into id and secret, checking the exact shape (lowercase hex).
@@ -446,16 +490,9 @@ mod tests {
             .unwrap();
         assert!(s.verify(&b.key).is_ok());
         // Expire it the way time would.
-        s.lock()
-            .execute(
-                "UPDATE api_keys SET expires_at = '2001-01-01T00:00:00.000Z' WHERE id = ?1",
-                [&b.record.id],
-            )
-            .unwrap();
+        s.set_expiry(&b.record.id, "2001-01-01T00:00:00.000Z");
         assert!(matches!(s.verify(&b.key), Err(KeyError::Expired(_))));
-        s.lock()
-            .execute("UPDATE api_keys SET expires_at = 'soon' WHERE id = ?1", [&b.record.id])
-            .unwrap();
+        s.set_expiry(&b.record.id, "soon");
         assert!(matches!(s.verify(&b.key), Err(KeyError::Expired(_))));
     }
 

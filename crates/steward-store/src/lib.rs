@@ -1,27 +1,38 @@
 //! Steward's durable state: the hash-chained, tamper-evident audit log, and beside it the sink
-//! cursors, signed checkpoints and prune anchors that let it be shipped, kept and proved.
+//! cursors, signed checkpoints and prune anchors that let it be shipped, kept and proved;
+//! approvals and grants, tool pins, API keys and (with several gateways) shared counters.
 //!
-//! One writer thread owns the SQLite connection and group-commits: every event waiting when a
+//! Two backends behind one interface ([`Store`]): a SQLite file (one gateway, the default) and
+//! PostgreSQL (several gateways, one truth). Every store's logic is written once over
+//! [`db::Db`]; what differs (the chain head, row locks, notifications) is asked of the dialect.
+//!
+//! One writer thread per process group-commits the audit log: every event waiting when a
 //! transaction starts goes into that transaction, so throughput grows with load while each
 //! caller can still wait for its own row to be committed ([`AuditLog::append`]).
 
 mod activity;
 mod approval;
 mod approvals;
+mod backend;
 mod cef;
 mod chain;
 mod checkpoint;
 mod cursors;
+mod db;
 mod error;
 mod event;
 mod evidence;
 mod health;
 mod keys;
+mod location;
+pub mod migrate;
+mod pg;
 mod pins;
 mod reader;
 mod retention;
 mod schema;
 pub mod signing;
+mod store;
 mod verify;
 mod writer;
 
@@ -38,12 +49,16 @@ pub use event::{AuditEvent, AuditRow, EventKind};
 pub use evidence::{ChainHead, EvidenceStore};
 pub use health::AuditUnhealthy;
 pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
+pub use location::{DEFAULT_POOL, PostgresConfig, StoreLocation};
+pub use pg::counters::{BUCKETS as BUDGET_BUCKETS, BudgetKey, BudgetRefusal, SharedCounters};
+pub use pg::listen::Change;
 pub use pins::{
     KnownTool, MAX_TOOL_JSON, Pin, PinApproval, PinDiff, PinError, PinSource, PinState, PinStatus, PinStore,
 };
 pub use reader::{AuditReader, QueryFilter, Stats};
 pub use retention::{PruneOutcome, PrunePlan, PruneRequest};
+pub use store::Store;
 pub use verify::{
     AnchorCheck, CheckpointSummary, MAX_LISTED_OPEN_CALLS, OpenCall, OpenCalls, Truncation, VerifyOptions, VerifyReport,
 };
-pub use writer::{AuditLog, now_rfc3339};
+pub use writer::{AuditLog, HOLD, now_rfc3339};

@@ -11,14 +11,17 @@
 //! Fingerprints are `steward_mcp::fingerprint::fingerprint` (SHA-256 over the canonical JSON
 //! of name, description, input and output schema, annotations).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
 use steward_mcp::fingerprint::{changed_fields, fingerprint};
+
+use crate::backend::Conn;
+use crate::db::{Db, DbError, Dialect, Row, vals};
+use crate::pg::listen::{Change, notify};
 
 /// A tool definition larger than this (as JSON) is refused rather than stored.
 pub const MAX_TOOL_JSON: usize = 1024 * 1024;
@@ -40,6 +43,7 @@ CREATE TABLE IF NOT EXISTS tool_pins (
     drifted_at          TEXT,
     PRIMARY KEY (server, tool)
 );
+CREATE TABLE IF NOT EXISTS steward_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 /// Why a pin operation failed.
@@ -59,6 +63,8 @@ pub enum PinError {
     },
     #[error("pin database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("pin store: {0}")]
+    Store(#[from] crate::StoreError),
     #[error("{0}")]
     InvalidInput(String),
     #[error("no pin for {0}")]
@@ -213,12 +219,20 @@ pub struct PinApproval {
     pub by: String,
 }
 
-/// The tool pin table. Cheap to clone; clones share one connection. Calls are short
-/// synchronous SQLite statements: async callers should use `spawn_blocking`.
+impl From<DbError> for PinError {
+    fn from(e: DbError) -> PinError {
+        match e {
+            DbError::Sqlite(e) => PinError::Sqlite(e),
+            other => PinError::Store(other.into()),
+        }
+    }
+}
+
+/// The tool pin table. Cheap to clone; clones share one connection (SQLite) or the pool.
+/// Calls are short synchronous statements: async callers should use `spawn_blocking`.
 #[derive(Clone)]
 pub struct PinStore {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    conn: Conn,
 }
 
 impl PinStore {
@@ -229,13 +243,39 @@ impl PinStore {
             crate::schema::OpenFailure::Open(path, source) => PinError::Open { path, source },
         })?;
         Ok(PinStore {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
+            conn: Conn::sqlite(conn, path),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub(crate) fn on(conn: Conn) -> PinStore {
+        PinStore { conn }
+    }
+
+    /// Creates the SQLite pin table on a connection (for `store migrate`'s source).
+    pub(crate) fn sqlite_schema(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(SCHEMA)
+    }
+
+    /// The SQLite file (`None` on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.conn.sqlite_path()
+    }
+
+    /// Changes to pins made by other gateways, heard as they commit (PostgreSQL only).
+    pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        self.conn.pg().map(|pg| pg.changes().subscribe())
+    }
+
+    /// A number that moves whenever any pin changes, in any process: a cheap way to tell
+    /// whether what is known of the tools must be read again.
+    pub fn generation(&self) -> Result<i64, PinError> {
+        self.conn.read(|db| {
+            let row = db.query_opt("SELECT value FROM steward_meta WHERE key = 'pins_generation'", &[])?;
+            Ok(match row {
+                Some(mut r) => r.text(0)?.parse().unwrap_or(0),
+                None => 0,
+            })
+        })
     }
 
     /// Checks one `tools/list` entry of `server` against its pin, pinning it on first use and
@@ -273,131 +313,119 @@ impl PinStore {
             });
         }
 
-        let mut conn = self.lock();
         // Read first: the common case (nothing changed) takes no write lock.
-        let plans = plan(&conn, server, &seen)?;
+        let plans = self.conn.read(|db| plan(db, server, &seen))?;
         if plans.iter().all(|p| p.write.is_none()) {
             return Ok(plans.into_iter().map(|p| (p.name, p.status)).collect());
         }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have written between the read and the lock: plan again.
-        let plans = plan(&tx, server, &seen)?;
-        let now = now();
-        for p in &plans {
-            match &p.write {
-                None => {}
-                Some(Write::Insert) => {
-                    tx.execute(
+        self.conn.write(|db| {
+            lock_server(db, server)?;
+            // Another process may have written between the read and the lock: plan again.
+            let plans = plan(db, server, &seen)?;
+            let now = now();
+            let mut wrote = false;
+            for p in &plans {
+                let Some(w) = &p.write else { continue };
+                wrote = true;
+                match w {
+                    Write::Insert => db.execute(
                         "INSERT INTO tool_pins (server, tool, fingerprint, tool_json, state, source, first_seen)
-                         VALUES (?1, ?2, ?3, ?4, 'pinned', 'first_use', ?5)",
-                        params![server, p.name, p.seen.fingerprint, p.seen.json, now],
-                    )?;
-                }
-                Some(Write::FillDeclared) => {
-                    tx.execute(
-                        "UPDATE tool_pins SET tool_json = ?3, state = 'pinned', current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
-                         WHERE server = ?1 AND tool = ?2",
-                        params![server, p.name, p.seen.json],
-                    )?;
-                }
-                Some(Write::Revert) => {
-                    tx.execute(
+                         VALUES ($1, $2, $3, $4, 'pinned', 'first_use', $5) ON CONFLICT (server, tool) DO NOTHING",
+                        &vals![server, p.name.as_str(), p.seen.fingerprint.as_str(), p.seen.json.as_str(), now.as_str()],
+                    )?,
+                    Write::FillDeclared => db.execute(
+                        "UPDATE tool_pins SET tool_json = $3, state = 'pinned', current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
+                         WHERE server = $1 AND tool = $2",
+                        &vals![server, p.name.as_str(), p.seen.json.as_str()],
+                    )?,
+                    Write::Revert => db.execute(
                         "UPDATE tool_pins SET state = 'pinned', current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
-                         WHERE server = ?1 AND tool = ?2",
-                        params![server, p.name],
-                    )?;
-                }
-                Some(Write::Drift) => {
-                    tx.execute(
-                        "UPDATE tool_pins SET state = 'drifted', current_fingerprint = ?3, current_json = ?4,
-                             drifted_at = CASE WHEN current_fingerprint IS ?3 THEN drifted_at ELSE ?5 END
-                         WHERE server = ?1 AND tool = ?2",
-                        params![server, p.name, p.seen.fingerprint, p.seen.json, now],
-                    )?;
-                }
+                         WHERE server = $1 AND tool = $2",
+                        &vals![server, p.name.as_str()],
+                    )?,
+                    Write::Drift => db.execute(
+                        "UPDATE tool_pins SET state = 'drifted', current_fingerprint = $3, current_json = $4,
+                             drifted_at = CASE WHEN current_fingerprint IS NOT DISTINCT FROM $3 THEN drifted_at ELSE $5 END
+                         WHERE server = $1 AND tool = $2",
+                        &vals![server, p.name.as_str(), p.seen.fingerprint.as_str(), p.seen.json.as_str(), now.as_str()],
+                    )?,
+                };
             }
-        }
-        tx.commit()?;
-        Ok(plans.into_iter().map(|p| (p.name, p.status)).collect())
+            if wrote {
+                changed(db, server)?;
+            }
+            Ok(plans.into_iter().map(|p| (p.name, p.status)).collect())
+        })
     }
 
     /// The pin of `server`/`tool`, if any.
     pub fn get(&self, server: &str, tool: &str) -> Result<Option<Pin>, PinError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {PIN_COLUMNS} FROM tool_pins WHERE server = ?1 AND tool = ?2"
-        ))?;
-        Ok(stmt.query_row(params![server, tool], pin_from_row).optional()?)
+        self.conn.read(|db| {
+            Ok(db
+                .query_opt(
+                    &format!("SELECT {PIN_COLUMNS} FROM tool_pins WHERE server = $1 AND tool = $2"),
+                    &vals![server, tool],
+                )?
+                .map(pin_from_row)
+                .transpose()?)
+        })
     }
 
     /// Every pin, or those of one server, by server then tool.
     pub fn list(&self, server: Option<&str>) -> Result<Vec<Pin>, PinError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {PIN_COLUMNS} FROM tool_pins WHERE ?1 IS NULL OR server = ?1 ORDER BY server, tool"
-        ))?;
-        let rows = stmt.query_map(params![server], pin_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.conn.read(|db| {
+            let rows = match server {
+                Some(s) => db.query(
+                    &format!("SELECT {PIN_COLUMNS} FROM tool_pins WHERE server = $1 ORDER BY server, tool"),
+                    &vals![s],
+                )?,
+                None => db.query(
+                    &format!("SELECT {PIN_COLUMNS} FROM tool_pins ORDER BY server, tool"),
+                    &[],
+                )?,
+            };
+            Ok(rows.into_iter().map(pin_from_row).collect::<Result<_, _>>()?)
+        })
     }
 
     /// Every tool of `server` as it was last offered, by name.
     pub fn known(&self, server: &str) -> Result<Vec<KnownTool>, PinError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT tool, fingerprint, tool_json, current_fingerprint, current_json FROM tool_pins WHERE server = ?1 ORDER BY tool",
-        )?;
-        let rows = stmt.query_map(params![server], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (tool, pinned_fp, pinned_json, current_fp, current_json) = row?;
-            let pinned: Option<Value> = pinned_json.and_then(|j| serde_json::from_str(&j).ok());
-            let entry = match (
-                current_fp,
-                current_json.and_then(|j| serde_json::from_str::<Value>(&j).ok()),
-            ) {
-                (Some(fp), Some(current)) => {
-                    let status = PinStatus::Drifted {
-                        previous: pinned_fp,
-                        current: fp.clone(),
-                        changed: pinned.as_ref().map(|p| changed_fields(p, &current)).unwrap_or_default(),
-                    };
-                    KnownTool {
-                        tool,
-                        fingerprint: fp,
-                        offered: Some(current),
-                        drift: status.drift_reason(),
-                    }
-                }
-                _ => KnownTool {
-                    tool,
-                    fingerprint: pinned_fp,
-                    offered: pinned,
-                    drift: None,
-                },
-            };
-            out.push(entry);
-        }
-        Ok(out)
+        self.conn.read(|db| {
+            let rows = db.query(
+                "SELECT server, tool, fingerprint, tool_json, current_fingerprint, current_json FROM tool_pins WHERE server = $1 ORDER BY tool",
+                &vals![server],
+            )?;
+            Ok(rows.into_iter().map(known_of).collect::<Result<Vec<_>, _>>()?.into_iter().map(|(_, k)| k).collect())
+        })
+    }
+
+    /// Every server's tools as they were last offered: what a gateway loads at start.
+    pub fn known_all(&self) -> Result<BTreeMap<String, Vec<KnownTool>>, PinError> {
+        self.conn.read(|db| {
+            let rows = db.query(
+                "SELECT server, tool, fingerprint, tool_json, current_fingerprint, current_json FROM tool_pins ORDER BY server, tool",
+                &[],
+            )?;
+            let mut out: BTreeMap<String, Vec<KnownTool>> = BTreeMap::new();
+            for r in rows {
+                let (server, k) = known_of(r)?;
+                out.entry(server).or_default().push(k);
+            }
+            Ok(out)
+        })
     }
 
     /// The pinned and current definitions of a drifted tool.
     pub fn diff(&self, server: &str, tool: &str) -> Result<PinDiff, PinError> {
-        let conn = self.lock();
-        let row: Option<DiffRow> = conn
-            .query_row(
-                "SELECT fingerprint, tool_json, current_fingerprint, current_json FROM tool_pins WHERE server = ?1 AND tool = ?2",
-                params![server, tool],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
+        let row: Option<DiffRow> = self.conn.read(|db| -> Result<Option<DiffRow>, PinError> {
+            match db.query_opt(
+                "SELECT fingerprint, tool_json, current_fingerprint, current_json FROM tool_pins WHERE server = $1 AND tool = $2",
+                &vals![server, tool],
+            )? {
+                Some(mut r) => Ok(Some((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?))),
+                None => Ok(None),
+            }
+        })?;
         let Some((pinned_fp, pinned_json, current_fp, current_json)) = row else {
             return Err(PinError::NotFound(format!("{server}/{tool}")));
         };
@@ -450,43 +478,42 @@ impl PinStore {
         expected: Option<&str>,
     ) -> Result<PinApproval, PinError> {
         check_name("approver", by)?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, Option<String>)> = tx
-            .query_row(
-                "SELECT fingerprint, current_fingerprint FROM tool_pins WHERE server = ?1 AND tool = ?2",
-                params![server, tool],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((from, current)) = row else {
-            return Err(PinError::NotFound(format!("{server}/{tool}")));
-        };
-        let Some(to) = current else {
-            return Err(PinError::NotDrifted(format!("{server}/{tool}")));
-        };
-        if let Some(expected) = expected
-            && expected != to
-        {
-            return Err(PinError::Moved {
+        self.conn.write(|db| {
+            let lock = db.dialect().for_update();
+            let row = db.query_opt(
+                &format!("SELECT fingerprint, current_fingerprint FROM tool_pins WHERE server = $1 AND tool = $2{lock}"),
+                &vals![server, tool],
+            )?;
+            let Some(mut row) = row else {
+                return Err(PinError::NotFound(format!("{server}/{tool}")));
+            };
+            let (from, current) = (row.text(0)?, row.opt_text(1)?);
+            let Some(to) = current else {
+                return Err(PinError::NotDrifted(format!("{server}/{tool}")));
+            };
+            if let Some(expected) = expected
+                && expected != to
+            {
+                return Err(PinError::Moved {
+                    server: server.into(),
+                    tool: tool.into(),
+                    current: to,
+                });
+            }
+            db.execute(
+                "UPDATE tool_pins SET fingerprint = current_fingerprint, tool_json = current_json, state = 'pinned', source = 'approved',
+                     approved_by = $3, approved_at = $4, current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
+                 WHERE server = $1 AND tool = $2",
+                &vals![server, tool, by, now()],
+            )?;
+            changed(db, server)?;
+            Ok(PinApproval {
                 server: server.into(),
                 tool: tool.into(),
-                current: to,
-            });
-        }
-        tx.execute(
-            "UPDATE tool_pins SET fingerprint = current_fingerprint, tool_json = current_json, state = 'pinned', source = 'approved',
-                 approved_by = ?3, approved_at = ?4, current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
-             WHERE server = ?1 AND tool = ?2",
-            params![server, tool, by, now()],
-        )?;
-        tx.commit()?;
-        Ok(PinApproval {
-            server: server.into(),
-            tool: tool.into(),
-            from,
-            to,
-            by: by.into(),
+                from,
+                to,
+                by: by.into(),
+            })
         })
     }
 
@@ -504,60 +531,121 @@ impl PinStore {
                 "a fingerprint is sha256: and 64 lower-case hex digits, not {fingerprint:?}"
             )));
         }
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO tool_pins (server, tool, fingerprint, tool_json, state, source, first_seen, approved_by, approved_at)
-             VALUES (?1, ?2, ?3, NULL, 'pinned', 'declared', ?4, ?5, ?4)
-             ON CONFLICT (server, tool) DO UPDATE SET
-                 tool_json = CASE WHEN fingerprint = excluded.fingerprint THEN tool_json ELSE NULL END,
-                 fingerprint = excluded.fingerprint, source = 'declared', state = 'pinned',
-                 approved_by = excluded.approved_by, approved_at = excluded.approved_at,
-                 current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
-             WHERE fingerprint IS NOT excluded.fingerprint OR source IS NOT 'declared'",
-            params![server, tool, fingerprint, now(), by],
-        )?;
-        Ok(())
+        self.conn.write(|db| {
+            lock_server(db, server)?;
+            let n = db.execute(
+                "INSERT INTO tool_pins (server, tool, fingerprint, tool_json, state, source, first_seen, approved_by, approved_at)
+                 VALUES ($1, $2, $3, NULL, 'pinned', 'declared', $4, $5, $4)
+                 ON CONFLICT (server, tool) DO UPDATE SET
+                     tool_json = CASE WHEN tool_pins.fingerprint = excluded.fingerprint THEN tool_pins.tool_json ELSE NULL END,
+                     fingerprint = excluded.fingerprint, source = 'declared', state = 'pinned',
+                     approved_by = excluded.approved_by, approved_at = excluded.approved_at,
+                     current_fingerprint = NULL, current_json = NULL, drifted_at = NULL
+                 WHERE tool_pins.fingerprint IS DISTINCT FROM excluded.fingerprint OR tool_pins.source IS DISTINCT FROM 'declared'",
+                &vals![server, tool, fingerprint, now(), by],
+            )?;
+            if n > 0 {
+                changed(db, server)?;
+            }
+            Ok(())
+        })
     }
 
     /// Forgets the pins of `server` (all its tools, or one): they are pinned afresh the next
     /// time they are listed. Returns how many pins were removed.
     pub fn reset(&self, server: &str, tool: Option<&str>) -> Result<usize, PinError> {
-        let conn = self.lock();
-        let n = match tool {
-            Some(t) => conn.execute(
-                "DELETE FROM tool_pins WHERE server = ?1 AND tool = ?2",
-                params![server, t],
-            )?,
-            None => conn.execute("DELETE FROM tool_pins WHERE server = ?1", params![server])?,
-        };
-        Ok(n)
+        self.conn.write(|db| {
+            let n = match tool {
+                Some(t) => db.execute(
+                    "DELETE FROM tool_pins WHERE server = $1 AND tool = $2",
+                    &vals![server, t],
+                )?,
+                None => db.execute("DELETE FROM tool_pins WHERE server = $1", &vals![server])?,
+            };
+            if n > 0 {
+                changed(db, server)?;
+            }
+            Ok(n as usize)
+        })
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection itself usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Serialises pin writes for one server across gateways (PostgreSQL; SQLite's `BEGIN
+/// IMMEDIATE` already does).
+fn lock_server(db: &mut dyn Db, server: &str) -> Result<(), DbError> {
+    if db.dialect() == Dialect::Postgres {
+        db.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &vals![format!("pins\u{1f}{server}")],
+        )?;
     }
+    Ok(())
+}
+
+/// Records that a pin of `server` changed: the generation moves (for pollers) and other
+/// gateways are told (PostgreSQL).
+fn changed(db: &mut dyn Db, server: &str) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO steward_meta (key, value) VALUES ('pins_generation', '1') \
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(steward_meta.value AS BIGINT) + 1 AS TEXT)",
+        &[],
+    )?;
+    notify(db, &Change::Pins(server.to_string()))
+}
+
+/// `(server, tool)` as last offered, from `server, tool, fingerprint, tool_json,
+/// current_fingerprint, current_json`.
+fn known_of(mut r: Row) -> Result<(String, KnownTool), DbError> {
+    let (server, tool, pinned_fp) = (r.text(0)?, r.text(1)?, r.text(2)?);
+    let pinned_json = r.opt_text(3)?;
+    let (current_fp, current_json) = (r.opt_text(4)?, r.opt_text(5)?);
+    let pinned: Option<Value> = pinned_json.and_then(|j| serde_json::from_str(&j).ok());
+    let entry = match (
+        current_fp,
+        current_json.and_then(|j| serde_json::from_str::<Value>(&j).ok()),
+    ) {
+        (Some(fp), Some(current)) => {
+            let status = PinStatus::Drifted {
+                previous: pinned_fp,
+                current: fp.clone(),
+                changed: pinned.as_ref().map(|p| changed_fields(p, &current)).unwrap_or_default(),
+            };
+            KnownTool {
+                tool,
+                fingerprint: fp,
+                offered: Some(current),
+                drift: status.drift_reason(),
+            }
+        }
+        _ => KnownTool {
+            tool,
+            fingerprint: pinned_fp,
+            offered: pinned,
+            drift: None,
+        },
+    };
+    Ok((server, entry))
 }
 
 pub(crate) const PIN_COLUMNS: &str =
     "server, tool, fingerprint, state, source, first_seen, approved_by, approved_at, current_fingerprint, drifted_at";
 
-pub(crate) fn pin_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pin> {
+pub(crate) fn pin_from_row(mut r: Row) -> Result<Pin, DbError> {
     Ok(Pin {
-        server: r.get(0)?,
-        tool: r.get(1)?,
-        fingerprint: r.get(2)?,
-        state: if r.get::<_, String>(3)? == "drifted" {
+        server: r.text(0)?,
+        tool: r.text(1)?,
+        fingerprint: r.text(2)?,
+        state: if r.text(3)? == "drifted" {
             PinState::Drifted
         } else {
             PinState::Pinned
         },
-        source: PinSource::parse(&r.get::<_, String>(4)?),
-        first_seen: r.get(5)?,
-        approved_by: r.get(6)?,
-        approved_at: r.get(7)?,
-        current_fingerprint: r.get(8)?,
-        drifted_at: r.get(9)?,
+        source: PinSource::parse(&r.text(4)?),
+        first_seen: r.text(5)?,
+        approved_by: r.opt_text(6)?,
+        approved_at: r.opt_text(7)?,
+        current_fingerprint: r.opt_text(8)?,
+        drifted_at: r.opt_text(9)?,
     })
 }
 
@@ -587,17 +675,23 @@ struct Plan<'a> {
 }
 
 /// What each seen tool's status is and what must be written for it.
-fn plan<'a>(conn: &Connection, server: &str, seen: &'a [Seen]) -> Result<Vec<Plan<'a>>, PinError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT fingerprint, tool_json IS NULL, state, current_fingerprint, tool_json FROM tool_pins WHERE server = ?1 AND tool = ?2",
-    )?;
+fn plan<'a>(db: &mut dyn Db, server: &str, seen: &'a [Seen]) -> Result<Vec<Plan<'a>>, PinError> {
+    // One query for the server's pins, then a lookup per listed tool.
+    let mut rows: std::collections::HashMap<String, PlanRow> = std::collections::HashMap::new();
+    for mut r in db.query(
+        "SELECT tool, fingerprint, state, current_fingerprint, tool_json FROM tool_pins WHERE server = $1",
+        &vals![server],
+    )? {
+        let tool = r.text(0)?;
+        let fp = r.text(1)?;
+        let state = r.text(2)?;
+        let current = r.opt_text(3)?;
+        let json = r.opt_text(4)?;
+        rows.insert(tool, (fp, json.is_none(), state, current, json));
+    }
     let mut out = Vec::with_capacity(seen.len());
     for s in seen {
-        let row: Option<PlanRow> = stmt
-            .query_row(params![server, s.name], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .optional()?;
+        let row: Option<PlanRow> = rows.get(&s.name).cloned();
         let (status, write) = match row {
             None => (
                 PinStatus::New {

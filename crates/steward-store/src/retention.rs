@@ -6,15 +6,16 @@
 //! one batch per transaction so the writer never waits long. The newest row is always kept: the
 //! chain continues from it. Rows a sink has not delivered yet are kept unless forced.
 
-use rusqlite::{Connection, TransactionBehavior, params};
 use serde::Serialize;
 
+use crate::StoreError;
+use crate::backend::Conn;
 use crate::chain::{self, Start};
 use crate::checkpoint::{self, Anchor};
 use crate::cursors;
+use crate::db::{Db, vals};
 use crate::event::{AuditEvent, EventKind};
 use crate::signing::SigningKey;
-use crate::{StoreError, writer};
 
 /// What to prune.
 #[derive(Debug, Clone)]
@@ -53,12 +54,9 @@ pub struct PruneOutcome {
     pub anchor: Option<Anchor>,
 }
 
-pub(crate) fn plan(conn: &Connection, req: &PruneRequest) -> Result<PrunePlan, StoreError> {
-    let bounds: Option<(i64, i64)> = conn
-        .query_row("SELECT min(seq), max(seq) FROM audit_events", [], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
-        })
-        .map(|(a, b)| a.zip(b))?;
+pub(crate) fn plan(db: &mut dyn Db, req: &PruneRequest) -> Result<PrunePlan, StoreError> {
+    let r = db.query_one("SELECT min(seq), max(seq) FROM audit_events", &[])?;
+    let bounds: Option<(i64, i64)> = r.opt_int(0)?.zip(r.opt_int(1)?);
     let Some((first, head)) = bounds else {
         return Ok(PrunePlan {
             before: req.before.clone(),
@@ -71,18 +69,18 @@ pub(crate) fn plan(conn: &Connection, req: &PruneRequest) -> Result<PrunePlan, S
     };
     // Timestamps come from several writers, so they are not strictly ordered by seq: the cut is
     // the first row at or after the cut-off, and everything before it goes.
-    let by_time: i64 = conn
-        .query_row(
-            "SELECT min(seq) FROM audit_events WHERE ts >= ?1",
-            params![req.before],
-            |r| r.get::<_, Option<i64>>(0),
+    let by_time: i64 = db
+        .query_one(
+            "SELECT min(seq) FROM audit_events WHERE ts >= $1",
+            &vals![req.before.as_str()],
         )?
+        .opt_int(0)?
         .unwrap_or(head)
         .min(head);
     let mut keep_from = by_time;
     let mut held_back_by = Vec::new();
     if !req.force {
-        let known = cursors::list(conn)?;
+        let known = cursors::list(db)?;
         let relevant: Vec<(String, i64)> = match &req.sinks {
             None => known.iter().map(|c| (c.sink.clone(), c.seq)).collect(),
             Some(names) => names
@@ -114,12 +112,13 @@ pub(crate) fn plan(conn: &Connection, req: &PruneRequest) -> Result<PrunePlan, S
 }
 
 pub(crate) fn prune(
-    conn: &mut Connection,
+    conn: &Conn,
     req: &PruneRequest,
     key: Option<&SigningKey>,
     by: &str,
+    instance: Option<&str>,
 ) -> Result<PruneOutcome, StoreError> {
-    let plan = plan(conn, req)?;
+    let plan = conn.read(|db| plan(db, req))?;
     let Some(first) = plan.first_seq.filter(|_| plan.remove > 0) else {
         return Ok(PruneOutcome {
             plan,
@@ -129,7 +128,7 @@ pub(crate) fn prune(
     };
     // The rows that go, and the first that stays, must verify: from the current anchor when
     // there is one (rows before it are already given up), else from the genesis hash.
-    let current = checkpoint::anchor(conn)?;
+    let current = conn.read(|db| checkpoint::anchor(db))?;
     let start = match &current {
         Some(a) => Start {
             seq: a.seq,
@@ -139,7 +138,7 @@ pub(crate) fn prune(
         None => Start::genesis(),
     };
     let until = plan.keep_from.max(start.seq);
-    let walk = chain::walk(conn, &start, Some(until), |_| {})?;
+    let walk = conn.read(|db| chain::walk(db, &start, Some(until), |_| {}))?;
     if let Some((seq, problem)) = walk.broken {
         return Err(StoreError::ChainBroken { seq, problem });
     }
@@ -151,8 +150,6 @@ pub(crate) fn prune(
             seq: plan.keep_from,
             problem: "the first row to keep is missing".into(),
         })?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let anchor = checkpoint::write_anchor(&tx, plan.keep_from, &kept_hash, &req.before, plan.remove, key)?;
         let mut event = AuditEvent::new(EventKind::System);
         event.principal = Some(by.to_string());
         event.reason = Some(format!(
@@ -162,16 +159,19 @@ pub(crate) fn prune(
             plan.keep_from,
             if key.is_some() { "signed" } else { "unsigned" }
         ));
-        event.detail = Some(serde_json::json!({
-            "action": "audit.prune",
-            "anchor": { "seq": anchor.seq, "hash": anchor.hash, "public_key": anchor.public_key, "signature": anchor.signature },
-            "removed_from": first,
-            "removed_to": plan.keep_from - 1,
-            "pruned_before": req.before,
-            "forced": req.force,
-        }));
-        writer::append_in(&tx, vec![event])?;
-        tx.commit()?;
+        let anchor = conn.write(|db| -> Result<Anchor, StoreError> {
+            let anchor = checkpoint::write_anchor(db, plan.keep_from, &kept_hash, &req.before, plan.remove, key)?;
+            event.detail = Some(serde_json::json!({
+                "action": "audit.prune",
+                "anchor": { "seq": anchor.seq, "hash": anchor.hash, "public_key": anchor.public_key, "signature": anchor.signature },
+                "removed_from": first,
+                "removed_to": plan.keep_from - 1,
+                "pruned_before": req.before,
+                "forced": req.force,
+            }));
+            chain::append_in(db, vec![event], instance)?;
+            Ok(anchor)
+        })?;
         Some(anchor)
     };
 
@@ -180,10 +180,15 @@ pub(crate) fn prune(
     let mut lo = first;
     while lo < plan.keep_from {
         let hi = (lo + batch).min(plan.keep_from);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        removed += tx.execute("DELETE FROM audit_events WHERE seq >= ?1 AND seq < ?2", params![lo, hi])? as i64;
-        tx.commit()?;
+        removed += conn
+            .write(|db| db.execute("DELETE FROM audit_events WHERE seq >= $1 AND seq < $2", &vals![lo, hi]))?
+            as i64;
         lo = hi;
+    }
+    // SQLite: the deletes sit in the WAL; copy them into the file now rather than letting the
+    // WAL grow until a writer's checkpointer runs.
+    if let Some(c) = conn.sqlite_conn() {
+        let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
     Ok(PruneOutcome { plan, removed, anchor })
 }

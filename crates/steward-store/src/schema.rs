@@ -2,8 +2,9 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-/// The newest schema this build knows: the base tables below plus every migration in [`MIGRATIONS`].
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+/// The newest schema this build knows: the base tables below plus every migration in
+/// [`MIGRATIONS`] (PostgreSQL stores count the same versions, see `pg::schema`).
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The hash every chain starts from.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -44,11 +45,11 @@ CREATE TABLE IF NOT EXISTS steward_meta (key TEXT PRIMARY KEY, value TEXT NOT NU
 ";
 
 /// Schema changes after version 1, in order: `(version, SQL)`. Each runs once, in one transaction
-/// with the version bump. Plain SQL (no SQLite-only types or clauses) so a PostgreSQL store can
-/// replay the same list.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    "
+/// with the version bump. PostgreSQL has its own list (`pg::schema`) with the same versions.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        "
 CREATE TABLE IF NOT EXISTS audit_sink_cursors (
     sink          TEXT PRIMARY KEY,
     seq           INTEGER NOT NULL,
@@ -80,12 +81,35 @@ CREATE TABLE IF NOT EXISTS audit_anchors (
     signature     TEXT
 );
 ",
-)];
+    ),
+    // The gateway instance that wrote each row (rows before it have none, and keep their hash).
+    // Added by `add_missing_columns` (SQLite has no ADD COLUMN IF NOT EXISTS).
+    (3, ""),
+];
+
+/// Columns later migrations add, created when missing.
+const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[(3, "audit_events", "instance", "TEXT")];
+
+fn add_missing_columns(conn: &Connection, version: i64) -> rusqlite::Result<()> {
+    for (_, table, column, decl) in ADDED_COLUMNS.iter().filter(|c| c.0 == version) {
+        let present: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get(0),
+        )?;
+        if present == 0 {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
 
 pub(crate) fn prepare(conn: &Connection, path: &str) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // WAL checkpoints run on the audit writer's background connection, never inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.execute_batch(SCHEMA)?;
     let found: Option<i64> = conn
         .query_row("SELECT value FROM steward_meta WHERE key = 'schema_version'", [], |r| {
@@ -122,6 +146,7 @@ fn migrate(conn: &Connection, from: i64) -> Result<(), StoreError> {
             .unwrap_or(1);
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             conn.execute_batch(sql)?;
+            add_missing_columns(conn, *version)?;
             conn.execute(
                 "INSERT INTO steward_meta(key, value) VALUES ('schema_version', ?1) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -142,17 +167,6 @@ fn migrate(conn: &Connection, from: i64) -> Result<(), StoreError> {
     }
 }
 
-/// Whether the database has `table` (old files lack the tables of later migrations, and readers
-/// never migrate).
-pub(crate) fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [table],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-}
-
 /// Why a store's SQLite file could not be opened.
 pub(crate) enum OpenFailure {
     CreateDir(String, std::io::Error),
@@ -171,6 +185,7 @@ pub(crate) fn open_with_schema(path: &std::path::Path, schema: &str) -> Result<C
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.execute_batch(schema)
     };
     prepare(&conn).map_err(|e| OpenFailure::Open(display, e))?;

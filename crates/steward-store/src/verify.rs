@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::StoreError;
 use crate::chain::{self, Start};
 use crate::checkpoint::{self, Anchor, Checkpoint, Signature};
+use crate::db::{Db, vals};
 use crate::signing::PublicKey;
 
 /// At most this many calls without outcome are listed (all are counted).
@@ -103,7 +103,7 @@ pub struct OpenCall {
     pub tool: Option<String>,
 }
 
-pub(crate) fn run(conn: &Connection, opts: &VerifyOptions) -> Result<VerifyReport, StoreError> {
+pub(crate) fn run(conn: &mut dyn Db, opts: &VerifyOptions) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport {
         rows: 0,
         first_seq: 1,
@@ -123,11 +123,8 @@ pub(crate) fn run(conn: &Connection, opts: &VerifyOptions) -> Result<VerifyRepor
         Some(a) => {
             let signature = Signature::check(a.public_key.as_deref(), a.signature.as_deref(), &a.message(), trusted);
             judge_signature(&signature, "the prune anchor", !trusted.is_empty(), &mut report);
-            report.rows_before_anchor = conn.query_row(
-                "SELECT count(*) FROM audit_events WHERE seq < ?1",
-                params![a.seq],
-                |r| r.get::<_, i64>(0),
-            )? as u64;
+            report.rows_before_anchor =
+                conn.query_int("SELECT count(*) FROM audit_events WHERE seq < $1", &vals![a.seq])? as u64;
             if report.rows_before_anchor > 0 {
                 report.notes.push(format!(
                     "{} row(s) older than the prune anchor remain (an interrupted prune); they are not checked and the next prune removes them",
@@ -290,37 +287,39 @@ fn recorded_checkpoint(detail: Option<&str>) -> Option<(i64, String)> {
 /// Decision rows of calls Steward forwarded (an `allow`; an `approve` whose approval released
 /// it; an `ask` the user confirmed) with no outcome row. Doors that do not forward (the hook,
 /// the decision API, the CLI) are left out.
-fn open_calls(conn: &Connection, from_seq: i64) -> Result<OpenCalls, StoreError> {
-    let approvals = crate::schema::has_table(conn, "approvals")?;
+fn open_calls(conn: &mut dyn Db, from_seq: i64) -> Result<OpenCalls, StoreError> {
+    let approvals = conn.has_table("approvals")?;
     let released = if approvals {
         "OR (d.effect = 'approve' AND d.decision_id IN (SELECT consumed_by FROM approvals WHERE consumed_by IS NOT NULL))"
     } else {
         ""
     };
     let from = format!(
-        "FROM audit_events d WHERE d.seq >= ?1 AND d.kind = 'decision' AND d.method = 'tools/call' \
+        "FROM audit_events d WHERE d.seq >= $1 AND d.kind = 'decision' AND d.method = 'tools/call' \
          AND d.decision_id IS NOT NULL AND coalesce(d.door, '') NOT IN ('hook', 'api', 'cli') \
          AND (d.effect = 'allow' {released} \
               OR (d.effect = 'ask' AND EXISTS (SELECT 1 FROM audit_events c WHERE c.kind = 'approval' \
                   AND c.decision_id = d.decision_id AND c.outcome = 'confirmed'))) \
          AND NOT EXISTS (SELECT 1 FROM audit_events o WHERE o.kind = 'outcome' AND o.decision_id = d.decision_id)"
     );
-    let count: i64 = conn.query_row(&format!("SELECT count(*) {from}"), params![from_seq], |r| r.get(0))?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT d.seq, d.ts, d.decision_id, d.principal, d.server, d.tool {from} ORDER BY d.seq LIMIT {MAX_LISTED_OPEN_CALLS}"
-    ))?;
-    let calls = stmt
-        .query_map(params![from_seq], |r| {
-            Ok(OpenCall {
-                seq: r.get(0)?,
-                ts: r.get(1)?,
-                decision_id: r.get(2)?,
-                principal: r.get(3)?,
-                server: r.get(4)?,
-                tool: r.get(5)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+    let count = conn.query_int(&format!("SELECT count(*) {from}"), &vals![from_seq])?;
+    let rows = conn.query(
+        &format!(
+            "SELECT d.seq, d.ts, d.decision_id, d.principal, d.server, d.tool {from} ORDER BY d.seq LIMIT {MAX_LISTED_OPEN_CALLS}"
+        ),
+        &vals![from_seq],
+    )?;
+    let mut calls = Vec::with_capacity(rows.len());
+    for mut r in rows {
+        calls.push(OpenCall {
+            seq: r.int(0)?,
+            ts: r.text(1)?,
+            decision_id: r.opt_text(2)?,
+            principal: r.opt_text(3)?,
+            server: r.opt_text(4)?,
+            tool: r.opt_text(5)?,
+        });
+    }
     Ok(OpenCalls {
         count: count as u64,
         calls,

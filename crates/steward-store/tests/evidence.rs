@@ -338,6 +338,7 @@ fn a_version_1_database_is_migrated_and_still_verifies() {
     sql(
         &db,
         "DROP TABLE audit_sink_cursors; DROP TABLE audit_checkpoints; DROP TABLE audit_anchors; \
+         ALTER TABLE audit_events DROP COLUMN instance; \
          UPDATE steward_meta SET value = '1' WHERE key = 'schema_version';",
     );
     let reader = AuditReader::open(&db).unwrap();
@@ -353,6 +354,6 @@ fn a_version_1_database_is_migrated_and_still_verifies() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
     assert!(AuditReader::open(&db).unwrap().verify().unwrap().ok());
 }

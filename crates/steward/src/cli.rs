@@ -2,7 +2,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     cmd_approvals, cmd_audit, cmd_hook, cmd_init, cmd_keys, cmd_pins, cmd_policy, cmd_proxy, cmd_registry, cmd_report,
-    cmd_scan, cmd_serve,
+    cmd_scan, cmd_serve, cmd_store,
 };
 
 /// Steward: decide, hold and audit every tool call AI agents make through MCP.
@@ -40,6 +40,9 @@ pub enum Command {
     /// Query, verify, export, checkpoint, prune and ship the audit log.
     #[command(subcommand)]
     Audit(cmd_audit::AuditCommand),
+    /// Move the store: `steward store migrate --from sqlite:PATH --to postgres:URL`.
+    #[command(subcommand)]
+    Store(cmd_store::StoreCommand),
     /// Compliance evidence for a period (SOC 2, ISO 27001) as HTML or JSON.
     Report(cmd_report::ReportArgs),
     /// The approved-server registry: lint it, check client configs against it, export it.

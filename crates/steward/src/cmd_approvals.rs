@@ -82,13 +82,15 @@ impl Source {
     fn open(&self) -> anyhow::Result<Opened> {
         let found = store_location::locate(self.db.as_deref(), self.config.as_deref())?;
         found.announce();
-        let db = found.path;
-        let policy_path = found.policy.or_else(|| self.policy.clone());
+        let policy_path = found.policy.clone().or_else(|| self.policy.clone());
         let policy = match policy_path {
             Some(p) => Some(Policy::from_file(&p).with_context(|| format!("cannot load policy {}", p.display()))?),
             None => None,
         };
-        let store = ApprovalStore::open_existing(&db)?;
+        let store = match &found.location {
+            steward_store::StoreLocation::Sqlite(db) => ApprovalStore::open_existing(db)?,
+            _ => found.open()?.approvals()?,
+        };
         Ok(Opened { store, policy })
     }
 }

@@ -96,7 +96,7 @@ pub struct DbArg {
     /// $XDG_DATA_HOME/steward/audit.db).
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub db: Option<PathBuf>,
-    /// The gateway's steward.yaml: its `store.sqlite`, and its `audit:` block (sinks, signing key).
+    /// The gateway's steward.yaml: its `store` (SQLite or PostgreSQL), and its `audit:` block (sinks, signing key).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -112,10 +112,28 @@ impl DbArg {
 
     /// The store: `--db`, else the config's, else the demo's or the proxy's default; said on
     /// stderr.
-    fn path(&self) -> anyhow::Result<PathBuf> {
+    fn located(&self) -> anyhow::Result<crate::store_location::Located> {
         let found = crate::store_location::locate(self.db.as_deref(), self.config.as_deref())?;
         found.announce();
-        Ok(found.path)
+        Ok(found)
+    }
+
+    /// A reader: SQLite read-only (readers never migrate a file), PostgreSQL on its pool.
+    fn reader(&self) -> anyhow::Result<AuditReader> {
+        let found = self.located()?;
+        Ok(match &found.location {
+            steward_store::StoreLocation::Sqlite(path) => AuditReader::open(path)?,
+            _ => found.open()?.reader()?,
+        })
+    }
+
+    /// The evidence tables (checkpoints, cursors, anchors) of an existing store.
+    fn evidence(&self) -> anyhow::Result<EvidenceStore> {
+        let found = self.located()?;
+        Ok(match &found.location {
+            steward_store::StoreLocation::Sqlite(path) => EvidenceStore::open_existing(path)?,
+            _ => found.open()?.evidence()?,
+        })
     }
 }
 
@@ -172,7 +190,7 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn open(db: &DbArg) -> anyhow::Result<AuditReader> {
-    Ok(AuditReader::open(&db.path()?)?)
+    db.reader()
 }
 
 /// The signing key: `--signing-key`, else the config's `audit.signing_key`.
@@ -399,7 +417,7 @@ fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
 fn checkpoint(db: &DbArg, key: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let file = db.file()?;
     let key = signing_key(key, file.as_ref())?;
-    let store = EvidenceStore::open_existing(&db.path()?)?;
+    let store = db.evidence()?;
     let Some(cp) = store.checkpoint(key.as_ref(), &steward_gateway::identity::os_user())? else {
         bail!("the audit log is empty: there is no head to checkpoint");
     };
@@ -439,7 +457,7 @@ fn prune(
     let file = db.file()?;
     let key = signing_key(key, file.as_ref())?;
     let cutoff = parse_since(before).context("--before")?;
-    let store = EvidenceStore::open_existing(&db.path()?)?;
+    let store = db.evidence()?;
     let req = PruneRequest {
         before: cutoff.clone(),
         // With a config, its sinks count (a configured sink that never ran holds everything);

@@ -152,7 +152,8 @@ impl HookDoor {
                 db: audit_db.display().to_string(),
             },
         );
-        let relay = Relay::new(RelayParts::sqlite(Arc::new(policy), &audit_db, notifier));
+        let store = steward_store::StoreLocation::Sqlite(audit_db.clone());
+        let relay = Relay::new(RelayParts::open(&store, None, Arc::new(policy), notifier));
         let session = Session::new(
             server,
             Door::Hook,

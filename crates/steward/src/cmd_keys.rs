@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use steward_store::{ApiKey, AuditEvent, AuditLog, EventKind, KeyStore, NewKey, Revoked};
+use steward_store::{ApiKey, AuditEvent, EventKind, KeyStore, NewKey, Revoked, Store, StoreLocation};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -72,7 +72,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .collect();
-    let (path, store) = open(&args.config)?;
+    let (opened, store) = open(&args.config)?;
     let created = store.create(&NewKey {
         principal: args.principal.clone(),
         roles,
@@ -81,7 +81,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     })?;
     let record = &created.record;
     let audited = audit(
-        &path,
+        &opened,
         "create",
         record,
         format!("API key {} created for {}", record.id, record.principal),
@@ -105,7 +105,10 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
             record.roles.join(", ")
         },
         record.expires.as_deref().unwrap_or("never"),
-        path.display()
+        match opened.location() {
+            StoreLocation::Sqlite(p) => p.display().to_string(),
+            other => other.describe(),
+        }
     );
     eprintln!("this is the only time the key is shown; clients send it as `Authorization: Bearer <key>`");
     Ok(ExitCode::SUCCESS)
@@ -146,14 +149,14 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn revoke(config: &ConfigArg, id: &str) -> anyhow::Result<ExitCode> {
-    let (path, store) = open(config)?;
+    let (opened, store) = open(config)?;
     let id = steward_store::split_key(id).map(|(id, _)| id).unwrap_or(id);
     match store.revoke(id)? {
         Revoked::Now => {
             let record = store.list()?.into_iter().find(|k| k.id == id);
             if let Some(record) = record {
                 audit(
-                    &path,
+                    &opened,
                     "revoke",
                     &record,
                     format!("API key {} of {} revoked", record.id, record.principal),
@@ -177,15 +180,26 @@ fn status(k: &ApiKey) -> &'static str {
     if expired { "expired" } else { "active" }
 }
 
-fn open(config: &ConfigArg) -> anyhow::Result<(PathBuf, KeyStore)> {
-    let path = store_path(config.config.as_deref())?;
-    let store = KeyStore::open_sqlite(&path)?;
-    Ok((path, store))
+/// The gateway's store (its SQLite file, or the PostgreSQL every gateway shares) and its keys.
+fn open(config: &ConfigArg) -> anyhow::Result<(Store, KeyStore)> {
+    let shared = match config.config.as_deref() {
+        Some(c) => {
+            let file = steward_gateway::evidence::EvidenceFile::load(c).map_err(anyhow::Error::msg)?;
+            file.store.is_postgres().then_some((file.store, file.instance))
+        }
+        None => None,
+    };
+    let store = match shared {
+        Some((location, instance)) => Store::open(&location)?.with_instance(instance),
+        None => Store::open(&StoreLocation::Sqlite(store_path(config.config.as_deref())?))?,
+    };
+    let keys = store.keys()?;
+    Ok((store, keys))
 }
 
 /// Key management is recorded in the same hash-chained audit log the gateway writes.
-fn audit(path: &Path, action: &str, key: &ApiKey, reason: String) -> anyhow::Result<()> {
-    let log = AuditLog::open_sqlite(path)?;
+fn audit(store: &Store, action: &str, key: &ApiKey, reason: String) -> anyhow::Result<()> {
+    let log = store.audit_log()?;
     let mut event = AuditEvent::new(EventKind::System);
     event.principal = Some(steward_gateway::identity::os_user());
     event.door = Some("cli".into());

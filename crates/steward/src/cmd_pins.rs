@@ -94,7 +94,7 @@ fn open(args: &PinStoreArgs) -> anyhow::Result<PinStore> {
         (None, Some(config)) => {
             let cfg = steward_gateway::config::GatewayConfig::from_file(config)
                 .with_context(|| format!("reading gateway config {}", config.display()))?;
-            if cfg.postgres.is_some() {
+            if cfg.store.is_postgres() {
                 bail!(
                     "{} keeps its state in PostgreSQL; `steward pins` reads SQLite stores only",
                     config.display()

@@ -59,7 +59,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             (None, None) => {
                 let found = crate::store_location::locate(None, None)?;
                 found.announce();
-                found.path
+                found.sqlite_path("steward report")?
             }
         },
         config: args.config.clone(),

@@ -94,7 +94,7 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
             .unwrap_or_else(|| "none (embedded defaults)".into())
     );
     eprintln!("  policy:  {policy} (version {version})");
-    eprintln!("  audit:   {} (SQLite)", cfg.sqlite.display());
+    eprintln!("  audit:   {}", cfg.store.describe());
     let mut auth = Vec::new();
     if cfg.auth.api_keys {
         auth.push("API keys".to_string());

@@ -13,6 +13,7 @@ mod cmd_registry;
 mod cmd_report;
 mod cmd_scan;
 mod cmd_serve;
+mod cmd_store;
 mod doctor_report;
 mod logging;
 mod output;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(cmd) => cmd_audit::run(cmd),
         cli::Command::Registry(cmd) => cmd_registry::run(cmd),
         cli::Command::Report(args) => cmd_report::run(args),
+        cli::Command::Store(cmd) => cmd_store::run(cmd),
         cli::Command::Pins(cmd) => cmd_pins::run(cmd),
         cli::Command::Scan(args) => cmd_scan::run(args),
         cli::Command::Hook(args) => cmd_hook::run(args),

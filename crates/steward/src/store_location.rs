@@ -1,11 +1,13 @@
-//! Which SQLite store `steward approvals` and `steward audit` read: `--db`, else the gateway's
-//! (`--config`'s `store.sqlite`), else the demo gateway's `./steward-data/steward.db` when it
-//! exists, else the stdio proxy's default. The command says on stderr which one it read.
+//! Which store `steward approvals` and `steward audit` read: `--db`, else the gateway's
+//! (`--config`'s `store.sqlite` or `store.postgres`), else the demo gateway's
+//! `./steward-data/steward.db` when it exists, else the stdio proxy's default. The command says
+//! on stderr which one it read.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use steward_gateway::evidence::EvidenceFile;
+use steward_store::{Store, StoreLocation};
 
 use crate::paths::default_audit_db;
 
@@ -14,8 +16,10 @@ pub const DEMO_STORE: &str = "steward-data/steward.db";
 
 /// A store found, with the policy that goes with it (a gateway's `policy:`), and how.
 pub struct Located {
-    pub path: PathBuf,
+    pub location: StoreLocation,
     pub policy: Option<PathBuf>,
+    /// The name rows written with this store carry (a PostgreSQL gateway's instance).
+    pub instance: Option<String>,
     pub how: &'static str,
 }
 
@@ -23,8 +27,9 @@ pub struct Located {
 pub fn locate(db: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Located> {
     if let Some(db) = db {
         return Ok(Located {
-            path: db.to_path_buf(),
+            location: StoreLocation::Sqlite(db.to_path_buf()),
             policy: None,
+            instance: None,
             how: "--db",
         });
     }
@@ -34,23 +39,31 @@ pub fn locate(db: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Locate
         let cfg = EvidenceFile::load(config)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot read the gateway config {}", config.display()))?;
+        let how = if cfg.store.is_postgres() {
+            "the gateway's store.postgres (--config)"
+        } else {
+            "the gateway's store.sqlite (--config)"
+        };
         return Ok(Located {
-            path: cfg.sqlite,
+            location: cfg.store,
             policy: cfg.policy,
-            how: "the gateway's store.sqlite (--config)",
+            instance: cfg.instance,
+            how,
         });
     }
     let demo = PathBuf::from(DEMO_STORE);
     if demo.is_file() {
         return Ok(Located {
-            path: demo,
+            location: StoreLocation::Sqlite(demo),
             policy: None,
+            instance: None,
             how: "the gateway's embedded defaults, found in the current directory",
         });
     }
     Ok(Located {
-        path: default_audit_db(),
+        location: StoreLocation::Sqlite(default_audit_db()),
         policy: None,
+        instance: None,
         how: "the stdio proxy's default; pass --config or --db for another",
     })
 }
@@ -58,6 +71,23 @@ pub fn locate(db: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Locate
 impl Located {
     /// Says on stderr which store the command reads.
     pub fn announce(&self) {
-        eprintln!("steward: store {} ({})", self.path.display(), self.how);
+        let place = match &self.location {
+            StoreLocation::Sqlite(p) => p.display().to_string(),
+            other => other.describe(),
+        };
+        eprintln!("steward: store {place} ({})", self.how);
+    }
+
+    /// The SQLite file, or an error naming `what` for a PostgreSQL store.
+    pub fn sqlite_path(&self, what: &str) -> anyhow::Result<PathBuf> {
+        match &self.location {
+            StoreLocation::Sqlite(p) => Ok(p.clone()),
+            other => anyhow::bail!("{what} reads SQLite stores only; {} is PostgreSQL", other.describe()),
+        }
+    }
+
+    /// Opens the (existing) store; rows written through it name the config's instance.
+    pub fn open(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(&self.location)?.with_instance(self.instance.clone()))
     }
 }

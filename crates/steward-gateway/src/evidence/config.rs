@@ -536,6 +536,11 @@ pub struct EvidenceFile {
     pub path: PathBuf,
     /// The store (`store.sqlite`, default `steward-data/steward.db` beside the file).
     pub sqlite: PathBuf,
+    /// Where the store is: `sqlite` above, or the config's `store.postgres`.
+    pub store: steward_store::StoreLocation,
+    /// The gateway's name in audit rows (`store.instance`, else, on PostgreSQL, host name and
+    /// listen port): what commands run with this config write under.
+    pub instance: Option<String>,
     pub audit: AuditConfig,
     pub policy: Option<PathBuf>,
     pub registry: Option<PathBuf>,
@@ -551,12 +556,18 @@ struct LooseDoc {
     policy: Option<PathBuf>,
     #[serde(default)]
     registry: Option<PathBuf>,
+    #[serde(default)]
+    listen: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct LooseStore {
     #[serde(default)]
     sqlite: Option<PathBuf>,
+    #[serde(default)]
+    postgres: Option<crate::config::PostgresDoc>,
+    #[serde(default)]
+    instance: Option<String>,
 }
 
 impl EvidenceFile {
@@ -574,11 +585,33 @@ impl EvidenceFile {
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let loose = doc.store.unwrap_or(LooseStore {
+            sqlite: None,
+            postgres: None,
+            instance: None,
+        });
         let sqlite = resolve(
-            doc.store
-                .and_then(|s| s.sqlite)
+            loose
+                .sqlite
+                .clone()
                 .unwrap_or_else(|| PathBuf::from("steward-data/steward.db")),
         );
+        let store = crate::config::StoreConfig {
+            sqlite: loose.sqlite,
+            postgres: loose.postgres,
+            instance: None,
+        }
+        .location(&base, &sqlite)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        let port = doc
+            .listen
+            .as_deref()
+            .and_then(|l| l.parse::<std::net::SocketAddr>().ok())
+            .map_or(8787, |a| a.port());
+        let instance = loose
+            .instance
+            .filter(|i| !i.trim().is_empty())
+            .or_else(|| store.is_postgres().then(|| crate::config::default_instance(port)));
         let audit = doc
             .audit
             .unwrap_or_default()
@@ -587,6 +620,8 @@ impl EvidenceFile {
         Ok(EvidenceFile {
             path: path.to_path_buf(),
             sqlite,
+            store,
+            instance,
             audit,
             policy: doc.policy.map(resolve),
             registry: doc.registry.map(resolve),

@@ -12,12 +12,12 @@ pub mod sinks;
 mod upkeep;
 
 use std::fmt::Write;
-use std::path::Path;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use steward_store::StoreError;
 use steward_store::signing::{KeyFileError, SigningKey};
-use steward_store::{EvidenceStore, StoreError};
 use tokio::sync::watch;
 
 pub use config::{AuditConfig, AuditDoc, EvidenceFile, SinkConfig, SinkKind};
@@ -75,7 +75,7 @@ impl Evidence {
     /// Starts a shipper per sink, and the checkpointer and retention when configured, on the
     /// audit database at `db`. Fails (and starts nothing) when a sink's TLS files or secrets,
     /// or the signing key, cannot be read.
-    pub fn start(cfg: &AuditConfig, db: &Path) -> Result<Evidence, EvidenceError> {
+    pub fn start(cfg: &AuditConfig, store: &steward_store::Store) -> Result<Evidence, EvidenceError> {
         if cfg.is_empty() {
             return Ok(Evidence::none());
         }
@@ -93,7 +93,7 @@ impl Evidence {
                 source,
             })?;
             // One connection per task: a prune or a slow query never holds another task up.
-            built.push((s.clone(), sink, Arc::new(EvidenceStore::open_sqlite(db)?)));
+            built.push((s.clone(), sink, Arc::new(store.evidence()?)));
         }
         let (stop, _) = watch::channel(false);
         let mut states = Vec::new();
@@ -104,7 +104,7 @@ impl Evidence {
         }
         let upkeep = Arc::new(upkeep::UpkeepState::default());
         if let Some(policy) = cfg.checkpoint {
-            let store = Arc::new(EvidenceStore::open_sqlite(db)?);
+            let store = Arc::new(store.evidence()?);
             runtime.spawn(upkeep::checkpoints(
                 store,
                 policy,
@@ -114,7 +114,7 @@ impl Evidence {
             ));
         }
         if let Some(keep) = cfg.retention {
-            let store = Arc::new(EvidenceStore::open_sqlite(db)?);
+            let store = Arc::new(store.evidence()?);
             runtime.spawn(upkeep::retention(
                 store,
                 keep,

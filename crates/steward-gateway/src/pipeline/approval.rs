@@ -281,6 +281,12 @@ impl Approvals {
         let _ = tokio::time::timeout(Duration::from_secs(10), futures_util::future::join_all(writes)).await;
     }
 
+    /// Wakes the calls held in this process to look at their approvals again (another gateway
+    /// decided one).
+    pub fn wake(&self) {
+        self.changed.notify_waiters();
+    }
+
     pub fn store(&self) -> &ApprovalStore {
         &self.store
     }

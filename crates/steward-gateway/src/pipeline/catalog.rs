@@ -98,6 +98,24 @@ impl Catalog {
         }
     }
 
+    /// Another gateway changed `server`'s pins (a PostgreSQL notification): read them again now,
+    /// off the async threads, rather than when the view is next found stale.
+    pub fn changed(self: &Arc<Self>, server: &str) {
+        let known = self
+            .servers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(server);
+        if !known || self.pins.is_none() {
+            // Never looked up here: the first lookup reads the store anyway.
+            return;
+        }
+        let (me, server) = (self.clone(), server.to_string());
+        tokio::task::spawn_blocking(move || {
+            me.reload(&server);
+        });
+    }
+
     /// Reads what the store knows of `server` (re-scanning only definitions that changed).
     fn reload(&self, server: &str) -> Option<Arc<ServerTools>> {
         let pins = self.pins.as_ref()?;

@@ -35,7 +35,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 use steward_policy::Policy;
-use steward_store::{AuditEvent, AuditLog, EventKind, PinStore};
+use steward_store::{AuditEvent, AuditLog, EventKind, PinStore, Store, StoreLocation};
 
 pub use approval::{
     ApprovalTicket, Approvals, Confirmation, PROGRESS_EVERY, Progress, STEWARD_REQUEST_PREFIX, elicitation_request,
@@ -63,6 +63,8 @@ pub struct Relay {
     limiter: Limiter,
     approvals: Option<Arc<Approvals>>,
     metrics: Arc<Metrics>,
+    /// The store the parts above were opened from (`None`: it could not be opened).
+    store: Option<Store>,
     /// Ids and progress tokens Steward gives what it forwards: unique for the process.
     next_id: AtomicU64,
     /// Which server listed each resource URI (before filtering), for routing by URI.
@@ -79,44 +81,70 @@ pub struct RelayParts {
     pub approvals: Option<Approvals>,
     pub limits: crate::config::LimitsConfig,
     pub metrics: Arc<Metrics>,
+    /// The store everything above comes from (keys, evidence and readers are opened from it
+    /// too); `None` when it could not be opened.
+    pub store: Option<Store>,
 }
 
 impl RelayParts {
-    /// Everything in the SQLite store at `db`: audit log, pins and approvals. A part that cannot
-    /// be opened is logged; the relay then refuses what needs it.
+    /// Everything in the SQLite store at `db` (see [`RelayParts::open`]).
     pub fn sqlite(policy: Arc<Policy>, db: &Path, notifier: crate::notify::Notifier) -> RelayParts {
-        let audit = AuditLog::open_sqlite(db).map_err(|e| {
+        RelayParts::open(&StoreLocation::Sqlite(db.to_path_buf()), None, policy, notifier)
+    }
+
+    /// THE constructor every door uses: opens the store at `location` (a SQLite file, or
+    /// PostgreSQL shared by several gateways; rows this process writes name `instance`) and
+    /// from it the audit log, pins and approvals. A part that cannot be opened is logged; the
+    /// relay then refuses what needs it. Blocks while PostgreSQL is waited for (seconds).
+    pub fn open(
+        location: &StoreLocation,
+        instance: Option<String>,
+        policy: Arc<Policy>,
+        notifier: crate::notify::Notifier,
+    ) -> RelayParts {
+        let mut parts = RelayParts {
+            policy,
+            audit: Err(String::new()),
+            pins: None,
+            approvals: None,
+            limits: Default::default(),
+            metrics: Arc::new(Metrics::default()),
+            store: None,
+        };
+        let store = match Store::open(location) {
+            Ok(s) => s.with_instance(instance),
+            Err(e) => {
+                tracing::error!("{e}; every governed call will be refused until this is fixed");
+                parts.audit = Err(e.to_string());
+                return parts;
+            }
+        };
+        parts.audit = store.audit_log().map_err(|e| {
             tracing::error!("{e}; every governed call will be refused until this is fixed");
             e.to_string()
         });
-        let pins = match PinStore::open_sqlite(db) {
+        parts.pins = match store.pins() {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::error!(error = %e, "tool pins unavailable; drift is not detected");
                 None
             }
         };
-        let approvals = match Approvals::open(db, notifier) {
-            Ok(a) => Some(a),
+        parts.approvals = match store.approvals() {
+            Ok(a) => Some(Approvals::new(a, notifier)),
             Err(e) => {
                 tracing::error!("approvals unavailable ({e}); calls that need approval will be refused");
                 None
             }
         };
-        RelayParts {
-            policy,
-            audit,
-            pins,
-            approvals,
-            limits: Default::default(),
-            metrics: Arc::new(Metrics::default()),
-        }
+        parts.store = Some(store);
+        parts
     }
 }
 
 impl Relay {
     pub fn new(parts: RelayParts) -> Relay {
-        Relay {
+        let relay = Relay {
             policy: RwLock::new(parts.policy),
             audit: parts.audit,
             catalog: Arc::new(Catalog::new(parts.pins)),
@@ -124,9 +152,53 @@ impl Relay {
             limiter: Limiter::new(parts.limits),
             approvals: parts.approvals.map(|a| Arc::new(a.counted_in(parts.metrics.clone()))),
             metrics: parts.metrics,
+            store: parts.store,
             next_id: AtomicU64::new(1),
             resources: Default::default(),
-        }
+        };
+        relay.hear_other_gateways();
+        relay
+    }
+
+    /// With PostgreSQL, what other gateways change is heard as they commit (LISTEN/NOTIFY):
+    /// approvals decided elsewhere wake the calls held here at once (the hold's own poll of the
+    /// store stays as the fallback), and pins changed elsewhere are read again (the catalog's
+    /// 2 s refresh stays as the fallback). Needs a Tokio runtime (without one, the fallbacks).
+    fn hear_other_gateways(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some(mut changes) = store.changes() else {
+            return;
+        };
+        let approvals = self.approvals.as_ref().map(Arc::downgrade);
+        let catalog = Arc::downgrade(&self.catalog);
+        runtime.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let heard = changes.recv().await;
+                // The relay is gone: stop listening.
+                let Some(catalog) = catalog.upgrade() else { return };
+                let wake = || {
+                    if let Some(a) = approvals.as_ref().and_then(|a| a.upgrade()) {
+                        a.wake();
+                    }
+                };
+                match heard {
+                    Ok(steward_store::Change::Pins(server)) => catalog.changed(&server),
+                    Ok(_) | Err(RecvError::Lagged(_)) => wake(),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// The store this relay's parts were opened from.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
     }
 
     pub fn policy(&self) -> Arc<Policy> {

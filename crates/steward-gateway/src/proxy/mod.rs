@@ -76,9 +76,20 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     let Some((program, args)) = opts.command.split_first() else {
         return Err(GatewayError::NoCommand);
     };
+    let link = crate::notify::ApprovalLink::Cli {
+        db: opts.audit_db.display().to_string(),
+    };
+    let notifier = crate::notify::Notifier::new(opts.webhooks.clone(), link);
+    let store = steward_store::StoreLocation::Sqlite(opts.audit_db.clone());
+    let relay = Relay::new(RelayParts::open(&store, None, opts.policy.clone(), notifier));
     // Sinks, checkpoints and retention (`--audit-config`), on the same database.
-    let _evidence = crate::evidence::Evidence::start(&opts.audit, &opts.audit_db)
-        .map_err(|e| GatewayError::Config(e.to_string()))?;
+    let _evidence = match relay.store() {
+        Some(store) => {
+            crate::evidence::Evidence::start(&opts.audit, store).map_err(|e| GatewayError::Config(e.to_string()))?
+        }
+        // The relay refuses every governed call, saying why.
+        None => crate::evidence::Evidence::none(),
+    };
     // The sandbox lives as long as the child: dropping it ends what is left in its cgroup.
     let (mut child, sandboxed) = upstream::spawn(program, args, opts.sandbox.as_ref())?;
     sandboxed.log(&opts.server);
@@ -93,11 +104,6 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
 
     let (client_out, client_writer) = LineWriter::spawn(stdio::Output::stdout());
     let (upstream_in, upstream_writer) = LineWriter::spawn(child_stdin);
-    let link = crate::notify::ApprovalLink::Cli {
-        db: opts.audit_db.display().to_string(),
-    };
-    let notifier = crate::notify::Notifier::new(opts.webhooks.clone(), link);
-    let relay = Relay::new(RelayParts::sqlite(opts.policy.clone(), &opts.audit_db, notifier));
     let session = Session::new(opts.server.clone(), Door::Proxy, uuid::Uuid::new_v4().to_string());
     if let (Some(event), Some(log)) = (sandboxed.audit_event(&opts.server, "proxy"), relay.audit()) {
         let _ = log.append_nowait(event);

@@ -83,10 +83,20 @@ pub async fn read<T: Send + 'static>(
     st: &AppState,
     work: impl FnOnce(&AuditReader) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, String> {
-    let path = st.cfg.sqlite.clone();
-    match tokio::task::spawn_blocking(move || AuditReader::open(&path).and_then(|r| work(&r))).await {
+    let store = st.relay.store().cloned();
+    match tokio::task::spawn_blocking(move || open_reader(store.as_ref()).and_then(|r| work(&r))).await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(e) => Err(format!("the audit reader failed: {e}")),
+    }
+}
+
+/// A reader on the gateway's store (SQLite: a read-only connection; PostgreSQL: the pool).
+fn open_reader(store: Option<&steward_store::Store>) -> Result<AuditReader, StoreError> {
+    match store {
+        Some(s) => s.reader(),
+        None => Err(StoreError::Unavailable(
+            "the gateway's store could not be opened".into(),
+        )),
     }
 }
 
@@ -222,7 +232,7 @@ impl Drop for Slot {
 struct Tail {
     _slot: Slot,
     reader: Option<AuditReader>,
-    path: std::path::PathBuf,
+    store: Option<steward_store::Store>,
     filter: ActivityFilter,
     after: i64,
     queue: std::collections::VecDeque<AuditRow>,
@@ -241,11 +251,11 @@ impl Tail {
                 return None;
             }
             let reader = self.reader.take();
-            let (path, filter, after) = (self.path.clone(), self.filter.clone(), self.after);
+            let (store, filter, after) = (self.store.clone(), self.filter.clone(), self.after);
             let polled = tokio::task::spawn_blocking(move || {
                 let reader = match reader {
                     Some(r) => r,
-                    None => AuditReader::open(&path)?,
+                    None => open_reader(store.as_ref())?,
                 };
                 let rows = reader.after(after, &filter, ROWS_PER_POLL)?;
                 Ok::<_, StoreError>((reader, rows))
@@ -298,7 +308,7 @@ pub async fn stream(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q
     let tail = Tail {
         _slot: slot,
         reader: None,
-        path: st.cfg.sqlite.clone(),
+        store: st.relay.store().cloned(),
         filter: q.filter(),
         after,
         queue: Default::default(),

@@ -38,6 +38,9 @@ use crate::config::GatewayConfig;
 use crate::pipeline::{Relay, RelayParts};
 pub use state::AppState;
 
+/// How long `/readyz` waits for PostgreSQL to answer.
+const READY_PING: Duration = Duration::from_secs(2);
+
 /// How long calls in flight may take to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -65,20 +68,56 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
         }
         None => None,
     };
-    if cfg.postgres.is_some() {
+    // Every gateway on one PostgreSQL names itself in the rows it writes.
+    let instance = cfg.instance.clone().or_else(|| {
+        cfg.store
+            .is_postgres()
+            .then(|| crate::config::default_instance(cfg.listen.port()))
+    });
+    let notifier = approval_notifier(&cfg);
+    let (location, opening_policy) = (cfg.store.clone(), policy.clone());
+    let mut parts =
+        tokio::task::spawn_blocking(move || RelayParts::open(&location, instance, opening_policy, notifier))
+            .await
+            .map_err(|e| GatewayError::Config(format!("audit store: {e}")))?;
+    if let Err(e) = &parts.audit {
+        return Err(GatewayError::Config(format!("audit store: {e}")));
+    }
+    if parts.approvals.is_none() {
         return Err(GatewayError::Config(
-            "store.postgres is not supported by this build; remove it to use SQLite (store.sqlite)".into(),
+            "approval store: cannot be opened (see the log)".into(),
         ));
     }
-    let keys = if cfg.auth.api_keys {
-        Some(KeyStore::open_sqlite(&cfg.sqlite).map_err(|e| GatewayError::Config(format!("key store: {e}")))?)
+    let Some(store) = parts.store.clone() else {
+        return Err(GatewayError::Config("store: cannot be opened (see the log)".into()));
+    };
+    let keys: Option<KeyStore> = if cfg.auth.api_keys {
+        Some(
+            store
+                .keys()
+                .map_err(|e| GatewayError::Config(format!("key store: {e}")))?,
+        )
     } else {
         None
     };
     let authenticator = Authenticator::new(&cfg.auth, keys)
         .await
         .map_err(|e| GatewayError::Config(format!("auth: {e}")))?;
-    // Approvals: links in webhook messages point at this gateway's API.
+    parts.limits = cfg.limits.clone();
+    let relay = Arc::new(Relay::new(parts));
+    if let Some(log) = relay.audit() {
+        crate::sandbox::startup_check(&cfg.servers, log);
+    }
+    let evidence =
+        crate::evidence::Evidence::start(&cfg.audit, &store).map_err(|e| GatewayError::Config(e.to_string()))?;
+    Ok(Arc::new(AppState {
+        evidence,
+        ..AppState::new(cfg, relay, authenticator, registry)
+    }))
+}
+
+/// Announces new pending approvals; links in webhook messages point at this gateway's API.
+fn approval_notifier(cfg: &GatewayConfig) -> crate::notify::Notifier {
     let base = cfg
         .public_url
         .clone()
@@ -88,27 +127,7 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     } else {
         crate::notify::ApprovalLink::Http(base)
     };
-    let notifier = crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), link);
-    let mut parts = RelayParts::sqlite(policy, &cfg.sqlite, notifier);
-    if let Err(e) = &parts.audit {
-        return Err(GatewayError::Config(format!("audit store: {e}")));
-    }
-    if parts.approvals.is_none() {
-        return Err(GatewayError::Config(
-            "approval store: cannot be opened (see the log)".into(),
-        ));
-    }
-    parts.limits = cfg.limits.clone();
-    let relay = Arc::new(Relay::new(parts));
-    if let Some(log) = relay.audit() {
-        crate::sandbox::startup_check(&cfg.servers, log);
-    }
-    let evidence =
-        crate::evidence::Evidence::start(&cfg.audit, &cfg.sqlite).map_err(|e| GatewayError::Config(e.to_string()))?;
-    Ok(Arc::new(AppState {
-        evidence,
-        ..AppState::new(cfg, relay, authenticator, registry)
-    }))
+    crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), link)
 }
 
 /// The largest console form (sign-in, a reason for a decision).
@@ -267,6 +286,19 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
         Some(log) => log
             .health()
             .map_err(|h| serde_json::json!({ "error": h.error, "since": h.since })),
+    };
+    // A shared database can go away while this gateway is idle: ask it.
+    let audit = match (audit, st.relay.store().filter(|s| s.is_postgres()).cloned()) {
+        (Ok(()), Some(store)) => {
+            let asked = tokio::time::timeout(READY_PING, tokio::task::spawn_blocking(move || store.ping())).await;
+            match asked {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(serde_json::json!({ "error": e.to_string() })),
+                Ok(Err(e)) => Err(serde_json::json!({ "error": format!("the store check failed: {e}") })),
+                Err(_) => Err(serde_json::json!({ "error": "PostgreSQL did not answer within 2 s" })),
+            }
+        }
+        (other, _) => other,
     };
     let (status, body) = match audit {
         Ok(()) => (
