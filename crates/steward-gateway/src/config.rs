@@ -59,6 +59,20 @@ struct ConfigDoc {
     approvals: ApprovalsConfig,
     #[serde(default)]
     audit: crate::evidence::AuditDoc,
+    #[serde(default)]
+    console: crate::console::ConsoleConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
+}
+
+/// `metrics:` in steward.yaml: who may read `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `/metrics` asks for credentials like `/mcp` does (API key or token); off by default, for
+    /// scrapers that cannot send one.
+    #[serde(default)]
+    pub auth: bool,
 }
 
 /// `approvals:` in steward.yaml: where new pending approvals are announced.
@@ -68,6 +82,41 @@ pub struct ApprovalsConfig {
     /// `[{url, format: json|slack}]`.
     #[serde(default)]
     pub webhooks: Vec<crate::notify::Webhook>,
+    /// `slack: {signing_secret, users, bot_token}`: Approve and Deny buttons answered at
+    /// `POST /v1/slack/interactions` (see docs/approvals.md).
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+}
+
+/// `approvals.slack`: the Slack app whose buttons decide approvals.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The app's signing secret (Basic Information → App Credentials), usually `{env: NAME}`.
+    pub signing_secret: SecretValue,
+    /// Slack user id → Steward principal. A click from anyone else is refused.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    /// A bot token (`xoxb-…`) with which a Deny click opens a reason modal (`views.open`);
+    /// without it a Deny click records "denied from Slack".
+    #[serde(default)]
+    pub bot_token: Option<SecretValue>,
+    /// `signing_secret`, read at load.
+    #[serde(skip)]
+    pub secret: String,
+    /// `bot_token`, read at load.
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+// Secrets never reach logs: the derived Debug would print them.
+impl std::fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("users", &self.users)
+            .field("bot_token", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where durable state lives.
@@ -144,6 +193,41 @@ pub struct LimitsConfig {
     /// Child processes started for sessions, in all.
     #[serde(default = "default_max_children")]
     pub max_children: usize,
+    /// From accept (or the first byte after an idle spell) to a complete request head.
+    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// From a request's authenticated head to the end of its body.
+    #[serde(default = "default_body_read_timeout", deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection with no request in flight stays open.
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A positive duration written `500ms`, `10s`, `5m`.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    match parse_duration(&text) {
+        Ok(v) if !v.is_zero() => Ok(v),
+        Ok(_) => Err(serde::de::Error::custom(format!(
+            "'{text}' is zero: a time-out must be positive"
+        ))),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "{e} (durations look like 500ms, 10s, 5m)"
+        ))),
+    }
 }
 
 fn default_sessions_per_principal() -> usize {
@@ -177,6 +261,9 @@ impl Default for LimitsConfig {
             max_sessions: default_max_sessions(),
             children_per_principal: default_children_per_principal(),
             max_children: default_max_children(),
+            header_read_timeout: default_header_read_timeout(),
+            body_read_timeout: default_body_read_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -230,6 +317,9 @@ pub struct GatewayConfig {
     pub approvals: ApprovalsConfig,
     /// `audit:`: sinks, checkpoints, signing key, retention (see [`crate::evidence`]).
     pub audit: crate::evidence::AuditConfig,
+    /// `/ui`: see docs/console.md.
+    pub console: crate::console::ConsoleConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl GatewayConfig {
@@ -267,6 +357,8 @@ impl GatewayConfig {
             public_url: None,
             approvals: ApprovalsConfig::default(),
             audit: crate::evidence::AuditConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -358,6 +450,14 @@ impl GatewayConfig {
                     column,
                     format!("server name '{name}' is not usable in a URL path"),
                     "use letters, digits, '-', '_' and '.', and no '__' (it separates server and tool in federation)",
+                ));
+            }
+            if name == crate::approver::ENDPOINT_NAME {
+                return Err(invalid(
+                    line,
+                    column,
+                    format!("server name '{name}' is reserved: /mcp/{name} is Steward's approver endpoint"),
+                    "give the server another name",
                 ));
             }
             let s = server.value;
@@ -504,10 +604,30 @@ impl GatewayConfig {
             })?;
         }
         cfg.approvals = doc.approvals;
+        if let Some(slack) = cfg.approvals.slack.as_mut() {
+            resolve_slack(slack, base).map_err(|(message, hint)| invalid(0, 0, message, hint))?;
+        }
         cfg.audit = doc
             .audit
             .resolve(base)
             .map_err(|e| invalid(0, 0, e, "see docs/sinks.md for the audit: block"))?;
+        cfg.console = doc.console;
+        if let Some(o) = cfg.console.oidc.as_mut()
+            && let Some(secret) = &o.client_secret
+        {
+            o.secret = Some(resolve_secret(secret, base).map_err(|e| {
+                invalid(
+                    0,
+                    0,
+                    format!("console.oidc.client_secret: {e}"),
+                    "set the environment variable or fix the file path",
+                )
+            })?);
+        }
+        cfg.console
+            .validate(&cfg.auth)
+            .map_err(|e| invalid(0, 0, e, "see docs/console.md for the console: keys"))?;
+        cfg.metrics = doc.metrics;
         Ok(cfg)
     }
 
@@ -575,6 +695,32 @@ fn server_from_entry(
         timeout: Duration::from_secs(300),
         sandbox,
     })
+}
+
+/// Reads `approvals.slack`'s secrets and checks its user map; `Err((message, hint))`.
+fn resolve_slack(slack: &mut SlackConfig, base: &Path) -> Result<(), (String, &'static str)> {
+    let hint = "set the environment variable or fix the file path";
+    slack.secret = resolve_secret(&slack.signing_secret, base)
+        .map_err(|e| (format!("approvals.slack.signing_secret: {e}"), hint))?;
+    if slack.secret.trim().is_empty() {
+        return Err((
+            "approvals.slack.signing_secret is empty".into(),
+            "use the app's signing secret (Basic Information → App Credentials)",
+        ));
+    }
+    if let Some(t) = &slack.bot_token {
+        slack.token = Some(resolve_secret(t, base).map_err(|e| (format!("approvals.slack.bot_token: {e}"), hint))?);
+    }
+    for (user, principal) in &slack.users {
+        let id_ok = !user.is_empty() && user.len() <= 32 && user.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !id_ok || principal.trim().is_empty() {
+            return Err((
+                format!("approvals.slack.users: '{user}: {principal}' is not a Slack user id and a principal"),
+                "map Slack user ids (like U024BE7LH, from a profile's \"Copy member ID\") to principals",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Expands `${NAME}` references from the environment; a missing variable is an error, not "".
@@ -658,6 +804,43 @@ servers:
             other => panic!("{other:?}"),
         }
         assert!(matches!(cfg.servers["remote"].transport, Transport::Http { .. }));
+    }
+
+    #[test]
+    fn connection_time_outs_have_safe_defaults_and_read_durations() {
+        let cfg = GatewayConfig::from_yaml("auth: { api_keys: true }\n", "s.yaml", Path::new(".")).unwrap();
+        assert_eq!(
+            (
+                cfg.limits.header_read_timeout,
+                cfg.limits.body_read_timeout,
+                cfg.limits.idle_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(60)
+            )
+        );
+        assert!(!cfg.metrics.auth);
+        let cfg = GatewayConfig::from_yaml(
+            "limits: { header_read_timeout: 500ms, body_read_timeout: 2s, idle_timeout: 1m }\nmetrics: { auth: true }\n",
+            "s.yaml",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(cfg.limits.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(cfg.limits.body_read_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.limits.idle_timeout, Duration::from_secs(60));
+        assert!(cfg.metrics.auth);
+        for bad in [
+            "limits: { idle_timeout: 0s }\n",
+            "limits: { header_read_timeout: soon }\n",
+        ] {
+            let err = GatewayConfig::from_yaml(bad, "s.yaml", Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("s.yaml:1:"), "{err}");
+        }
     }
 
     #[test]

@@ -32,12 +32,20 @@ const LAUNCHERS: &[&str] = &[
 /// Words after a launcher that are sub-commands, not the server.
 const LAUNCHER_WORDS: &[&str] = &["run", "exec", "dlx", "x", "tool", "proxy", "-m", "--"];
 
-/// A server name for policy and audit, derived from the upstream command line.
+/// A server name for policy and audit, derived from the upstream command line:
+/// `npx -y @scope/server-x` → `server-x`, `uvx mcp-server-time==1.0` → `mcp-server-time`,
+/// `python -m mcp_server_fetch.main` → `mcp_server_fetch`, and a script path such as
+/// `node path/to/pkg/dist/index.js` → the `name` of the nearest `package.json` above it.
 pub fn server_name_from_command(command: &[String]) -> String {
     let mut words = command.iter().map(String::as_str).peekable();
     let mut candidate = None;
+    let mut module = false;
     while let Some(w) = words.next() {
         let base = w.rsplit('/').next().unwrap_or(w);
+        if w == "-m" {
+            module = true;
+            continue;
+        }
         if LAUNCHERS.contains(&base) || LAUNCHER_WORDS.contains(&w) {
             continue;
         }
@@ -48,14 +56,69 @@ pub fn server_name_from_command(command: &[String]) -> String {
             }
             continue;
         }
-        if w.contains('=') {
+        if is_env_assignment(w) {
             continue;
         }
         candidate = Some(w);
         break;
     }
-    let raw = candidate.or(command.first().map(String::as_str)).unwrap_or("upstream");
-    clean_name(raw)
+    let Some(raw) = candidate.or(command.first().map(String::as_str)) else {
+        return "upstream".into();
+    };
+    if module {
+        // A module path names its package first: `pkg.server` is `pkg`.
+        return clean_name(raw.split('.').next().unwrap_or(raw));
+    }
+    if let Some(name) = script_package_name(raw) {
+        return clean_name(&name);
+    }
+    // `pkg==1.2`, `pkg>=1`, `pkg[extra]`: a Python requirement names its package first.
+    clean_name(raw.split(['=', '<', '>', '!', '~', '[']).next().unwrap_or(raw))
+}
+
+/// `NAME=value` as `env` takes it (not a requirement such as `pkg==1.0`).
+fn is_env_assignment(w: &str) -> bool {
+    match w.split_once('=') {
+        Some((name, value)) => {
+            !name.is_empty()
+                && !value.starts_with('=')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// For a JavaScript or TypeScript file: the `name` in the nearest `package.json` in its
+/// directory or above (a built entry point such as `dist/index.js` says nothing by itself).
+fn script_package_name(word: &str) -> Option<String> {
+    if ![".js", ".mjs", ".cjs", ".ts", ".mts"].iter().any(|e| word.ends_with(e)) {
+        return None;
+    }
+    let path = std::path::Path::new(word);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    // A few levels: an entry point sits in dist/, build/ or lib/ of its package.
+    for dir in path.ancestors().skip(1).take(6) {
+        let manifest = dir.join("package.json");
+        let Ok(meta) = std::fs::metadata(&manifest) else {
+            continue;
+        };
+        if meta.len() > 1024 * 1024 {
+            return None;
+        }
+        let text = std::fs::read_to_string(&manifest).ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+        return doc
+            .get("name")
+            .and_then(|n| n.as_str())
+            .filter(|n| !n.trim().is_empty())
+            .map(str::to_string);
+    }
+    None
 }
 
 fn clean_name(raw: &str) -> String {
@@ -109,5 +172,28 @@ mod tests {
             "github-mcp-server"
         );
         assert_eq!(name("github-mcp-server stdio"), "github-mcp-server");
+        assert_eq!(name("uvx mcp-server-fetch==2025.4.7"), "mcp-server-fetch");
+        assert_eq!(name("uvx --from mcp-server-git mcp-server-git"), "mcp-server-git");
+        assert_eq!(name("python3 -m mcp_server_fetch.main --flag"), "mcp_server_fetch");
+        assert_eq!(name("env DEBUG=1 uvx mcp-server-time"), "mcp-server-time");
+    }
+
+    #[test]
+    fn a_script_is_named_by_its_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("node_modules/@acme/weather-server");
+        std::fs::create_dir_all(pkg.join("dist")).unwrap();
+        std::fs::write(
+            pkg.join("package.json"),
+            r#"{"name": "@acme/weather-server", "version": "1.0.0"}"#,
+        )
+        .unwrap();
+        std::fs::write(pkg.join("dist/index.js"), "").unwrap();
+        let script = pkg.join("dist/index.js").display().to_string();
+        assert_eq!(name(&format!("node {script}")), "weather-server");
+        // Without a package.json above it, the file's own name.
+        let lone = dir.path().join("server.mjs");
+        std::fs::write(&lone, "").unwrap();
+        assert_eq!(name(&format!("node {}", lone.display())), "server");
     }
 }

@@ -1,7 +1,9 @@
 //! Steward's runtime: the relay every door shares (`pipeline`), and the doors themselves.
 
+pub mod approver;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod evidence;
 pub mod identity;

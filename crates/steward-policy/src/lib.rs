@@ -24,8 +24,8 @@ pub use decide::{Call, Decision, Principal, Shadow, Step};
 pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
 pub use model::{
-    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, GOVERNED_METHODS, Mode, Policy, PrincipalKind, Risk,
-    RiskEffect, SERVER_STATUSES, ToolAnnotations,
+    APPROVER_ROLE, Approval, ApprovalMode, ApprovalSettings, Approvers, BUILTIN_ROLES, Effect, GOVERNED_METHODS, Mode,
+    Policy, PrincipalKind, Risk, RiskEffect, SERVER_STATUSES, ToolAnnotations,
 };
 pub use summary::{PolicySummary, PrincipalSummary, RoleSummary, RuleSummary, ToolClassSummary};
 

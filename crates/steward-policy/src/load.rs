@@ -12,8 +12,8 @@ use crate::detect::{BUILTIN_SETS, CustomDetector, Detectors};
 use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
-    Approval, ApprovalMode, ApprovalSettings, Approvers, Effect, LIST_METHODS, Mode, Operation, Policy, PrincipalDef,
-    PrincipalKind, Risk, RiskEffect, Rule, ServerDef, ToolClass,
+    Approval, ApprovalMode, ApprovalSettings, Approvers, BUILTIN_ROLES, Effect, LIST_METHODS, Mode, Operation, Policy,
+    PrincipalDef, PrincipalKind, Risk, RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.
@@ -71,6 +71,10 @@ struct ApprovalsDoc {
     grant_window: Option<Spanned<String>>,
     #[serde(default)]
     expiry: Option<Spanned<String>>,
+    #[serde(default)]
+    default_approver_roles: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    hold_without_progress: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -430,14 +434,14 @@ impl Compiler<'_> {
             .flat_map(|t| t.operations.iter().map(|o| o.name.value.clone()))
             .collect();
         let names = Names {
-            roles: roles.keys().map(String::as_str).collect(),
+            roles: roles.keys().map(String::as_str).chain(BUILTIN_ROLES).collect(),
             capabilities: all_caps.iter().map(String::as_str).collect(),
             flags,
             operations: operation_names.iter().map(String::as_str).collect(),
             in_operation: false,
         };
 
-        let approvals = self.approval_settings(doc.approvals);
+        let approvals = self.approval_settings(doc.approvals, &roles);
         let protections = self.protections(
             doc.scan,
             doc.on_drift,
@@ -512,7 +516,7 @@ impl Compiler<'_> {
     }
 
     fn known_role(&mut self, roles: &BTreeMap<String, BTreeSet<String>>, role: &Spanned<String>, whose: &str) {
-        if !roles.contains_key(&role.value) {
+        if !roles.contains_key(&role.value) && !BUILTIN_ROLES.contains(&role.value.as_str()) {
             let hint = match closest(&role.value, roles.keys().map(String::as_str)) {
                 Some(s) => format!("did you mean '{s}'? roles are defined under `roles:`"),
                 None => format!("define it under `roles:` (known roles: {})", join(roles.keys())),
@@ -571,7 +575,11 @@ impl Compiler<'_> {
     }
 
     /// The policy-wide `approvals:` settings, defaults filled in.
-    fn approval_settings(&mut self, doc: Option<ApprovalsDoc>) -> ApprovalSettings {
+    fn approval_settings(
+        &mut self,
+        doc: Option<ApprovalsDoc>,
+        roles: &BTreeMap<String, BTreeSet<String>>,
+    ) -> ApprovalSettings {
         let mut s = ApprovalSettings::default();
         let Some(doc) = doc else { return s };
         s.mode = doc.mode.unwrap_or(s.mode);
@@ -579,9 +587,32 @@ impl Compiler<'_> {
             (&doc.hold_timeout, &mut s.hold_timeout, "approvals.hold_timeout"),
             (&doc.grant_window, &mut s.grant_window, "approvals.grant_window"),
             (&doc.expiry, &mut s.expiry, "approvals.expiry"),
+            (
+                &doc.hold_without_progress,
+                &mut s.hold_without_progress,
+                "approvals.hold_without_progress",
+            ),
         ] {
             if let Some(d) = value.as_ref().and_then(|v| self.duration(v, what)) {
                 *slot = d;
+            }
+        }
+        if let Some(list) = doc.default_approver_roles {
+            // An empty list would let anyone approve: approver rules cannot be empty.
+            if list.value.is_empty() {
+                self.error(
+                    at(&list),
+                    "approvals.default_approver_roles is empty",
+                    format!(
+                        "name at least one role that may approve calls whose approvers name none (the default is [{}])",
+                        BUILTIN_ROLES[0]
+                    ),
+                );
+            } else {
+                for r in &list.value {
+                    self.known_role(roles, r, "approvals.default_approver_roles");
+                }
+                s.default_approver_roles = list.value.into_iter().map(|r| r.value).collect();
             }
         }
         s

@@ -205,7 +205,7 @@ impl Approval {
 }
 
 /// Who may approve a call that needs approval: at least `count` distinct people holding one
-/// of `roles` (any role when empty).
+/// of `roles` (the policy's `approvals.default_approver_roles` when empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approvers {
     pub roles: Vec<String>,
@@ -265,8 +265,15 @@ impl ApprovalMode {
     }
 }
 
+/// The built-in role that may approve calls whose `approvers` name no roles (the default of
+/// `approvals.default_approver_roles`). It needs no entry under `roles:`: it grants no capability.
+pub const APPROVER_ROLE: &str = "steward:approver";
+
+/// Roles every policy knows without defining them under `roles:`.
+pub const BUILTIN_ROLES: [&str; 1] = [APPROVER_ROLE];
+
 /// The policy-wide `approvals:` settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalSettings {
     /// The mode of approvals whose `approvers` do not say.
     pub mode: ApprovalMode,
@@ -276,6 +283,11 @@ pub struct ApprovalSettings {
     pub grant_window: std::time::Duration,
     /// How long a pending approval can be approved at all.
     pub expiry: std::time::Duration,
+    /// Who may approve a call whose `approvers` name no roles; never empty.
+    pub default_approver_roles: Vec<String>,
+    /// How long a held call whose client sent no progress token waits before it is answered
+    /// queue-style (clients without progress updates commonly time out after 60 s).
+    pub hold_without_progress: std::time::Duration,
 }
 
 impl Default for ApprovalSettings {
@@ -285,6 +297,8 @@ impl Default for ApprovalSettings {
             hold_timeout: std::time::Duration::from_secs(5 * 60),
             grant_window: std::time::Duration::from_secs(15 * 60),
             expiry: std::time::Duration::from_secs(60 * 60),
+            default_approver_roles: vec![APPROVER_ROLE.to_string()],
+            hold_without_progress: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -424,8 +438,8 @@ impl Policy {
     }
 
     /// The policy-wide approval settings (`approvals:`).
-    pub fn approval_settings(&self) -> ApprovalSettings {
-        self.approvals
+    pub fn approval_settings(&self) -> &ApprovalSettings {
+        &self.approvals
     }
 
     /// The roles the policy's `principals:` entry gives `id` (empty when it has none).

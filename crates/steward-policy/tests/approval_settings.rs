@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use steward_policy::{ApprovalMode, Call, Effect, Policy, Principal};
+use steward_policy::{APPROVER_ROLE, ApprovalMode, Call, Effect, Policy, Principal};
 
 const POLICY: &str = r#"version: 1
 default: allow
@@ -59,8 +59,48 @@ fn approvals_settings_are_read() {
             Duration::from_secs(7200)
         )
     );
-    let defaults = Policy::from_yaml("version: 1\n", "d.yaml").unwrap().approval_settings();
+    let defaults = Policy::from_yaml("version: 1\n", "d.yaml").unwrap();
+    let defaults = defaults.approval_settings();
     assert_eq!(defaults.mode, ApprovalMode::Hold);
+    assert_eq!(defaults.default_approver_roles, vec![APPROVER_ROLE.to_string()]);
+    assert_eq!(defaults.hold_without_progress, Duration::from_secs(20));
+}
+
+#[test]
+fn approver_roles_default_to_steward_approver_and_cannot_be_empty() {
+    let p = Policy::from_yaml(
+        "version: 1\nroles: { lead: [] }\napprovals: { default_approver_roles: [lead, \"steward:approver\"], hold_without_progress: 15s }\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let s = p.approval_settings();
+    assert_eq!(
+        s.default_approver_roles,
+        vec!["lead".to_string(), APPROVER_ROLE.to_string()]
+    );
+    assert_eq!(s.hold_without_progress, Duration::from_secs(15));
+    // The built-in role needs no definition and may be given to principals.
+    let p = Policy::from_yaml(
+        "version: 1\nprincipals: { bob: { roles: [\"steward:approver\"] } }\n",
+        "p.yaml",
+    )
+    .unwrap();
+    assert_eq!(p.principal_roles("bob"), vec![APPROVER_ROLE.to_string()]);
+    let err = Policy::from_yaml("version: 1\napprovals: { default_approver_roles: [] }\n", "p.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("default_approver_roles is empty"), "{err}");
+    let err = Policy::from_yaml(
+        "version: 1\napprovals: { default_approver_roles: [nobody] }\n",
+        "p.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("role 'nobody' which is not defined"), "{err}");
+    let err = Policy::from_yaml("version: 1\napprovals: { hold_without_progress: 0s }\n", "p.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("approvals.hold_without_progress"), "{err}");
 }
 
 #[test]

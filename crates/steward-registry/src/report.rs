@@ -7,9 +7,12 @@ use serde_json::{Value, json};
 use crate::check::{CheckReport, CheckResult};
 use crate::status::Status;
 
-/// A table: one line per server, then a summary line.
-pub fn table(report: &CheckReport, home: Option<&Path>) -> String {
-    let rows: Vec<[String; 6]> = report
+/// The table's column names.
+pub const TABLE_HEADERS: [&str; 6] = ["STATUS", "CLIENT", "SCOPE", "SERVER", "CONFIG", "DETAIL"];
+
+/// The table's rows, one per server found (for callers that lay the table out themselves).
+pub fn table_rows(report: &CheckReport, home: Option<&Path>) -> Vec<[String; 6]> {
+    report
         .results
         .iter()
         .map(|r| {
@@ -26,8 +29,23 @@ pub fn table(report: &CheckReport, home: Option<&Path>) -> String {
                 r.detail.clone(),
             ]
         })
-        .collect();
-    let headers = ["STATUS", "CLIENT", "SCOPE", "SERVER", "CONFIG", "DETAIL"];
+        .collect()
+}
+
+/// The line under the table: how many servers of each status, and the violations.
+pub fn summary_line(report: &CheckReport) -> String {
+    let v = report.violations();
+    if v > 0 {
+        format!("{}; {v} violation(s)", report.summary())
+    } else {
+        format!("{}; no violations", report.summary())
+    }
+}
+
+/// A table: one line per server, then a summary line.
+pub fn table(report: &CheckReport, home: Option<&Path>) -> String {
+    let rows = table_rows(report, home);
+    let headers = TABLE_HEADERS;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row.iter()).take(5) {
@@ -56,13 +74,8 @@ pub fn table(report: &CheckReport, home: Option<&Path>) -> String {
         }
     }
     out.push('\n');
-    out.push_str(&report.summary());
-    let v = report.violations();
-    if v > 0 {
-        out.push_str(&format!("; {v} violation(s)\n"));
-    } else {
-        out.push_str("; no violations\n");
-    }
+    out.push_str(&summary_line(report));
+    out.push('\n');
     out
 }
 

@@ -90,7 +90,7 @@ pub struct Approval {
     pub rule_ids: Vec<String>,
     pub flags: Vec<String>,
     /// At least `required_count` distinct approvers, each holding one of `required_roles`
-    /// (anyone but the requester when empty).
+    /// ([`APPROVER_ROLE`] when empty: rows written before approver roles were required).
     pub required_roles: Vec<String>,
     pub required_count: u32,
     /// `hold` or `queue`.
@@ -131,7 +131,21 @@ impl Approval {
     pub fn consumed(&self) -> bool {
         self.consumed_at.is_some()
     }
+
+    /// The roles one of which an approver must hold: `required_roles`, or [`APPROVER_ROLE`]
+    /// when that is empty. Never empty, so no approval is open to anyone authenticated.
+    pub fn approver_roles(&self) -> Vec<String> {
+        if self.required_roles.is_empty() {
+            vec![APPROVER_ROLE.to_string()]
+        } else {
+            self.required_roles.clone()
+        }
+    }
 }
+
+/// The role that may approve what names no approver roles. The same name as
+/// `steward_policy::APPROVER_ROLE` (the store does not depend on the policy crate).
+pub const APPROVER_ROLE: &str = "steward:approver";
 
 /// What creating an approval needs.
 #[derive(Debug, Clone)]
@@ -165,6 +179,14 @@ pub struct NewApproval {
 pub struct Actor {
     pub name: String,
     pub roles: Vec<String>,
+}
+
+impl Actor {
+    /// Whether this actor holds a role that may approve or deny `a` (a principal without
+    /// roles never may). Says nothing about the requester rule or the approval's state.
+    pub fn may_decide(&self, a: &Approval) -> bool {
+        !self.roles.is_empty() && a.approver_roles().iter().any(|r| self.roles.contains(r))
+    }
 }
 
 /// What an approve did.

@@ -12,7 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+use crate::approval::{
+    APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval,
+};
 use crate::event::{AuditEvent, EventKind};
 use crate::writer::append_in;
 use crate::{StoreError, schema};
@@ -199,6 +201,12 @@ impl ApprovalStore {
                 "at most {MAX_ROLES} approver roles"
             )));
         }
+        // Approver rules cannot be empty: an approval that names no role needs the approver role.
+        let required_roles = if new.required_roles.is_empty() {
+            vec![APPROVER_ROLE.to_string()]
+        } else {
+            new.required_roles.clone()
+        };
         let created = Utc::now();
         let expires = created + chrono::Duration::from_std(new.expiry).unwrap_or(chrono::Duration::days(1));
         let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
@@ -219,7 +227,7 @@ impl ApprovalStore {
                 json(&new.reasons),
                 json(&new.rule_ids),
                 json(&new.flags),
-                json(&new.required_roles),
+                json(&required_roles),
                 new.required_count.max(1),
                 new.mode,
                 new.door,
@@ -649,15 +657,72 @@ pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
     })
 }
 
+/// Whether `actor` may approve `a` now, by the same checks [`ApprovalStore::approve`] makes
+/// (state, requester, roles, a second approval by the same person), without changing anything:
+/// for screens that offer an approve button only to those who may press it.
+pub fn may_approve(a: &Approval, actor: &Actor) -> Result<(), ApprovalError> {
+    check_actor(actor)?;
+    may_decide(a, "approved")?;
+    if same_person(&actor.name, &a.principal) {
+        return Err(ApprovalError::SelfApproval {
+            id: a.id.clone(),
+            approver: actor.name.clone(),
+        });
+    }
+    check_role(a, actor, "approve")?;
+    if a.approvals.iter().any(|v| same_person(&v.by, &actor.name)) {
+        return Err(ApprovalError::AlreadyApproved {
+            id: a.id.clone(),
+            approver: actor.name.clone(),
+            progress: a.progress(),
+            missing: a.required_count.saturating_sub(a.approvals.len() as u32),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `actor` may deny `a` now (the requester may withdraw their own call), by the checks
+/// [`ApprovalStore::deny`] makes.
+pub fn may_deny(a: &Approval, actor: &Actor) -> Result<(), ApprovalError> {
+    check_actor(actor)?;
+    may_decide(a, "denied")?;
+    if same_person(&actor.name, &a.principal) {
+        return Ok(());
+    }
+    check_role(a, actor, "deny")
+}
+
+/// A pending approval not past its expiry (by the clock; the store marks it on the next write).
+fn may_decide(a: &Approval, action: &'static str) -> Result<(), ApprovalError> {
+    match a.state {
+        ApprovalState::Pending if a.expires_at.as_str() <= now().as_str() => Err(ApprovalError::Expired {
+            id: a.id.clone(),
+            at: a.expires_at.clone(),
+        }),
+        ApprovalState::Pending => Ok(()),
+        ApprovalState::Expired => Err(ApprovalError::Expired {
+            id: a.id.clone(),
+            at: a.decided_at.clone().unwrap_or_else(|| a.expires_at.clone()),
+        }),
+        state => Err(ApprovalError::NotPending {
+            id: a.id.clone(),
+            state,
+            by: a.decided_by.clone(),
+            action,
+        }),
+    }
+}
+
+/// The approver must hold one of the approval's roles; a principal without roles never may.
 fn check_role(a: &Approval, actor: &Actor, action: &'static str) -> Result<(), ApprovalError> {
-    if a.required_roles.is_empty() || a.required_roles.iter().any(|r| actor.roles.contains(r)) {
+    if actor.may_decide(a) {
         return Ok(());
     }
     Err(ApprovalError::MissingRole {
         id: a.id.clone(),
         approver: actor.name.clone(),
         action,
-        required: a.required_roles.clone(),
+        required: a.approver_roles(),
         has: actor.roles.clone(),
     })
 }
@@ -711,7 +776,7 @@ fn check_reason(reason: &str) -> Result<String, ApprovalError> {
 
 fn roles_text(roles: &[String]) -> String {
     if roles.is_empty() {
-        String::new()
+        format!(" with role {APPROVER_ROLE}")
     } else {
         format!(" with role {}", roles.join(" or "))
     }

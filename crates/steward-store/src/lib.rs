@@ -5,6 +5,7 @@
 //! transaction starts goes into that transaction, so throughput grows with load while each
 //! caller can still wait for its own row to be committed ([`AuditLog::append`]).
 
+mod activity;
 mod approval;
 mod approvals;
 mod cef;
@@ -14,6 +15,7 @@ mod cursors;
 mod error;
 mod event;
 mod evidence;
+mod health;
 mod keys;
 mod pins;
 mod reader;
@@ -23,14 +25,18 @@ pub mod signing;
 mod verify;
 mod writer;
 
-pub use approval::{Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
-pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration};
+pub use activity::{
+    ActivityFilter, AlertRow, AlertRows, DenialBurst, HourCount, MAX_ACTIVITY_ROWS, Overview, hourly_series,
+};
+pub use approval::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, ApprovalVote, Approved, NewApproval};
+pub use approvals::{ApprovalStore, MAX_LIST, Reusable, SYSTEM_ACTOR, human as human_duration, may_approve, may_deny};
 pub use cef::{cef_line, cef_severity};
 pub use checkpoint::{Anchor, Checkpoint, Signature};
 pub use cursors::{Lease, SinkCursor};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow, EventKind};
 pub use evidence::{ChainHead, EvidenceStore};
+pub use health::AuditUnhealthy;
 pub use keys::{ApiKey, CreatedKey, KEY_LEN, KEY_PREFIX, KeyError, KeyStore, NewKey, Revoked, split_key};
 pub use pins::{
     KnownTool, MAX_TOOL_JSON, Pin, PinApproval, PinDiff, PinError, PinSource, PinState, PinStatus, PinStore,

@@ -10,7 +10,7 @@ use crate::{ApiKey, Approval, Pin, StoreError};
 
 /// Read access to an audit database: query, verify, stats. Never writes.
 pub struct AuditReader {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Which rows `query` returns. Empty fields match everything.
@@ -35,6 +35,7 @@ pub struct Stats {
     pub last_ts: Option<String>,
     pub by_kind: BTreeMap<String, u64>,
     pub by_effect: BTreeMap<String, u64>,
+    /// Over decision rows only (approval rows repeat their call's risk).
     pub by_risk: BTreeMap<String, u64>,
     pub by_outcome: BTreeMap<String, u64>,
     pub top_tools: Vec<(String, u64)>,
@@ -230,10 +231,11 @@ impl AuditReader {
         s.events = events as u64;
         s.first_ts = first;
         s.last_ts = last;
-        s.by_kind = self.group("kind")?;
-        s.by_effect = self.group("effect")?;
-        s.by_risk = self.group("risk")?;
-        s.by_outcome = self.group("outcome")?;
+        s.by_kind = self.group("kind", "1")?;
+        s.by_effect = self.group("effect", "1")?;
+        // Approval transitions repeat their call's risk: risks are counted over decisions only.
+        s.by_risk = self.group("risk", "kind = 'decision'")?;
+        s.by_outcome = self.group("outcome", "1")?;
         s.top_tools = self.top(
             "coalesce(server, '?') || '/' || coalesce(tool, '?')",
             "kind = 'decision'",
@@ -242,9 +244,9 @@ impl AuditReader {
         Ok(s)
     }
 
-    fn group(&self, column: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+    fn group(&self, column: &str, filter: &str) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {column}, count(*) FROM audit_events WHERE {column} IS NOT NULL GROUP BY {column}"
+            "SELECT {column}, count(*) FROM audit_events WHERE {column} IS NOT NULL AND {filter} GROUP BY {column}"
         ))?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)

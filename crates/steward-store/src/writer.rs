@@ -8,12 +8,15 @@ use tokio::sync::oneshot;
 
 use crate::StoreError;
 use crate::event::{AuditEvent, AuditRow};
+use crate::health::{AuditUnhealthy, WriterHealth};
 use crate::schema::{self, GENESIS};
 
 /// Events waiting for the writer beyond this number make `append` callers wait (back-pressure).
 const QUEUE_CAPACITY: usize = 65_536;
 /// The most events one transaction commits.
 const MAX_BATCH: usize = 4_096;
+/// While commits fail, how often the idle writer probes whether it can write again.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 type Ack = oneshot::Sender<Result<i64, StoreError>>;
 
@@ -31,6 +34,7 @@ pub struct AuditLog {
     queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     path: PathBuf,
     worker: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    health: WriterHealth,
 }
 
 impl AuditLog {
@@ -51,16 +55,39 @@ impl AuditLog {
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let writer_queued = queued.clone();
+        let health = WriterHealth::default();
+        let writer_health = health.clone();
         let worker = std::thread::Builder::new()
             .name("steward-audit".into())
-            .spawn(move || writer_loop(conn, rx, writer_queued))
+            .spawn(move || writer_loop(conn, rx, writer_queued, writer_health))
             .map_err(|e| StoreError::WriteFailed(format!("cannot start the audit writer: {e}")))?;
         Ok(AuditLog {
             tx,
             queued,
             path: path.to_path_buf(),
             worker: std::sync::Arc::new(std::sync::Mutex::new(Some(worker))),
+            health,
         })
+    }
+
+    /// Whether the log can be written: `Err` while the last commit failed (and no later one or
+    /// probe succeeded), or when the writer has stopped.
+    pub fn health(&self) -> Result<(), AuditUnhealthy> {
+        if let Some(failure) = self.health.get() {
+            return Err(failure);
+        }
+        let stopped = self
+            .worker
+            .lock()
+            .map(|w| w.as_ref().is_none_or(|h| h.is_finished()))
+            .unwrap_or(true);
+        if stopped {
+            return Err(AuditUnhealthy {
+                since: now_rfc3339(),
+                error: "the audit writer has stopped".into(),
+            });
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -127,14 +154,32 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, queued: std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: Receiver<Msg>,
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    health: WriterHealth,
+) {
     let mut batch: Vec<(AuditEvent, Option<Ack>)> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         // Block for the first message, then take whatever else is already waiting.
-        let first = match rx.recv_timeout(Duration::from_secs(3600)) {
+        let wait = if health.failing() {
+            PROBE_EVERY
+        } else {
+            Duration::from_secs(3600)
+        };
+        let first = match rx.recv_timeout(wait) {
             Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {
+                if health.failing() {
+                    match probe(&mut conn) {
+                        Ok(()) => health.succeeded(),
+                        Err(e) => health.failed(&e.to_string()),
+                    }
+                }
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut disconnected = false;
@@ -162,7 +207,7 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, queued: std::sync::Arc<s
         }
         if !batch.is_empty() {
             let n = batch.len();
-            commit(&mut conn, &mut batch);
+            commit(&mut conn, &mut batch, &health);
             queued.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
         }
         for f in flushes.drain(..) {
@@ -175,11 +220,12 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, queued: std::sync::Arc<s
     let _ = conn.pragma_update(None, "wal_checkpoint", "PASSIVE");
 }
 
-fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>) {
+fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>, health: &WriterHealth) {
     let (events, acks): (Vec<AuditEvent>, Vec<Option<Ack>>) = batch.drain(..).unzip();
     let count = events.len();
     match write_batch(conn, events) {
         Ok(seqs) => {
+            health.succeeded();
             for (ack, seq) in acks.into_iter().zip(seqs) {
                 if let Some(ack) = ack {
                     let _ = ack.send(Ok(seq));
@@ -190,11 +236,30 @@ fn commit(conn: &mut Connection, batch: &mut Vec<(AuditEvent, Option<Ack>)>) {
             // The callers learn of it (and fail closed); the events are not retried.
             tracing::error!(error = %e, events = count, "audit write failed");
             let message = e.to_string();
+            health.failed(&message);
             for ack in acks.into_iter().flatten() {
                 let _ = ack.send(Err(StoreError::WriteFailed(message.clone())));
             }
         }
     }
+}
+
+/// Whether the log can take rows again, without adding one: an event is appended and rolled
+/// back (the insert path: lock, constraints, triggers), then a one-row side table is committed
+/// (the commit path: disk, permissions).
+fn probe(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch("SAVEPOINT probe")?;
+    let appended = append_in(&tx, vec![AuditEvent::new(crate::event::EventKind::System)]);
+    tx.execute_batch("ROLLBACK TO probe; RELEASE probe")?;
+    appended?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS audit_writer_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)")?;
+    tx.execute(
+        "INSERT OR REPLACE INTO audit_writer_probe (id, at) VALUES (1, ?1)",
+        params![now_rfc3339()],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 const INSERT: &str = "INSERT INTO audit_events (seq, ts, kind, decision_id, principal, client, session, door, server, \

@@ -158,3 +158,47 @@ fn expiry_and_time_outs_are_final() {
         Err(ApprovalError::NotFound(_))
     ));
 }
+
+/// An approval that names no approver roles needs `steward:approver`; a principal without roles
+/// can neither approve nor deny anything (but may still withdraw its own call).
+#[test]
+fn approver_rules_are_never_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ApprovalStore::open_sqlite(&dir.path().join("audit.db")).unwrap();
+    let id = ApprovalStore::new_id();
+    let mut open = new(&id, "alice");
+    open.required_roles = vec![];
+    open.required_count = 1;
+    let a = store.create(&open).unwrap();
+    assert_eq!(a.required_roles, vec![steward_store::APPROVER_ROLE.to_string()]);
+
+    let nobody = Actor {
+        name: "mallory".into(),
+        roles: vec![],
+    };
+    assert!(matches!(
+        store.approve(&id, &nobody, None),
+        Err(ApprovalError::MissingRole { .. })
+    ));
+    assert!(matches!(
+        store.deny(&id, &nobody, "no"),
+        Err(ApprovalError::MissingRole { .. })
+    ));
+    let err = store.approve(&id, &admin("bob"), None).unwrap_err().to_string();
+    assert!(err.contains("steward:approver") && err.contains("only admin"), "{err}");
+    let approver = Actor {
+        name: "carol".into(),
+        roles: vec![steward_store::APPROVER_ROLE.into()],
+    };
+    assert!(store.approve(&id, &approver, None).unwrap().complete);
+
+    // The requester, role-less, withdraws its own call.
+    let id = ApprovalStore::new_id();
+    let mut mine = new(&id, "mallory");
+    mine.required_roles = vec![];
+    store.create(&mine).unwrap();
+    assert_eq!(
+        store.deny(&id, &nobody, "changed my mind").unwrap().state,
+        ApprovalState::Cancelled
+    );
+}

@@ -58,9 +58,22 @@ pub enum Command {
     Init(cmd_init::InitArgs),
     /// Audit a repository's MCP and Claude Code governance set-up.
     Doctor(cmd_init::DoctorArgs),
+    /// Print a shell completion script: `steward completions bash > /etc/bash_completion.d/steward`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `steward man | man -l -`.
+    Man,
 }
 
 impl Command {
+    /// Whether the command only prints and exits: a closed stdout may end it at once. The
+    /// proxy and the hook speak on stdout and the gateway runs on; they handle it themselves.
+    pub fn prints_and_exits(&self) -> bool {
+        !matches!(self, Command::Proxy(_) | Command::Serve(_) | Command::Hook(_))
+    }
+
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Proxy(_) | Command::Serve(_) => "info",

@@ -1,18 +1,17 @@
 //! `steward approvals`: list, show, approve and deny approvals, out of band, against the local
 //! store (the stdio proxy's audit database, or the gateway's, through its steward.yaml).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use steward_gateway::config::GatewayConfig;
 use steward_gateway::identity::os_user;
 use steward_policy::Policy;
 use steward_store::{Actor, Approval, ApprovalError, ApprovalState, ApprovalStore, MAX_LIST};
 
-use crate::paths::default_audit_db;
+use crate::output::{self, clip};
+use crate::store_location;
 
 #[derive(Subcommand)]
 pub enum ApprovalsCommand {
@@ -62,13 +61,14 @@ pub enum ApprovalsCommand {
 /// Which store, and which policy resolves approvers' roles.
 #[derive(Args)]
 pub struct Source {
-    /// The stdio proxy's audit database (its --audit-db; default $XDG_DATA_HOME/steward/audit.db).
+    /// The SQLite store: a proxy's --audit-db or a gateway's store.sqlite (default: ./steward-data/steward.db
+    /// when it exists, else $XDG_DATA_HOME/steward/audit.db).
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub db: Option<PathBuf>,
     /// The gateway's steward.yaml: its `store.sqlite` and `policy`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// With --db: the policy whose `principals:` give approvers their roles.
+    /// Without --config: the policy whose `principals:` give approvers their roles.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     pub policy: Option<PathBuf>,
 }
@@ -80,13 +80,10 @@ struct Opened {
 
 impl Source {
     fn open(&self) -> anyhow::Result<Opened> {
-        let (db, policy_path) = match &self.config {
-            Some(cfg) => {
-                let cfg = GatewayConfig::from_file(cfg)?;
-                (cfg.sqlite, cfg.policy)
-            }
-            None => (self.db.clone().unwrap_or_else(default_audit_db), self.policy.clone()),
-        };
+        let found = store_location::locate(self.db.as_deref(), self.config.as_deref())?;
+        found.announce();
+        let db = found.path;
+        let policy_path = found.policy.or_else(|| self.policy.clone());
         let policy = match policy_path {
             Some(p) => Some(Policy::from_file(&p).with_context(|| format!("cannot load policy {}", p.display()))?),
             None => None,
@@ -123,40 +120,42 @@ fn list(source: &Source, state: Option<&str>, json: bool) -> anyhow::Result<Exit
     let opened = source.open()?;
     opened.store.expire_due()?;
     let approvals = opened.store.list(state, MAX_LIST)?;
-    let mut out = std::io::stdout().lock();
     if json {
         for a in &approvals {
-            writeln!(out, "{}", serde_json::to_string(a)?)?;
+            output::json_line(a)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     if approvals.is_empty() {
-        writeln!(
-            out,
+        println!(
             "no approvals{}",
             state.map(|s| format!(" in state {s}")).unwrap_or_default()
-        )?;
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "{:<17}  {:<9}  {:<8}  {:<14}  {:<32}  {:<9}  {:<24}  REASON",
-        "ID", "STATE", "RISK", "PRINCIPAL", "SERVER/TOOL", "APPROVALS", "EXPIRES"
-    )?;
+    let mut t = output::table([
+        "ID",
+        "STATE",
+        "RISK",
+        "PRINCIPAL",
+        "SERVER/TOOL",
+        "APPROVALS",
+        "EXPIRES",
+        "REASON",
+    ]);
     for a in &approvals {
-        writeln!(
-            out,
-            "{:<17}  {:<9}  {:<8}  {:<14}  {:<32}  {:<9}  {:<24}  {}",
-            a.id,
-            a.state.as_str(),
-            a.risk,
-            clip(&a.principal, 14),
-            clip(&a.target(), 32),
+        t.add_row([
+            a.id.clone(),
+            a.state.as_str().to_string(),
+            a.risk.clone(),
+            a.principal.clone(),
+            a.target(),
             a.progress(),
-            a.expires_at,
-            clip(&a.reasons.join("; "), 80)
-        )?;
+            a.expires_at.clone(),
+            clip(&a.reasons.join("; "), 200),
+        ]);
     }
+    output::print_table(&t);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -168,7 +167,7 @@ fn show(source: &Source, id: &str, json: bool) -> anyhow::Result<ExitCode> {
         .get(id)?
         .ok_or_else(|| ApprovalError::NotFound(id.to_string()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&a)?);
+        output::json_line(&a)?;
     } else {
         print_approval(&a);
     }
@@ -196,11 +195,7 @@ fn print_approval(a: &Approval) {
     if !a.flags.is_empty() {
         println!("flags      {}", a.flags.join(", "));
     }
-    let roles = if a.required_roles.is_empty() {
-        "any role".to_string()
-    } else {
-        format!("role {}", a.required_roles.join(" or "))
-    };
+    let roles = format!("role {}", a.approver_roles().join(" or "));
     println!(
         "approvers  {} needed ({roles}); {} given",
         a.required_count,
@@ -244,9 +239,8 @@ fn actor(name: Option<String>, policy: Option<&Policy>) -> Actor {
 /// A refusal, with a hint when roles could not be resolved for lack of a policy.
 fn refusal(e: ApprovalError, policy: Option<&Policy>) -> anyhow::Error {
     match (&e, policy) {
-        (ApprovalError::MissingRole { .. }, None) => anyhow::Error::new(e).context(
-            "approver roles come from a policy's `principals:`; pass --policy FILE (with --db) or --config FILE",
-        ),
+        (ApprovalError::MissingRole { .. }, None) => anyhow::Error::new(e)
+            .context("approver roles come from a policy's `principals:`; pass --policy FILE or --config FILE"),
         _ => e.into(),
     }
 }
@@ -294,12 +288,4 @@ fn deny(source: &Source, id: &str, name: Option<String>, reason: &str) -> anyhow
         .map_err(|e| refusal(e, opened.policy.as_ref()))?;
     println!("{} {} by {}: {reason}", a.id, a.state, actor.name);
     Ok(ExitCode::SUCCESS)
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
 }

@@ -9,8 +9,6 @@ use steward_store::{
     AuditReader, AuditRow, EvidenceStore, PruneRequest, QueryFilter, Signature, VerifyOptions, VerifyReport,
 };
 
-use crate::paths::default_audit_db;
-
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// List audit events, oldest first.
@@ -94,12 +92,12 @@ pub enum AuditCommand {
 
 #[derive(Args)]
 pub struct DbArg {
-    /// SQLite audit database (default: --config's store, else ./steward-data/steward.db when it
-    /// exists, else $XDG_DATA_HOME/steward/audit.db).
-    #[arg(long, value_name = "PATH")]
+    /// SQLite audit database (default: ./steward-data/steward.db when it exists, else
+    /// $XDG_DATA_HOME/steward/audit.db).
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub db: Option<PathBuf>,
-    /// The gateway's steward.yaml: its store, and its `audit:` block (sinks, signing key).
-    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    /// The gateway's steward.yaml: its `store.sqlite`, and its `audit:` block (sinks, signing key).
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 
@@ -112,24 +110,12 @@ impl DbArg {
             .map_err(anyhow::Error::msg)
     }
 
+    /// The store: `--db`, else the config's, else the demo's or the proxy's default; said on
+    /// stderr.
     fn path(&self) -> anyhow::Result<PathBuf> {
-        Ok(match (&self.db, self.file()?) {
-            (Some(db), _) => db.clone(),
-            (None, Some(f)) => f.sqlite,
-            (None, None) => fallback_store(),
-        })
-    }
-}
-
-/// The store when neither --db nor --config says: the gateway's `./steward-data/steward.db` when
-/// it exists here (said on stderr), else the proxy's default.
-pub(crate) fn fallback_store() -> PathBuf {
-    let here = PathBuf::from("steward-data/steward.db");
-    if here.is_file() {
-        eprintln!("steward: reading {} (pass --db or --config to choose)", here.display());
-        here
-    } else {
-        default_audit_db()
+        let found = crate::store_location::locate(self.db.as_deref(), self.config.as_deref())?;
+        found.announce();
+        Ok(found.path)
     }
 }
 
@@ -215,10 +201,8 @@ fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         limit: args.limit,
     })?;
     if args.json {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
         for row in &rows {
-            writeln!(out, "{}", row.to_json())?;
+            crate::output::json_line(&row.to_json())?;
         }
     } else {
         print_table(&rows);
@@ -227,10 +211,19 @@ fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(rows: &[AuditRow]) {
-    println!(
-        "{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  REASON / OUTCOME",
-        "SEQ", "TIME", "KIND", "PRINCIPAL", "SERVER/TOOL", "EFFECT", "RISK"
-    );
+    let mut t = crate::output::table([
+        "SEQ",
+        "TIME",
+        "KIND",
+        "PRINCIPAL",
+        "SERVER/TOOL",
+        "EFFECT",
+        "RISK",
+        "REASON / OUTCOME",
+    ]);
+    if let Some(seq) = t.column_mut(0) {
+        seq.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
     for r in rows {
         let target = match (&r.server, &r.tool) {
             (Some(s), Some(t)) => format!("{s}/{t}"),
@@ -245,26 +238,18 @@ fn print_table(rows: &[AuditRow]) {
             (None, Some(reason)) => reason.clone(),
             _ => String::new(),
         };
-        println!(
-            "{:>6}  {:<24}  {:<8}  {:<14}  {:<32}  {:<7}  {:<8}  {}",
-            r.seq,
-            r.ts,
-            r.kind,
-            clip(r.principal.as_deref().unwrap_or("-"), 14),
-            clip(&target, 32),
-            r.effect.as_deref().unwrap_or("-"),
-            r.risk.as_deref().unwrap_or("-"),
-            clip(&tail, 100)
-        );
+        t.add_row([
+            r.seq.to_string(),
+            r.ts.clone(),
+            r.kind.clone(),
+            r.principal.clone().unwrap_or_else(|| "-".into()),
+            target,
+            r.effect.clone().unwrap_or_else(|| "-".into()),
+            r.risk.clone().unwrap_or_else(|| "-".into()),
+            crate::output::clip(&tail, 200),
+        ]);
     }
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
+    crate::output::print_table(&t);
 }
 
 fn verify(db: &DbArg, public_keys: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
@@ -565,17 +550,14 @@ fn sinks(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
         println!("no sinks (configure them under `audit: {{sinks: [...]}}` in steward.yaml; see docs/sinks.md)");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<36}  {:<6}  {:>8}  {:>8}  {:>8}  {:<24}  LAST ERROR",
-        "SINK", "TYPE", "CURSOR", "HEAD", "LAG", "DELIVERED AT"
-    );
+    let mut t = crate::output::table(["SINK", "TYPE", "CURSOR", "HEAD", "LAG", "DELIVERED AT", "LAST ERROR"]);
     for (name, kind, c, in_config) in &rows {
         let seq = c.as_ref().map(|c| c.seq).unwrap_or(0);
         let error = match c
             .as_ref()
             .and_then(|c| c.last_error.clone().map(|e| (c.last_error_at.clone(), e)))
         {
-            Some((at, e)) => format!("{} {}", at.unwrap_or_default(), clip(&e, 80)),
+            Some((at, e)) => format!("{} {}", at.unwrap_or_default(), crate::output::clip(&e, 80)),
             None => "-".into(),
         };
         let note = match (in_config, c) {
@@ -583,25 +565,26 @@ fn sinks(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
             (true, None) => " (never ran)",
             _ => "",
         };
-        println!(
-            "{:<36}  {:<6}  {:>8}  {:>8}  {:>8}  {:<24}  {error}{note}",
-            clip(name, 36),
-            kind,
-            seq,
-            head,
-            (head - seq).max(0),
+        t.add_row([
+            name.clone(),
+            kind.clone(),
+            seq.to_string(),
+            head.to_string(),
+            (head - seq).max(0).to_string(),
             c.as_ref()
                 .and_then(|c| c.updated_at.clone())
                 .unwrap_or_else(|| "-".into()),
-        );
+            format!("{error}{note}"),
+        ]);
     }
+    crate::output::print_table(&t);
     Ok(ExitCode::SUCCESS)
 }
 
 fn stats(db: &DbArg, json: bool) -> anyhow::Result<ExitCode> {
     let s = open(db)?.stats()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        crate::output::json_line(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("events:      {}", s.events);

@@ -54,6 +54,19 @@ pub struct DoctorArgs {
     /// The repository to audit (default: the current directory).
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// text, json (one finding per line) or sarif (SARIF 2.1.0, for code-scanning UIs).
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+    /// The same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -102,17 +115,30 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     };
     let mut findings = run_doctor(&opts);
     findings.extend(sandbox_finding(&dir));
-    println!("steward doctor {}", dir.display());
-    for f in &findings {
-        println!("{:<4}  {:<15} {}", f.level, f.check, f.message);
+    let format = if args.json { DoctorFormat::Json } else { args.format };
+    match format {
+        DoctorFormat::Text => {
+            println!("steward doctor {}", dir.display());
+            let mut t = crate::output::table(["LEVEL", "CHECK", "FINDING"]);
+            for f in &findings {
+                t.add_row([f.level.to_string(), f.check.to_string(), f.message.clone()]);
+            }
+            crate::output::print_table(&t);
+            let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
+            println!(
+                "\n{} passed, {} warning(s), {} failed",
+                count(Level::Pass),
+                count(Level::Warn),
+                count(Level::Fail)
+            );
+        }
+        DoctorFormat::Json => {
+            for f in &findings {
+                crate::output::json_line(&crate::doctor_report::json(f))?;
+            }
+        }
+        DoctorFormat::Sarif => crate::output::json_line(&crate::doctor_report::sarif(&findings, &dir))?,
     }
-    let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
-    println!(
-        "\n{} passed, {} warning(s), {} failed",
-        count(Level::Pass),
-        count(Level::Warn),
-        count(Level::Fail)
-    );
     Ok(if failed(&findings) {
         ExitCode::from(1)
     } else {

@@ -115,38 +115,33 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<ExitCode> {
     let (_, store) = open(config)?;
     let keys = store.list()?;
     if json {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
         for k in &keys {
             let mut v = serde_json::to_value(k)?;
             v["status"] = status(k).into();
-            writeln!(out, "{v}")?;
+            crate::output::json_line(&v)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<12}  {:<16}  {:<20}  {:<24}  {:<24}  {:<24}  STATUS",
-        "ID", "NAME", "PRINCIPAL", "ROLES", "CREATED", "EXPIRES"
-    );
+    let mut t = crate::output::table(["ID", "NAME", "PRINCIPAL", "ROLES", "CREATED", "EXPIRES", "STATUS"]);
     for k in &keys {
-        println!(
-            "{:<12}  {:<16}  {:<20}  {:<24}  {:<24}  {:<24}  {}",
-            k.id,
-            k.name.as_deref().unwrap_or("-"),
-            k.principal,
+        t.add_row([
+            k.id.clone(),
+            k.name.clone().unwrap_or_else(|| "-".into()),
+            k.principal.clone(),
             if k.roles.is_empty() {
                 "-".to_string()
             } else {
                 k.roles.join(",")
             },
-            k.created,
-            k.expires.as_deref().unwrap_or("never"),
+            k.created.clone(),
+            k.expires.clone().unwrap_or_else(|| "never".into()),
             match &k.revoked {
                 Some(at) => format!("revoked {at}"),
                 None => status(k).to_string(),
-            }
-        );
+            },
+        ]);
     }
+    crate::output::print_table(&t);
     Ok(ExitCode::SUCCESS)
 }
 

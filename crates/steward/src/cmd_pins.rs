@@ -129,7 +129,9 @@ fn split_target(target: &str) -> anyhow::Result<(&str, Option<&str>)> {
 fn list(store: &PinStore, server: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let pins = store.list(server)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&pins)?);
+        for p in &pins {
+            crate::output::json_line(p)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if pins.is_empty() {
@@ -139,22 +141,11 @@ fn list(store: &PinStore, server: Option<&str>, json: bool) -> anyhow::Result<Ex
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 6]> = pins.iter().map(row).collect();
-    let headers = ["SERVER/TOOL", "STATE", "SOURCE", "FINGERPRINT", "SINCE", "APPROVED BY"];
-    let mut widths = headers.map(str::len);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
+    let mut t = crate::output::table(["SERVER/TOOL", "STATE", "SOURCE", "FINGERPRINT", "SINCE", "APPROVED BY"]);
+    for p in &pins {
+        t.add_row(row(p));
     }
-    let print = |cells: [&str; 6]| {
-        let line: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
-    };
-    print(headers);
-    for r in &rows {
-        print([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
-    }
+    crate::output::print_table(&t);
     let drifted = pins.iter().filter(|p| p.state == PinState::Drifted).count();
     if drifted > 0 {
         println!(
@@ -196,15 +187,11 @@ fn diff(store: &PinStore, target: Option<&str>, json: bool) -> anyhow::Result<Ex
         None => drifted(store, None)?,
     };
     if json {
-        let out: Vec<Value> = diffs
-            .iter()
-            .map(|d| {
-                let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-                v["findings"] = json!(scan::scan_tool(&d.current));
-                v
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        for d in &diffs {
+            let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+            v["findings"] = json!(scan::scan_tool(&d.current));
+            crate::output::json_line(&v)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if diffs.is_empty() {
@@ -356,7 +343,7 @@ fn approve(
     };
     let a = result.map_err(describe)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&a)?);
+        crate::output::json_line(&a)?;
     } else {
         println!(
             "approved {}/{}: {} -> {} (by {})",

@@ -182,7 +182,7 @@ fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             "findings": d.findings.iter().map(|f| json!({"flag": f.flag, "risk": f.risk.as_str(), "detail": f.detail})).collect::<Vec<_>>(),
             "steps": d.steps,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::output::json_line(&out)?;
     } else {
         println!("call:      {}/{} by {} with {}", server, tool, principal.id, call_args);
         println!("policy:    {} (version {})", policy.source_name(), d.policy_version);

@@ -188,7 +188,17 @@ fn check_cmd(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let result = check(&registry, &discovery, today(), &CheckOptions { gateway: args.gateway });
     match args.format {
         Format::Table => {
-            print!("{}", report::table(&result, Some(&home)));
+            let rows = report::table_rows(&result, Some(&home));
+            if rows.is_empty() {
+                println!("no MCP servers found in any known client config");
+            } else {
+                let mut t = crate::output::table(report::TABLE_HEADERS);
+                for r in rows {
+                    t.add_row(r);
+                }
+                crate::output::print_table(&t);
+            }
+            println!("\n{}", report::summary_line(&result));
             for s in &result.skipped {
                 eprintln!("steward: not checked: {s}");
             }

@@ -56,7 +56,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         db: match (&args.db, &file) {
             (Some(db), _) => db.clone(),
             (None, Some(f)) => f.sqlite.clone(),
-            (None, None) => crate::cmd_audit::fallback_store(),
+            (None, None) => {
+                let found = crate::store_location::locate(None, None)?;
+                found.announce();
+                found.path
+            }
         },
         config: args.config.clone(),
         policy: args

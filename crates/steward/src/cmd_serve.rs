@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Listen address, overriding the config (e.g. 127.0.0.1:9000).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Under `auth: none`, who the console at /ui opens as (default: the OS user). Never the
+    /// `anonymous` caller, so the operator can approve what local clients asked for.
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -30,6 +34,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cfg.listen = listen
             .parse()
             .with_context(|| format!("--listen '{listen}' is not HOST:PORT"))?;
+    }
+    if let Some(name) = &args.operator {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+            anyhow::bail!("--operator must be a name of 1 to 256 printable characters");
+        }
+        if name.eq_ignore_ascii_case(steward_gateway::auth::ANONYMOUS) {
+            anyhow::bail!(
+                "--operator cannot be '{}': that is who unauthenticated callers are, and nobody approves their own call",
+                steward_gateway::auth::ANONYMOUS
+            );
+        }
+        cfg.console.operator = Some(name.to_string());
     }
     let (policy, policy_name) = match &cfg.policy {
         Some(p) => (
@@ -44,6 +61,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let version = policy.version().to_string();
+        // From here on SIGTERM/SIGINT shut down cleanly, even while the gateway is starting.
+        let shutdown = shutdown_signal();
+        // Bound before anything says the gateway listens: a busy port fails here, silently.
+        let listener = serve::bind(cfg.listen).await?;
         let st = serve::build_state(cfg.clone(), Arc::new(policy)).await?;
         // Edits to the policy file (or SIGHUP) reload it; a broken file keeps the old policy.
         let _watch = cfg.policy.clone().map(|path| {
@@ -55,7 +76,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ))
         });
         announce(&cfg, &policy_name, &version);
-        serve::run(st, shutdown_signal()).await?;
+        serve::run(st, listener, shutdown).await?;
         eprintln!("steward: stopped; audit log flushed");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -85,6 +106,20 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
         auth.push("NONE: anyone who can reach this loopback address can call tools as 'anonymous'".to_string());
     }
     eprintln!("  auth:    {}", auth.join(", "));
+    if cfg.console.enabled {
+        let who = if cfg.auth.none {
+            format!(
+                " (opens as the local operator '{}')",
+                cfg.console
+                    .operator
+                    .clone()
+                    .unwrap_or_else(steward_gateway::identity::os_user)
+            )
+        } else {
+            String::new()
+        };
+        eprintln!("  console: {base}/ui{who}");
+    }
     eprintln!("  servers:");
     for (name, s) in &cfg.servers {
         let what = match &s.transport {
@@ -102,7 +137,10 @@ fn announce(cfg: &GatewayConfig, policy: &str, version: &str) {
     }
 }
 
-async fn shutdown_signal() {
-    steward_gateway::shutdown_signal().await;
-    eprintln!("steward: shutting down: finishing in-flight calls");
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let signal = steward_gateway::shutdown_signal();
+    async move {
+        signal.await;
+        eprintln!("steward: shutting down: finishing in-flight calls");
+    }
 }

@@ -13,15 +13,21 @@ mod cmd_registry;
 mod cmd_report;
 mod cmd_scan;
 mod cmd_serve;
+mod doctor_report;
 mod logging;
+mod output;
 mod paths;
+mod store_location;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if cli.command.prints_and_exits() {
+        output::exit_quietly_on_closed_stdout();
+    }
     logging::init(cli.log_format, cli.command.default_log_level());
     let result = match cli.command {
         cli::Command::Serve(args) => cmd_serve::run(args),
@@ -37,6 +43,14 @@ fn main() -> ExitCode {
         cli::Command::Hook(args) => cmd_hook::run(args),
         cli::Command::Init(args) => cmd_init::init(args),
         cli::Command::Doctor(args) => cmd_init::doctor(args),
+        cli::Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut cli::Cli::command(), "steward", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::Man => clap_mangen::Man::new(cli::Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,

@@ -225,3 +225,26 @@ fn a_cancelled_hold_leaves_the_approval_for_a_retry() {
     proxy.close();
     assert_eq!(env.executions().len(), 1);
 }
+
+#[test]
+fn a_client_without_progress_gets_a_queue_style_answer_after_hold_without_progress() {
+    let env = admin_hold("approvals: { mode: hold, hold_timeout: 2m, hold_without_progress: 1s }");
+    let mut proxy = env.proxy(&[]);
+    let started = std::time::Instant::now();
+    proxy.call(1, "run", json!({"command": SUDO}), None);
+    let (text, is_error) = result_text(&proxy.response(1));
+    let waited = started.elapsed();
+    assert!(is_error, "{text}");
+    assert!(text.contains("still pending") && text.contains("apr-"), "{text}");
+    assert!(
+        waited >= std::time::Duration::from_millis(900) && waited < std::time::Duration::from_secs(20),
+        "answered after {waited:?}, not after the configured 1s"
+    );
+    // The approval stays: approved, the identical retry runs once.
+    let id = env.wait_pending();
+    assert!(env.approvals("approve", &id, "bob", &[]).status.success());
+    proxy.call(2, "run", json!({"command": SUDO}), None);
+    assert_eq!(result_text(&proxy.response(2)), (format!("ran: {SUDO}"), false));
+    proxy.close();
+    assert_eq!(env.executions().len(), 1);
+}

@@ -283,6 +283,11 @@ fn session_start_reports_registry_violations_as_context() {
 #[test]
 fn an_approval_through_the_hook_is_a_real_one() {
     let p = Project::standard();
+    // Approvals that name no approver roles need `steward:approver`: the lead has it.
+    let policy = p.path().join(".claude/steward/policy.yaml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str("\nprincipals:\n  lead@example.com: { roles: [\"steward:approver\"] }\n");
+    std::fs::write(&policy, text).unwrap();
     let push = "git push --force origin main";
     let (d, reason) = p.bash(push);
     assert_eq!(d, "deny", "{reason}");
@@ -292,7 +297,6 @@ fn an_approval_through_the_hook_is_a_real_one() {
         .expect("the reason names the approval")
         .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_string();
-    let policy = p.path().join(".claude/steward/policy.yaml");
     let approvals = |extra: &[&str]| {
         steward()
             .args(["approvals"])

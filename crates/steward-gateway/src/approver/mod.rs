@@ -19,13 +19,12 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use steward_policy::{Policy, Principal};
-use steward_store::{Actor, Approval, ApprovalError, ApprovalState, Approved, AuditEvent, EventKind, MAX_LIST};
+use steward_store::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, Approved, AuditEvent, EventKind, MAX_LIST};
 
 use crate::pipeline::{Approvals, Relay};
 
-/// The role an approval whose policy names no approvers asks for (the store's rule; used here
-/// only to decide what to list, never to decide an approval).
-pub const DEFAULT_APPROVER_ROLE: &str = "steward:approver";
+/// The name under `/mcp/` where the approver endpoint is served; no upstream may take it.
+pub const ENDPOINT_NAME: &str = "_approvals";
 
 /// Longest reason an approver may give: the store takes 2,000 bytes and the channel's note is
 /// appended.
@@ -132,7 +131,7 @@ pub enum Refused {
     )]
     Agent { who: String },
     #[error(
-        "{who} holds no role, so it cannot approve anything: approvers need {DEFAULT_APPROVER_ROLE} or a role the policy's approvers name"
+        "{who} holds no role, so it cannot approve anything: approvers need {APPROVER_ROLE} or a role the policy's approvers name"
     )]
     NoRole { who: String },
     #[error("approvals are not available here (the approval store could not be opened)")]
@@ -355,16 +354,10 @@ fn looks_like_id(id: &str) -> bool {
 }
 
 /// Whether `who` is someone who could decide `a` (whatever its state): not its requester, not an
-/// agent, holding a role it asks for. The store has the final word when they act.
+/// agent, holding a role it asks for ([`Actor::may_decide`]). The store has the final word when
+/// they act.
 fn may_decide_any_state(a: &Approval, who: &Approver) -> bool {
-    if who.agent || who.actor.roles.is_empty() || same_person(&a.principal, &who.actor.name) {
-        return false;
-    }
-    if a.required_roles.is_empty() {
-        who.actor.roles.iter().any(|r| r == DEFAULT_APPROVER_ROLE)
-    } else {
-        a.required_roles.iter().any(|r| who.actor.roles.contains(r))
-    }
+    !who.agent && !same_person(&a.principal, &who.actor.name) && who.actor.may_decide(a)
 }
 
 /// [`may_decide_any_state`] for a pending approval.
@@ -431,7 +424,7 @@ mod tests {
         let open = approval("alice", &[]);
         assert!(!may_decide(&open, &who("eve", &[], false)), "not without any role");
         assert!(!may_decide(&open, &who("bob", &["admin"], false)));
-        assert!(may_decide(&open, &who("carol", &[DEFAULT_APPROVER_ROLE], false)));
+        assert!(may_decide(&open, &who("carol", &[APPROVER_ROLE], false)));
         let mut done = a.clone();
         done.state = ApprovalState::Approved;
         assert!(!may_decide(&done, &who("bob", &["admin"], false)));

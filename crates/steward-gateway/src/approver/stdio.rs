@@ -58,7 +58,7 @@ pub async fn run(opts: StdioOptions) -> Result<(), GatewayError> {
     let (out, writer) = LineWriter::spawn(tokio::io::stdout());
     let mut input = LineReader::new(BufReader::new(tokio::io::stdin()), opts.max_message);
     tracing::info!(principal = %opts.principal.id, audit_db = %opts.audit_db.display(), "steward approver (stdio) ready");
-    let stop = crate::shutdown_signal();
+    let stop = crate::proxy::shutdown_signal();
     tokio::pin!(stop);
     loop {
         let line = tokio::select! {

@@ -55,11 +55,6 @@ pub fn definitions() -> Value {
     ])
 }
 
-/// Whether `name` is one of the four tools.
-pub fn known(name: &str) -> bool {
-    [LIST, SHOW, APPROVE, DENY].contains(&name)
-}
-
 fn done(text: String, structured: Value) -> Value {
     json!({ "content": [{ "type": "text", "text": text }], "structuredContent": structured, "isError": false })
 }

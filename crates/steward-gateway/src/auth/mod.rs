@@ -18,6 +18,7 @@ use steward_policy::Principal;
 use steward_store::{KEY_PREFIX, KeyError, KeyStore};
 
 pub use challenge::{METADATA_PATH, protected_resource_metadata, resource_metadata_url, www_authenticate};
+pub(crate) use config::check_url;
 pub use config::{AuthConfig, OidcConfig};
 pub use error::AuthError;
 pub use jwt::LEEWAY_SECS;

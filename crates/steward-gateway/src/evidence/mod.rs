@@ -205,17 +205,6 @@ impl Evidence {
         out
     }
 
-    /// The body of a `/readyz` that passes: `ready`, then [`Evidence::readiness`] when there
-    /// are sinks.
-    pub fn ready_body(&self) -> String {
-        let detail = self.readiness();
-        if detail.is_empty() {
-            "ready".into()
-        } else {
-            format!("ready\n{detail}")
-        }
-    }
-
     /// One line per sink for `/readyz`: where it is, how far behind, its latest error. A sink
     /// never makes the gateway unready (that would stop decisions for a collector's sake).
     pub fn readiness(&self) -> String {

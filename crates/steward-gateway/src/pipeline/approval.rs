@@ -36,6 +36,9 @@ pub struct ApprovalTicket {
     /// Hold (the client waits) or queue (the client gets the id and retries after approval).
     pub mode: ApprovalMode,
     pub hold_timeout: Duration,
+    /// How long a held call whose client sent no progress token waits before it is answered
+    /// queue-style (`approvals.hold_without_progress`).
+    pub hold_without_progress: Duration,
 }
 
 /// How a hold ended.
@@ -54,6 +57,7 @@ pub(crate) enum HoldEnd {
 pub(crate) struct Terms {
     pub mode: ApprovalMode,
     pub hold_timeout: Duration,
+    pub hold_without_progress: Duration,
     pub grant_window: Duration,
     pub expiry: Duration,
     pub roles: Vec<String>,
@@ -64,12 +68,19 @@ impl Terms {
     pub fn of(decision: &Decision, policy: &Policy) -> Terms {
         let s = policy.approval_settings();
         let a = decision.approvers.as_ref();
+        // Approvers that name no roles get the policy's default ones (never empty): an approval
+        // anyone authenticated could give would be no control.
+        let roles = match a.map(|a| &a.roles) {
+            Some(roles) if !roles.is_empty() => roles.clone(),
+            _ => s.default_approver_roles.clone(),
+        };
         Terms {
             mode: a.and_then(|a| a.mode).unwrap_or(s.mode),
             hold_timeout: a.and_then(|a| a.hold_timeout).unwrap_or(s.hold_timeout),
+            hold_without_progress: s.hold_without_progress,
             grant_window: s.grant_window,
             expiry: s.expiry,
-            roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
+            roles,
             count: a.map(|a| a.count.max(1)).unwrap_or(1),
         }
     }
@@ -231,6 +242,8 @@ pub struct Approvals {
     running: Mutex<HashMap<String, String>>,
     /// Store writes started without waiting (how released calls ended), for [`Approvals::flush`].
     writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Counts the transitions this process makes (`steward_approvals_total`).
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Approvals {
@@ -246,6 +259,19 @@ impl Approvals {
             changed: tokio::sync::Notify::new(),
             running: Mutex::new(HashMap::new()),
             writes: Mutex::new(Vec::new()),
+            metrics: None,
+        }
+    }
+
+    /// Counts transitions in `metrics` from now on.
+    pub fn counted_in(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Approvals {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, state: &str) {
+        if let Some(m) = &self.metrics {
+            m.approval(state);
         }
     }
 
@@ -268,6 +294,11 @@ impl Approvals {
         let (store, id) = (self.store.clone(), id.to_string());
         let r = blocking(move || store.approve(&id, &actor, reason.as_deref())).await;
         self.changed.notify_waiters();
+        if let Ok(done) = &r
+            && done.complete
+        {
+            self.count("approved");
+        }
         r
     }
 
@@ -276,6 +307,9 @@ impl Approvals {
         let (store, id) = (self.store.clone(), id.to_string());
         let r = blocking(move || store.deny(&id, &actor, &reason)).await;
         self.changed.notify_waiters();
+        if let Ok(a) = &r {
+            self.count(a.state.as_str());
+        }
         r
     }
 
@@ -287,11 +321,15 @@ impl Approvals {
     /// Approvals newest first, after marking what has expired.
     pub async fn list(&self, state: Option<ApprovalState>, limit: usize) -> Result<Vec<Approval>, ApprovalError> {
         let store = self.store.clone();
-        blocking(move || {
-            store.expire_due()?;
-            store.list(state, limit)
+        let (expired, listed) = blocking(move || {
+            let expired = store.expire_due()?;
+            Ok((expired.len(), store.list(state, limit)?))
         })
-        .await
+        .await?;
+        for _ in 0..expired {
+            self.count("expired");
+        }
+        Ok(listed)
     }
 
     /// Looks for a grant or a pending approval of exactly this call.
@@ -373,6 +411,7 @@ impl Approvals {
                 let store = self.store.clone();
                 match blocking(move || store.create(&new)).await {
                     Ok(a) => {
+                        self.count("pending");
                         tracing::info!(approval = %a.id, %target, risk = %a.risk, mode = %a.mode, "approval requested");
                         self.notifier.pending(&a, &self.store);
                         a
@@ -399,6 +438,7 @@ impl Approvals {
                 id: approval.id,
                 mode,
                 hold_timeout: terms.hold_timeout,
+                hold_without_progress: terms.hold_without_progress,
             },
             message,
         }
@@ -445,6 +485,7 @@ impl Approvals {
                 let (id, waited) = (ticket.id.clone(), ticket.hold_timeout);
                 match blocking(move || store.time_out(&id, waited)).await {
                     Ok(Some(a)) => {
+                        self.count("timed_out");
                         tracing::info!(approval = %a.id, %target, "approval timed out; denied");
                         return HoldEnd::Ended(messages::held_ended(target, &a, decision_id));
                     }
@@ -499,6 +540,7 @@ impl Approvals {
     /// Records how a released call ended (`executed` or `failed`). Never blocks the caller.
     pub(crate) fn finished(&self, approval_id: String, outcome: &str) {
         let ok = outcome == "ok";
+        self.count(if ok { "executed" } else { "failed" });
         let (store, outcome) = (self.store.clone(), outcome.to_string());
         let work = move || {
             if let Err(e) = store.finish(&approval_id, ok, &outcome) {

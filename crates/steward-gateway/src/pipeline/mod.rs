@@ -122,7 +122,7 @@ impl Relay {
             catalog: Arc::new(Catalog::new(parts.pins)),
             runaway: Runaway::default(),
             limiter: Limiter::new(parts.limits),
-            approvals: parts.approvals.map(Arc::new),
+            approvals: parts.approvals.map(|a| Arc::new(a.counted_in(parts.metrics.clone()))),
             metrics: parts.metrics,
             next_id: AtomicU64::new(1),
             resources: Default::default(),

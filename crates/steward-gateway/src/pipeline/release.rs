@@ -19,21 +19,17 @@ use super::verdict::{Action, Held, Outcome};
 pub type Released = Action;
 
 impl Relay {
-    /// Waits for the human decision on a held request. `give_up_after`: stop waiting after this
-    /// long (the approval stays pending) and answer queue-style, for a client that would time
-    /// out first. Progress notifications go out through `progress` every ~10 s.
-    pub async fn release(
-        &self,
-        s: &Session,
-        held: Held,
-        progress: Option<Progress>,
-        give_up_after: Option<Duration>,
-    ) -> Action {
+    /// Waits for the human decision on a held request. Progress notifications go out through
+    /// `progress` every ~10 s; without it (the client sent no progress token, and would time out
+    /// first) the relay stops waiting after the policy's `approvals.hold_without_progress` and
+    /// answers queue-style: the approval stays pending.
+    pub async fn release(&self, s: &Session, held: Held, progress: Option<Progress>) -> Action {
         let target = held.target();
         let (Some(approvals), Outcome::Pending { ticket, .. }) = (&self.approvals, &held.decided.outcome) else {
             s.lock().release(&held.key);
             return self.held_refusal(&held, "Steward could not hold the call: approvals are unavailable");
         };
+        let give_up_after: Option<Duration> = progress.is_none().then_some(ticket.hold_without_progress);
         let end = approvals
             .hold(&target, ticket, &held.decided.decision_id, progress, give_up_after)
             .await;

@@ -11,10 +11,6 @@ use super::Proxy;
 use crate::pipeline::{Abandon, Action, Ingress, Progress, UpstreamHeaders, UpstreamLink};
 use crate::upstream::Replies;
 
-/// How long a held call whose client sent no progress token waits before it is answered
-/// queue-style (clients without progress updates time out around 60 s).
-const HOLD_WITHOUT_PROGRESS: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// The proxy's way to its upstream for Steward's own requests: the same pipe; the answer comes
 /// back through the upstream loop.
 struct Pipe(Arc<Proxy>);
@@ -99,14 +95,10 @@ fn act(proxy: &Arc<Proxy>, action: Action) {
                 let out = proxy.client_out.clone();
                 Progress::new(t, move |line| out.send(line))
             });
-            let give_up = progress.is_none().then_some(HOLD_WITHOUT_PROGRESS);
             let task_proxy = proxy.clone();
             let task_key = key.clone();
             spawn_held(proxy, key, async move {
-                let next = task_proxy
-                    .relay
-                    .release(&task_proxy.session, *held, progress, give_up)
-                    .await;
+                let next = task_proxy.relay.release(&task_proxy.session, *held, progress).await;
                 task_proxy
                     .held
                     .lock()

@@ -84,11 +84,11 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
     sandboxed.log(&opts.server);
     let child_stdin = child.stdin.take().ok_or(GatewayError::Io {
         what: "upstream stdin",
-        source: std::io::Error::other("not piped"),
+        error: std::io::Error::other("not piped"),
     })?;
     let child_stdout = child.stdout.take().ok_or(GatewayError::Io {
         what: "upstream stdout",
-        source: std::io::Error::other("not piped"),
+        error: std::io::Error::other("not piped"),
     })?;
 
     let (client_out, client_writer) = LineWriter::spawn(stdio::Output::stdout());
@@ -164,14 +164,19 @@ pub async fn run_proxy(opts: ProxyOptions) -> Result<ProxyExit, GatewayError> {
 }
 
 /// Resolves on SIGTERM or SIGINT: how every long-running door learns to stop.
-pub async fn shutdown_signal() {
+/// The handlers are installed when this is called (inside the runtime), not when the future is
+/// first polled: a signal that arrives in between is not the default "terminate now".
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

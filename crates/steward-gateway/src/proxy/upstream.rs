@@ -34,7 +34,7 @@ pub(crate) fn spawn(
         crate::sandbox::apply(&mut cmd, sandbox).map_err(|error| GatewayError::Sandbox { command: line(), error })?;
     let child = cmd.spawn().map_err(|e| GatewayError::Spawn {
         command: line(),
-        source: std::io::Error::new(e.kind(), sandboxed.spawn_error(&e)),
+        error: std::io::Error::new(e.kind(), sandboxed.spawn_error(&e)),
     })?;
     Ok((child, sandboxed))
 }

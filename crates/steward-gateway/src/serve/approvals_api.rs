@@ -6,9 +6,14 @@
 //! GET  /v1/approvals/{id}                → the approval
 //! POST /v1/approvals/{id}/approve        {"reason"?: "..."} → {"approval": ..., "complete": bool}
 //! POST /v1/approvals/{id}/deny           {"reason": "..."}  → {"approval": ...}
+//!
+//! The console's scripts call these with the session cookie instead of a bearer credential;
+//! their writes carry the session's CSRF token. A browser asking `/v1/approvals/{id}` for HTML
+//! (a link in a refusal or a webhook message) is sent to the console's page for it.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +25,7 @@ use steward_store::{Actor, Approval, ApprovalError, ApprovalState, MAX_LIST};
 
 use super::guard;
 use super::state::AppState;
+use crate::console::ApiCaller;
 use crate::pipeline::Approvals;
 
 #[derive(Deserialize)]
@@ -45,10 +51,19 @@ fn problem(status: StatusCode, error: &str, message: &str) -> Response {
     reply(status, json!({ "error": error, "message": message }))
 }
 
-/// Authenticates the caller and finds the approval flow.
-async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approvals>), Response> {
+/// The approver (authenticated by [`super::admit`]) and the approval flow; a write with the
+/// console's cookie must carry its CSRF token.
+fn caller(
+    st: &AppState,
+    headers: &HeaderMap,
+    caller: &ApiCaller,
+    write: bool,
+) -> Result<(Actor, Arc<Approvals>), Response> {
     guard::check_origin(st, headers)?;
-    let principal = guard::authenticate(st, headers, "/v1/approvals").await?;
+    if write {
+        caller.check_write(st, headers)?;
+    }
+    let principal = &caller.principal;
     let Some(approvals) = st.relay.approvals().cloned() else {
         return Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -56,27 +71,30 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<(Actor, Arc<Approv
             "approvals are not enabled on this gateway",
         ));
     };
-    Ok((actor(st, &principal), approvals))
+    Ok((actor(st, principal), approvals))
 }
 
-fn actor(st: &AppState, p: &Principal) -> Actor {
-    let mut roles = p.roles.clone();
-    for r in st.relay.policy().principal_roles(&p.id) {
-        if !roles.contains(&r) {
-            roles.push(r);
-        }
-    }
-    Actor {
-        name: p.id.clone(),
-        roles,
-    }
+/// The approver a principal is (the same roles the approver endpoint and Slack use).
+pub(crate) fn actor(st: &AppState, p: &Principal) -> Actor {
+    crate::approver::actor(&st.relay.policy(), p)
 }
 
-/// Whether `actor` may see an approval: they asked for it, or they could decide it.
-fn visible(a: &Approval, actor: &Actor) -> bool {
-    a.principal.eq_ignore_ascii_case(&actor.name)
-        || a.required_roles.is_empty()
-        || a.required_roles.iter().any(|r| actor.roles.contains(r))
+/// Whether `actor` may see an approval on this gateway: [`visible`], or they hold the
+/// console's viewer or admin role (who read every approval).
+pub(crate) fn visible_to(st: &AppState, a: &Approval, actor: &Actor) -> bool {
+    visible(a, actor)
+        || st.console.as_ref().is_some_and(|c| {
+            actor
+                .roles
+                .iter()
+                .any(|r| r == &c.cfg.viewer_role || r == &c.cfg.admin_role)
+        })
+}
+
+/// Whether `actor` may see an approval (its arguments included): they asked for it, or they
+/// hold a role that may decide it. A principal without roles sees only its own.
+pub(crate) fn visible(a: &Approval, actor: &Actor) -> bool {
+    a.principal.trim().eq_ignore_ascii_case(actor.name.trim()) || actor.may_decide(a)
 }
 
 fn refused(e: ApprovalError) -> Response {
@@ -112,8 +130,13 @@ fn body(bytes: &Bytes) -> Result<DecideBody, Response> {
     })
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let (actor, approvals) = match caller(&st, &headers, &api, false) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -123,20 +146,39 @@ pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap, Query(q):
     };
     match approvals.list(state, q.limit.unwrap_or(500).min(MAX_LIST)).await {
         Ok(all) => {
-            let shown: Vec<&Approval> = all.iter().filter(|a| visible(a, &actor)).collect();
+            let shown: Vec<&Approval> = all.iter().filter(|a| visible_to(&st, a, &actor)).collect();
             reply(StatusCode::OK, json!({ "approvals": shown }))
         }
         Err(e) => refused(e),
     }
 }
 
-pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+/// Whether a request prefers HTML to JSON (a browser following a link).
+fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.contains("text/html") && !accept.contains("application/json")
+}
+
+pub async fn show(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
+    Path(id): Path<String>,
+) -> Response {
+    if st.console.is_some() && wants_html(&headers) {
+        let id: String = id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(64)
+            .collect();
+        return axum::response::Redirect::to(&format!("/ui/approvals/{id}")).into_response();
+    }
+    let (actor, approvals) = match caller(&st, &headers, &api, false) {
         Ok(c) => c,
         Err(r) => return r,
     };
     match approvals.get(&id).await {
-        Ok(Some(a)) if visible(&a, &actor) => reply(StatusCode::OK, json!(a)),
+        Ok(Some(a)) if visible_to(&st, &a, &actor) => reply(StatusCode::OK, json!(a)),
         // Not yours to see is the same answer as not there.
         Ok(_) => refused(ApprovalError::NotFound(id)),
         Err(e) => refused(e),
@@ -146,10 +188,11 @@ pub async fn show(State(st): State<Arc<AppState>>, headers: HeaderMap, Path(id):
 pub async fn approve(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+    let (actor, approvals) = match caller(&st, &headers, &api, true) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -173,10 +216,11 @@ pub async fn approve(
 pub async fn deny(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    Extension(api): Extension<ApiCaller>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let (actor, approvals) = match caller(&st, &headers).await {
+    let (actor, approvals) = match caller(&st, &headers, &api, true) {
         Ok(c) => c,
         Err(r) => return r,
     };

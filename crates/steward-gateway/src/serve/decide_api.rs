@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use steward_policy::{Principal, ToolAnnotations};
 
+use super::admit::Admitted;
 use super::guard;
 use super::state::AppState;
 use crate::pipeline::{ConnLink, DenyKind, Door, Outcome, Session, Use};
@@ -55,11 +57,11 @@ fn bad(message: &str) -> Response {
         .into_response()
 }
 
-pub async fn decide(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match guard::authenticate(&st, &headers, "").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn decide(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(caller)): Extension<Admitted>,
+    body: Bytes,
+) -> Response {
     let req: DecideRequest = match steward_mcp::json::parse_strict(&body)
         .map_err(|e| e.to_string())
         .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))

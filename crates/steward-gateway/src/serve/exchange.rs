@@ -22,9 +22,6 @@ use crate::upstream::Conn;
 
 /// SSE comments keep a stream alive through proxies while nothing else is said.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(15);
-/// How long a held call whose client sent no progress token waits before it is answered
-/// queue-style (clients without progress updates time out around 60 s).
-pub const HOLD_WITHOUT_PROGRESS: Duration = Duration::from_secs(20);
 
 /// Where an exchange happens.
 #[derive(Clone)]
@@ -131,12 +128,9 @@ impl Exchange {
                 Answered::Stream(rx)
             }
             Action::Hold(held) => {
-                let progress = None;
-                let next = self
-                    .st
-                    .relay
-                    .release(&self.session, *held, progress, Some(HOLD_WITHOUT_PROGRESS))
-                    .await;
+                // A JSON answer carries no progress: the relay answers queue-style after the
+                // policy's `approvals.hold_without_progress`.
+                let next = self.st.relay.release(&self.session, *held, None).await;
                 self.act(next, false).await
             }
             // HTTP sessions never offer elicitation to Steward, so the relay does not ask here;
@@ -155,9 +149,8 @@ impl Exchange {
             let tx = tx.clone();
             Progress::new(t, move |line| tx.try_send(line).is_ok())
         });
-        let give_up = progress.is_none().then_some(HOLD_WITHOUT_PROGRESS);
         let next = tokio::select! {
-            next = self.st.relay.release(&self.session, held, progress, give_up) => next,
+            next = self.st.relay.release(&self.session, held, progress) => next,
             // The client went away: stop waiting; the approval stays pending.
             _ = tx.closed() => return,
         };

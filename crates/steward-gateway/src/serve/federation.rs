@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use steward_mcp::jsonrpc::{ErrorCode, error_response, result_response};
 use steward_mcp::{Kind, Message, Method};
 use steward_policy::Principal;
 
+use super::admit::Admitted;
 use super::exchange::{Answered, Exchange, sse_of};
 use super::guard;
 use super::mcp::{SESSION_HEADER, accepts_sse, is_stateless, rpc_error};
@@ -69,6 +71,15 @@ impl Federation {
         let before = map.len();
         map.retain(|_, s| s.idle_for() <= idle);
         before - map.len()
+    }
+
+    /// Ends the federated session `sid` (its credential was refused); whether it existed.
+    pub fn end(&self, sid: &str) -> bool {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(sid)
+            .is_some()
     }
 
     fn count_for(&self, principal_id: &str) -> usize {
@@ -144,20 +155,12 @@ impl Fed<'_> {
     }
 }
 
-pub async fn post(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let principal = match guard::authenticate(&st, &headers, "/mcp").await {
-        Ok(p) => p,
-        Err(r) => {
-            if let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
-                st.federation
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(sid);
-            }
-            return r;
-        }
-    };
+pub async fn post(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let msg = match Message::parse(&body) {
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string()),
@@ -626,11 +629,11 @@ fn with_result_type(line: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Ends a federated session (DELETE /mcp).
-pub async fn delete(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let principal: Principal = match guard::authenticate(&st, &headers, "/mcp").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn delete(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    headers: HeaderMap,
+) -> Response {
     let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return (StatusCode::METHOD_NOT_ALLOWED, "DELETE needs an Mcp-Session-Id").into_response();
     };

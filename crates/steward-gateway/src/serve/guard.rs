@@ -166,26 +166,6 @@ pub async fn authenticate(st: &AppState, headers: &HeaderMap, resource_path: &st
     }
 }
 
-/// [`authenticate`] for a request that may name a session: when its credential is refused
-/// (revoked, expired, wrong), the session it names ends.
-pub async fn authenticate_session(
-    st: &std::sync::Arc<AppState>,
-    headers: &HeaderMap,
-    resource_path: &str,
-) -> Result<Principal, Response> {
-    let refused = match authenticate(st, headers, resource_path).await {
-        Ok(p) => return Ok(p),
-        Err(r) => r,
-    };
-    if let Some(sid) = headers.get(super::mcp::SESSION_HEADER).and_then(|v| v.to_str().ok())
-        && let Some(s) = st.sessions.remove(sid)
-    {
-        tracing::info!(session = %super::state::session_label(&s.id), "credential refused; session ended");
-        super::close_session(st, &s).await;
-    }
-    Err(refused)
-}
-
 pub fn unauthorized(st: &AppState, headers: &HeaderMap, resource_path: &str, e: &AuthError) -> Response {
     let metadata = format!(
         "{}/.well-known/oauth-protected-resource{resource_path}",

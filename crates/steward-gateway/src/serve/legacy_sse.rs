@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use steward_mcp::{Message, sse};
 use tokio::sync::mpsc;
 
+use super::admit::Admitted;
 use super::exchange::{Answered, Exchange};
 use super::guard;
 use super::mcp::rpc_error;
@@ -28,11 +30,11 @@ pub struct SseStreams {
     map: std::sync::Mutex<HashMap<String, mpsc::Sender<Vec<u8>>>>,
 }
 
-pub async fn open(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
-    let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn open(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    Path(server): Path<String>,
+) -> Response {
     let server_info = match guard::check_registry(&st, &server) {
         Ok(info) => info,
         Err(r) => return r,
@@ -113,20 +115,12 @@ pub async fn open(State(st): State<Arc<AppState>>, Path(server): Path<String>, h
 
 pub async fn message(
     State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
     Path(server): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
-        Ok(p) => p,
-        Err(r) => {
-            if let Some(s) = q.get("sessionId").and_then(|sid| st.sessions.remove(sid)) {
-                super::close_session(&st, &s).await;
-            }
-            return r;
-        }
-    };
     let Some(sid) = q.get("sessionId") else {
         return (StatusCode::BAD_REQUEST, "missing sessionId").into_response();
     };

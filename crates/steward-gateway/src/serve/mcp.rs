@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,7 @@ use steward_mcp::jsonrpc::{ErrorCode, error_response};
 use steward_mcp::{Era, Message, Method};
 use steward_policy::Principal;
 
+use super::admit::Admitted;
 use super::exchange::Exchange;
 use super::guard;
 use super::state::{AppState, Session, new_session_id, session_label};
@@ -70,15 +72,11 @@ pub fn accepts_sse(headers: &HeaderMap) -> bool {
 
 pub async fn post(
     State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
     Path(server): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let resource = format!("/mcp/{server}");
-    let principal = match guard::authenticate_session(&st, &headers, &resource).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let server_info = match guard::check_registry(&st, &server) {
         Ok(info) => info,
         Err(r) => return r,

@@ -3,18 +3,25 @@
 // Handlers return early with ready-made responses; boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
-mod approvals_api;
+pub(crate) mod activity_api;
+mod admit;
+pub(crate) mod approvals_api;
+mod approver_mcp;
+mod conn;
 mod decide_api;
 mod exchange;
 mod federation;
-mod guard;
+pub(crate) mod guard;
 mod legacy_sse;
 mod mcp;
+pub(crate) mod policy_api;
 mod reply;
+pub(crate) mod servers_api;
 mod state;
+pub(crate) mod stats_api;
 mod stream;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +55,10 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
                 if cfg.servers.contains_key(s.name) {
                     continue;
                 }
+                if s.name == crate::approver::ENDPOINT_NAME {
+                    tracing::warn!(server = s.name, "registry server left out: the name is the approver endpoint's");
+                    continue;
+                }
                 match crate::config::server_from_approved(s.entry) {
                     Ok(server) => {
                         cfg.servers.insert(s.name.to_string(), server);
@@ -77,8 +88,12 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", cfg.listen));
-    let notifier =
-        crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), crate::notify::ApprovalLink::Http(base));
+    let link = if cfg.console.enabled {
+        crate::notify::ApprovalLink::Console(base)
+    } else {
+        crate::notify::ApprovalLink::Http(base)
+    };
+    let notifier = crate::notify::Notifier::new(cfg.approvals.webhooks.clone(), link);
     let mut parts = RelayParts::sqlite(policy, &cfg.sqlite, notifier);
     if let Err(e) = &parts.audit {
         return Err(GatewayError::Config(format!("audit store: {e}")));
@@ -101,10 +116,20 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
     }))
 }
 
-/// The gateway's routes.
+/// The largest console form (sign-in, a reason for a decision).
+const CONSOLE_FORM_LIMIT: usize = 64 * 1024;
+
+/// The gateway's routes. Every route that does work authenticates its caller on the headers
+/// before its body is read ([`admit`]).
 pub fn router(st: Arc<AppState>) -> Router {
     let max_body = st.cfg.limits.max_body_bytes;
-    Router::new()
+    // Console forms are small; they are read before the handler checks the session cookie, so
+    // they get a small limit of their own.
+    let console = match st.console {
+        Some(_) => crate::console::router().layer(DefaultBodyLimit::max(CONSOLE_FORM_LIMIT)),
+        None => Router::new(),
+    };
+    let authenticated = Router::new()
         .route(
             "/mcp",
             post(federation::post).delete(federation::delete).get(|| async {
@@ -114,6 +139,13 @@ pub fn router(st: Arc<AppState>) -> Router {
                 )
             }),
         )
+        // A static segment wins over `{server}`; no upstream may be named `_approvals`.
+        .route(
+            "/mcp/_approvals",
+            post(approver_mcp::post)
+                .get(approver_mcp::no_stream)
+                .delete(approver_mcp::no_stream),
+        )
         .route("/mcp/{server}", post(mcp::post).get(stream::get).delete(stream::delete))
         .route("/sse/{server}", get(legacy_sse::open))
         .route("/messages/{server}", post(legacy_sse::message))
@@ -122,6 +154,36 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}", get(approvals_api::show))
         .route("/v1/approvals/{id}/approve", post(approvals_api::approve))
         .route("/v1/approvals/{id}/deny", post(approvals_api::deny))
+        .route("/v1/activity", get(activity_api::list))
+        .route("/v1/activity/stream", get(activity_api::stream))
+        .route("/v1/activity/{seq}", get(activity_api::row))
+        .route("/v1/stats", get(stats_api::show))
+        .route("/v1/servers", get(servers_api::list))
+        .route("/v1/servers/{server}/pins/approve", post(servers_api::approve))
+        .route("/v1/policy", get(policy_api::show))
+        .route("/v1/policy/explain", post(policy_api::explain_api))
+        .route_layer(axum::middleware::from_fn_with_state(st.clone(), admit::admit));
+    // Slack authenticates its posts by signature, not with a Steward credential.
+    let slack = match &st.cfg.approvals.slack {
+        Some(cfg) => {
+            let door = crate::approver::slack::SlackDoor::new(
+                crate::approver::Desk::new(st.relay.clone()),
+                cfg.clone(),
+                st.cfg.limits.body_read_timeout,
+            );
+            Router::new()
+                .route(
+                    "/v1/slack/interactions",
+                    post(crate::approver::slack::interactions),
+                )
+                .with_state(Arc::new(door))
+        }
+        None => Router::new(),
+    };
+    Router::new()
+        .merge(authenticated)
+        .merge(console)
+        .merge(slack)
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route(
             "/.well-known/oauth-protected-resource/mcp/{server}",
@@ -136,15 +198,20 @@ pub fn router(st: Arc<AppState>) -> Router {
         .with_state(st)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight calls, stops upstreams and flushes
-/// the audit log.
-pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
-    let listener = tokio::net::TcpListener::bind(st.cfg.listen)
+/// Binds the listen address (before anything says the gateway listens).
+pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, GatewayError> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| GatewayError::Io {
-            what: "the listen address",
-            source,
-        })?;
+        .map_err(|error| GatewayError::Bind { addr, error })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes in-flight calls, stops
+/// upstreams and flushes the audit log.
+pub async fn run(
+    st: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
     let reaper = tokio::spawn(reap_sessions(st.clone()));
     let app = router(st.clone());
     let signal_state = st.clone();
@@ -153,10 +220,14 @@ pub async fn run(st: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 
         // Open streams (GET, legacy SSE) end now; calls in flight get DRAIN to finish.
         signal_state.stopping.send_replace(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let limits = conn::ConnLimits {
+        header_read: st.cfg.limits.header_read_timeout,
+        idle: st.cfg.limits.idle_timeout,
+    };
+    let server = conn::serve(listener, app, limits, signal);
     let stopped = st.stopped();
     tokio::select! {
-        r = server => r.map_err(|source| GatewayError::Io { what: "the HTTP server", source })?,
+        _ = server => {}
         _ = async { stopped.await; tokio::time::sleep(DRAIN).await } => {
             tracing::warn!("calls still in flight after {}s; stopping anyway", DRAIN.as_secs());
         }
@@ -195,6 +266,12 @@ async fn reap_sessions(st: Arc<AppState>) {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    // `metrics: {auth: true}`: scrapers authenticate like MCP clients do.
+    if st.cfg.metrics.auth
+        && let Err(refused) = guard::authenticate(&st, &headers, "").await
+    {
+        return refused;
+    }
     let depth = st.relay.audit().map(|a| a.queue_depth()).unwrap_or(0);
     let openmetrics = headers
         .get(header::ACCEPT)
@@ -210,11 +287,28 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// Ready while the audit log can be written: a gateway that cannot audit refuses every governed
+/// call, so a load balancer should send its traffic elsewhere. The body says why, and how each
+/// audit sink fares (a sink never makes the gateway unready).
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    match st.relay.audit() {
-        Some(_) => (StatusCode::OK, st.evidence.ready_body()).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "audit log unavailable").into_response(),
-    }
+    let sinks: Vec<String> = st.evidence.readiness().lines().map(str::to_string).collect();
+    let audit = match st.relay.audit() {
+        None => Err(serde_json::json!({ "error": "the audit log could not be opened" })),
+        Some(log) => log
+            .health()
+            .map_err(|h| serde_json::json!({ "error": h.error, "since": h.since })),
+    };
+    let (status, body) = match audit {
+        Ok(()) => (
+            StatusCode::OK,
+            serde_json::json!({ "status": "ready", "audit": "ok", "sinks": sinks }),
+        ),
+        Err(detail) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "not ready", "audit": detail, "sinks": sinks }),
+        ),
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn metadata(st: &AppState, headers: &HeaderMap, path: &str) -> Response {

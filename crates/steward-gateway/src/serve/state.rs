@@ -26,6 +26,8 @@ pub struct AppState {
     pub legacy_sse: super::legacy_sse::SseStreams,
     /// Audit sinks, checkpoints and retention (`audit:`), for `/metrics` and `/readyz`.
     pub evidence: crate::evidence::Evidence,
+    /// `/ui`, unless `console.enabled: false`.
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             federation: Default::default(),
             legacy_sse: Default::default(),
             evidence: Default::default(),
+            console: crate::console::Console::new(&cfg),
             cfg,
             relay,
             auth,

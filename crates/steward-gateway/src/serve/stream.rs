@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,17 +13,18 @@ use bytes::Bytes;
 use steward_mcp::jsonrpc::ErrorCode;
 use steward_mcp::sse;
 
-use super::guard;
+use super::admit::Admitted;
 use super::mcp::{SESSION_HEADER, rpc_error};
 use super::reply::sse_response;
 use super::state::AppState;
 use crate::pipeline::Delivery;
 
-pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
-    let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn get(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -90,11 +92,12 @@ pub async fn get(State(st): State<Arc<AppState>>, Path(server): Path<String>, he
     sse_response(Body::from_stream(stream), HeaderMap::new())
 }
 
-pub async fn delete(State(st): State<Arc<AppState>>, Path(server): Path<String>, headers: HeaderMap) -> Response {
-    let principal = match guard::authenticate(&st, &headers, &format!("/mcp/{server}")).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn delete(
+    State(st): State<Arc<AppState>>,
+    Extension(Admitted(principal)): Extension<Admitted>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(sid) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return (StatusCode::METHOD_NOT_ALLOWED, "DELETE needs an Mcp-Session-Id").into_response();
     };

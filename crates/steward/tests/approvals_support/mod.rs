@@ -340,7 +340,7 @@ pub fn stdout(out: &Output) -> String {
 
 /// A running `steward serve`.
 pub struct Gateway {
-    child: Child,
+    pub child: Child,
     pub port: u16,
 }
 

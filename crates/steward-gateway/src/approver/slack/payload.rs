@@ -155,9 +155,11 @@ fn usable_url(s: Option<String>) -> Option<String> {
 
 /// Parses a form-encoded interaction body.
 pub fn parse(body: &[u8]) -> Result<Interaction, Malformed> {
-    let payload = form_urlencoded::parse(body)
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| Malformed::NoPayload)?;
+    let payload = fields
+        .into_iter()
         .find(|(k, _)| k == "payload")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v)
         .ok_or(Malformed::NoPayload)?;
     let raw: Raw = steward_mcp::json::parse_strict(payload.as_bytes())
         .map_err(|e| Malformed::Json(e.to_string()))
@@ -221,9 +223,8 @@ mod tests {
     use serde_json::json;
 
     fn form(payload: &Value) -> Vec<u8> {
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish()
+        serde_urlencoded::to_string([("payload", payload.to_string())])
+            .unwrap_or_default()
             .into_bytes()
     }
 
