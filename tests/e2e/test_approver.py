@@ -18,6 +18,7 @@ import hmac
 import http.server
 import json
 import os
+import secrets
 import sqlite3
 import subprocess
 import threading
@@ -135,7 +136,8 @@ def click(user: str, approval_id: str, action: str, response_url: str) -> bytes:
         "team": {"id": "T0", "domain": "acme"},
         "actions": [{"action_id": f"steward_{action}", "block_id": "steward_approval", "value": approval_id, "type": "button"}],
         "response_url": response_url,
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        # Every real click has a trigger id of its own.
+        "trigger_id": f"13345224609.738474920.{secrets.token_hex(16)}",
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
@@ -168,7 +170,7 @@ def approval(gw: Any, approval_id: str) -> dict[str, Any]:
 def start_held_call(gw: Any, tmp_path: Path, name: str) -> tuple[subprocess.Popen, str]:
     """Alice's client calls a destructive command and is held; returns it and the approval id."""
     before = set(pending(gw))
-    argv = client_argv("py", HttpTarget.of(gw.url("demo"), bearer(gw.keys["alice"])), [("run_command", {"command": "rm -rf /tmp/scratch"})], timeout=150)
+    argv = client_argv("py", HttpTarget.of(gw.url("demo"), bearer(gw.keys["alice"])), [("run_command", {"command": "rm -rf /"})], timeout=150)
     out, err = open(tmp_path / f"{name}.out", "wb"), open(tmp_path / f"{name}.err", "wb")
     proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=E2E_DIR)
     new = wait_for(lambda: [i for i in pending(gw) if i not in before], timeout=60)
@@ -194,7 +196,7 @@ def finish(proc: subprocess.Popen, tmp_path: Path, name: str, timeout: float = 6
 def assert_released(proc: subprocess.Popen, tmp_path: Path, name: str) -> None:
     call = finish(proc, tmp_path, name)["calls"][0]
     assert call.get("isError") is not True, call
-    assert "(simulated) $ rm -rf /tmp/scratch" in text_of(call), call
+    assert "(simulated) $ rm -rf /" in text_of(call), call
 
 
 # --------------------------------------------------------------------------- Slack
@@ -324,7 +326,7 @@ def test_bob_approves_alices_call_from_his_assistant(gateway, tmp_path: Path, mo
         items = listed["structuredContent"]["approvals"]
         assert [i["id"] for i in items] == [apr], items
         assert items[0]["requester"] == "alice" and items[0]["risk"] and items[0]["reasons"], items
-        assert items[0]["seconds_left"] > 0 and "rm -rf /tmp/scratch" in text_of(listed)
+        assert items[0]["seconds_left"] > 0 and "rm -rf /" in text_of(listed)
         assert doc["calls"][1]["structuredContent"]["id"] == apr
 
         # Alice's own key: her call is not listed, and approving it is refused.
@@ -375,5 +377,10 @@ def test_proxy_approvals_lists_over_stdio(gateway, tmp_path: Path) -> None:
         own = run_client("py", alice, [("approve", {"id": apr, "reason": "mine"})], mode="legacy")
         assert own["calls"][0]["isError"] is True and own["calls"][0]["structuredContent"]["refused"]  == "self_approval", own
         assert approval(gw, apr)["state"] == "pending"
+        # Bob's approval over stdio is seen by the gateway, which releases the held call.
+        done = run_client("py", cmd, [("approve", {"id": apr, "reason": "from my terminal"})], mode="legacy")
+        assert done["calls"][0]["isError"] is False, done
+        assert_released(proc, tmp_path, "held")
     finally:
-        proc.kill()
+        if proc.poll() is None:
+            proc.kill()

@@ -712,7 +712,8 @@ fn resolve_slack(slack: &mut SlackConfig, base: &Path) -> Result<(), (String, &'
         slack.token = Some(resolve_secret(t, base).map_err(|e| (format!("approvals.slack.bot_token: {e}"), hint))?);
     }
     for (user, principal) in &slack.users {
-        let id_ok = !user.is_empty() && user.len() <= 32 && user.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        let id_ok =
+            !user.is_empty() && user.len() <= 32 && user.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if !id_ok || principal.trim().is_empty() {
             return Err((
                 format!("approvals.slack.users: '{user}: {principal}' is not a Slack user id and a principal"),

@@ -307,7 +307,9 @@ pub fn slack_message(a: &Approval, link: &str, status: Option<&str>) -> Value {
     } else {
         format!("`{}`", esc(link))
     };
-    let mut blocks = vec![json!({ "type": "header", "text": { "type": "plain_text", "text": format!("Approval needed: {}", a.target()) } })];
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": format!("Approval needed: {}", a.target()) } }),
+    ];
     if let Some(status) = status {
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": esc(status) } }));
     }

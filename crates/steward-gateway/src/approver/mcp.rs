@@ -113,10 +113,7 @@ pub async fn answer(desk: &Desk, who: &Approver, msg: &Message<'_>, stateless: b
                 None => Some(error_response(
                     Some(&id),
                     ErrorCode::InvalidParams,
-                    &format!(
-                        "Unknown tool: {}",
-                        name.chars().take(100).collect::<String>()
-                    ),
+                    &format!("Unknown tool: {}", name.chars().take(100).collect::<String>()),
                     None,
                 )),
             }

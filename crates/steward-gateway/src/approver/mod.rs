@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use steward_policy::{Policy, Principal};
-use steward_store::{APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, Approved, AuditEvent, EventKind, MAX_LIST};
+use steward_store::{
+    APPROVER_ROLE, Actor, Approval, ApprovalError, ApprovalState, Approved, AuditEvent, EventKind, MAX_LIST,
+};
 
 use crate::pipeline::{Approvals, Relay};
 
@@ -149,9 +151,9 @@ impl Refused {
             Refused::Approval(e) => match e {
                 ApprovalError::NotFound(_) => 404,
                 ApprovalError::SelfApproval { .. } | ApprovalError::MissingRole { .. } => 403,
-                ApprovalError::NotPending { .. } | ApprovalError::Expired { .. } | ApprovalError::AlreadyApproved { .. } => {
-                    409
-                }
+                ApprovalError::NotPending { .. }
+                | ApprovalError::Expired { .. }
+                | ApprovalError::AlreadyApproved { .. } => 409,
                 ApprovalError::InvalidInput(_) => 400,
                 ApprovalError::Store(_) => 503,
             },
@@ -270,7 +272,9 @@ impl Desk {
         }
         .await;
         match &r {
-            Ok(done) => tracing::info!(approval = %id, by = %who.actor.name, channel = via.channel.as_str(), complete = done.complete, "approval recorded"),
+            Ok(done) => {
+                tracing::info!(approval = %id, by = %who.actor.name, channel = via.channel.as_str(), complete = done.complete, "approval recorded")
+            }
             Err(e) => self.refused(who, id, "approve", e, via).await,
         }
         r
@@ -295,7 +299,9 @@ impl Desk {
         }
         .await;
         match &r {
-            Ok(a) => tracing::info!(approval = %id, by = %who.actor.name, channel = via.channel.as_str(), state = %a.state, "approval denied"),
+            Ok(a) => {
+                tracing::info!(approval = %id, by = %who.actor.name, channel = via.channel.as_str(), state = %a.state, "approval denied")
+            }
             Err(e) => self.refused(who, id, "deny", e, via).await,
         }
         r
@@ -419,7 +425,10 @@ mod tests {
         let a = approval("alice", &["admin"]);
         assert!(may_decide(&a, &who("bob", &["admin"], false)));
         assert!(!may_decide(&a, &who("Alice", &["admin"], false)), "not the requester");
-        assert!(!may_decide(&a, &who("dave", &["auditor"], false)), "not without the role");
+        assert!(
+            !may_decide(&a, &who("dave", &["auditor"], false)),
+            "not without the role"
+        );
         assert!(!may_decide(&a, &who("bot", &["admin"], true)), "not an agent");
         let open = approval("alice", &[]);
         assert!(!may_decide(&open, &who("eve", &[], false)), "not without any role");

@@ -56,7 +56,10 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
                     continue;
                 }
                 if s.name == crate::approver::ENDPOINT_NAME {
-                    tracing::warn!(server = s.name, "registry server left out: the name is the approver endpoint's");
+                    tracing::warn!(
+                        server = s.name,
+                        "registry server left out: the name is the approver endpoint's"
+                    );
                     continue;
                 }
                 match crate::config::server_from_approved(s.entry) {
@@ -172,10 +175,7 @@ pub fn router(st: Arc<AppState>) -> Router {
                 st.cfg.limits.body_read_timeout,
             );
             Router::new()
-                .route(
-                    "/v1/slack/interactions",
-                    post(crate::approver::slack::interactions),
-                )
+                .route("/v1/slack/interactions", post(crate::approver::slack::interactions))
                 .with_state(Arc::new(door))
         }
         None => Router::new(),

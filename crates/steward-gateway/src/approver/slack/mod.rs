@@ -157,7 +157,10 @@ impl SlackDoor {
                     StatusCode::OK.into_response()
                 }
                 Err(e) => {
-                    let status = format!(":no_entry: {name}'s approval (Slack user {user}) was refused: {}", e.message());
+                    let status = format!(
+                        ":no_entry: {name}'s approval (Slack user {user}) was refused: {}",
+                        e.message()
+                    );
                     let current = self.desk.current(&approval).await;
                     self.update(response_url, current, status);
                     refusal(&e)
@@ -215,7 +218,9 @@ impl SlackDoor {
                     reason
                 };
                 // An empty 200 closes the modal; a refusal is audited and shown in the message.
-                let _ = self.deny(&who, &approval, &reason, &via, response_url, user, name).await;
+                let _ = self
+                    .deny(&who, &approval, &reason, &via, response_url, user, name)
+                    .await;
                 StatusCode::OK.into_response()
             }
             Interaction::Other { .. } => StatusCode::OK.into_response(),
@@ -241,7 +246,10 @@ impl SlackDoor {
                 Ok(())
             }
             Err(e) => {
-                let status = format!(":no_entry: {name}'s denial (Slack user {user}) was refused: {}", e.message());
+                let status = format!(
+                    ":no_entry: {name}'s denial (Slack user {user}) was refused: {}",
+                    e.message()
+                );
                 let current = self.desk.current(approval).await;
                 self.update(response_url, current, status);
                 Err(refusal(&e))
@@ -266,7 +274,8 @@ impl SlackDoor {
 
     /// A request that is not Slack's (or is a replay): 401 and an audit row.
     async fn forged(&self, f: &Forgery) -> Response {
-        self.audit_refusal(f.code(), &format!("Slack interaction refused: {f}"), None).await;
+        self.audit_refusal(f.code(), &format!("Slack interaction refused: {f}"), None)
+            .await;
         problem(StatusCode::UNAUTHORIZED, f.code(), &f.to_string())
     }
 
@@ -277,13 +286,15 @@ impl SlackDoor {
         } else {
             format!("the body is larger than {MAX_BODY} bytes")
         };
-        self.audit_refusal(code, &format!("Slack interaction refused: {why}"), None).await;
+        self.audit_refusal(code, &format!("Slack interaction refused: {why}"), None)
+            .await;
         problem(status, code, &why)
     }
 
     /// A correctly signed body Steward cannot read.
     async fn unreadable_signed(&self, why: &str) -> Response {
-        self.audit_refusal("malformed", &format!("Slack interaction refused: {why}"), None).await;
+        self.audit_refusal("malformed", &format!("Slack interaction refused: {why}"), None)
+            .await;
         problem(StatusCode::BAD_REQUEST, "malformed", why)
     }
 
@@ -295,8 +306,12 @@ impl SlackDoor {
         if let Some(id) = i.approval() {
             detail["approval"] = json!(id);
         }
-        self.audit_refusal("unmapped_user", &format!("Slack interaction refused: {why}"), Some((i.approval(), detail)))
-            .await;
+        self.audit_refusal(
+            "unmapped_user",
+            &format!("Slack interaction refused: {why}"),
+            Some((i.approval(), detail)),
+        )
+        .await;
         if let Some(url) = i.response_url() {
             let current = match i.approval() {
                 Some(id) => self.desk.current(id).await,

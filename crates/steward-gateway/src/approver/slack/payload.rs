@@ -273,12 +273,16 @@ mod tests {
 
     #[test]
     fn what_is_not_ours_or_not_valid() {
-        let other = json!({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "x", "value": "y"}]});
+        let other =
+            json!({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "x", "value": "y"}]});
         assert!(matches!(parse(&form(&other)), Ok(Interaction::Other { .. })));
         assert_eq!(parse(b"text=hi"), Err(Malformed::NoPayload));
         assert!(matches!(parse(b"payload=%7B"), Err(Malformed::Json(_))));
         let dup = "payload=%7B%22type%22%3A%22a%22%2C%22type%22%3A%22b%22%7D";
-        assert!(matches!(parse(dup.as_bytes()), Err(Malformed::Json(_))), "duplicate keys");
+        assert!(
+            matches!(parse(dup.as_bytes()), Err(Malformed::Json(_))),
+            "duplicate keys"
+        );
         let bad_id = json!({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "steward_deny", "value": "apr-1; DROP"}]});
         assert_eq!(parse(&form(&bad_id)), Err(Malformed::NoApproval));
         let bad_user = json!({"type": "block_actions", "user": {"id": "u<script>"}, "actions": [{"action_id": "steward_deny", "value": "apr-1"}]});

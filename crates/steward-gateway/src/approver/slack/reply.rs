@@ -74,7 +74,13 @@ pub async fn open_reason_modal(
         .json(&reason_modal(trigger_id, approval, response_url))
         .send()
         .await
-        .map_err(|e| if e.is_timeout() { "timed out".to_string() } else { "request failed".to_string() })?;
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                "request failed".to_string()
+            }
+        })?;
     let doc: Value = answer.json().await.map_err(|_| "unreadable answer".to_string())?;
     if doc.get("ok").and_then(Value::as_bool) == Some(true) {
         Ok(())

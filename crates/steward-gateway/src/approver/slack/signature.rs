@@ -20,7 +20,9 @@ pub enum Forgery {
     Missing(&'static str),
     #[error("the {0} header is malformed")]
     Malformed(&'static str),
-    #[error("the request timestamp is {age}s from the gateway's clock (more than 5 minutes): a replay, or a clock out of step")]
+    #[error(
+        "the request timestamp is {age}s from the gateway's clock (more than 5 minutes): a replay, or a clock out of step"
+    )]
     Stale { age: i64 },
     #[error("the signature does not match the body (wrong signing secret, or the request was altered)")]
     Mismatch,
@@ -134,10 +136,7 @@ mod tests {
             verify(s, "1531420619", BODY.as_bytes(), Some(SIG)),
             Err(Forgery::Mismatch)
         );
-        assert_eq!(
-            verify(s, TS, BODY.as_bytes(), Some(&SIG[..20])),
-            Err(Forgery::Mismatch)
-        );
+        assert_eq!(verify(s, TS, BODY.as_bytes(), Some(&SIG[..20])), Err(Forgery::Mismatch));
         assert_eq!(
             verify(s, TS, BODY.as_bytes(), Some(&SIG[3..])),
             Err(Forgery::Malformed("X-Slack-Signature"))
@@ -159,7 +158,10 @@ mod tests {
         assert!(fresh(Some(TS), now + 300).is_ok());
         assert_eq!(fresh(Some(TS), now + 301), Err(Forgery::Stale { age: 301 }));
         assert_eq!(fresh(Some(TS), now - 301), Err(Forgery::Stale { age: -301 }));
-        assert_eq!(fresh(Some("soon"), now), Err(Forgery::Malformed("X-Slack-Request-Timestamp")));
+        assert_eq!(
+            fresh(Some("soon"), now),
+            Err(Forgery::Malformed("X-Slack-Request-Timestamp"))
+        );
         assert_eq!(fresh(None, now), Err(Forgery::Missing("X-Slack-Request-Timestamp")));
         assert!(fresh(Some("-9223372036854775808"), now).is_err());
     }
