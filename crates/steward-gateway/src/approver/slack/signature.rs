@@ -136,7 +136,7 @@ mod tests {
             verify(s, "1531420619", BODY.as_bytes(), Some(SIG)),
             Err(Forgery::Mismatch)
         );
-        assert_eq!(verify(s, TS, BODY.as_bytes(), Some(&SIG[..20])), Err(Forgery::Mismatch));
+        assert_eq!(verify(s, TS, BODY.as_bytes(), Some(&SIG[..21])), Err(Forgery::Mismatch));
         assert_eq!(
             verify(s, TS, BODY.as_bytes(), Some(&SIG[3..])),
             Err(Forgery::Malformed("X-Slack-Signature"))
