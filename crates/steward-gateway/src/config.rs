@@ -784,6 +784,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn approvals_slack_reads_its_secrets_and_checks_its_users() {
+        // SAFETY: tests in this module are the only ones touching this variable.
+        unsafe { std::env::set_var("STEWARD_TEST_SLACK_SECRET", "slack-secret") };
+        let yaml = "approvals:\n  slack:\n    signing_secret: { env: STEWARD_TEST_SLACK_SECRET }\n    users: { U024BE7LH: bob }\n";
+        let cfg = GatewayConfig::from_yaml(yaml, "steward.yaml", Path::new("/")).unwrap();
+        let slack = cfg.approvals.slack.as_ref().expect("approvals.slack");
+        assert_eq!(slack.secret, "slack-secret");
+        assert_eq!(slack.users["U024BE7LH"], "bob");
+        assert!(slack.token.is_none());
+        assert!(
+            !format!("{cfg:?}").contains("slack-secret"),
+            "secrets stay out of Debug"
+        );
+
+        let unset = "approvals:\n  slack:\n    signing_secret: { env: STEWARD_SURELY_UNSET_SLACK }\n";
+        let e = GatewayConfig::from_yaml(unset, "steward.yaml", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("approvals.slack.signing_secret"), "{e}");
+        let bad_user = "approvals:\n  slack:\n    signing_secret: x\n    users: { bob: bob }\n";
+        let e = GatewayConfig::from_yaml(bad_user, "steward.yaml", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("approvals.slack.users"), "{e}");
+    }
+
+    #[test]
+    fn no_upstream_takes_the_approver_endpoints_name() {
+        let yaml = "servers:\n  _approvals: { command: x }\n";
+        let e = GatewayConfig::from_yaml(yaml, "steward.yaml", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+    }
+
+    #[test]
     fn parses_the_documented_shape() {
         // SAFETY: tests in this module are the only ones touching this variable.
         unsafe { std::env::set_var("STEWARD_TEST_TOKEN", "tok") };
