@@ -82,6 +82,41 @@ pub struct ApprovalsConfig {
     /// `[{url, format: json|slack}]`.
     #[serde(default)]
     pub webhooks: Vec<crate::notify::Webhook>,
+    /// `slack: {signing_secret, users, bot_token}`: Approve and Deny buttons answered at
+    /// `POST /v1/slack/interactions` (see docs/approvals.md).
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+}
+
+/// `approvals.slack`: the Slack app whose buttons decide approvals.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The app's signing secret (Basic Information → App Credentials), usually `{env: NAME}`.
+    pub signing_secret: SecretValue,
+    /// Slack user id → Steward principal. A click from anyone else is refused.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    /// A bot token (`xoxb-…`) with which a Deny click opens a reason modal (`views.open`);
+    /// without it a Deny click records "denied from Slack".
+    #[serde(default)]
+    pub bot_token: Option<SecretValue>,
+    /// `signing_secret`, read at load.
+    #[serde(skip)]
+    pub secret: String,
+    /// `bot_token`, read at load.
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+// Secrets never reach logs: the derived Debug would print them.
+impl std::fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("users", &self.users)
+            .field("bot_token", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where durable state lives.
@@ -486,6 +521,14 @@ impl GatewayConfig {
                     "use letters, digits, '-', '_' and '.', and no '__' (it separates server and tool in federation)",
                 ));
             }
+            if name == crate::approver::ENDPOINT_NAME {
+                return Err(invalid(
+                    line,
+                    column,
+                    format!("server name '{name}' is reserved: /mcp/{name} is Steward's approver endpoint"),
+                    "give the server another name",
+                ));
+            }
             let s = server.value;
             let expand_all = |m: &BTreeMap<String, SecretValue>| -> Result<BTreeMap<String, String>, ConfigError> {
                 m.iter()
@@ -630,6 +673,9 @@ impl GatewayConfig {
             })?;
         }
         cfg.approvals = doc.approvals;
+        if let Some(slack) = cfg.approvals.slack.as_mut() {
+            resolve_slack(slack, base).map_err(|(message, hint)| invalid(0, 0, message, hint))?;
+        }
         cfg.audit = doc
             .audit
             .resolve(base)
@@ -718,6 +764,33 @@ fn server_from_entry(
         timeout: Duration::from_secs(300),
         sandbox,
     })
+}
+
+/// Reads `approvals.slack`'s secrets and checks its user map; `Err((message, hint))`.
+fn resolve_slack(slack: &mut SlackConfig, base: &Path) -> Result<(), (String, &'static str)> {
+    let hint = "set the environment variable or fix the file path";
+    slack.secret = resolve_secret(&slack.signing_secret, base)
+        .map_err(|e| (format!("approvals.slack.signing_secret: {e}"), hint))?;
+    if slack.secret.trim().is_empty() {
+        return Err((
+            "approvals.slack.signing_secret is empty".into(),
+            "use the app's signing secret (Basic Information → App Credentials)",
+        ));
+    }
+    if let Some(t) = &slack.bot_token {
+        slack.token = Some(resolve_secret(t, base).map_err(|e| (format!("approvals.slack.bot_token: {e}"), hint))?);
+    }
+    for (user, principal) in &slack.users {
+        let id_ok =
+            !user.is_empty() && user.len() <= 32 && user.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !id_ok || principal.trim().is_empty() {
+            return Err((
+                format!("approvals.slack.users: '{user}: {principal}' is not a Slack user id and a principal"),
+                "map Slack user ids (like U024BE7LH, from a profile's \"Copy member ID\") to principals",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Expands `${NAME}` references from the environment; a missing variable is an error, not "".
@@ -815,6 +888,36 @@ mod tests {
             lite.store,
             steward_store::StoreLocation::Sqlite(Path::new("/etc/steward/./data/s.db").to_path_buf())
         );
+    }
+
+    #[test]
+    fn approvals_slack_reads_its_secrets_and_checks_its_users() {
+        // SAFETY: tests in this module are the only ones touching this variable.
+        unsafe { std::env::set_var("STEWARD_TEST_SLACK_SECRET", "slack-secret") };
+        let yaml = "approvals:\n  slack:\n    signing_secret: { env: STEWARD_TEST_SLACK_SECRET }\n    users: { U024BE7LH: bob }\n";
+        let cfg = GatewayConfig::from_yaml(yaml, "steward.yaml", Path::new("/")).unwrap();
+        let slack = cfg.approvals.slack.as_ref().expect("approvals.slack");
+        assert_eq!(slack.secret, "slack-secret");
+        assert_eq!(slack.users["U024BE7LH"], "bob");
+        assert!(slack.token.is_none());
+        assert!(
+            !format!("{cfg:?}").contains("slack-secret"),
+            "secrets stay out of Debug"
+        );
+
+        let unset = "approvals:\n  slack:\n    signing_secret: { env: STEWARD_SURELY_UNSET_SLACK }\n";
+        let e = GatewayConfig::from_yaml(unset, "steward.yaml", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("approvals.slack.signing_secret"), "{e}");
+        let bad_user = "approvals:\n  slack:\n    signing_secret: x\n    users: { bob: bob }\n";
+        let e = GatewayConfig::from_yaml(bad_user, "steward.yaml", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("approvals.slack.users"), "{e}");
+    }
+
+    #[test]
+    fn no_upstream_takes_the_approver_endpoints_name() {
+        let yaml = "servers:\n  _approvals: { command: x }\n";
+        let e = GatewayConfig::from_yaml(yaml, "steward.yaml", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
     }
 
     #[test]

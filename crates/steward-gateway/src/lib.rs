@@ -1,5 +1,6 @@
 //! Steward's runtime: the relay every door shares (`pipeline`), and the doors themselves.
 
+pub mod approver;
 pub mod auth;
 pub mod config;
 pub mod console;

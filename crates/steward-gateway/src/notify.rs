@@ -285,7 +285,14 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// The Slack message announcing a new pending approval, with Approve and Deny buttons.
 pub fn slack_payload(a: &Approval, link: &str) -> Value {
+    slack_message(a, link, None)
+}
+
+/// The Slack message for `a`: `status` (what a click did) goes under the header; the Approve and
+/// Deny buttons (their `value` is the approval id) are there while `a` is pending.
+pub fn slack_message(a: &Approval, link: &str, status: Option<&str>) -> Value {
     let reasons = if a.reasons.is_empty() {
         "-".to_string()
     } else {
@@ -300,22 +307,39 @@ pub fn slack_payload(a: &Approval, link: &str) -> Value {
     } else {
         format!("`{}`", esc(link))
     };
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": format!("Approval needed: {}", a.target()) } }),
+    ];
+    if let Some(status) = status {
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": esc(status) } }));
+    }
+    blocks.extend([
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}* wants to run `{}`", esc(&a.principal), esc(&a.target())) } }),
+        json!({ "type": "section", "fields": [
+            { "type": "mrkdwn", "text": format!("*Risk*\n{}", esc(&a.risk)) },
+            { "type": "mrkdwn", "text": format!("*Approval*\n`{}`", esc(&a.id)) },
+            { "type": "mrkdwn", "text": format!("*Approvers*\n{}{}", a.required_count, esc(&roles(a))) },
+            { "type": "mrkdwn", "text": format!("*Expires*\n{}", esc(&a.expires_at)) },
+        ] }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("*Reasons*\n{reasons}") } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("*Arguments* (secrets redacted)\n```{}```", esc(&args_preview(a))) } }),
+    ]);
+    if a.state == steward_store::ApprovalState::Pending {
+        blocks.push(json!({ "type": "actions", "block_id": "steward_approval", "elements": [
+            { "type": "button", "action_id": crate::approver::slack::APPROVE_ACTION, "style": "primary",
+              "text": { "type": "plain_text", "text": "Approve" }, "value": a.id },
+            { "type": "button", "action_id": crate::approver::slack::DENY_ACTION, "style": "danger",
+              "text": { "type": "plain_text", "text": "Deny" }, "value": a.id },
+        ] }));
+    }
+    blocks.push(json!({ "type": "context", "elements": [
+        { "type": "mrkdwn", "text": format!("{open} · approve with `steward approvals approve {}`", esc(&a.id)) },
+    ] }));
     json!({
-        "text": summary(a),
-        "blocks": [
-            { "type": "header", "text": { "type": "plain_text", "text": format!("Approval needed: {}", a.target()) } },
-            { "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}* wants to run `{}`", esc(&a.principal), esc(&a.target())) } },
-            { "type": "section", "fields": [
-                { "type": "mrkdwn", "text": format!("*Risk*\n{}", esc(&a.risk)) },
-                { "type": "mrkdwn", "text": format!("*Approval*\n`{}`", esc(&a.id)) },
-                { "type": "mrkdwn", "text": format!("*Approvers*\n{}{}", a.required_count, esc(&roles(a))) },
-                { "type": "mrkdwn", "text": format!("*Expires*\n{}", esc(&a.expires_at)) },
-            ] },
-            { "type": "section", "text": { "type": "mrkdwn", "text": format!("*Reasons*\n{reasons}") } },
-            { "type": "section", "text": { "type": "mrkdwn", "text": format!("*Arguments* (secrets redacted)\n```{}```", esc(&args_preview(a))) } },
-            { "type": "context", "elements": [
-                { "type": "mrkdwn", "text": format!("{open} · approve with `steward approvals approve {}`", esc(&a.id)) },
-            ] },
-        ],
+        "text": match status {
+            Some(s) => format!("{}: {s}", summary(a)),
+            None => summary(a),
+        },
+        "blocks": blocks,
     })
 }

@@ -25,7 +25,7 @@ pub use error::{Diagnostic, PolicyError, Severity};
 pub use glob::ToolPattern;
 pub use model::{
     APPROVER_ROLE, Approval, ApprovalMode, ApprovalSettings, Approvers, BUILTIN_ROLES, Effect, GOVERNED_METHODS, Mode,
-    Policy, Risk, RiskEffect, SERVER_STATUSES, ToolAnnotations,
+    Policy, PrincipalKind, Risk, RiskEffect, SERVER_STATUSES, ToolAnnotations,
 };
 pub use summary::{PolicySummary, PrincipalSummary, RoleSummary, RuleSummary, ToolClassSummary};
 

@@ -13,7 +13,7 @@ use crate::error::{Diagnostic, PolicyError, Severity};
 use crate::glob::ToolPattern;
 use crate::model::{
     Approval, ApprovalMode, ApprovalSettings, Approvers, BUILTIN_ROLES, Effect, LIST_METHODS, Mode, Operation, Policy,
-    PrincipalDef, Risk, RiskEffect, Rule, ServerDef, ToolClass,
+    PrincipalDef, PrincipalKind, Risk, RiskEffect, Rule, ServerDef, ToolClass,
 };
 
 /// Policy files larger than this are refused: a policy is configuration, not data.
@@ -84,6 +84,9 @@ struct PrincipalDoc {
     roles: Vec<Spanned<String>>,
     #[serde(default)]
     attributes: serde_json::Map<String, serde_json::Value>,
+    /// `human` (default) or `agent`: an agent never decides approvals.
+    #[serde(default)]
+    kind: PrincipalKind,
 }
 
 #[derive(Deserialize, Default)]
@@ -253,6 +256,7 @@ const KEYS: &[&str] = &[
     "hold_timeout",
     "grant_window",
     "expiry",
+    "kind",
 ];
 
 impl Policy {
@@ -396,6 +400,7 @@ impl Compiler<'_> {
                 PrincipalDef {
                     roles: p.roles.into_iter().map(|r| r.value).collect(),
                     attributes: p.attributes,
+                    kind: p.kind,
                 },
             );
         }

@@ -318,6 +318,17 @@ pub(crate) struct ServerDef {
 pub(crate) struct PrincipalDef {
     pub roles: Vec<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub kind: PrincipalKind,
+}
+
+/// What a principal is (`kind:` in `principals:`): a person, or an agent acting for one. An
+/// agent can never decide an approval, whatever its roles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    #[default]
+    Human,
+    Agent,
 }
 
 /// An operation: a refinement of a tool by its arguments.
@@ -434,5 +445,14 @@ impl Policy {
     /// The roles the policy's `principals:` entry gives `id` (empty when it has none).
     pub fn principal_roles(&self, id: &str) -> Vec<String> {
         self.principals.get(id).map(|d| d.roles.clone()).unwrap_or_default()
+    }
+
+    /// Whether the policy's `principals:` marks `id` as `kind: agent`. Names compare without
+    /// case, as approvers do: `Bot` is the agent `bot`.
+    pub fn is_agent(&self, id: &str) -> bool {
+        let id = id.trim();
+        self.principals
+            .iter()
+            .any(|(name, d)| d.kind == PrincipalKind::Agent && name.trim().eq_ignore_ascii_case(id))
     }
 }

@@ -274,3 +274,21 @@ fn the_baseline_and_the_examples_load_without_warnings() {
         assert!(all.is_empty(), "{name}: {all:#?}");
     }
 }
+
+#[test]
+fn principals_may_be_marked_as_agents() {
+    let yaml = "version: 1\nroles: { admin: [x] }\nprincipals:\n  bob: { roles: [admin] }\n  ci-bot: { roles: [admin], kind: agent }\n  carol: { kind: human }\n";
+    let p = Policy::from_yaml(yaml, "p.yaml").expect("loads");
+    assert!(
+        p.is_agent("ci-bot") && p.is_agent("CI-Bot"),
+        "agents are found without case"
+    );
+    assert!(!p.is_agent("bob") && !p.is_agent("carol") && !p.is_agent("nobody"));
+    let bad = "version: 1\nprincipals:\n  x: { kind: robot }\n";
+    assert!(
+        findings(bad).iter().any(|d| d.line == 3 && d.message.contains("robot")),
+        "an unknown kind is an error at its line: {:#?}",
+        findings(bad)
+    );
+    assert_rejected(bad);
+}

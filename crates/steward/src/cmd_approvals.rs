@@ -231,11 +231,18 @@ fn print_approval(a: &Approval) {
     println!("decision   {} (policy {})", a.decision_id, a.policy_version);
 }
 
-/// The acting person and their roles, from the policy's `principals:`.
+/// The acting person and their roles, from the policy's `principals:` (none for a principal
+/// it marks `kind: agent`: agents never decide approvals).
 fn actor(name: Option<String>, policy: Option<&Policy>) -> Actor {
     let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(os_user);
-    let roles = policy.map(|p| p.principal_roles(&name)).unwrap_or_default();
-    Actor { name, roles }
+    let principal = steward_policy::Principal::new(name.as_str(), "cli");
+    match policy {
+        Some(p) => steward_gateway::approver::actor(p, &principal),
+        None => Actor {
+            name,
+            roles: Vec::new(),
+        },
+    }
 }
 
 /// A refusal, with a hint when roles could not be resolved for lack of a policy.

@@ -60,8 +60,13 @@ pub struct ProxyArgs {
     /// With --sandbox: start even when the kernel lacks a facility, skipping it (logged and audited).
     #[arg(long = "sandbox-best-effort", requires = "sandbox")]
     pub sandbox_best_effort: bool,
+    /// Serve the approver tools (list_pending_approvals, show_approval, approve, deny) over
+    /// stdio against the audit database's approvals, as --principal, with no upstream command;
+    /// see docs/approvals.md.
+    #[arg(long, conflicts_with_all = ["server", "webhooks", "sandbox", "audit_config"])]
+    pub approvals: bool,
     /// The upstream server command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    #[arg(last = true, required_unless_present = "approvals", value_name = "CMD")]
     pub command: Vec<String>,
 }
 
@@ -76,6 +81,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             Policy::baseline()
         }
     };
+    if args.approvals {
+        return run_approvals(args, policy);
+    }
     let server = args
         .server
         .clone()
@@ -141,6 +149,34 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `steward proxy --approvals`: the approver's MCP server over stdio.
+fn run_approvals(args: ProxyArgs, policy: Policy) -> anyhow::Result<ExitCode> {
+    if !args.command.is_empty() {
+        anyhow::bail!("--approvals runs no upstream: remove the command after --");
+    }
+    let principal = match &args.principal {
+        Some(p) => Principal::new(p.clone(), "asserted"),
+        None => Principal::new(os_user(), "os-user"),
+    };
+    let audit_db = args.audit_db.clone().unwrap_or_else(default_audit_db);
+    tracing::info!(principal = %principal.id, audit_db = %audit_db.display(), "steward approver (stdio) starting");
+    let opts = steward_gateway::approver::stdio::StdioOptions {
+        policy: Arc::new(policy),
+        policy_path: args.policy.clone(),
+        principal,
+        audit_db,
+        max_message: args.max_message_bytes,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let done = runtime.block_on(steward_gateway::approver::stdio::run(opts));
+    runtime.shutdown_background();
+    done?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--sandbox PROFILE --allow-read/--allow-write/--allow-net ...` as a sandbox spec.

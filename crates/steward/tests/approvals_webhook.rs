@@ -87,6 +87,20 @@ fn a_pending_approval_is_posted_to_a_slack_webhook() {
     let blocks = payload["blocks"].as_array().expect("Slack payloads have blocks");
     let all = serde_json::to_string(blocks).unwrap_or_default();
     assert!(all.contains("*Risk*") && all.contains("CRITICAL"), "{all}");
+    let buttons: Vec<&serde_json::Value> = blocks
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
+        .collect();
+    let ids: Vec<(&str, &str)> = buttons
+        .iter()
+        .map(|b| (b["action_id"].as_str().unwrap_or(""), b["value"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        ids,
+        [("steward_approve", id.as_str()), ("steward_deny", id.as_str())],
+        "Approve and Deny buttons carry the approval id: {all}"
+    );
     assert!(
         all.contains("*Reasons*") && all.contains("CRITICAL risk calls need approval"),
         "the reasons are in the message: {all}"

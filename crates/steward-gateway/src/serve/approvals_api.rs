@@ -74,18 +74,9 @@ fn caller(
     Ok((actor(st, principal), approvals))
 }
 
-/// The approver a principal is.
+/// The approver a principal is (the same roles the approver endpoint and Slack use).
 pub(crate) fn actor(st: &AppState, p: &Principal) -> Actor {
-    let mut roles = p.roles.clone();
-    for r in st.relay.policy().principal_roles(&p.id) {
-        if !roles.contains(&r) {
-            roles.push(r);
-        }
-    }
-    Actor {
-        name: p.id.clone(),
-        roles,
-    }
+    crate::approver::actor(&st.relay.policy(), p)
 }
 
 /// Whether `actor` may see an approval on this gateway: [`visible`], or they hold the

@@ -6,6 +6,7 @@
 pub(crate) mod activity_api;
 mod admit;
 pub(crate) mod approvals_api;
+mod approver_mcp;
 mod conn;
 mod decide_api;
 mod exchange;
@@ -55,6 +56,13 @@ pub async fn build_state(mut cfg: GatewayConfig, policy: Arc<Policy>) -> Result<
                 .map_err(|e| GatewayError::Config(format!("registry: {e}")))?;
             for s in r.servable_servers(steward_registry::today()) {
                 if cfg.servers.contains_key(s.name) {
+                    continue;
+                }
+                if s.name == crate::approver::ENDPOINT_NAME {
+                    tracing::warn!(
+                        server = s.name,
+                        "registry server left out: the name is the approver endpoint's"
+                    );
                     continue;
                 }
                 match crate::config::server_from_approved(s.entry) {
@@ -153,6 +161,13 @@ pub fn router(st: Arc<AppState>) -> Router {
                 )
             }),
         )
+        // A static segment wins over `{server}`; no upstream may be named `_approvals`.
+        .route(
+            "/mcp/_approvals",
+            post(approver_mcp::post)
+                .get(approver_mcp::no_stream)
+                .delete(approver_mcp::no_stream),
+        )
         .route("/mcp/{server}", post(mcp::post).get(stream::get).delete(stream::delete))
         .route("/sse/{server}", get(legacy_sse::open))
         .route("/messages/{server}", post(legacy_sse::message))
@@ -170,9 +185,24 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/v1/policy", get(policy_api::show))
         .route("/v1/policy/explain", post(policy_api::explain_api))
         .route_layer(axum::middleware::from_fn_with_state(st.clone(), admit::admit));
+    // Slack authenticates its posts by signature, not with a Steward credential.
+    let slack = match &st.cfg.approvals.slack {
+        Some(cfg) => {
+            let door = crate::approver::slack::SlackDoor::new(
+                crate::approver::Desk::new(st.relay.clone()),
+                cfg.clone(),
+                st.cfg.limits.body_read_timeout,
+            );
+            Router::new()
+                .route("/v1/slack/interactions", post(crate::approver::slack::interactions))
+                .with_state(Arc::new(door))
+        }
+        None => Router::new(),
+    };
     Router::new()
         .merge(authenticated)
         .merge(console)
+        .merge(slack)
         .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
         .route(
             "/.well-known/oauth-protected-resource/mcp/{server}",
