@@ -53,8 +53,14 @@ async fn append_concurrently(log: &AuditLog) {
         .map(|_| {
             let (log, next) = (log.clone(), next.clone());
             tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < BATCH {
-                    log.append(decision_event(0)).await.expect("append");
+                // Each call its own decision id, as in a real log (verify pairs decisions with
+                // their outcomes by id).
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= BATCH {
+                        break;
+                    }
+                    log.append(decision_event(i)).await.expect("append");
                 }
             })
         })
