@@ -4,7 +4,8 @@
 //! bounded load through both, B is killed (SIGKILL) and every answered call has its decision
 //! row while A keeps serving; with
 //! PostgreSQL stopped calls fail closed and `/readyz` answers 503; started again, service comes
-//! back without restarting the gateways. Skipped (with a message) when PostgreSQL is not
+//! back without restarting the gateways; one queue-mode grant retried through both gateways at
+//! once runs exactly once. Skipped (with a message) when PostgreSQL is not
 //! installed; scripts/test-all installs it.
 
 mod approvals_support;
@@ -377,4 +378,71 @@ fn store_migrate_copies_a_sqlite_store_and_refuses_a_non_empty_target() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn one_queue_grant_runs_once_whichever_gateway_sees_the_retries() {
+    if !pg_cluster::installed("one_queue_grant_runs_once_whichever_gateway_sees_the_retries") {
+        return;
+    }
+    let cluster = pg_cluster::Cluster::start();
+    let url = cluster.database();
+    let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: queue }"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = config(&env, "a", port_a, "{ env: STEWARD_PG_URL }");
+    let b = config(&env, "b", port_b, "{ env: STEWARD_PG_URL }");
+    let _gw_a = serve(&url, &a, port_a);
+    let _gw_b = serve(&url, &b, port_b);
+    let out = steward(
+        &url,
+        &[
+            "keys",
+            "create",
+            "--config",
+            a.to_str().expect("utf-8"),
+            "--principal",
+            "alice",
+        ],
+    );
+    assert!(out.status.success(), "keys create: {}", stderr(&out));
+    let alice = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (session_a, session_b) = (initialize(port_a, &alice), initialize(port_b, &alice));
+
+    // Queue mode: the first call is answered at once with its approval, and does not run.
+    let (_, _, messages) = post(port_a, &alice, Some(&session_a), &call(1, SUDO));
+    let (text, is_error) = answer(&messages, 1);
+    assert!(is_error && text.contains("apr-"), "{text}");
+    let id = pending_id(&url, b.to_str().expect("utf-8"));
+    let out = steward(
+        &url,
+        &[
+            "approvals",
+            "approve",
+            &id,
+            "--as",
+            "bob",
+            "--config",
+            b.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(out.status.success(), "approve: {}", stderr(&out));
+
+    // The identical retry, through both gateways at once: exactly one runs.
+    let retries: Vec<_> = [(port_a, session_a, 2u64), (port_b, session_b, 3u64)]
+        .into_iter()
+        .map(|(port, session, n)| {
+            let alice = alice.clone();
+            std::thread::spawn(move || (n, post(port, &alice, Some(&session), &call(n, SUDO)).2))
+        })
+        .collect();
+    let ran: Vec<bool> = retries
+        .into_iter()
+        .map(|t| {
+            let (n, messages) = t.join().expect("retry");
+            let (text, is_error) = answer(&messages, n);
+            !is_error && text == format!("ran: {SUDO}")
+        })
+        .collect();
+    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
+    assert_eq!(env.executions(), vec![SUDO.to_string()], "the grant ran once");
 }
