@@ -21,7 +21,7 @@ wait_http() { for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w "%{http_code}
 session() {
   local sid
   sid=$(curl -fsS -D - -o /dev/null -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
-    -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"wrk","version":"1"}}}' \
+    -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"steward-bench","version":"1"}}}' \
     "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}')
   curl -fsS -o /dev/null -H 'content-type: application/json' -H "mcp-session-id: $sid" -H 'MCP-Protocol-Version: 2025-06-18' \
     -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$1"
@@ -57,7 +57,7 @@ auth: { none: true }
 servers:
   bench: { command: python3, args: ["$PWD/bench/peers/echo_stdio.py"] }
 YAML
-RUST_LOG=warn "$steward" serve --config "$work/steward.yaml" >"$work/serve.log" 2>&1 & pids+=($!)
+"$steward" serve --config "$work/steward.yaml" >"$work/serve.log" 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$gw_port/healthz"
 
 printf '%-44s %10s %9s %9s %9s %7s\n' "path (wrk, ${secs}s)" "req/s" "p50 µs" "p90 µs" "p99 µs" "errors"
@@ -73,6 +73,6 @@ for c in 1 16; do
   python3 -c "import sys; print(f'  steward / direct at c=$c: {100*float(sys.argv[1])/float(sys.argv[2]):.0f} %')" "${rps[steward$c]}" "${rps[direct$c]}"
 done
 if [ -z "${PEERS_STORE:-}" ]; then
-  rows=$(sqlite3 "$work/steward.db" "select count(*) from audit_events" 2>/dev/null || echo "?")
-  echo "audit rows written by the gateway: $rows"
+  # Every call must have been allowed and answered by the echo: a refusal is not a measurement.
+  sqlite3 "$work/steward.db" "select 'audit rows: ' || kind || ' ' || coalesce(effect, '') || ' ' || count(*) from audit_events group by kind, effect" 2>/dev/null || true
 fi

@@ -1,9 +1,14 @@
 -- wrk script: tools/call echo on the MCP session given as the first argument after `--`.
--- Counts non-200 answers and answers without a result as errors (printed at the end).
-local errors = 0
+-- Counts non-200 answers, answers without a result and refusals (isError) as errors, printed at
+-- the end. `errors` is global: `thread:get` reads a thread's globals, never its locals.
+errors = 0
 local threads = {}
 
+local counter = 0
+
 function setup(thread)
+  counter = counter + 1
+  thread:set("thread_id", counter)
   table.insert(threads, thread)
 end
 
@@ -13,7 +18,16 @@ function init(args)
   wrk.headers["Accept"] = "application/json, text/event-stream"
   wrk.headers["Mcp-Session-Id"] = args[1]
   wrk.headers["MCP-Protocol-Version"] = "2025-06-18"
-  wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from wrk"}}}'
+end
+
+-- Every request its own id, as MCP requires within a session (Steward refuses an id that a
+-- pending request of the session already uses): thread id times 10^9 plus a counter.
+local n = 0
+function request()
+  n = n + 1
+  local id = thread_id * 1000000000 + n
+  return wrk.format(nil, nil, nil,
+    '{"jsonrpc":"2.0","id":' .. id .. ',"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from wrk"}}}')
 end
 
 function response(status, headers, body)

@@ -445,3 +445,51 @@ async fn the_decision_api_and_the_hook_decide_the_same_way() {
         assert!(rows.iter().all(|r| r.door.as_deref() == Some(door.as_str())));
     }
 }
+
+/// A client that goes away while its decision row commits (its request future dropped) leaves
+/// an `allow` for a call that never ran: the outcome row says it was not forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_while_its_decision_commits_has_an_outcome_row() {
+    let h = Harness::new(Door::Gateway);
+    h.exchange(&call("1", "tools/list", json!({}))).await;
+    let echo = call(
+        "2",
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "hi"}}),
+    );
+    // One poll: the decision is decided and sent to the writer; the future is dropped while it
+    // waits for the commit, as hyper drops a handler whose client closed the connection.
+    {
+        let mut pending = std::pin::pin!(h.send(&echo));
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(pending.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the commit cannot finish within one poll");
+    }
+    let decision = h
+        .rows("decision")
+        .await
+        .into_iter()
+        .find(|r| r.method.as_deref() == Some("tools/call"))
+        .expect("the decision row is committed");
+    let outcome = h
+        .rows("outcome")
+        .await
+        .into_iter()
+        .find(|r| r.decision_id == decision.decision_id)
+        .expect("an outcome row for the dropped call");
+    assert_eq!(outcome.outcome.as_deref(), Some("client_gone"));
+    assert!(
+        outcome
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("\"forwarded\":false"))
+    );
+    assert!(
+        AuditReader::open(&h.db)
+            .unwrap()
+            .verify()
+            .unwrap()
+            .calls_without_outcome
+            .count
+            == 0
+    );
+}

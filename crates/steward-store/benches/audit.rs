@@ -1,5 +1,6 @@
 //! Audit log throughput: hash-chained appends into SQLite (callers waiting for their commit, and
-//! fire-and-forget), chain verification, and the hash of one row.
+//! fire-and-forget), chain verification, and the hash of one row. With `STEWARD_BENCH_PG_URL`
+//! naming an empty PostgreSQL database, the same appends and verify run on PostgreSQL too.
 //!
 //! Run: `cargo bench -p steward-store --bench audit -- --warm-up-time 1 --measurement-time 5`
 
@@ -7,11 +8,20 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use steward_store::{AuditEvent, AuditLog, AuditReader, EventKind};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use steward_store::{AuditEvent, AuditLog, AuditReader, EventKind, PostgresConfig, Store, StoreLocation};
 
 const BATCH: usize = 10_000;
 const TASKS: usize = 64;
+
+/// Decision ids are unique across iterations too, as in a real log (verify pairs decisions with
+/// their outcomes by id; PostgreSQL keeps every iteration's rows in one database).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+fn next_event() -> AuditEvent {
+    decision_event(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+}
 
 /// A decision event shaped like the pipeline's for a ~300-byte `tools/call`.
 fn decision_event(i: usize) -> AuditEvent {
@@ -53,14 +63,8 @@ async fn append_concurrently(log: &AuditLog) {
         .map(|_| {
             let (log, next) = (log.clone(), next.clone());
             tokio::spawn(async move {
-                // Each call its own decision id, as in a real log (verify pairs decisions with
-                // their outcomes by id).
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= BATCH {
-                        break;
-                    }
-                    log.append(decision_event(i)).await.expect("append");
+                while next.fetch_add(1, Ordering::Relaxed) < BATCH {
+                    log.append(next_event()).await.expect("append");
                 }
             })
         })
@@ -68,6 +72,31 @@ async fn append_concurrently(log: &AuditLog) {
     for t in tasks {
         t.await.expect("task");
     }
+}
+
+enum Append {
+    /// `TASKS` callers, each waiting for its own commit (strict durability).
+    Awaited,
+    /// Fire-and-forget, then one flush.
+    Nowait,
+}
+
+fn bench_append(g: &mut BenchmarkGroup<'_, WallTime>, rt: &tokio::runtime::Runtime, log: &AuditLog, how: Append) {
+    match how {
+        Append::Awaited => g.bench_function("append 10k events, 64 tasks awaiting commit", |b| {
+            b.iter(|| rt.block_on(append_concurrently(log)))
+        }),
+        Append::Nowait => g.bench_function("append_nowait 10k events, then flush", |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for _ in 0..BATCH {
+                        log.append_nowait(next_event()).expect("append");
+                    }
+                    log.flush().await;
+                })
+            })
+        }),
+    };
 }
 
 fn benches(c: &mut Criterion) {
@@ -79,22 +108,11 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
 
     let log = AuditLog::open_sqlite(&dir.path().join("append.db")).expect("open");
-    g.bench_function("append 10k events, 64 tasks awaiting commit", |b| {
-        b.iter(|| rt.block_on(append_concurrently(&log)))
-    });
+    bench_append(&mut g, &rt, &log, Append::Awaited);
     log.close();
 
     let log = AuditLog::open_sqlite(&dir.path().join("nowait.db")).expect("open");
-    g.bench_function("append_nowait 10k events, then flush", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                for i in 0..BATCH {
-                    log.append_nowait(decision_event(i)).expect("append");
-                }
-                log.flush().await;
-            })
-        })
-    });
+    bench_append(&mut g, &rt, &log, Append::Nowait);
     log.close();
 
     let path = dir.path().join("verify.db");
@@ -116,5 +134,30 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(audit, benches);
+/// The same appends and verify on PostgreSQL, when a database is named.
+fn postgres_benches(c: &mut Criterion) {
+    let Ok(url) = std::env::var("STEWARD_BENCH_PG_URL") else {
+        return;
+    };
+    let rt = runtime();
+    let store = Store::open(&StoreLocation::Postgres(PostgresConfig { url, pool: 16 }))
+        .expect("open PostgreSQL")
+        .with_instance(Some("bench".into()));
+    let mut g = c.benchmark_group("audit-postgres");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let log = store.audit_log().expect("audit log");
+    bench_append(&mut g, &rt, &log, Append::Awaited);
+    bench_append(&mut g, &rt, &log, Append::Nowait);
+    log.close();
+    let reader = store.reader().expect("reader");
+    let rows = reader.verify().expect("verify").rows;
+    g.throughput(Throughput::Elements(rows));
+    g.bench_function("verify every row appended above", |b| {
+        b.iter(|| assert!(reader.verify().expect("verify").ok()))
+    });
+    g.finish();
+}
+
+criterion_group!(audit, benches, postgres_benches);
 criterion_main!(audit);

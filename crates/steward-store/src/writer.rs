@@ -9,7 +9,7 @@
 //! The writer commits through a [`Sink`]: SQLite (this file) or PostgreSQL (`pg::writer`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -33,6 +33,10 @@ pub const HOLD: Duration = Duration::from_millis(5);
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// How often the SQLite checkpointer looks whether the WAL has new frames.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// A WAL longer than this many frames (about 16 MiB of 4 KiB pages) is started over. Under steady
+/// writes the background checkpoint never finds every frame copied (the writer keeps adding), and
+/// SQLite starts the WAL over only when it does: the file would grow by every row ever written.
+const WAL_RESTART_FRAMES: i64 = 4_096;
 
 type Ack = oneshot::Sender<Result<i64, StoreError>>;
 
@@ -50,6 +54,8 @@ pub(crate) trait Sink: Send {
     fn commit(&mut self, rows: Vec<AuditRow>) -> Result<Vec<i64>, StoreError>;
     /// Whether the log can take rows again, without adding one.
     fn probe(&mut self) -> Result<(), StoreError>;
+    /// Called after a commit's callers have their answers: upkeep that may take a moment.
+    fn after_commit(&mut self) {}
     /// The writer stops.
     fn close(&mut self) {}
 }
@@ -323,6 +329,7 @@ fn commit(sink: &mut dyn Sink, p: &mut Pending, health: &WriterHealth) {
                     let _ = ack.send(Ok(seq));
                 }
             }
+            sink.after_commit();
         }
         Err(e) => {
             // The callers learn of it (and fail closed); the rows are not retried.
@@ -347,19 +354,24 @@ struct SqliteSink {
     conn: Connection,
     stop: Option<mpsc::Sender<()>>,
     checkpointer: Option<JoinHandle<()>>,
+    /// Set by the checkpointer when the WAL is long: the writer finishes the checkpoint itself.
+    wal_long: Arc<AtomicBool>,
 }
 
 impl SqliteSink {
     fn start(conn: Connection, checkpointer: Connection) -> Result<SqliteSink, StoreError> {
         let (stop, stopped) = mpsc::channel();
+        let wal_long = Arc::new(AtomicBool::new(false));
+        let long = wal_long.clone();
         let handle = std::thread::Builder::new()
             .name("steward-wal".into())
-            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .spawn(move || checkpoint_loop(checkpointer, stopped, long))
             .map_err(|e| StoreError::WriteFailed(format!("cannot start the WAL checkpointer: {e}")))?;
         Ok(SqliteSink {
             conn,
             stop: Some(stop),
             checkpointer: Some(handle),
+            wal_long,
         })
     }
 }
@@ -439,6 +451,17 @@ impl Sink for SqliteSink {
         Ok(())
     }
 
+    /// The writer is the only one adding frames, so a passive checkpoint it runs between its own
+    /// transactions can copy every frame (the background one has copied most already); the
+    /// next commit then writes the WAL from its start, over blocks the file already has.
+    fn after_commit(&mut self) {
+        if self.wal_long.swap(false, Ordering::Relaxed)
+            && let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::debug!(error = %e, "WAL checkpoint by the writer failed; the next round retries");
+        }
+    }
+
     fn close(&mut self) {
         drop(self.stop.take());
         if let Some(h) = self.checkpointer.take() {
@@ -460,8 +483,9 @@ fn sqlite_head(conn: &Connection) -> rusqlite::Result<(i64, String)> {
 
 /// Copies committed WAL frames into the database file, off every writer's path (a PASSIVE
 /// checkpoint waits for nobody and nobody waits for it). It runs when another connection has
-/// committed since the last one (`data_version` moved).
-fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
+/// committed since the last one (`data_version` moved). When the WAL has grown past
+/// [`WAL_RESTART_FRAMES`] it sets `wal_long`, for the writer to copy the last frames itself.
+fn checkpoint_loop(conn: Connection, stop: Receiver<()>, wal_long: Arc<AtomicBool>) {
     let version = |c: &Connection| c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).ok();
     let mut done = None;
     // Until told to stop (a message, or the sender dropped).
@@ -470,8 +494,14 @@ fn checkpoint_loop(conn: Connection, stop: Receiver<()>) {
         if now.is_none() || now == done {
             continue;
         }
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Ok(()) => done = now,
+        // The answer is (busy, frames in the WAL, frames copied).
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) => {
+                done = now;
+                if frames > WAL_RESTART_FRAMES {
+                    wal_long.store(true, Ordering::Relaxed);
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
         }
     }

@@ -25,6 +25,34 @@ struct Defence {
     canary: bool,
 }
 
+/// Armed while a decision row is being committed. A client that goes away then (its request
+/// future is dropped) leaves a committed `allow` for a call that never ran: the outcome row says
+/// so, rather than leave `audit verify` to report a forwarded call without outcome.
+struct Unforwarded<'a> {
+    relay: &'a Relay,
+    ctx: &'a CallContext,
+    call: &'a Use,
+    decision_id: &'a str,
+    started: std::time::Instant,
+    armed: bool,
+}
+
+impl Drop for Unforwarded<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.relay.outcome(
+                self.ctx,
+                self.call.method,
+                &self.call.target,
+                self.decision_id,
+                "client_gone",
+                self.started,
+                Some(json!({ "forwarded": false })),
+            );
+        }
+    }
+}
+
 impl Relay {
     /// Decides one use at `ctx`'s door. `known` is what Steward knows of the tool (its scan
     /// findings, drift and annotations); `can_ask`: the door can ask its user to confirm.
@@ -71,10 +99,20 @@ impl Relay {
             let detail = event.detail.get_or_insert_with(|| json!({}));
             detail["approval"] = plan.detail();
         }
+        let mut gone = Unforwarded {
+            relay: self,
+            ctx,
+            call,
+            decision_id: &decision_id,
+            started: std::time::Instant::now(),
+            armed: true,
+        };
         let committed = match &self.audit {
             Ok(log) => log.append(event).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
         };
+        gone.armed = false;
+        drop(gone);
         if canary {
             self.canary_alert(ctx, &call.target, &decision_id);
         }
