@@ -446,3 +446,71 @@ fn one_queue_grant_runs_once_whichever_gateway_sees_the_retries() {
     assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
     assert_eq!(env.executions(), vec![SUDO.to_string()], "the grant ran once");
 }
+
+#[test]
+fn budgets_and_the_repeat_breaker_count_calls_through_both_gateways() {
+    if !pg_cluster::installed("budgets_and_the_repeat_breaker_count_calls_through_both_gateways") {
+        return;
+    }
+    let cluster = pg_cluster::Cluster::start();
+    let url = cluster.database();
+    let env = Env::new(&policy(
+        "{ roles: [admin], count: 1 }",
+        "breaker: { repeats: 2 }\nbudgets:\n  - { per: principal, window: 1h, calls: 5 }",
+    ));
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = config(&env, "a", port_a, "{ env: STEWARD_PG_URL }");
+    let b = config(&env, "b", port_b, "{ env: STEWARD_PG_URL }");
+    let _gw_a = serve(&url, &a, port_a);
+    let _gw_b = serve(&url, &b, port_b);
+    let out = steward(
+        &url,
+        &[
+            "keys",
+            "create",
+            "--config",
+            a.to_str().expect("utf-8"),
+            "--principal",
+            "alice",
+        ],
+    );
+    assert!(out.status.success(), "keys create: {}", stderr(&out));
+    let alice = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let sessions = [
+        (port_a, initialize(port_a, &alice)),
+        (port_b, initialize(port_b, &alice)),
+    ];
+    // Call n goes through gateway A when n is even, B when it is odd.
+    let through = |n: u64, command: &str| {
+        let (port, session) = &sessions[(n % 2) as usize];
+        answer(&post(*port, &alice, Some(session), &call(n, command)).2, n)
+    };
+
+    // The same call twice, once per gateway, is within `repeats: 2`; the third in a row is
+    // refused, wherever it goes.
+    for n in 0..2 {
+        let (text, is_error) = through(n, "echo same");
+        assert!(!is_error && text == "ran: echo same", "{text}");
+    }
+    let (text, is_error) = through(2, "echo same");
+    assert!(is_error && text.contains("3 times in a row"), "{text}");
+
+    // Two calls are counted in the budget of 5 (the breaker's refusal is not): three more run,
+    // alternating gateways, and the sixth is refused by whichever gateway sees it.
+    for n in 3..6 {
+        let (text, is_error) = through(n, &format!("echo {n}"));
+        assert!(!is_error, "{text}");
+    }
+    let (text, is_error) = through(6, "echo 6");
+    assert!(
+        is_error && text.contains("budget of 5 calls per 1h for principal 'alice' is used up"),
+        "{text}"
+    );
+    assert_eq!(
+        env.executions(),
+        vec!["echo same", "echo same", "echo 3", "echo 4", "echo 5"],
+        "what ran"
+    );
+    let out = steward(&url, &["audit", "verify", "--config", a.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "audit verify: {}", stderr(&out));
+}

@@ -23,6 +23,8 @@ struct Defence {
     reason: String,
     rule: &'static str,
     canary: bool,
+    /// Refused because a check could not run (the shared counters were unreachable).
+    fail_closed: bool,
 }
 
 /// Armed while a decision row is being committed. A client that goes away then (its request
@@ -71,14 +73,21 @@ impl Relay {
         let args_digest = digest::args_digest(&call.args);
         let target = ctx.target(&call.target);
         let defence = match call.method {
-            Method::ToolsCall => self.defence(&policy, ctx, &call.target, known, &target, &args_digest),
+            Method::ToolsCall => {
+                self.defence(&policy, ctx, &call.target, known, &target, &args_digest)
+                    .await
+            }
             _ => None,
         };
         let mut deny_kind = DenyKind::Policy;
         let mut canary = false;
         if let Some(d) = defence {
             canary = d.canary;
-            deny_kind = DenyKind::Defence;
+            deny_kind = if d.fail_closed {
+                DenyKind::FailClosed
+            } else {
+                DenyKind::Defence
+            };
             decision.effect = Effect::Deny;
             if canary {
                 decision.risk = Risk::Critical;
@@ -165,7 +174,7 @@ impl Relay {
         }
     }
 
-    fn defence(
+    async fn defence(
         &self,
         policy: &Policy,
         ctx: &CallContext,
@@ -180,6 +189,7 @@ impl Relay {
                 reason: messages::canary(tool),
                 rule: "steward:canary",
                 canary: true,
+                fail_closed: false,
             });
         }
         if let Some(k) = known {
@@ -189,6 +199,7 @@ impl Relay {
                     reason: messages::tool_blocked(&messages::description_flagged(&kinds.join(", "))),
                     rule: "steward:tool-blocked",
                     canary: false,
+                    fail_closed: false,
                 });
             }
             if prot.on_drift == DriftAction::Block
@@ -198,15 +209,18 @@ impl Relay {
                     reason: messages::tool_blocked(&messages::tool_drifted(&ctx.server, tool, d)),
                     rule: "steward:tool-drift",
                     canary: false,
+                    fail_closed: false,
                 });
             }
         }
         self.runaway
             .admit(policy, &ctx.principal.id, target, args_digest)
+            .await
             .map(|t| Defence {
                 reason: t.reason,
                 rule: t.rule,
                 canary: false,
+                fail_closed: t.fail_closed,
             })
     }
 

@@ -320,8 +320,9 @@ impl Relay {
     /// The answer to a decided use: redacted, prompts scanned, the outcome audited.
     pub(crate) fn inspect_use(&self, a: &Answered<'_>, msg: &Message<'_>, bytes: &[u8], client_id: &str) -> Vec<u8> {
         let target = a.ctx.target(a.target);
-        self.runaway.record_result(&a.ctx.principal.id, &target, bytes.len());
         let policy = self.policy();
+        self.runaway
+            .record_result(&policy, &a.ctx.principal.id, &target, bytes.len());
         let prot = policy.protections();
         let member = if msg.error.is_some() { "error" } else { "result" };
         let mut v = match steward_mcp::json::parse_deep(bytes) {

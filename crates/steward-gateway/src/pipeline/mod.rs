@@ -148,7 +148,7 @@ impl Relay {
             policy: RwLock::new(parts.policy),
             audit: parts.audit,
             catalog: Arc::new(Catalog::new(parts.pins)),
-            runaway: Runaway::default(),
+            runaway: Runaway::new(parts.store.as_ref().and_then(Store::counters)),
             limiter: Limiter::new(parts.limits),
             approvals: parts.approvals.map(|a| Arc::new(a.counted_in(parts.metrics.clone()))),
             metrics: parts.metrics,

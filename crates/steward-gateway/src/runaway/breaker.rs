@@ -21,6 +21,20 @@ pub struct Tripped {
     pub message: String,
 }
 
+impl Tripped {
+    /// The `count`th identical call to `tool` in a row, over `limit` (also used when the runs
+    /// are counted in the shared store).
+    pub fn repeat(tool: &str, count: u32, limit: u32) -> Tripped {
+        Tripped {
+            count,
+            limit,
+            message: format!(
+                "Stop: this is the same call to '{tool}' with the same arguments {count} times in a row (the limit is {limit}). Repeating it will not give a different result; change the approach or ask the user."
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Tripped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -90,14 +104,7 @@ impl Breaker {
         }
         run.last = now;
         if run.count > self.limit {
-            return Err(Tripped {
-                count: run.count,
-                limit: self.limit,
-                message: format!(
-                    "Stop: this is the same call to '{tool}' with the same arguments {} times in a row (the limit is {}). Repeating it will not give a different result; change the approach or ask the user.",
-                    run.count, self.limit
-                ),
-            });
+            return Err(Tripped::repeat(tool, run.count, self.limit));
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 pub use steward_policy::protections::{BudgetRule, Scope};
+use steward_store::{BudgetKey, BudgetRefusal};
 
 /// Buckets per window: the window slides in steps of a sixtieth of its length.
 pub const BUCKETS: usize = 60;
@@ -159,10 +160,7 @@ pub struct Budgets {
 impl Budgets {
     /// Rules with neither limit, or a zero window, are ignored.
     pub fn new(rules: Vec<BudgetRule>) -> Budgets {
-        let rules = rules
-            .into_iter()
-            .filter(|r| !r.window.is_zero() && (r.max_calls.is_some() || r.max_result_bytes.is_some()))
-            .collect();
+        let rules = rules.into_iter().filter(counts).collect();
         Budgets {
             rules,
             windows: HashMap::new(),
@@ -257,6 +255,58 @@ impl Budgets {
         if self.windows.len() > PRUNE_ABOVE {
             self.prune(now);
         }
+    }
+}
+
+/// Whether a rule limits anything (rules with neither limit, or a zero window, are ignored).
+fn counts(r: &BudgetRule) -> bool {
+    !r.window.is_zero() && (r.max_calls.is_some() || r.max_result_bytes.is_some())
+}
+
+/// The keys a call of `tool` by `principal` counts against in the store every gateway shares.
+/// A rule is named by its text (scope, window, limits), the same on every gateway with the
+/// same policy; a changed rule starts counting afresh.
+pub fn shared_keys(rules: &[BudgetRule], principal: &str, tool: &str) -> Vec<BudgetKey> {
+    let limit = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
+    rules
+        .iter()
+        .filter(|r| counts(r))
+        .map(|r| BudgetKey {
+            rule: format!(
+                "{}:{}:{}:{}",
+                scope_name(r.scope),
+                r.window.as_millis(),
+                limit(r.max_calls),
+                limit(r.max_result_bytes)
+            ),
+            key: key(r.scope, principal, tool),
+            window: r.window,
+            max_calls: r.max_calls,
+            max_bytes: r.max_result_bytes,
+        })
+        .collect()
+}
+
+/// A refusal of the shared store, told as the in-memory budgets tell theirs.
+pub fn shared_exceeded(rules: &[BudgetRule], keys: &[BudgetKey], refusal: &BudgetRefusal) -> Option<Exceeded> {
+    let key = keys.get(refusal.index)?;
+    let rule = rules.iter().filter(|r| counts(r)).nth(refusal.index)?;
+    Some(Exceeded {
+        scope: rule.scope,
+        key: key.key.clone(),
+        what: refusal.what,
+        used: refusal.used,
+        limit: refusal.limit,
+        window: rule.window,
+        retry_after: refusal.retry_after,
+    })
+}
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Principal => "principal",
+        Scope::Tool => "tool",
+        Scope::PrincipalTool => "principal_tool",
     }
 }
 
@@ -369,6 +419,37 @@ mod tests {
         let mut b = Budgets::new(vec![rule(Scope::Principal, 60, Some(1), None)]);
         b.check_call("a", "t", t0).unwrap();
         assert!(b.check_call("a", "t", t0 - Duration::from_secs(50)).is_err());
+    }
+
+    #[test]
+    fn shared_keys_name_each_counting_rule_and_refusals_read_back() {
+        let rules = vec![
+            rule(Scope::Tool, 0, Some(1), None),
+            rule(Scope::PrincipalTool, 60, Some(2), Some(100)),
+            rule(Scope::Principal, 3600, None, Some(5)),
+        ];
+        let keys = shared_keys(&rules, "alice", "srv/a");
+        let named: Vec<(&str, &str)> = keys.iter().map(|k| (k.rule.as_str(), k.key.as_str())).collect();
+        assert_eq!(
+            named,
+            vec![
+                ("principal_tool:60000:2:100", "alice/srv/a"),
+                ("principal:3600000:-:5", "alice")
+            ]
+        );
+        let refusal = BudgetRefusal {
+            index: 1,
+            what: "result_bytes",
+            used: 7,
+            limit: 5,
+            retry_after: Duration::from_secs(60),
+        };
+        let e = shared_exceeded(&rules, &keys, &refusal).unwrap();
+        assert_eq!(
+            (e.scope, e.key.as_str(), e.window),
+            (Scope::Principal, "alice", Duration::from_secs(3600))
+        );
+        assert!(e.message().contains("5 bytes of results per 1h"), "{}", e.message());
     }
 
     #[test]

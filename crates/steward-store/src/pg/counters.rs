@@ -7,10 +7,11 @@
 //! locks, in key order), reads their live buckets, and counts the call in each only when no
 //! budget is exceeded: one transaction, so two gateways cannot both take the last call.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Pg;
+use super::{Pg, STATEMENT_TIMEOUT};
 use crate::StoreError;
 use crate::db::DbError;
 
@@ -80,6 +81,7 @@ impl SharedCounters {
         let run = self
             .pg
             .run(async move {
+                bounded(&pg, async {
                 let client = pg.client().await?;
                 let stmt = client
                     .prepare_cached(
@@ -98,6 +100,8 @@ impl SharedCounters {
                     .await
                     .map_err(|e| pg.error(e))?;
                 row.try_get::<_, i64>(0).map_err(|e| pg.error(e))
+                })
+                .await
             })
             .await??;
         Ok(run.clamp(0, u32::MAX as i64) as u32)
@@ -110,36 +114,65 @@ impl SharedCounters {
             return Ok(None);
         }
         let pg = self.pg.clone();
-        Ok(self.pg.run(async move { admit(&pg, keys).await }).await??)
+        Ok(self
+            .pg
+            .run(async move { bounded(&pg, admit(&pg, keys)).await })
+            .await??)
     }
 
     /// Adds `bytes` of a result to the budgets in `keys` that limit bytes.
     pub async fn record_bytes(&self, keys: Vec<BudgetKey>, bytes: u64) -> Result<(), StoreError> {
-        let keys: Vec<BudgetKey> = keys.into_iter().filter(|k| k.max_bytes.is_some()).collect();
-        if keys.is_empty() || bytes == 0 {
-            return Ok(());
-        }
         let pg = self.pg.clone();
-        self.pg
-            .run(async move {
-                let client = pg.client().await?;
-                let now = now_ms();
-                let (rules, names, buckets, expires) = bucket_columns(&keys, now);
-                let bytes = bytes.min(i64::MAX as u64) as i64;
-                client
-                    .execute(
-                        "INSERT INTO runaway_budget (rule, key, bucket, calls, bytes, expires_ms) \
-                         SELECT r, k, b, 0, $5, e FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS t(r, k, b, e) \
-                         ON CONFLICT (rule, key, bucket) DO UPDATE SET bytes = runaway_budget.bytes + excluded.bytes",
-                        &[&rules, &names, &buckets, &expires, &bytes],
-                    )
-                    .await
-                    .map_err(|e| pg.error(e))?;
-                Ok::<(), DbError>(())
-            })
-            .await??;
-        Ok(())
+        Ok(self
+            .pg
+            .run(async move { record_bytes(&pg, keys, bytes).await })
+            .await??)
     }
+
+    /// [`SharedCounters::record_bytes`] without waiting: the result is already on its way to
+    /// the client. A failure is logged; the next admission fails closed if the store is down.
+    pub fn record_bytes_nowait(&self, keys: Vec<BudgetKey>, bytes: u64) {
+        let pg = self.pg.clone();
+        self.pg.spawn(async move {
+            if let Err(e) = record_bytes(&pg, keys, bytes).await {
+                tracing::warn!(store = %pg.target, error = %e, "result bytes not counted in the shared budgets");
+            }
+        });
+    }
+}
+
+/// Bounds one counter operation: a hung connection must not hold a call for ever.
+async fn bounded<T>(pg: &Pg, fut: impl Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, fut).await.unwrap_or_else(|_| {
+        Err(DbError::Unavailable(format!(
+            "{} did not answer within {}s",
+            pg.target,
+            STATEMENT_TIMEOUT.as_secs()
+        )))
+    })
+}
+
+async fn record_bytes(pg: &Pg, keys: Vec<BudgetKey>, bytes: u64) -> Result<(), DbError> {
+    let keys: Vec<BudgetKey> = keys.into_iter().filter(|k| k.max_bytes.is_some()).collect();
+    if keys.is_empty() || bytes == 0 {
+        return Ok(());
+    }
+    bounded(pg, async {
+        let client = pg.client().await?;
+        let (rules, names, buckets, expires) = bucket_columns(&keys, now_ms());
+        let bytes = bytes.min(i64::MAX as u64) as i64;
+        client
+            .execute(
+                "INSERT INTO runaway_budget (rule, key, bucket, calls, bytes, expires_ms) \
+                 SELECT r, k, b, 0, $5, e FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS t(r, k, b, e) \
+                 ON CONFLICT (rule, key, bucket) DO UPDATE SET bytes = runaway_budget.bytes + excluded.bytes",
+                &[&rules, &names, &buckets, &expires, &bytes],
+            )
+            .await
+            .map_err(|e| pg.error(e))?;
+        Ok(())
+    })
+    .await
 }
 
 /// For each key: its rule, its name, the bucket `now` falls in and when that bucket leaves
