@@ -380,21 +380,23 @@ fn store_migrate_copies_a_sqlite_store_and_refuses_a_non_empty_target() {
     );
 }
 
-#[test]
-fn one_queue_grant_runs_once_whichever_gateway_sees_the_retries() {
-    if !pg_cluster::installed("one_queue_grant_runs_once_whichever_gateway_sees_the_retries") {
-        return;
-    }
-    let cluster = pg_cluster::Cluster::start();
-    let url = cluster.database();
-    let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: queue }"));
+/// Gateways A and B on the database at `url`, and an API key of alice made on A.
+struct Pair {
+    a: PathBuf,
+    b: PathBuf,
+    port_a: u16,
+    port_b: u16,
+    alice: String,
+    _gateways: (Gateway, Gateway),
+}
+
+fn two_gateways(url: &str, env: &Env) -> Pair {
     let (port_a, port_b) = (free_port(), free_port());
-    let a = config(&env, "a", port_a, "{ env: STEWARD_PG_URL }");
-    let b = config(&env, "b", port_b, "{ env: STEWARD_PG_URL }");
-    let _gw_a = serve(&url, &a, port_a);
-    let _gw_b = serve(&url, &b, port_b);
+    let a = config(env, "a", port_a, "{ env: STEWARD_PG_URL }");
+    let b = config(env, "b", port_b, "{ env: STEWARD_PG_URL }");
+    let gateways = (serve(url, &a, port_a), serve(url, &b, port_b));
     let out = steward(
-        &url,
+        url,
         &[
             "keys",
             "create",
@@ -406,6 +408,26 @@ fn one_queue_grant_runs_once_whichever_gateway_sees_the_retries() {
     );
     assert!(out.status.success(), "keys create: {}", stderr(&out));
     let alice = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Pair {
+        a,
+        b,
+        port_a,
+        port_b,
+        alice,
+        _gateways: gateways,
+    }
+}
+
+#[test]
+fn one_queue_grant_runs_once_whichever_gateway_sees_the_retries() {
+    if !pg_cluster::installed("one_queue_grant_runs_once_whichever_gateway_sees_the_retries") {
+        return;
+    }
+    let cluster = pg_cluster::Cluster::start();
+    let url = cluster.database();
+    let env = Env::new(&policy("{ roles: [admin], count: 1 }", "approvals: { mode: queue }"));
+    let pair = two_gateways(&url, &env);
+    let (b, port_a, port_b, alice) = (&pair.b, pair.port_a, pair.port_b, pair.alice.clone());
     let (session_a, session_b) = (initialize(port_a, &alice), initialize(port_b, &alice));
 
     // Queue mode: the first call is answered at once with its approval, and does not run.
@@ -458,24 +480,8 @@ fn budgets_and_the_repeat_breaker_count_calls_through_both_gateways() {
         "{ roles: [admin], count: 1 }",
         "breaker: { repeats: 2 }\nbudgets:\n  - { per: principal, window: 1h, calls: 5 }",
     ));
-    let (port_a, port_b) = (free_port(), free_port());
-    let a = config(&env, "a", port_a, "{ env: STEWARD_PG_URL }");
-    let b = config(&env, "b", port_b, "{ env: STEWARD_PG_URL }");
-    let _gw_a = serve(&url, &a, port_a);
-    let _gw_b = serve(&url, &b, port_b);
-    let out = steward(
-        &url,
-        &[
-            "keys",
-            "create",
-            "--config",
-            a.to_str().expect("utf-8"),
-            "--principal",
-            "alice",
-        ],
-    );
-    assert!(out.status.success(), "keys create: {}", stderr(&out));
-    let alice = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let pair = two_gateways(&url, &env);
+    let (a, port_a, port_b, alice) = (&pair.a, pair.port_a, pair.port_b, pair.alice.clone());
     let sessions = [
         (port_a, initialize(port_a, &alice)),
         (port_b, initialize(port_b, &alice)),
